@@ -1,0 +1,229 @@
+/**
+ * The contracts every plugin implements. Plugins meet only through these types and the container;
+ * they never import each other.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { Matrix } from './matrix.js';
+import type { Logger } from './logger.js';
+
+// ---------------------------------------------------------------- datasets
+
+export interface ClassInfo {
+  /** 0-based index into `Dataset.classes` (the global label space). */
+  readonly index: number;
+  readonly name: string;
+}
+
+/** One image of a dataset. `path` is absolute. */
+export interface Sample {
+  readonly index: number;
+  readonly classIndex: number;
+  readonly path: string;
+}
+
+/** The ZSL split in the xlsa17 vocabulary: class indices for seen/unseen, sample indices for the rest. */
+export interface ZslSplit {
+  readonly seen: readonly number[];
+  readonly unseen: readonly number[];
+  readonly trainval: readonly number[];
+  readonly testSeen: readonly number[];
+  readonly testUnseen: readonly number[];
+  readonly train?: readonly number[];
+  readonly val?: readonly number[];
+}
+
+/** A class × attribute table shipped with a dataset, with a name per attribute. */
+export interface AttributeTable {
+  readonly names: readonly string[];
+  /** rows = classes (in `Dataset.classes` order), cols = attributes. */
+  readonly matrix: Matrix;
+  /** The file it came from, for messages. */
+  readonly source: string;
+}
+
+/** How images are delivered to a network. Pixels are RGB in [0, 255]. */
+export interface ImageSpec {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: 3;
+}
+
+/** A batch of decoded images, NHWC float32, RGB in [0, 255]. */
+export interface ImageBatch {
+  readonly indices: readonly number[];
+  readonly pixels: Float32Array;
+  readonly spec: ImageSpec;
+}
+
+export interface Dataset {
+  readonly name: string;
+  readonly root: string;
+  readonly classes: readonly ClassInfo[];
+  readonly samples: readonly Sample[];
+  readonly split: ZslSplit;
+  readonly attributes?: AttributeTable;
+  /** Streams the given samples' pixels in batches, in order, with bounded memory. */
+  readImages(indices: readonly number[], spec: ImageSpec, batchSize: number): AsyncIterable<ImageBatch>;
+}
+
+export interface DatasetAdapter {
+  load(): Promise<Dataset>;
+}
+
+// ---------------------------------------------------------------- knowledge
+
+/** Class embeddings `[numClasses × dim]` with a name for every dimension (attribute names, `w2v[17]`). */
+export interface ClassEmbedding {
+  readonly matrix: Matrix;
+  readonly dimNames: readonly string[];
+  /** Short description recorded in the run (e.g. `attributes continuous, norm=l2`). */
+  readonly description: string;
+}
+
+export interface KnowledgeEncoder {
+  encode(dataset: Dataset): Promise<ClassEmbedding>;
+}
+
+// ---------------------------------------------------------------- backbones
+
+export interface TapInfo {
+  readonly name: string;
+  /** [height, width, channels] of the activations at the tap. */
+  readonly shape: readonly [number, number, number];
+}
+
+/** A differentiable function from tap activations `[N,h,w,k]` to penultimate features `[N,D]`. */
+export interface TapHead {
+  readonly tap: TapInfo;
+  readonly outDim: number;
+  apply(activations: tf.Tensor4D): tf.Tensor2D;
+}
+
+/** The seen-class classifier on penultimate features: logits = features · weights + bias. */
+export interface SeenClassifier {
+  /** D × n_s */
+  readonly weights: Matrix;
+  readonly bias: Float32Array;
+  /** Global class index of each column. */
+  readonly classes: readonly number[];
+}
+
+export interface SeenTrainingData {
+  readonly dataset: Dataset;
+  /** Global class indices of the seen classes, in head order. */
+  readonly seenClasses: readonly number[];
+  readonly trainIndices: readonly number[];
+  readonly valIndices: readonly number[];
+}
+
+export interface SeenTrainingReport {
+  readonly epochs: number;
+  readonly bestEpoch: number;
+  readonly trainAccuracy: number;
+  readonly valAccuracy: number;
+  readonly seconds: number;
+}
+
+/** Activations of one batch at a tap, with the penultimate features of the same images. */
+export interface ExtractedBatch {
+  readonly indices: readonly number[];
+  /** N × h × w × k, row-major (NHWC). */
+  readonly tap: Float32Array;
+  /** N × D */
+  readonly features: Float32Array;
+}
+
+export interface Backbone {
+  readonly name: string;
+  readonly input: ImageSpec;
+  readonly taps: readonly TapInfo[];
+  /** The tap the config asked for. */
+  readonly tap: TapInfo;
+  readonly penultimateDim: number;
+  trainSeen(data: SeenTrainingData): Promise<SeenTrainingReport>;
+  /** Forward only, streamed. */
+  extract(dataset: Dataset, indices: readonly number[], batchSize: number): AsyncIterable<ExtractedBatch>;
+  head(): TapHead;
+  seenClassifier(): SeenClassifier;
+  /** Persists the trained network under `dir` / restores it; `load` returns false when nothing is there. */
+  save(dir: string): Promise<void>;
+  load(dir: string): Promise<boolean>;
+  dispose(): void;
+}
+
+// ---------------------------------------------------------------- methods
+
+/** Cached activations of a set of samples. */
+export interface Activations {
+  readonly indices: readonly number[];
+  /** Global class index per sample. */
+  readonly labels: Int32Array;
+  /** N × h × w × k flattened, or undefined when the method set does not need taps. */
+  readonly tap?: Float32Array;
+  readonly features: Matrix;
+}
+
+export interface ZeroShotContext {
+  readonly classNames: readonly string[];
+  readonly seen: readonly number[];
+  readonly unseen: readonly number[];
+  readonly knowledge: ClassEmbedding;
+  readonly trainval: Activations;
+  readonly head: TapHead;
+  readonly seenClassifier: SeenClassifier;
+  readonly seed: number;
+  readonly log: Logger;
+  /** Records a metric series point of this method (prefixed by the runner). */
+  metric(key: string, value: number, step?: number): void;
+}
+
+/** Summary of a fit: numbers and short strings worth recording. */
+export type FitSummary = Record<string, number | string>;
+
+/** NIWT and every baseline. Scores cover the joint seen+unseen label space (all dataset classes). */
+export interface ZeroShotMethod {
+  fit(ctx: ZeroShotContext): Promise<FitSummary>;
+  /** `[n × numClasses]`; columns of classes the method does not score are -Infinity. */
+  scores(features: Matrix): Matrix;
+}
+
+// ---------------------------------------------------------------- tracking
+
+export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+export interface StartRunOptions {
+  readonly experiment: string;
+  readonly runName?: string;
+  readonly parentRunId?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface TrackedRun {
+  readonly runId: string;
+  readonly experimentId: string;
+  /** Where the run lives, for messages (a folder or a URL). */
+  readonly location: string;
+  logParams(params: Readonly<Record<string, string | number | boolean>>): Promise<void>;
+  logMetrics(metrics: Readonly<Record<string, number>>, step?: number): Promise<void>;
+  setTags(tags: Readonly<Record<string, string>>): Promise<void>;
+  /** Copies a local file into the run's artifacts under `artifactPath` (a relative path). */
+  logArtifact(localPath: string, artifactPath?: string): Promise<void>;
+  /** Writes text as an artifact file. */
+  logText(artifactPath: string, text: string): Promise<void>;
+  end(status: Exclude<RunStatus, 'RUNNING'>): Promise<void>;
+}
+
+export interface Tracker {
+  startRun(options: StartRunOptions): Promise<TrackedRun>;
+}
+
+// ---------------------------------------------------------------- explanations
+
+export interface TextualExplanation {
+  readonly classIndex: number;
+  readonly top: readonly { readonly name: string; readonly score: number }[];
+}
+
+export interface Explainer {
+  explainClass(importance: Float32Array, k: number): TextualExplanation['top'];
+}

@@ -1,0 +1,76 @@
+/**
+ * Plugins: every dataset, knowledge encoder, backbone, method and tracker is a class bound in an
+ * inversify container under `group:name`, with the zod schema of its options beside it.
+ *
+ * A package registers its plugins in its `ContainerModule`:
+ *
+ * ```ts
+ * export const datasetsModule = new ContainerModule(({ bind }) => {
+ *   registerPlugin(bind, { group: 'dataset', name: 'folder', description: '…', schema: FolderOptions, impl: FolderDataset });
+ * });
+ * ```
+ *
+ * and the plugin class receives its validated options and shared services by explicit injection:
+ *
+ * ```ts
+ * @injectable()
+ * class FolderDataset implements DatasetAdapter {
+ *   constructor(@inject(TOKENS.options) private readonly opts: FolderOptions, @inject(TOKENS.runContext) private readonly run: RunContext) {}
+ * }
+ * ```
+ */
+import type { ContainerModuleLoadOptions, Newable } from 'inversify';
+import type { z } from 'zod';
+import type { Backbone, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
+
+export type PluginGroup = 'dataset' | 'knowledge' | 'backbone' | 'method' | 'tracker';
+
+/** What each group's plugins implement. */
+export interface PluginKinds {
+  dataset: DatasetAdapter;
+  knowledge: KnowledgeEncoder;
+  backbone: Backbone;
+  method: ZeroShotMethod;
+  tracker: Tracker;
+}
+
+export interface PluginSpec<G extends PluginGroup = PluginGroup, S extends z.ZodType = z.ZodType> {
+  readonly group: G;
+  readonly name: string;
+  /** One line for `niwt plugins ls`. */
+  readonly description: string;
+  /** Strict schema of the plugin's options (the config block minus `name`). */
+  readonly schema: S;
+  readonly impl: Newable<PluginKinds[G]>;
+}
+
+/** Shared services and per-instance values, by token. */
+export const TOKENS = {
+  /** Every registered `PluginSpec` (a multi-binding: use `getAll`). */
+  pluginSpec: Symbol.for('niwt.PluginSpec'),
+  /** The validated options of the plugin being constructed. */
+  options: Symbol.for('niwt.PluginOptions'),
+  /** The `RunContext` of the current run. */
+  runContext: Symbol.for('niwt.RunContext'),
+  /** The `Logger`. */
+  logger: Symbol.for('niwt.Logger'),
+} as const;
+
+/** Per-run values every plugin may inject. */
+export interface RunContext {
+  readonly seed: number;
+  /** Directory the config paths are relative to. */
+  readonly baseDir: string;
+  /** Root of the stage cache (`.niwt/cache` by default). */
+  readonly cacheDir: string;
+  /** Scratch directory of this run (artifacts are written here before they are tracked). */
+  readonly runDir: string;
+}
+
+/** Binds a plugin spec into the registry list (unconstrained, so `getAll` sees it). */
+export function registerPlugin<G extends PluginGroup, S extends z.ZodType>(
+  bind: ContainerModuleLoadOptions['bind'],
+  spec: PluginSpec<G, S>,
+): void {
+  bind<PluginSpec>(TOKENS.pluginSpec).toConstantValue(spec as unknown as PluginSpec);
+}
