@@ -1,0 +1,91 @@
+/**
+ * The `niwt` command line. User errors (`NiwtError`) print one line and exit 2; `--verbose` adds the stack.
+ * Anything else is a bug: message and stack, exit 1.
+ */
+import { Command, CommanderError } from 'commander';
+import { PluginRegistry, isNiwtError } from '@niwt/core';
+import { ConsoleLogger } from './console-logger.js';
+import { baseContainer, composeExperiment } from './compose.js';
+import { resultsTable, runExperiment } from './pipeline.js';
+
+export const DEFAULT_CONFIG = 'configs/demo.yaml';
+
+interface RunFlags {
+  set: string[];
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+  backend?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command('niwt')
+    .description('NIWT Lab: generalized zero-shot learning experiments')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  let verbose = argv.includes('--verbose');
+  let code = 0;
+
+  program
+    .command('run')
+    .description('run an experiment config')
+    .argument('[config]', 'YAML config', DEFAULT_CONFIG)
+    .option('-s, --set <path=value>', 'override a config value (repeatable), e.g. --set methods.0.lambda=1e-4', collect, [])
+    .option('--backend <name>', 'tensor backend: auto | wasm | cpu | tensorflow (overrides the config)')
+    .option('--json', 'print the results as JSON on stdout')
+    .option('-q, --quiet', 'print only the final table')
+    .option('--verbose', 'print stacks of errors')
+    .action(async (config: string, flags: RunFlags) => {
+      verbose = Boolean(flags.verbose);
+      const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
+      const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : [])];
+      const exp = await composeExperiment(config, { overrides, logger: log });
+      log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
+      const result = await runExperiment(exp, log);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      } else {
+        process.stdout.write(`\n${resultsTable(result)}\n\nrun ${result.runId} in ${result.location} (${result.seconds.toFixed(1)}s)\n`);
+      }
+    });
+
+  const plugins = program.command('plugins').description('list registered plugins');
+  plugins
+    .command('ls')
+    .description('every registered plugin with its group and description')
+    .option('--json', 'as JSON')
+    .action((flags: { json?: boolean }) => {
+      const reg = new PluginRegistry(baseContainer(new ConsoleLogger({ quiet: true })));
+      const specs = reg.specs().map((s) => ({ group: s.group, name: s.name, description: s.description }));
+      if (flags.json) process.stdout.write(`${JSON.stringify(specs, null, 2)}\n`);
+      else for (const s of specs) process.stdout.write(`${`${s.group}:${s.name}`.padEnd(24)} ${s.description}\n`);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage mistakes were already printed by commander
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    code = report(e, verbose);
+  }
+  return code;
+}
+
+/** Prints an error the way the CLI promises; returns the exit code. */
+export function report(e: unknown, verbose: boolean): number {
+  if (isNiwtError(e)) {
+    process.stderr.write(`niwt: ${e.message}\n`);
+    if (verbose) process.stderr.write(`${e.stack ?? ''}\n${e.cause ? `cause: ${String((e.cause as Error).stack ?? e.cause)}\n` : ''}`);
+    return 2;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`niwt: internal error: ${err.message}\n${err.stack ?? ''}\n`);
+  return 1;
+}
+
+

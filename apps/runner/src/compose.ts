@@ -1,0 +1,125 @@
+/**
+ * The composition root: reads and validates a config, loads built-in and third-party plugin modules
+ * into an inversify container, and validates every plugin block with the plugin's own schema —
+ * all before any work starts.
+ */
+import path from 'node:path';
+import { Container, type ContainerModule } from 'inversify';
+import {
+  ConfigError,
+  METHOD_ENTRY_KEYS,
+  PluginRegistry,
+  TOKENS,
+  hashOf,
+  importPluginModules,
+  readConfigSource,
+  validateTopConfig,
+  type ConfigSource,
+  type Control,
+  type Logger,
+  type PluginGroup,
+  type PluginSpec,
+  type RunContext,
+  type TopConfig,
+} from '@niwt/core';
+import { backbonesModule } from '@niwt/backbones';
+import { baselinesModule } from '@niwt/baselines';
+import { datasetsModule } from '@niwt/datasets';
+import { domainKnowledgeModule } from '@niwt/domain-knowledge';
+import { niwtModule } from '@niwt/niwt';
+import { trackingModule } from '@niwt/tracking';
+
+/** The built-in plugin modules, named in one list. */
+export const BUILTIN_MODULES: readonly ContainerModule[] = [datasetsModule, domainKnowledgeModule, backbonesModule, niwtModule, baselinesModule, trackingModule];
+
+export interface ResolvedPlugin {
+  readonly spec: PluginSpec;
+  readonly options: Record<string, unknown>;
+}
+
+export interface ResolvedMethod extends ResolvedPlugin {
+  readonly label: string;
+  readonly control?: Control;
+}
+
+export interface Experiment {
+  readonly source: ConfigSource;
+  readonly top: TopConfig;
+  /** The config with every default filled in: what is saved with the run and hashed. */
+  readonly resolved: Record<string, unknown>;
+  readonly hash: string;
+  readonly overrides: readonly string[];
+  readonly registry: PluginRegistry;
+  readonly dataset: ResolvedPlugin;
+  readonly knowledge: ResolvedPlugin;
+  readonly backbone: ResolvedPlugin;
+  readonly methods: readonly ResolvedMethod[];
+  readonly tracker: ResolvedPlugin;
+  readonly run: RunContext;
+}
+
+export interface ComposeOptions {
+  readonly overrides?: readonly string[];
+  /** Relative paths in the config resolve against this folder (default: the working directory). */
+  readonly cwd?: string;
+  readonly logger: Logger;
+  /** Config text instead of reading `file` (tests). */
+  readonly inlineText?: string;
+}
+
+/** A container with the built-in plugins (and shared services) bound. */
+export function baseContainer(logger: Logger): Container {
+  const container = new Container();
+  container.load(...BUILTIN_MODULES);
+  container.bind(TOKENS.logger).toConstantValue(logger);
+  return container;
+}
+
+export async function composeExperiment(file: string, opts: ComposeOptions): Promise<Experiment> {
+  const cwd = opts.cwd ?? process.cwd();
+  const overrides = opts.overrides ?? [];
+  const source = readConfigSource(file, overrides, opts.inlineText);
+  const top = validateTopConfig(source);
+  const container = baseContainer(opts.logger);
+  const extra = await importPluginModules(top.plugins, cwd, source);
+  if (extra.length > 0) container.load(...extra);
+  const registry = new PluginRegistry(container);
+
+  const resolveBlock = (group: PluginGroup, block: Record<string, unknown>, where: (string | number)[], reserved: readonly string[] = ['name']): ResolvedPlugin => {
+    const spec = registry.find(group, String(block.name), where, source);
+    return { spec, options: registry.validate(spec, block, where, source, reserved) };
+  };
+  const dataset = resolveBlock('dataset', top.dataset, ['dataset']);
+  const knowledge = resolveBlock('knowledge', top.knowledge, ['knowledge']);
+  const backbone = resolveBlock('backbone', top.backbone, ['backbone']);
+  const tracker = resolveBlock('tracker', top.tracking, ['tracking']);
+  const seen = new Set<string>();
+  const methods = top.methods.map((m, i): ResolvedMethod => {
+    const r = resolveBlock('method', m, ['methods', i], METHOD_ENTRY_KEYS);
+    const label = m.label ?? (m.control ? `${m.name}-${m.control}` : m.name);
+    if (seen.has(label)) {
+      throw new ConfigError(`${source.locate(['methods', i])} methods.${i}: label '${label}' is used twice; give each method entry a distinct label:`);
+    }
+    seen.add(label);
+    return { ...r, label, control: m.control };
+  });
+
+  const block = (r: ResolvedPlugin): Record<string, unknown> => ({ name: r.spec.name, ...r.options });
+  const resolved: Record<string, unknown> = {
+    experiment: top.experiment,
+    seed: top.seed,
+    backend: top.backend,
+    cacheDir: top.cacheDir,
+    plugins: top.plugins,
+    dataset: block(dataset),
+    knowledge: block(knowledge),
+    backbone: block(backbone),
+    methods: methods.map((m) => ({ ...block(m), label: m.label, ...(m.control ? { control: m.control } : {}) })),
+    tracking: block(tracker),
+  };
+  const hash = hashOf(resolved);
+  const cacheDir = path.resolve(cwd, top.cacheDir);
+  const run: RunContext = { seed: top.seed, baseDir: cwd, cacheDir, runDir: path.join(cacheDir, '..', 'runs', `${Date.now()}-${hash.slice(0, 8)}`) };
+  container.bind(TOKENS.runContext).toConstantValue(run);
+  return { source, top, resolved, hash, overrides, registry, dataset, knowledge, backbone, methods, tracker, run };
+}

@@ -1,0 +1,230 @@
+/**
+ * One experiment run: dataset → knowledge → seen network → activations → methods → GZSL evaluation →
+ * tracking. Stages 3–4 are cached by input hash; everything after runs on cached activations.
+ */
+import { execFileSync } from 'node:child_process';
+import { stringify as toYaml } from 'yaml';
+import {
+  StageCache,
+  argmaxRows,
+  evaluateGzsl,
+  initBackend,
+  perClassAccuracy,
+  type DatasetAdapter,
+  type FitSummary,
+  type KnowledgeEncoder,
+  type Logger,
+  type Backbone,
+  type Tracker,
+  type TrackedRun,
+  type ZeroShotMethod,
+} from '@niwt/core';
+import type { Experiment } from './compose.js';
+import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
+import { permuteUnseenKnowledge } from './controls.js';
+
+export interface MethodResult {
+  readonly label: string;
+  readonly method: string;
+  readonly control?: string;
+  readonly s: number;
+  readonly u: number;
+  readonly H: number;
+  readonly zslT1: number;
+  readonly fitSeconds: number;
+  readonly summary: FitSummary;
+  readonly runId: string;
+  /** Per-class accuracy (GZSL), by class name. */
+  readonly perClass: Record<string, number>;
+}
+
+export interface RunResult {
+  readonly experiment: string;
+  readonly runId: string;
+  readonly location: string;
+  readonly configHash: string;
+  readonly seed: number;
+  readonly backend: string;
+  readonly dataset: { readonly classes: number; readonly seen: number; readonly unseen: number; readonly trainval: number; readonly testSeen: number; readonly testUnseen: number };
+  /** Chance level of ZSL T1 (1 / unseen classes). */
+  readonly chanceZsl: number;
+  readonly seenNetwork: { readonly testSeenAccuracy: number; readonly valAccuracy: number; readonly epochs: number; readonly cached: boolean };
+  readonly activationsCached: boolean;
+  readonly methods: readonly MethodResult[];
+  readonly seconds: number;
+}
+
+function gitCommit(cwd: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Dotted params of a nested config (lists indexed), as MLflow params. */
+export function flattenParams(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out[prefix] = String(value);
+  }
+  return out;
+}
+
+export async function runExperiment(exp: Experiment, log: Logger): Promise<RunResult> {
+  const t0 = performance.now();
+  let t = log.stage('backend');
+  const backend = await initBackend(exp.top.backend);
+  t.end(`${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})${backend.note ? ` — ${backend.note}` : ''}`);
+
+  const tracker = exp.registry.create(exp.tracker.spec, exp.tracker.options) as Tracker;
+  const commit = gitCommit(exp.run.baseDir);
+  const tags: Record<string, string> = {
+    'niwt.config_hash': exp.hash,
+    'niwt.seed': String(exp.top.seed),
+    'niwt.backend': backend.name,
+    'mlflow.source.name': 'niwt run',
+    ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
+  };
+  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, tags });
+  const open: TrackedRun[] = [parent];
+  try {
+    await parent.logParams(flattenParams(exp.resolved));
+    await parent.logText('config/config.yaml', toYaml(exp.resolved));
+    await parent.logText('config/overrides.yaml', toYaml(exp.overrides));
+    await parent.logText('config/source.txt', `${exp.source.file}\nhash ${exp.hash}\nseed ${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`);
+
+    t = log.stage('dataset');
+    const datasetAdapter = exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter;
+    const dataset = await datasetAdapter.load();
+    const { split } = dataset;
+    t.end(
+      `${dataset.name}: ${dataset.classes.length} classes (${split.seen.length} seen, ${split.unseen.length} unseen), ` +
+        `${split.trainval.length}/${split.testSeen.length}/${split.testUnseen.length} trainval/test_seen/test_unseen images`,
+    );
+
+    t = log.stage('knowledge');
+    const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;
+    const knowledge = await encoder.encode(dataset);
+    t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
+
+    const cache = new StageCache(exp.run.cacheDir);
+    const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
+    t = log.stage(`seen network (${backbone.name})`);
+    const keyParts = { dataset: exp.resolved.dataset, backbone: exp.resolved.backbone, seed: exp.top.seed };
+    const net = await trainOrLoadSeenNetwork(cache, keyParts, backbone, dataset, exp.top.seed);
+    t.end(net.cacheHit ? 'from cache' : `${net.report.epochs} epochs (best ${net.report.bestEpoch}), val acc ${(100 * net.report.valAccuracy).toFixed(1)}%`);
+
+    t = log.stage(`activations at ${backbone.tap.name}`);
+    const acts = await extractOrLoad(cache, net.key, backbone, dataset, log);
+    t.end(acts.cacheHit ? 'from cache' : `${backbone.tap.shape.join('×')} tap, ${backbone.penultimateDim}-d features`);
+
+    const sc = backbone.seenClassifier();
+    const seenScores = (() => {
+      const f = acts.testSeen.features;
+      const out = new Float32Array(f.rows * sc.classes.length);
+      for (let n = 0; n < f.rows; n++)
+        for (let j = 0; j < sc.classes.length; j++) {
+          let s = sc.bias[j];
+          for (let d = 0; d < f.cols; d++) s += f.data[n * f.cols + d] * sc.weights.data[d * sc.weights.cols + j];
+          out[n * sc.classes.length + j] = s;
+        }
+      return { rows: f.rows, cols: sc.classes.length, data: out };
+    })();
+    const seenPred = Int32Array.from(argmaxRows(seenScores), (j) => sc.classes[j]);
+    const seenOnly = perClassAccuracy(seenPred, acts.testSeen.labels, split.seen).mean;
+    await parent.logMetrics({ 'seen_network/test_seen_acc': seenOnly, 'seen_network/val_acc': net.report.valAccuracy });
+
+    const classNames = dataset.classes.map((c) => c.name);
+    const results: MethodResult[] = [];
+    for (const m of exp.methods) {
+      const child = await tracker.startRun({ experiment: exp.top.experiment, runName: m.label, parentRunId: parent.runId, tags: { ...tags, 'niwt.method': m.spec.name } });
+      open.push(child);
+      await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
+      const method = exp.registry.create(m.spec, m.options) as ZeroShotMethod;
+      const k = m.control === 'permute-unseen-knowledge' ? permuteUnseenKnowledge(knowledge, split.unseen, exp.top.seed) : knowledge;
+      const pending: Promise<void>[] = [];
+      const tm = log.stage(`${m.label}: fit`);
+      const summary = await method.fit({
+        classNames,
+        seen: split.seen,
+        unseen: split.unseen,
+        knowledge: k,
+        trainval: acts.trainval,
+        head: backbone.head(),
+        seenClassifier: sc,
+        seed: exp.top.seed,
+        log,
+        metric: (key, value, step) => void pending.push(child.logMetrics({ [key]: value }, step)),
+      });
+      await Promise.all(pending);
+      const fitSeconds = tm.end();
+      const r = evaluateGzsl(
+        method.scores(acts.testSeen.features),
+        acts.testSeen.labels,
+        method.scores(acts.testUnseen.features),
+        acts.testUnseen.labels,
+        split.seen,
+        split.unseen,
+      );
+      const metrics = { s: r.s, u: r.u, H: r.H, zsl_t1: r.zslT1, fit_seconds: fitSeconds };
+      const numeric = Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+      await child.logMetrics({ ...metrics, ...numeric });
+      await parent.logMetrics(Object.fromEntries(Object.entries(metrics).map(([key, v]) => [`${m.label}/${key}`, v])));
+      const perClass = Object.fromEntries([...r.perClass].map(([c, a]) => [classNames[c], a]));
+      await child.logText('results/per_class_accuracy.json', JSON.stringify({ gzsl: perClass, zsl: Object.fromEntries([...r.perClassZsl].map(([c, a]) => [classNames[c], a])) }, null, 2));
+      await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
+      await child.end('FINISHED');
+      open.pop();
+      results.push({ label: m.label, method: m.spec.name, control: m.control, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, fitSeconds, summary, runId: child.runId, perClass });
+    }
+    backbone.dispose();
+
+    const result: RunResult = {
+      experiment: exp.top.experiment,
+      runId: parent.runId,
+      location: parent.location,
+      configHash: exp.hash,
+      seed: exp.top.seed,
+      backend: backend.name,
+      dataset: {
+        classes: dataset.classes.length,
+        seen: split.seen.length,
+        unseen: split.unseen.length,
+        trainval: split.trainval.length,
+        testSeen: split.testSeen.length,
+        testUnseen: split.testUnseen.length,
+      },
+      chanceZsl: 1 / split.unseen.length,
+      seenNetwork: { testSeenAccuracy: seenOnly, valAccuracy: net.report.valAccuracy, epochs: net.report.epochs, cached: net.cacheHit },
+      activationsCached: acts.cacheHit,
+      methods: results,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    await parent.logText('results/results.json', JSON.stringify(result, null, 2));
+    await parent.logText('results/table.md', resultsTable(result));
+    await parent.end('FINISHED');
+    return result;
+  } catch (e) {
+    for (const r of open.reverse()) await r.end('FAILED').catch(() => undefined);
+    throw e;
+  }
+}
+
+const pct = (v: number): string => (100 * v).toFixed(1);
+
+/** The final table: method, s, u, H, ZSL T1, fit time. */
+export function resultsTable(r: RunResult): string {
+  const head = ['method', 's', 'u', 'H', 'ZSL T1', 'fit'];
+  const rows = r.methods.map((m) => [m.label, pct(m.s), pct(m.u), pct(m.H), pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+    '',
+    `chance ZSL T1 = ${pct(r.chanceZsl)}%; seen network alone on test_seen: ${pct(r.seenNetwork.testSeenAccuracy)}%`,
+  ].join('\n');
+}

@@ -1,0 +1,2 @@
+export * from './small-cnn/small-cnn.js';
+export * from './module.js';

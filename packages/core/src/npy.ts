@@ -1,0 +1,107 @@
+/**
+ * NumPy `.npy` (format 1.0/2.0/3.0) read and write for float32/float64/int32 little-endian C-order arrays,
+ * so caches and exported matrices open in NumPy as they are.
+ */
+import { promises as fs } from 'node:fs';
+import { FormatError } from './errors.js';
+
+export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u1';
+
+export interface NpyArray {
+  readonly dtype: NpyDtype;
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Float64Array | Int32Array | Uint8Array;
+}
+
+const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
+
+function dtypeOf(data: NpyArray['data']): NpyDtype {
+  if (data instanceof Float32Array) return '<f4';
+  if (data instanceof Float64Array) return '<f8';
+  if (data instanceof Int32Array) return '<i4';
+  return '<u1';
+}
+
+/** Encodes an array as `.npy` bytes (version 1.0; header padded to a multiple of 64). */
+export function encodeNpy(data: NpyArray['data'], shape: readonly number[]): Buffer {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new FormatError(`npy: shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${dtypeOf(data)}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const unpadded = MAGIC.length + 2 + 2 + header.length + 1;
+  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
+  const head = Buffer.alloc(MAGIC.length + 4);
+  MAGIC.copy(head, 0);
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+}
+
+/** Decodes `.npy` bytes; `source` names the file in errors. */
+export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new FormatError(`${source}: not a .npy file (bad magic)`);
+  const major = buf[6];
+  let headerLen: number;
+  let offset: number;
+  if (major === 1) {
+    headerLen = buf.readUInt16LE(8);
+    offset = 10;
+  } else if (major === 2 || major === 3) {
+    headerLen = buf.readUInt32LE(8);
+    offset = 12;
+  } else {
+    throw new FormatError(`${source}: unsupported .npy version ${major}`);
+  }
+  const header = buf.subarray(offset, offset + headerLen).toString('latin1');
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw new FormatError(`${source}: malformed .npy header ${JSON.stringify(header.trim())}`);
+  }
+  if (fortran === 'True') throw new FormatError(`${source}: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray`);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const start = offset + headerLen;
+  const bytes = buf.subarray(start);
+  const copy = (n: number): ArrayBuffer => {
+    if (bytes.length < count * n) throw new FormatError(`${source}: truncated .npy data (${bytes.length} bytes, expected ${count * n})`);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * n) as ArrayBuffer;
+  };
+  switch (descr) {
+    case '<f4':
+      return { dtype: descr, shape, data: new Float32Array(copy(4)) };
+    case '<f8':
+      return { dtype: descr, shape, data: new Float64Array(copy(8)) };
+    case '<i4':
+      return { dtype: descr, shape, data: new Int32Array(copy(4)) };
+    case '|u1':
+    case '<u1':
+      return { dtype: '<u1', shape, data: new Uint8Array(copy(1)) };
+    default:
+      throw new FormatError(`${source}: unsupported .npy dtype '${descr}' (expected <f4, <f8, <i4 or |u1)`);
+  }
+}
+
+export async function readNpy(file: string): Promise<NpyArray> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (e) {
+    throw new FormatError(`${file}: cannot read .npy file`, { cause: e });
+  }
+  return decodeNpy(buf, file);
+}
+
+/** Writes atomically (temp file + rename) so a killed process never leaves a truncated cache. */
+export async function writeNpy(file: string, data: NpyArray['data'], shape: readonly number[]): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  await fs.writeFile(tmp, encodeNpy(data, shape));
+  await fs.rename(tmp, file);
+}

@@ -1,0 +1,54 @@
+/** Seeded pseudo-random numbers (splitmix32-seeded mulberry32): every random choice of a run derives from its seed. */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    // splitmix32 scramble so nearby seeds give unrelated streams
+    let z = (seed >>> 0) + 0x9e3779b9;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    this.state = (z ^ (z >>> 16)) >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    const u = 1 - this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** A new array with the items in random order (Fisher–Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = items.slice();
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  }
+
+  /** A seed for a sub-component, derived deterministically. */
+  fork(): number {
+    return Math.floor(this.next() * 2 ** 31);
+  }
+}
+
+/** Derives a stable seed for a named purpose from a run seed (independent of call order). */
+export function deriveSeed(seed: number, purpose: string): number {
+  let h = 2166136261 ^ seed;
+  for (let i = 0; i < purpose.length; i++) h = Math.imul(h ^ purpose.charCodeAt(i), 16777619);
+  return (h >>> 0) % 2 ** 31;
+}

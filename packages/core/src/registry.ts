@@ -1,0 +1,84 @@
+/**
+ * Resolution of plugins named in a config: look up `group:name` among the registered specs, validate the
+ * block with the plugin's own schema, and construct the class in a child container that holds its options.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Container, ContainerModule } from 'inversify';
+import type { z } from 'zod';
+import { ConfigError, PluginError } from './errors.js';
+import { suggestion } from './did-you-mean.js';
+import { formatPath, validateAt, type ConfigPath, type ConfigSource } from './config.js';
+import { TOKENS, type PluginGroup, type PluginKinds, type PluginSpec } from './plugins.js';
+
+export class PluginRegistry {
+  constructor(readonly container: Container) {}
+
+  /** Every registered plugin, sorted by group then name. */
+  specs(): PluginSpec[] {
+    const all = this.container.isBound(TOKENS.pluginSpec) ? this.container.getAll<PluginSpec>(TOKENS.pluginSpec) : [];
+    return [...all].sort((a, b) => (a.group + a.name).localeCompare(b.group + b.name));
+  }
+
+  names(group: PluginGroup): string[] {
+    return this.specs()
+      .filter((s) => s.group === group)
+      .map((s) => s.name);
+  }
+
+  /** The spec of `group:name`, or a ConfigError naming the config place and the known names. */
+  find(group: PluginGroup, name: string, where: ConfigPath, source: ConfigSource): PluginSpec {
+    const spec = this.specs().find((s) => s.group === group && s.name === name);
+    if (spec) return spec;
+    const known = this.names(group);
+    const p = [...where, 'name'];
+    throw new ConfigError(
+      `${source.locate(p)} ${formatPath(p)}: '${name}' is not a ${group} (known: ${known.join(', ') || 'none'}${suggestion(name, known)}); ` +
+        `a third-party ${group} must be listed under plugins:`,
+    );
+  }
+
+  /** Validates a plugin block (minus the runner's own keys) with the plugin's schema. */
+  validate(spec: PluginSpec, block: Record<string, unknown>, where: ConfigPath, source: ConfigSource, reserved: readonly string[] = ['name']): Record<string, unknown> {
+    const options = Object.fromEntries(Object.entries(block).filter(([k]) => !reserved.includes(k)));
+    return validateAt(spec.schema as z.ZodType<Record<string, unknown>>, options, where, source) as Record<string, unknown>;
+  }
+
+  /** Constructs a plugin: its options and the shared services are injected explicitly. */
+  create<G extends PluginGroup>(spec: PluginSpec<G>, options: unknown): PluginKinds[G] {
+    const child = new Container({ parent: this.container });
+    child.bind(TOKENS.options).toConstantValue(options);
+    child.bind(spec.impl).toSelf();
+    return child.get(spec.impl);
+  }
+}
+
+function isContainerModule(v: unknown): v is ContainerModule {
+  return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as { load?: unknown }).load === 'function' && 'id' in v);
+}
+
+/**
+ * Imports third-party plugin modules listed under `plugins:`; a path is relative to the config's folder,
+ * a bare name is a package. Each module exports ContainerModules (default or named).
+ */
+export async function importPluginModules(entries: readonly string[], baseDir: string, source: ConfigSource): Promise<ContainerModule[]> {
+  const modules: ContainerModule[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const isPath = entry.startsWith('.') || entry.startsWith('/') || /\.[cm]?js$/.test(entry);
+    const spec = isPath ? pathToFileURL(path.resolve(baseDir, entry)).href : entry;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(spec)) as Record<string, unknown>;
+    } catch (e) {
+      throw new PluginError(`${source.locate(['plugins', i])} plugins.${i}: cannot load plugin module '${entry}' (${(e as Error).message.split('\n')[0]})`, {
+        cause: e,
+      });
+    }
+    const found = Object.values(mod).filter(isContainerModule);
+    if (found.length === 0) {
+      throw new PluginError(`${source.locate(['plugins', i])} plugins.${i}: '${entry}' exports no inversify ContainerModule (export one, e.g. as default)`);
+    }
+    modules.push(...new Set(found));
+  }
+  return modules;
+}

@@ -1,0 +1,47 @@
+/**
+ * Stage outputs stored under `<root>/<stage>/<key>/`. An entry is written into a temporary sibling and
+ * renamed into place when complete, so a killed process never leaves an entry that a rerun trusts.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export class StageCache {
+  constructor(readonly root: string) {}
+
+  dir(stage: string, key: string): string {
+    return path.join(this.root, stage, key);
+  }
+
+  /** The entry's folder if it is complete, else undefined. */
+  async get(stage: string, key: string): Promise<string | undefined> {
+    const d = this.dir(stage, key);
+    try {
+      await fs.access(path.join(d, '.complete'));
+      return d;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Returns the entry's folder, computing it with `write(tmpDir)` when absent.
+   * `hit` tells whether it came from the cache.
+   */
+  async getOrCreate(stage: string, key: string, write: (tmpDir: string) => Promise<void>): Promise<{ dir: string; hit: boolean }> {
+    const existing = await this.get(stage, key);
+    if (existing) return { dir: existing, hit: true };
+    const final = this.dir(stage, key);
+    const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
+    await fs.mkdir(tmp, { recursive: true });
+    try {
+      await write(tmp);
+      await fs.writeFile(path.join(tmp, '.complete'), new Date().toISOString());
+      await fs.rm(final, { recursive: true, force: true });
+      await fs.rename(tmp, final);
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return { dir: final, hit: false };
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Chooses and initialises the tfjs backend. The native `tensorflow` backend (tfjs-node / tfjs-node-gpu)
+ * is optional and usually not installed, so it is loaded by dynamic `import()`; 'wasm' gets the kernel fixes
+ * of `./wasm-kernels.ts` before use; gradients needed by double backprop are registered for every backend.
+ */
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { BackendError } from '../errors.js';
+import { registerGradients } from './gradients.js';
+import { registerWasmKernels } from './wasm-kernels.js';
+
+export type BackendPreference = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
+
+export interface BackendInfo {
+  /** tfjs backend name: 'tensorflow', 'wasm' or 'cpu'. */
+  name: string;
+  /** Compute threads the backend uses (tfjs-wasm in Node is single-threaded). */
+  threads: number;
+  /** What was tried and unavailable before `name` was chosen, if anything. */
+  note?: string;
+}
+
+/** Native packages, in the order 'auto' and 'tensorflow' try them. */
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+const cache = new Map<BackendPreference, BackendInfo>();
+
+function reason(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0] ?? msg;
+}
+
+/** Imports a package by a non-literal specifier so TypeScript and bundlers do not require it to exist. */
+async function importOptional(specifier: string): Promise<unknown> {
+  return import(specifier);
+}
+
+async function activate(name: string): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (e) {
+    throw new Error(`tf.setBackend('${name}') failed: ${reason(e)}`, { cause: e });
+  }
+  if (!ok || tf.getBackend() !== name) throw new Error(`tf.setBackend('${name}') failed to initialise the backend`);
+}
+
+/** Tries tfjs-node-gpu, then tfjs-node; returns the package used, or throws with what went wrong for each. */
+async function loadNative(): Promise<{ pkg: string; skipped: string[] }> {
+  const skipped: string[] = [];
+  for (const pkg of NATIVE_PACKAGES) {
+    try {
+      await importOptional(pkg);
+      if (tf.findBackend('tensorflow') === null) throw new Error("it did not register a 'tensorflow' backend");
+      await activate('tensorflow');
+      return { pkg, skipped };
+    } catch (e) {
+      skipped.push(`${pkg} (${reason(e)})`);
+    }
+  }
+  throw new Error(skipped.join('; '));
+}
+
+async function activateWasm(): Promise<BackendInfo> {
+  registerWasmKernels();
+  await activate('wasm');
+  return { name: 'wasm', threads: getThreadsCount() };
+}
+
+async function activateCpu(): Promise<BackendInfo> {
+  await activate('cpu');
+  return { name: 'cpu', threads: 1 };
+}
+
+async function choose(preference: BackendPreference): Promise<BackendInfo> {
+  switch (preference) {
+    case 'cpu':
+      try {
+        return await activateCpu();
+      } catch (e) {
+        throw new BackendError(`backend 'cpu' could not be initialised: ${reason(e)}`, { cause: e });
+      }
+    case 'wasm':
+      try {
+        return await activateWasm();
+      } catch (e) {
+        throw new BackendError(`backend 'wasm' could not be initialised: ${reason(e)}`, { cause: e });
+      }
+    case 'tensorflow':
+      try {
+        const { pkg, skipped } = await loadNative();
+        return {
+          name: 'tensorflow',
+          threads: availableParallelism(),
+          note: `via ${pkg}` + (skipped.length ? `; unavailable: ${skipped.join('; ')}` : ''),
+        };
+      } catch (e) {
+        throw new BackendError(
+          `backend 'tensorflow' could not be loaded: ${reason(e)}. Install @tensorflow/tfjs-node or ` +
+            `@tensorflow/tfjs-node-gpu, or choose 'wasm' or 'cpu'`,
+          { cause: e },
+        );
+      }
+    case 'auto': {
+      const unavailable: string[] = [];
+      try {
+        const { pkg, skipped } = await loadNative();
+        return {
+          name: 'tensorflow',
+          threads: availableParallelism(),
+          note: `via ${pkg}` + (skipped.length ? `; unavailable: ${skipped.join('; ')}` : ''),
+        };
+      } catch (e) {
+        unavailable.push(reason(e));
+      }
+      try {
+        const info = await activateWasm();
+        return { ...info, note: `unavailable: ${unavailable.join('; ')}` };
+      } catch (e) {
+        unavailable.push(`wasm (${reason(e)})`);
+      }
+      try {
+        const info = await activateCpu();
+        return { ...info, note: `unavailable: ${unavailable.join('; ')}` };
+      } catch (e) {
+        throw new BackendError(`no tfjs backend could be initialised: ${unavailable.join('; ')}; cpu (${reason(e)})`, {
+          cause: e,
+        });
+      }
+    }
+    default: {
+      const never: never = preference;
+      throw new BackendError(`unknown backend '${String(never)}' (expected auto, wasm, cpu or tensorflow)`);
+    }
+  }
+}
+
+/**
+ * Selects and initialises a tfjs backend, registers the double-backprop gradients and, for 'wasm', the
+ * kernel fixes. 'auto' tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order and says in `note` what was
+ * unavailable; an explicit preference that cannot be loaded throws `BackendError` (never a silent fallback).
+ * Idempotent: a repeated call with the same preference returns the cached info (re-selecting the backend if
+ * something else switched it meanwhile).
+ */
+export async function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
+  registerGradients();
+  const cached = cache.get(preference);
+  if (cached !== undefined) {
+    if (tf.getBackend() !== cached.name) {
+      if (cached.name === 'wasm') registerWasmKernels();
+      await activate(cached.name);
+    }
+    return { ...cached };
+  }
+  const info = await choose(preference);
+  cache.set(preference, info);
+  return { ...info };
+}

@@ -1,0 +1,143 @@
+/**
+ * Backend-independent gradient registrations that double backprop (NIWT weight transfer: the gradient of a
+ * loss of a gradient) needs. tfjs 4.22 has no gradient for the `MaxPoolGrad` and `AvgPoolGrad` kernels, so
+ * `tf.grad(() => f(tf.grad(g)(x)))` through any pooling layer throws "gradient function not found".
+ */
+import * as tf from '@tensorflow/tfjs';
+import type {
+  AvgPoolGradAttrs,
+  GradConfig,
+  MaxPoolGradAttrs,
+  NamedAttrMap,
+  GradFunc,
+  Rank,
+  Tensor,
+  Tensor4D,
+  TensorLike,
+} from '@tensorflow/tfjs';
+
+type Shape4 = [number, number, number, number];
+/** `NamedGradientMap` is not exported by tfjs. */
+type NamedGradientMap = ReturnType<GradFunc>;
+
+function firstGrad(dy: Tensor | Tensor[]): Tensor4D {
+  const g = Array.isArray(dy) ? dy[0] : dy;
+  if (g === undefined || g.rank !== 4) throw new Error('pooling gradient: expected one rank-4 upstream gradient');
+  return g as Tensor4D;
+}
+
+function saved4(saved: Tensor[], i: number, what: string): Tensor4D {
+  const t = saved[i];
+  if (t === undefined || t.rank !== 4) throw new Error(`pooling gradient: saved '${what}' is missing or not rank 4`);
+  return t as Tensor4D;
+}
+
+/**
+ * MaxPoolGrad computes dx = S·dy, S scattering each window's dy to the window's argmax, so its gradient
+ * w.r.t. dy is Sᵀ·g: gather g at each window's argmax. Exact for overlapping windows too. The argmax comes
+ * from `maxPoolWithArgmax`, which uses the same tie-breaking as the tfjs cpu MaxPoolGrad kernel and the wasm
+ * replacement (first strict maximum in row-major window order). The gradient w.r.t. the pooling input and
+ * output is zero almost everywhere (the argmax is piecewise constant).
+ */
+function maxPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
+  const g = firstGrad(dy);
+  const dyIn = saved4(saved, 0, 'dy');
+  const x = saved4(saved, 1, 'input');
+  const y = saved4(saved, 2, 'output');
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+  return {
+    dy: () =>
+      tf.tidy(() => {
+        if (typeof pad === 'object') {
+          throw new Error('gradient of MaxPoolGrad: explicit per-side padding is not supported (use "same", "valid" or a number)');
+        }
+        const { indexes } = tf.maxPoolWithArgmax(x, filterSize, strides, pad, true);
+        if (indexes.shape.join() !== dyIn.shape.join()) {
+          throw new Error(
+            `gradient of MaxPoolGrad: argmax shape [${indexes.shape}] differs from dy [${dyIn.shape}]` +
+              (dimRoundingMode ? ` (dimRoundingMode '${dimRoundingMode}' is not supported)` : ''),
+          );
+        }
+        const picked = tf.gather(tf.reshape(g, [-1]), tf.reshape(indexes, [-1]));
+        return tf.reshape(picked, dyIn.shape);
+      }),
+    input: () => tf.zerosLike(x),
+    output: () => tf.zerosLike(y),
+  };
+}
+
+/**
+ * AvgPoolGrad computes dx[i] = Σ_{windows w ∋ i} dy[w] / (fh·fw) (tfjs divides by the full filter size even
+ * where the window overlaps padding), so its transpose is ddy[w] = Σ_{i ∈ w} g[i] / (fh·fw): a 'valid'
+ * average pool of g zero-padded like the forward pool. (Not `avgPool(g, pad)`: tfjs's forward avgPool
+ * excludes padding from the divisor.) The gradient w.r.t. the pooling input is zero.
+ */
+function avgPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
+  const g = firstGrad(dy);
+  const dyIn = saved4(saved, 0, 'dy');
+  const x = saved4(saved, 1, 'input');
+  const { filterSize, strides, pad } = attrs as unknown as AvgPoolGradAttrs;
+  return {
+    dy: () =>
+      tf.tidy(() => {
+        const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, filterSize, strides, 1, pad);
+        const { top, bottom, left, right } = info.padInfo;
+        const padded =
+          top || bottom || left || right
+            ? tf.pad(g, [
+                [0, 0],
+                [top, bottom],
+                [left, right],
+                [0, 0],
+              ])
+            : g;
+        let pooled = tf.avgPool(padded, [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], 'valid');
+        const [n, oh, ow, c] = dyIn.shape;
+        if (pooled.shape[1] < oh || pooled.shape[2] < ow) {
+          throw new Error(`gradient of AvgPoolGrad: pooled shape [${pooled.shape}] is smaller than dy [${dyIn.shape}]`);
+        }
+        if (pooled.shape[1] !== oh || pooled.shape[2] !== ow) pooled = tf.slice(pooled, [0, 0, 0, 0], [n, oh, ow, c]);
+        return pooled;
+      }),
+    input: () => tf.zerosLike(x),
+  };
+}
+
+const GRADIENTS: GradConfig[] = [
+  { kernelName: 'MaxPoolGrad', inputsToSave: ['dy', 'input', 'output'], gradFunc: maxPoolGradGrad },
+  { kernelName: 'AvgPoolGrad', inputsToSave: ['dy', 'input'], gradFunc: avgPoolGradGrad },
+];
+
+/**
+ * Registers the gradients of `MaxPoolGrad` and `AvgPoolGrad` (idempotent; gradients are global, not per
+ * backend). Called by `initBackend` for every backend.
+ */
+export function registerGradients(): void {
+  for (const g of GRADIENTS) {
+    if (tf.getGradient(g.kernelName) !== g) tf.registerGradient(g);
+  }
+}
+
+/**
+ * Inference-mode batch normalisation written as `x·s + (offset − mean·s)` with `s = scale / √(variance+ε)`,
+ * using only mul/add/rsqrt, whose gradients are themselves differentiable. Same values and defaults as
+ * `tf.batchNorm`; use it where a second derivative must flow through BN (`tf.batchNorm`'s gradient reshapes
+ * to rank 4 and breaks for other ranks; see the tensor spec tests).
+ */
+export function affineBatchNorm<R extends Rank>(
+  x: Tensor<R> | TensorLike,
+  mean: Tensor | TensorLike,
+  variance: Tensor | TensorLike,
+  offset?: Tensor | TensorLike | null,
+  scale?: Tensor | TensorLike | null,
+  varianceEpsilon = 0.001,
+): Tensor<R> {
+  return tf.tidy(() => {
+    const xs = x instanceof tf.Tensor ? x : tf.tensor(x);
+    const inv = tf.rsqrt(tf.add(variance, varianceEpsilon));
+    const s = scale === undefined || scale === null ? inv : tf.mul(inv, scale);
+    const negShift = tf.mul(mean, s);
+    const shift = offset === undefined || offset === null ? tf.neg(negShift) : tf.sub(offset, negShift);
+    return tf.add(tf.mul(xs, s), shift) as Tensor<R>;
+  });
+}

@@ -1,0 +1,23 @@
+/** The `folder` dataset plugin: a user's own dataset in the folder format. */
+import path from 'node:path';
+import { TOKENS, type Dataset, type DatasetAdapter, type RunContext } from '@niwt/core';
+import { inject, injectable } from 'inversify';
+import { z } from 'zod';
+import { loadFolderDataset } from './load.js';
+
+export const FolderOptions = z.strictObject({
+  root: z.string().min(1).describe('dataset folder, relative to the config file'),
+});
+export type FolderOptions = z.output<typeof FolderOptions>;
+
+@injectable()
+export class FolderDataset implements DatasetAdapter {
+  constructor(
+    @inject(TOKENS.options) private readonly options: FolderOptions,
+    @inject(TOKENS.runContext) private readonly run: RunContext,
+  ) {}
+
+  load(): Promise<Dataset> {
+    return loadFolderDataset(path.resolve(this.run.baseDir, this.options.root));
+  }
+}

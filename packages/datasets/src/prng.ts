@@ -1,0 +1,76 @@
+/**
+ * A tiny seeded PRNG so that splits and generated data are reproducible bit for bit on every
+ * platform (Math.random cannot be seeded, and tfjs' generators are not meant for plain JS code).
+ */
+
+/** splitmix32 finaliser: scrambles a 32-bit integer into a well-mixed one. */
+export function mix32(x: number): number {
+  let z = (x + 0x9e3779b9) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+  return (z ^ (z >>> 15)) >>> 0;
+}
+
+/** FNV-1a of a string, so a seed can depend on a name (e.g. a class) instead of its position. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Combines several integers into one seed (order matters). */
+export function deriveSeed(...parts: readonly number[]): number {
+  let h = 0x6a09e667;
+  for (const p of parts) h = mix32((h ^ (p >>> 0)) + Math.imul(h, 31));
+  return h;
+}
+
+/** A seeded stream of uniform numbers (mulberry32: 32-bit state, passes the usual smoke tests). */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Uniform in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  /** Integer uniform in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** Standard normal (Box–Muller; one value per call keeps the stream simple to reason about). */
+  normal(): number {
+    const u = 1 - this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fisher–Yates shuffle of a copy. */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = items.slice();
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = out[i];
+      out[i] = out[j];
+      out[j] = t;
+    }
+    return out;
+  }
+}

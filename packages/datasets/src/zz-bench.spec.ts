@@ -1,0 +1,16 @@
+import { test } from 'vitest';
+import { generateShapes, loadFolderDataset } from './index.js';
+import { execSync } from 'node:child_process';
+test('bench', async () => {
+  const dir = '/tmp/dsbench/shapes-' + Date.now();
+  const r = await generateShapes({}, dir);
+  console.log('seconds', r.seconds, execSync(`du -sh ${dir}; du -sb ${dir}; find ${dir} -type f | wc -l`).toString());
+  const t0 = performance.now();
+  const ds = await loadFolderDataset(dir);
+  console.log('load', (performance.now() - t0) / 1000, ds.samples.length, ds.split.trainval.length, ds.split.testSeen.length, ds.split.testUnseen.length);
+  const t1 = performance.now();
+  let n = 0;
+  for await (const b of ds.readImages(ds.samples.map((s) => s.index), { height: 32, width: 32, channels: 3 }, 64)) n += b.indices.length;
+  console.log('read all', (performance.now() - t1) / 1000, n);
+  console.log(r.manifest);
+}, 120000);

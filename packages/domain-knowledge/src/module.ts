@@ -1,0 +1,14 @@
+import { ContainerModule } from 'inversify';
+import { registerPlugin } from '@niwt/core';
+import { AttributesEncoder, attributesOptions } from './attributes.js';
+
+/** Registers the knowledge encoders of this package. */
+export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
+  registerPlugin(bind, {
+    group: 'knowledge',
+    name: 'attributes',
+    description: "The dataset's class-attribute table (missing → 0; normalize none | l2 | max)",
+    schema: attributesOptions,
+    impl: AttributesEncoder,
+  });
+});

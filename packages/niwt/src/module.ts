@@ -1,0 +1,14 @@
+import { ContainerModule } from 'inversify';
+import { registerPlugin } from '@niwt/core';
+import { Niwt, niwtOptions } from './niwt.js';
+
+/** Registers NIWT as a zero-shot method. */
+export const niwtModule = new ContainerModule(({ bind }) => {
+  registerPlugin(bind, {
+    group: 'method',
+    name: 'niwt',
+    description: 'Neuron-Importance-aware Weight Transfer (Selvaraju et al., ECCV 2018)',
+    schema: niwtOptions,
+    impl: Niwt,
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * NIWT (Selvaraju et al., ECCV 2018) as a `ZeroShotMethod`: stage B importances on the cached tap
+ * activations of the seen trainval images, stage C knowledge→importance map, stage D unseen weights.
+ * Scores are the joint logits [seen head ; unseen head] on the penultimate features.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { inject, injectable } from 'inversify';
+import { z } from 'zod';
+import { Rng, StateError, TOKENS, deriveSeed, matrix, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { importanceInBatches } from './importance.js';
+import { applyMap, trainKnowledgeMap } from './knowledge-map.js';
+import { trainUnseenWeights } from './transfer.js';
+
+export const niwtOptions = z.strictObject({
+  /** λ of the pull towards the seen-weight mean (the seen/unseen calibration knob). */
+  lambda: z.number().min(0).default(1e-3),
+  /** Adam learning rate of stage D. */
+  lr: z.number().positive().default(1e-3),
+  batchSize: z.number().int().min(1).default(64),
+  /** (pool image, unseen class) pairs per unseen class in stage D. */
+  pairsPerClass: z.number().int().min(1).default(200),
+  maxSteps: z.number().int().min(1).default(3000),
+  /** Stop after this many steps without a relative improvement of `minImprovement`. */
+  patience: z.number().int().min(1).default(40),
+  minImprovement: z.number().min(0).default(0.01),
+  map: z
+    .strictObject({
+      lr: z.number().positive().default(1e-2),
+      /** Full passes of the class-level objective. */
+      epochs: z.number().int().min(1).default(500),
+      /** Seen classes held out to select the epoch. */
+      heldOutClasses: z.number().int().min(1).default(5),
+      select: z.enum(['spearman', 'cosine']).default('spearman'),
+    })
+    .prefault({}),
+  /** Images per batch in stage B. */
+  importanceBatch: z.number().int().min(1).default(64),
+});
+export type NiwtOptions = z.infer<typeof niwtOptions>;
+
+interface Fitted {
+  readonly numClasses: number;
+  readonly seenWeights: Matrix;
+  readonly seenBias: Float32Array;
+  readonly seenClasses: readonly number[];
+  readonly unseenWeights: Matrix;
+  readonly unseenClasses: readonly number[];
+}
+
+@injectable()
+export class Niwt implements ZeroShotMethod {
+  private fitted?: Fitted;
+  /** Mean seen importances per class and predicted unseen importances (for reports and explanations). */
+  importances?: { seenMean: Matrix; seenClasses: readonly number[]; predictedUnseen: Matrix; unseenClasses: readonly number[] };
+
+  constructor(@inject(TOKENS.options) private readonly opts: NiwtOptions) {}
+
+  async fit(ctx: ZeroShotContext): Promise<FitSummary> {
+    const { head, seenClassifier: sc, trainval } = ctx;
+    if (!trainval.tap) throw new StateError('niwt needs tap activations of the trainval images');
+    const K = head.tap.shape[2];
+    const colOf = new Map(sc.classes.map((c, i) => [c, i]));
+    const columns = Int32Array.from(trainval.labels, (y) => {
+      const c = colOf.get(y);
+      if (c === undefined) throw new StateError(`niwt: trainval label ${y} is not a seen class`);
+      return c;
+    });
+
+    // Stage B
+    let t = ctx.log.stage('niwt B: importances');
+    const ws = tf.tensor2d(sc.weights.data, [sc.weights.rows, sc.weights.cols]);
+    const alpha = importanceInBatches(head, trainval.tap, trainval.labels.length, ws, columns, this.opts.importanceBatch);
+    ws.dispose();
+    const importances = matrix(trainval.labels.length, K, alpha);
+    t.end(`${trainval.labels.length} images × ${K} channels at ${head.tap.name}`);
+
+    // Stage C
+    t = ctx.log.stage('niwt C: knowledge → importance');
+    const rng = new Rng(deriveSeed(ctx.seed, 'niwt/heldout'));
+    const nHeld = Math.min(this.opts.map.heldOutClasses, Math.max(1, ctx.seen.length - 2));
+    const shuffled = rng.shuffle(ctx.seen);
+    const heldOut = shuffled.slice(0, nHeld);
+    const mapResult = trainKnowledgeMap(
+      { importances, labels: trainval.labels, knowledge: ctx.knowledge.matrix, trainClasses: shuffled.slice(nHeld), heldOutClasses: heldOut },
+      { lr: this.opts.map.lr, epochs: this.opts.map.epochs, select: this.opts.map.select, seed: deriveSeed(ctx.seed, 'niwt/map') },
+      (epoch, loss, score) => {
+        if (epoch % 10 === 0 || epoch === 1) {
+          ctx.metric('stageC/train_loss', loss, epoch);
+          ctx.metric(`stageC/heldout_${this.opts.map.select}`, score, epoch);
+        }
+      },
+    );
+    const predicted = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.unseen));
+    t.end(`best epoch ${mapResult.bestEpoch}, held-out ${this.opts.map.select} ${mapResult.bestScore.toFixed(3)}`);
+
+    // Stage D
+    t = ctx.log.stage('niwt D: importance → weights');
+    const transfer = trainUnseenWeights(
+      { head, poolTap: trainval.tap, poolSize: trainval.labels.length, seenWeights: sc.weights, targets: predicted },
+      { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
+      (step, loss) => ctx.metric('stageD/loss', loss, step),
+    );
+    t.end(`${transfer.steps} steps, loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
+
+    this.fitted = {
+      numClasses: ctx.classNames.length,
+      seenWeights: sc.weights,
+      seenBias: sc.bias,
+      seenClasses: sc.classes,
+      unseenWeights: transfer.weights,
+      unseenClasses: ctx.unseen,
+    };
+    this.importances = { seenMean: classMeanRows(importances, trainval.labels, ctx.seen), seenClasses: ctx.seen, predictedUnseen: predicted, unseenClasses: ctx.unseen };
+    return {
+      stageC_best_epoch: mapResult.bestEpoch,
+      [`stageC_heldout_${this.opts.map.select}`]: mapResult.bestScore,
+      stageC_heldout_classes: heldOut.map((c) => ctx.classNames[c]).join(','),
+      stageD_steps: transfer.steps,
+      stageD_initial_loss: transfer.initialLoss,
+      stageD_final_loss: transfer.finalLoss,
+    };
+  }
+
+  scores(features: Matrix): Matrix {
+    const f = this.fitted;
+    if (!f) throw new StateError('niwt: scores() called before fit()');
+    const out = new Float32Array(features.rows * f.numClasses).fill(-Infinity);
+    const block = (w: Matrix, bias: Float32Array | undefined, classes: readonly number[]): void => {
+      const D = w.rows;
+      for (let n = 0; n < features.rows; n++) {
+        const x = features.data.subarray(n * D, (n + 1) * D);
+        for (let j = 0; j < classes.length; j++) {
+          let s = bias ? bias[j] : 0;
+          for (let d = 0; d < D; d++) s += x[d] * w.data[d * w.cols + j];
+          out[n * f.numClasses + classes[j]] = s;
+        }
+      }
+    };
+    block(f.seenWeights, f.seenBias, f.seenClasses);
+    block(f.unseenWeights, undefined, f.unseenClasses);
+    return matrix(features.rows, f.numClasses, out);
+  }
+}
+
+function classMeanRows(m: Matrix, labels: Int32Array, classes: readonly number[]): Matrix {
+  const pos = new Map(classes.map((c, i) => [c, i]));
+  const out = new Float32Array(classes.length * m.cols);
+  const counts = new Float32Array(classes.length);
+  for (let n = 0; n < m.rows; n++) {
+    const p = pos.get(labels[n]);
+    if (p === undefined) continue;
+    counts[p]++;
+    for (let k = 0; k < m.cols; k++) out[p * m.cols + k] += m.data[n * m.cols + k];
+  }
+  for (let p = 0; p < classes.length; p++) for (let k = 0; k < m.cols; k++) out[p * m.cols + k] /= Math.max(1, counts[p]);
+  return matrix(classes.length, m.cols, out);
+}

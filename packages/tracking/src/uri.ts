@@ -1,0 +1,61 @@
+/**
+ * The tracker's `uri` option: where runs go. Only local MLflow file stores are written by this
+ * version; anything else fails at construction, before an experiment spends hours training.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TrackingError } from '@niwt/core';
+
+export const DEFAULT_TRACKING_URI = 'file:./mlruns';
+
+const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):/;
+const REST_SCHEMES = new Set(['http', 'https', 'databricks', 'databricks-uc', 'uc']);
+
+/**
+ * Resolves `file:./mlruns`, `file:///abs/mlruns`, `file:/abs/mlruns` or a plain path to an absolute
+ * directory; relative paths are resolved against `baseDir` (the config file's folder).
+ * `configKey` names the config value in messages.
+ */
+export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracker.uri'): string {
+  const shown = `${configKey} = ${JSON.stringify(uri)}`;
+  if (uri.trim() === '') throw new TrackingError(`${shown}: empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`);
+  const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();
+  // A one-letter "scheme" is a Windows drive (C:\mlruns), i.e. a plain path.
+  if (scheme === undefined || scheme.length === 1) return path.resolve(baseDir, uri);
+  if (scheme === 'file') return path.resolve(baseDir, filePath(uri, shown));
+  if (REST_SCHEMES.has(scheme)) {
+    throw new TrackingError(
+      `${shown}: the MLflow REST client (tracking servers over ${scheme}) is not available yet in this version of @niwt/tracking; it will be added later. ` +
+        `Meanwhile log to a local store (${JSON.stringify(DEFAULT_TRACKING_URI)}) and browse it with ` +
+        `MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns`,
+    );
+  }
+  throw new TrackingError(
+    `${shown}: unsupported scheme '${scheme}:'; this version writes only MLflow file stores ("file:./mlruns", "file:///abs/mlruns" or a plain path). ` +
+      `For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db`,
+  );
+}
+
+/** `file:` URIs: `file:rel`, `file:/abs`, `file:///abs`, `file://localhost/abs`; %-escapes decoded as MLflow does. */
+function filePath(uri: string, shown: string): string {
+  const rest = uri.slice('file:'.length);
+  if (!rest.startsWith('//')) return decode(rest, shown);
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch (e) {
+    throw new TrackingError(`${shown}: not a valid file URI; use "file:./mlruns" or "file:///absolute/path"`, { cause: e });
+  }
+  if (url.host !== '' && url.host !== 'localhost') {
+    throw new TrackingError(`${shown}: file URIs on another host ('${url.host}') are not supported; for a relative path write "file:./mlruns" (no '//')`);
+  }
+  return fileURLToPath(`file://${url.pathname}`);
+}
+
+function decode(s: string, shown: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch (e) {
+    throw new TrackingError(`${shown}: malformed %-escape in the path`, { cause: e });
+  }
+}
