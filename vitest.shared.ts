@@ -4,16 +4,29 @@ import type { ViteUserConfig } from 'vitest/config';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 
-/** Common vitest settings: sources resolved through the `@niwt/source` condition, JSON report per package. */
+const PACKAGES: Record<string, string> = {
+  '@niwt/core': 'packages/core',
+  '@niwt/backbones': 'packages/backbones',
+  '@niwt/datasets': 'packages/datasets',
+  '@niwt/domain-knowledge': 'packages/domain-knowledge',
+  '@niwt/niwt': 'packages/niwt',
+  '@niwt/baselines': 'packages/baselines',
+  '@niwt/tracking': 'packages/tracking',
+  '@niwt/runner': 'apps/runner',
+};
+
+/** Common vitest settings: workspace packages resolve to their sources (no build needed), JSON report per package. */
 export function niwtVitest(name: string, extra: { testTimeout?: number } = {}): ViteUserConfig {
   return {
-    resolve: { conditions: ['@niwt/source'] },
+    resolve: {
+      alias: Object.entries(PACKAGES).map(([pkg, dir]) => ({ find: new RegExp(`^${pkg}$`), replacement: path.join(root, dir, 'src/index.ts') })),
+    },
     test: {
       include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'],
       environment: 'node',
       pool: 'forks',
       testTimeout: extra.testTimeout ?? 120_000,
-      hookTimeout: 300_000,
+      hookTimeout: 600_000,
       reporters: ['default', ['json', { outputFile: path.join(root, '.reports', `vitest-${name}.json`) }]],
     },
   };

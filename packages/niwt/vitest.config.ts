@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { niwtVitest } from '../../vitest.shared.js';
+import { niwtVitest } from '../../vitest.shared.ts';
 
 export default defineConfig(niwtVitest('niwt'));

@@ -14,3 +14,5 @@ export * from './did-you-mean.js';
 export * from './config.js';
 export * from './registry.js';
 export * from './stage-cache.js';
+export * from './adam.js';
+export * from './variables.js';

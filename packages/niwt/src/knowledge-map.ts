@@ -9,7 +9,7 @@
  * after every epoch, by Spearman rank correlation (default) or by held-out cosine loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng, matrix, row, type Matrix } from '@niwt/core';
+import { Adam, Rng, variableFrom, matrix, row, type Matrix } from '@niwt/core';
 import { cosine, spearman } from './stats.js';
 
 export interface MapTrainingData {
@@ -144,12 +144,12 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   const D = new Float32Array(data.trainClasses.length * E);
   data.trainClasses.forEach((c, p) => D.set(row(data.knowledge, c), p * E));
 
-  const M = tf.variable(tf.tensor2d(init, [E, K]));
-  const b = tf.variable(tf.tensor1d(Float32Array.from({ length: K }, () => rng.normal())));
+  const M = variableFrom<tf.Rank.R2>(init, [E, K]);
+  const b = variableFrom<tf.Rank.R1>(Float32Array.from({ length: K }, () => rng.normal()), [K]);
   const dT = tf.tensor2d(D, [data.trainClasses.length, E]);
   const mT = tf.tensor2d(means.data, [means.rows, K]);
   const wT = tf.tensor1d(counts.map((c) => c / total));
-  const optimizer = tf.train.adam(opts.lr);
+  const optimizer = new Adam([M, b], { lr: opts.lr });
   const better = (a: number, bst: number): boolean => (opts.select === 'spearman' ? a > bst : a < bst);
   const snapshot = (): LinearMap => ({ M: matrix(E, K, M.dataSync().slice() as Float32Array), b: b.dataSync().slice() as Float32Array });
 
@@ -157,17 +157,11 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   const history: { epoch: number; trainLoss: number; heldOut: number }[] = [];
   try {
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-      const lossT = optimizer.minimize(
-        () => {
-          const f = tf.add(tf.matMul(dT, M), b);
-          const fHat = tf.div(f, tf.add(tf.norm(f, 'euclidean', 1, true), 1e-12));
-          return tf.sub(1, tf.sum(tf.mul(wT, tf.sum(tf.mul(mT, fHat), 1)))) as tf.Scalar;
-        },
-        true,
-        [M, b],
-      );
-      const trainLoss = lossT!.dataSync()[0];
-      lossT!.dispose();
+      const trainLoss = optimizer.step(() => {
+        const f = tf.add(tf.matMul(dT, M), b);
+        const fHat = tf.div(f, tf.add(tf.norm(f, 'euclidean', 1, true), 1e-12));
+        return tf.sub(1, tf.sum(tf.mul(wT, tf.sum(tf.mul(mT, fHat), 1)))) as tf.Scalar;
+      });
       const current = snapshot();
       const score = heldOutScore(current, data, opts.select);
       history.push({ epoch, trainLoss, heldOut: score });

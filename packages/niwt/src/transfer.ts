@@ -8,7 +8,7 @@
  * its gradient in W_u by a second backprop. Seen-centred initialisation; NIWT's 1 %-in-40-steps stop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng, matrix, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 
 export interface TransferData {
@@ -97,13 +97,13 @@ export function trainUnseenWeights(data: TransferData, opts: TransferOptions, on
   }
 
   const { mean } = rowStats(data.seenWeights);
-  const wu = tf.variable(tf.tensor2d(init.data, [init.rows, nU]));
+  const wu = variableFrom<tf.Rank.R2>(init.data, [init.rows, nU]);
   const mu = tf.tidy(() => tf.tile(tf.tensor2d(mean, [mean.length, 1]), [1, nU]) as tf.Tensor2D);
   const targetsHat = tf.tidy(() => {
     const t = tf.tensor2d(data.targets.data, [nU, K]);
     return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
   });
-  const optimizer = tf.train.adam(opts.lr);
+  const optimizer = new Adam([wu], { lr: opts.lr });
   const stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
   let order = rng.shuffle(pairs);
   let cursor = 0;
@@ -120,13 +120,10 @@ export function trainUnseenWeights(data: TransferData, opts: TransferOptions, on
       cursor += batch.length;
       const tapData = new Float32Array(batch.length * per);
       batch.forEach(([img], i) => tapData.set(data.poolTap.subarray(img * per, (img + 1) * per), i * per));
-      const lossT = tf.tidy(() => {
-        const a = tf.tensor4d(tapData, [batch.length, h, w, k]);
-        const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
-        return optimizer.minimize(() => transferLoss(data.head, wu, a, cls, targetsHat, mu, opts.lambda), true, [wu]) as tf.Scalar;
-      });
-      loss = lossT!.dataSync()[0];
-      lossT!.dispose();
+      const a = tf.tensor4d(tapData, [batch.length, h, w, k]);
+      const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
+      loss = optimizer.step(() => transferLoss(data.head, wu, a, cls, targetsHat, mu, opts.lambda));
+      tf.dispose([a, cls]);
       if (step === 1) initialLoss = loss;
       onStep?.(step, loss);
       if (stop.step(loss)) break;

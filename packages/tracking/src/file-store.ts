@@ -98,7 +98,6 @@ export class FileStoreTracker implements Tracker {
 
     const runId = randomUUID().replace(/-/g, '');
     const name = runName ?? `run-${runId.slice(0, 8)}`;
-    validateTagValue(MLFLOW_TAGS.runName, name);
     const dir = path.join(experiment.dir, runId);
     const meta: RunMeta = {
       artifact_uri: `${fileUri(dir)}/artifacts`,
@@ -129,22 +128,33 @@ export class FileStoreTracker implements Tracker {
     for (const [k, v] of Object.entries(tags)) validateTagValue(k, v);
 
     const staging = path.join(experiment.dir, `${TMP_PREFIX}${runId}`);
+    let published = false;
     try {
       await fs.mkdir(staging);
+      // MLflow's get_run requires metrics/, params/ and artifacts/ to exist (_is_valid_run_directory).
       for (const sub of ['metrics', 'params', 'artifacts', 'tags']) await fs.mkdir(path.join(staging, sub));
       for (const [k, v] of Object.entries(tags)) await writeFileAtomic(path.join(staging, 'tags', k), v, staging);
       await fs.rename(staging, dir);
       // Last: from here on MLflow sees the run.
       await writeFileAtomic(path.join(dir, META_FILE), stringifyMeta(meta), dir, { durable: true });
+      published = true;
     } catch (e) {
-      await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      // An error (not a crash): remove what was prepared. A crash leaves folders MLflow skips.
+      if (!published) {
+        await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
+        await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      }
       throw e instanceof TrackingError ? e : storeError(`create run ${runId} of experiment ${JSON.stringify(options.experiment)}`, dir, e);
     }
     return new FileStoreRun(runId, experiment.meta.experiment_id, dir, this.now);
   }
 }
 
-/** One run in a file store. Calls are serialised, so metric lines keep their call order and `end` waits for pending writes. */
+/**
+ * One run in a file store. Calls are serialised, so metric lines keep their call order and `end`
+ * waits for pending writes. Every method is async, so a validation error is a rejection (never a
+ * synchronous throw), and each call is queued synchronously, in call order.
+ */
 export class FileStoreRun implements TrackedRun {
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -164,7 +174,7 @@ export class FileStoreRun implements TrackedRun {
     return next;
   }
 
-  logParams(params: Readonly<Record<string, string | number | boolean>>): Promise<void> {
+  async logParams(params: Readonly<Record<string, string | number | boolean>>): Promise<void> {
     // Validate the whole batch first, as MLflow's log_batch does: a bad key writes nothing.
     const entries = Object.entries(params).map(([k, v]) => {
       validateKey('param', k);
@@ -173,11 +183,21 @@ export class FileStoreRun implements TrackedRun {
       return [k, value] as const;
     });
     return this.enqueue('log params', this.location, async () => {
-      const existing = await Promise.all(entries.map(([k]) => this.readIfExists(path.join(this.location, 'params', k))));
+      const existing = await Promise.all(
+        entries.map(([k]) => {
+          const file = path.join(this.location, 'params', k);
+          return this.readIfExists(file).catch((e: unknown) => {
+            throw keyWriteError('param', k, file, e);
+          });
+        }),
+      );
       entries.forEach(([k, v], i) => this.checkParamUnchanged(k, existing[i], v));
       for (const [k, v] of entries) {
         const file = path.join(this.location, 'params', k);
-        if (!(await createFileExclusive(file, v, this.location))) this.checkParamUnchanged(k, await this.readIfExists(file), v);
+        const created = await createFileExclusive(file, v, this.location).catch((e: unknown) => {
+          throw keyWriteError('param', k, file, e);
+        });
+        if (!created) this.checkParamUnchanged(k, await this.readIfExists(file), v);
       }
     });
   }
@@ -200,7 +220,7 @@ export class FileStoreRun implements TrackedRun {
     }
   }
 
-  logMetrics(metrics: Readonly<Record<string, number>>, step = 0): Promise<void> {
+  async logMetrics(metrics: Readonly<Record<string, number>>, step = 0): Promise<void> {
     const entries = Object.entries(metrics).map(([k, v]) => {
       validateKey('metric', k);
       validateMetric(k, v, step);
@@ -210,20 +230,29 @@ export class FileStoreRun implements TrackedRun {
     return this.enqueue('log metrics', this.location, async () => {
       for (const [k, v] of entries) {
         const file = path.join(this.location, 'metrics', k);
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await fs.appendFile(file, formatMetricLine(timestamp, v, step));
+        try {
+          await fs.mkdir(path.dirname(file), { recursive: true });
+          await fs.appendFile(file, formatMetricLine(timestamp, v, step));
+        } catch (e) {
+          throw keyWriteError('metric', k, file, e);
+        }
       }
     });
   }
 
-  setTags(tags: Readonly<Record<string, string>>): Promise<void> {
+  async setTags(tags: Readonly<Record<string, string>>): Promise<void> {
     const entries = Object.entries(tags).map(([k, v]) => {
       validateKey('tag', k);
       validateTagValue(k, v);
       return [k, v] as const;
     });
     return this.enqueue('set tags', this.location, async () => {
-      for (const [k, v] of entries) await writeFileAtomic(path.join(this.location, 'tags', k), v, this.location);
+      for (const [k, v] of entries) {
+        const file = path.join(this.location, 'tags', k);
+        await writeFileAtomic(file, v, this.location).catch((e: unknown) => {
+          throw keyWriteError('tag', k, file, e);
+        });
+      }
     });
   }
 
@@ -231,7 +260,7 @@ export class FileStoreRun implements TrackedRun {
    * A file is copied to `artifacts/<artifactPath>/<basename>` (MLflow's `log_artifact`); a folder's
    * contents are copied under `artifacts/<artifactPath>/` (MLflow's `log_artifacts`).
    */
-  logArtifact(localPath: string, artifactPath?: string): Promise<void> {
+  async logArtifact(localPath: string, artifactPath?: string): Promise<void> {
     const sub = normalizeArtifactPath(artifactPath ?? '', true);
     const destDir = path.join(this.location, 'artifacts', sub);
     return this.enqueue('log artifact', destDir, async () => {
@@ -254,14 +283,14 @@ export class FileStoreRun implements TrackedRun {
   }
 
   /** Writes `text` to `artifacts/<artifactPath>` (MLflow's `log_text`). */
-  logText(artifactPath: string, text: string): Promise<void> {
+  async logText(artifactPath: string, text: string): Promise<void> {
     const rel = normalizeArtifactPath(artifactPath, false);
     const file = path.join(this.location, 'artifacts', rel);
     return this.enqueue('log text', file, () => writeFileAtomic(file, text, this.location));
   }
 
   /** Sets the final status and end time; may be called again (e.g. FINISHED, then FAILED). */
-  end(status: Exclude<RunStatus, 'RUNNING'>): Promise<void> {
+  async end(status: Exclude<RunStatus, 'RUNNING'>): Promise<void> {
     if (!END_STATUSES.has(status)) {
       throw new TrackingError(`end: status must be FINISHED, FAILED or KILLED, got ${JSON.stringify(status)}`);
     }
@@ -274,6 +303,19 @@ export class FileStoreRun implements TrackedRun {
       await writeFileAtomic(file, stringifyMeta(updated), this.location, { durable: true });
     });
   }
+}
+
+/** Keys with `/` are folders, so `a` and `a/b` cannot coexist; say so with the key's name. */
+function keyWriteError(kind: string, key: string, file: string, e: unknown): TrackingError {
+  const code = errno(e);
+  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST') {
+    return new TrackingError(
+      `cannot write ${kind} ${JSON.stringify(key)} to ${file}: keys with '/' become folders, and this key collides with another ${kind} ` +
+        `(one is a prefix folder of the other, like "loss" and "loss/train"); rename one of them`,
+      { cause: e },
+    );
+  }
+  return storeError(`write ${kind} ${JSON.stringify(key)}`, file, e);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The building blocks of the small CNN, written with tfjs core ops so any tap can be cut out. */
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@niwt/core';
+import { variableFrom, type Rng } from '@niwt/core';
 
 export interface ConvParams {
   readonly kind: 'conv';
@@ -35,8 +35,8 @@ export function conv(rng: Rng, name: string, k: number, cin: number, cout: numbe
   return {
     kind: 'conv',
     name,
-    w: tf.variable(tf.tensor4d(heNormal(rng, [k, k, cin, cout], k * k * cin), [k, k, cin, cout]), true, `${name}/kernel`),
-    b: tf.variable(tf.zeros([cout]), true, `${name}/bias`),
+    w: variableFrom<tf.Rank.R4>(heNormal(rng, [k, k, cin, cout], k * k * cin), [k, k, cin, cout], `${name}/kernel`),
+    b: variableFrom<tf.Rank.R1>(new Float32Array(cout), [cout], `${name}/bias`),
   };
 }
 
@@ -44,8 +44,8 @@ export function dense(rng: Rng, name: string, din: number, dout: number, relu: b
   return {
     kind: 'dense',
     name,
-    w: tf.variable(tf.tensor2d(heNormal(rng, [din, dout], din), [din, dout]), true, `${name}/kernel`),
-    b: tf.variable(tf.zeros([dout]), true, `${name}/bias`),
+    w: variableFrom<tf.Rank.R2>(heNormal(rng, [din, dout], din), [din, dout], `${name}/kernel`),
+    b: variableFrom<tf.Rank.R1>(new Float32Array(dout), [dout], `${name}/bias`),
     relu,
   };
 }

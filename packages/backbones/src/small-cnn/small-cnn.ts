@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import {
+  Adam,
   Rng,
   StateError,
   TOKENS,
@@ -166,7 +167,7 @@ export class SmallCnn implements Backbone {
     const valY = Int32Array.from(data.valIndices, labelOf);
     const vars: tf.Variable[] = [...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])), this.seenHead.w, this.seenHead.b];
     const kernels = vars.filter((v) => v.name.endsWith('kernel'));
-    const optimizer = tf.train.adam(train.lr);
+    const optimizer = new Adam(vars, { lr: train.lr });
     const nClasses = data.seenClasses.length;
     const steps = Math.ceil(trainY.length / train.batchSize);
     const bar = this.log.progress('train small-cnn', train.epochs * steps);
@@ -183,25 +184,18 @@ export class SmallCnn implements Backbone {
         idx.forEach((j, k) => xb.set(trainPix.subarray(j * per, (j + 1) * per), k * per));
         const yb = Int32Array.from(idx, (j) => trainY[j]);
         const seed = rng.fork();
-        const c = tf.tidy(() => {
-          const x = tf.tensor4d(xb, [idx.length, this.input.height, this.input.width, 3]);
-          const y = tf.oneHot(tf.tensor1d(yb, 'int32'), nClasses);
-          let hits: tf.Tensor | undefined;
-          optimizer.minimize(
-            () => {
-              const logits = this.logits(x, seed);
-              hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
-              const ce = tf.losses.softmaxCrossEntropy(y, logits);
-              const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-              return tf.add(ce, tf.mul(train.weightDecay / 2, l2)) as tf.Scalar;
-            },
-            false,
-            vars,
-          );
-          return hits!;
+        const x = tf.tensor4d(xb, [idx.length, this.input.height, this.input.width, 3]);
+        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(yb, 'int32'), nClasses));
+        let hits: tf.Tensor | undefined;
+        optimizer.step(() => {
+          const logits = this.logits(x, seed);
+          hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
+          const ce = tf.losses.softmaxCrossEntropy(y, logits);
+          const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+          return tf.add(ce, tf.mul(train.weightDecay / 2, l2)) as tf.Scalar;
         });
-        correct += (await c.data())[0];
-        c.dispose();
+        correct += (await hits!.data())[0];
+        tf.dispose([x, y, hits!]);
         bar.tick(1, `epoch ${epoch}`);
       }
       trainAcc = correct / trainY.length;
@@ -214,7 +208,7 @@ export class SmallCnn implements Backbone {
     }
     bar.done();
     optimizer.dispose();
-    vars.forEach((v: tf.Variable, i) => v.assign(tf.tensor(best.weights[i], v.shape)));
+    tf.tidy(() => vars.forEach((v: tf.Variable, i) => v.assign(tf.tensor(best.weights[i], v.shape))));
     return { epochs: Math.min(epoch, train.epochs), bestEpoch: best.epoch, trainAccuracy: trainAcc, valAccuracy: best.acc, seconds: (performance.now() - t0) / 1000 };
   }
 
@@ -288,7 +282,7 @@ export class SmallCnn implements Backbone {
     this.seenClasses = meta.seenClasses;
     for (const v of this.variables()) {
       const arr = await readNpy(path.join(dir, `${v.name.replace(/\//g, '__')}.npy`));
-      (v as tf.Variable).assign(tf.tensor(arr.data as Float32Array, v.shape));
+      tf.tidy(() => (v as tf.Variable).assign(tf.tensor(arr.data as Float32Array, v.shape)));
     }
     return true;
   }

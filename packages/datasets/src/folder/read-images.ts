@@ -43,12 +43,12 @@ export async function decodeImage(file: string, spec: ImageSpec): Promise<Uint8A
     }
     return data;
   } catch (e) {
-    throw new DatasetError(`${file}: cannot decode image (${errorText(e).split('\n')[0]}); expected a JPEG or PNG image`, { cause: e });
+    throw new DatasetError(`${file}: cannot decode image (${errorText(e).split('\n')[0].replace(/[:\s]+$/, '')}); expected a JPEG or PNG image`, { cause: e });
   }
 }
 
 /** The `Dataset.readImages` of datasets whose samples are image files on disk. */
-export async function* readImages(
+export function readImages(
   samples: readonly Sample[],
   indices: readonly number[],
   spec: ImageSpec,
@@ -57,12 +57,26 @@ export async function* readImages(
 ): AsyncGenerator<ImageBatch> {
   checkRequest(samples.length, indices, spec, batchSize);
   const prefetch = Math.max(1, options.prefetch ?? defaultPrefetch());
+  return streamBatches(indices, spec, batchSize, prefetch, (i) => decodeImage(samples[i].path, spec));
+}
+
+/**
+ * Batches `load(index)` results in order, keeping at most `prefetch` loads started but not yet
+ * copied into a batch — also while the consumer holds a batch, so the next one is being prepared.
+ */
+export async function* streamBatches(
+  indices: readonly number[],
+  spec: ImageSpec,
+  batchSize: number,
+  prefetch: number,
+  load: (index: number) => Promise<Uint8Array>,
+): AsyncGenerator<ImageBatch> {
   const perImage = spec.height * spec.width * 3;
   const queue: Promise<Uint8Array>[] = [];
   let issued = 0;
   const fill = (): void => {
     while (queue.length < prefetch && issued < indices.length) {
-      const p = decodeImage(samples[indices[issued]].path, spec);
+      const p = load(indices[issued]);
       // Marks the rejection as handled while it waits in the queue; it is re-thrown when awaited.
       p.catch(() => undefined);
       queue.push(p);

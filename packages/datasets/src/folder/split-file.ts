@@ -45,7 +45,7 @@ export function parseSplitFile(file: string, text: string, classes: readonly Nam
 
   const syntax = doc.errors[0];
   if (syntax) {
-    const line = syntax.linePos?.[0].line;
+    const line = lineCounter.linePos(syntax.pos[0]).line;
     const message = syntax.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new DatasetError(`${at(file, line)}: invalid YAML (${message}); expected seen: and unseen: lists of class names`);
   }
@@ -193,14 +193,15 @@ function closest(name: string, names: readonly string[]): string | undefined {
   return bestD <= limit ? best : undefined;
 }
 
+/** Optimal-string-alignment distance: edits plus adjacent swaps, the usual typos. */
 function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
-    prev = cur;
   }
-  return prev[b.length];
+  return d[a.length][b.length];
 }

@@ -25,33 +25,21 @@ export function valueSupport(seen: readonly ShapeClass[]): number[] {
 }
 
 /**
- * Seen classes are picked greedily to spread the values evenly (each pick maximises the sum of
- * 1/(1 + uses so far) over its values; ties go to the seeded shuffle order). Unseen classes are
- * then taken in shuffle order among the remaining combinations whose values all have at least
- * `PREFERRED_SUPPORT` seen classes, relaxing to `REQUIRED_SUPPORT` only if that is not enough.
+ * Seen classes are picked greedily to spread values and pairs of values evenly: each pick
+ * maximises Σ 1/(1 + uses so far) over its values and over its value pairs (so that, say, blue is
+ * not nearly always a triangle); ties go to the seeded shuffle order. Unseen classes are then
+ * picked the same way (balanced among themselves) from the remaining combinations whose values all
+ * occur in at least `PREFERRED_SUPPORT` seen classes, relaxing to `REQUIRED_SUPPORT` only if that
+ * leaves too few.
  */
 export function chooseClasses(seed: number, seenCount: number, unseenCount: number): ClassChoice {
   if (seenCount + unseenCount > COMBINATION_COUNT) {
     throw new ConfigError(`shapes: ${seenCount} seen + ${unseenCount} unseen classes exceed the ${COMBINATION_COUNT} combinations of attribute values`);
   }
   const pool = new Rng(deriveSeed(seed, 1)).shuffle(allCombinations());
-  const counts = ATTRIBUTE_NAMES.map(() => 0);
-  const seen: ShapeClass[] = [];
-  for (let k = 0; k < seenCount; k++) {
-    let best = 0;
-    let bestScore = -1;
-    pool.forEach((c, i) => {
-      const score = c.attributes.reduce((s, a) => s + 1 / (1 + counts[a]), 0);
-      if (score > bestScore) {
-        best = i;
-        bestScore = score;
-      }
-    });
-    const [picked] = pool.splice(best, 1);
-    for (const a of picked.attributes) counts[a]++;
-    seen.push(picked);
-  }
-  const supported = (min: number) => pool.filter((c) => c.attributes.every((a) => counts[a] >= min));
+  const seen = pickBalanced(pool, seenCount);
+  const support = valueSupport(seen);
+  const supported = (min: number): ShapeClass[] => pool.filter((c) => c.attributes.every((a) => support[a] >= min));
   let candidates = supported(PREFERRED_SUPPORT);
   if (candidates.length < unseenCount) candidates = supported(REQUIRED_SUPPORT);
   if (candidates.length < unseenCount) {
@@ -60,9 +48,36 @@ export function chooseClasses(seed: number, seenCount: number, unseenCount: numb
         `but ${unseenCount} unseen classes were asked for; use more seenClasses or fewer unseenClasses`,
     );
   }
-  const unseen = candidates.slice(0, unseenCount);
+  const unseen = pickBalanced(candidates, unseenCount);
   assertUnseenCovered(seen, unseen);
   return { seen, unseen };
+}
+
+/** Removes and returns `count` classes of `pool`, greedily balancing value and value-pair use. */
+function pickBalanced(pool: ShapeClass[], count: number): ShapeClass[] {
+  const values = new Map<number, number>();
+  const pairs = new Map<string, number>();
+  const pairKeys = (c: ShapeClass): string[] =>
+    c.attributes.flatMap((a, i) => c.attributes.slice(i + 1).map((b) => `${a},${b}`));
+  const picked: ShapeClass[] = [];
+  for (let k = 0; k < count; k++) {
+    let best = 0;
+    let bestScore = -1;
+    pool.forEach((c, i) => {
+      const score =
+        c.attributes.reduce((s, a) => s + 1 / (1 + (values.get(a) ?? 0)), 0) +
+        pairKeys(c).reduce((s, p) => s + 1 / (1 + (pairs.get(p) ?? 0)), 0);
+      if (score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    });
+    const [c] = pool.splice(best, 1);
+    for (const a of c.attributes) values.set(a, (values.get(a) ?? 0) + 1);
+    for (const p of pairKeys(c)) pairs.set(p, (pairs.get(p) ?? 0) + 1);
+    picked.push(c);
+  }
+  return picked;
 }
 
 /** Throws when an unseen class is not a recombination of seen values (a generator bug). */

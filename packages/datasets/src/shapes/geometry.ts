@@ -25,7 +25,7 @@ const POLYGONS: Readonly<Record<Exclude<Shape, 'circle'>, Polygon>> = {
     [0.74, 0.74],
     [-0.74, 0.74],
   ],
-  triangle: regular(3, [1.05]),
+  triangle: regular(3, [1.18]),
   cross: [
     [HALF_WIDTH, -ARM], [HALF_WIDTH, -HALF_WIDTH], [ARM, -HALF_WIDTH], [ARM, HALF_WIDTH],
     [HALF_WIDTH, HALF_WIDTH], [HALF_WIDTH, ARM], [-HALF_WIDTH, ARM], [-HALF_WIDTH, HALF_WIDTH],
@@ -37,7 +37,7 @@ const POLYGONS: Readonly<Record<Exclude<Shape, 'circle'>, Polygon>> = {
 const CIRCLE_RADIUS = 0.88;
 
 /** Furthest any shape reaches from its centre (radius 1), to keep shapes inside the image. */
-export const MAX_EXTENT = 1.08;
+export const MAX_EXTENT = 1.18;
 
 /** Signed distance from (x, y) to the shape of radius 1 centred at the origin. */
 export function shapeDistance(shape: Shape, x: number, y: number): number {

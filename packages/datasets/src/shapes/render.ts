@@ -17,9 +17,12 @@ const BASE_COLOURS: Readonly<Record<Colour, readonly [number, number, number]>> 
 
 /** Shape radius as a share of the image side, per size class (scale jitter stays inside). */
 const RADIUS: Readonly<Record<Size, readonly [number, number]>> = {
-  small: [0.13, 0.18],
-  large: [0.25, 0.33],
+  small: [0.17, 0.22],
+  large: [0.28, 0.35],
 };
+
+/** Opacity of the shape's colour between its stripes. */
+const STRIPE_GAP = 0.3;
 
 /** Coarse grid of the low-frequency background texture. */
 const TEXTURE_CELLS = 4;
@@ -56,14 +59,16 @@ export function renderImage(cls: ShapeClass, size: number, rng: Rng): Uint8Array
   const fgNoise = rng.uniform(2, 7);
 
   // Fill pattern parameters.
-  const outlineWidth = Math.max(1.3, size * rng.uniform(0.045, 0.065));
-  const period = Math.max(3.2, size * rng.uniform(0.11, 0.15));
+  // Both scale with the shape, so stripe count and outline share do not give its size away.
+  const outlineWidth = Math.max(1.1, radius * rng.uniform(0.2, 0.26));
+  const period = Math.max(3, radius * rng.uniform(0.55, 0.7));
   const stripeAngle = rng.uniform(0, Math.PI);
   const sx = Math.cos(stripeAngle) / period;
   const sy = Math.sin(stripeAngle) / period;
   const phase = rng.next();
 
   const out = new Uint8Array(size * size * 3);
+  const reach = MAX_EXTENT * radius + 1;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const px = x + 0.5 - cx;
@@ -71,23 +76,25 @@ export function renderImage(cls: ShapeClass, size: number, rng: Rng): Uint8Array
       // Local coordinates in units of the radius (rotation by -angle).
       const lx = (cos * px + sin * py) / radius;
       const ly = (-sin * px + cos * py) / radius;
-      const d = shapeDistance(cls.shape, lx, ly) * radius;
-      let alpha = coverage(d);
-      if (alpha > 0) {
-        if (cls.fill === 'outline') alpha *= 1 - coverage(d + outlineWidth);
-        else if (cls.fill === 'stripes') {
+      let alpha = 0;
+      if (Math.abs(px) < reach && Math.abs(py) < reach) {
+        const d = shapeDistance(cls.shape, lx, ly) * radius;
+        alpha = coverage(d);
+        if (alpha > 0 && cls.fill === 'outline') alpha *= 1 - coverage(d + outlineWidth);
+        else if (alpha > 0 && cls.fill === 'stripes') {
           const t = px * sx + py * sy + phase;
           const f = t - Math.floor(t);
-          alpha *= coverage((Math.abs(f - 0.25) - 0.25) * period);
+          // Between stripes the shape keeps a faint wash of its colour, so its silhouette survives.
+          alpha *= STRIPE_GAP + (1 - STRIPE_GAP) * coverage((Math.abs(f - 0.25) - 0.25) * period);
         }
       }
       const bg = grey + gradAmp * ((x + 0.5) * gx + (y + 0.5) * gy - 0.5) + textureAt(texture, x / size, y / size);
       const shade = 1 + shading * lx;
       const o = (y * size + x) * 3;
       for (let c = 0; c < 3; c++) {
-        const back = bg + tint[c] + bgNoise * rng.normal();
-        const front = colour[c] * shade + fgNoise * rng.normal();
-        out[o + c] = Math.round(Math.min(255, Math.max(0, back + alpha * (front - back))));
+        let v = bg + tint[c] + bgNoise * rng.normal();
+        if (alpha > 0) v += alpha * (colour[c] * shade + fgNoise * rng.normal() - v);
+        out[o + c] = Math.round(Math.min(255, Math.max(0, v)));
       }
     }
   }

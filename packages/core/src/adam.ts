@@ -1,0 +1,60 @@
+/**
+ * Adam (Kingma & Ba) over tf.Variables with memory the caller owns. tfjs's own `tf.train.adam` leaks one
+ * tensor per optimizer instance, which shows up as growth when a stage is run many times (sweeps).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamOptions {
+  readonly lr: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly epsilon?: number;
+}
+
+export class Adam {
+  private readonly m: tf.Tensor[];
+  private readonly v: tf.Tensor[];
+  private t = 0;
+  private readonly b1: number;
+  private readonly b2: number;
+  private readonly eps: number;
+
+  constructor(
+    private readonly vars: readonly tf.Variable[],
+    private readonly opts: AdamOptions,
+  ) {
+    this.b1 = opts.beta1 ?? 0.9;
+    this.b2 = opts.beta2 ?? 0.999;
+    this.eps = opts.epsilon ?? 1e-7;
+    this.m = vars.map((x) => tf.zerosLike(x));
+    this.v = vars.map((x) => tf.zerosLike(x));
+  }
+
+  /** One step on `loss`; returns the loss value (as a number: no tensor escapes). */
+  step(loss: () => tf.Scalar): number {
+    this.t++;
+    const c1 = 1 - this.b1 ** this.t;
+    const c2 = 1 - this.b2 ** this.t;
+    const lr = this.opts.lr;
+    let value = NaN;
+    tf.tidy(() => {
+      const { value: l, grads } = tf.variableGrads(loss, this.vars as tf.Variable[]);
+      value = l.dataSync()[0];
+      this.vars.forEach((x, i) => {
+        const g = grads[x.name];
+        const m = tf.add(tf.mul(this.b1, this.m[i]), tf.mul(1 - this.b1, g));
+        const v = tf.add(tf.mul(this.b2, this.v[i]), tf.mul(1 - this.b2, tf.square(g)));
+        x.assign(tf.sub(x, tf.div(tf.mul(lr / c1, m), tf.add(tf.sqrt(tf.div(v, c2)), this.eps))));
+        this.m[i].dispose();
+        this.v[i].dispose();
+        this.m[i] = tf.keep(m);
+        this.v[i] = tf.keep(v);
+      });
+    });
+    return value;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.m, ...this.v]);
+  }
+}

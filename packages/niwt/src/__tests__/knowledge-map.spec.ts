@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { Rng, initBackend, matrix } from '@niwt/core';
+import { classLevelLoss, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+
+await initBackend('cpu');
+
+function problem(seed: number) {
+  // 8 classes, knowledge E=4, importance K=6, a hidden linear map plus per-image noise
+  const rng = new Rng(seed);
+  const C = 8;
+  const E = 4;
+  const K = 6;
+  const know = matrix(C, E, Float32Array.from({ length: C * E }, () => rng.next() * 2));
+  const Mtrue = Float32Array.from({ length: E * K }, () => rng.normal());
+  const labels: number[] = [];
+  const rows: number[] = [];
+  for (let c = 0; c < C; c++) {
+    const n = 5 + c; // unequal class sizes exercise the n_c weights
+    for (let i = 0; i < n; i++) {
+      labels.push(c);
+      for (let k = 0; k < K; k++) {
+        let v = 0;
+        for (let e = 0; e < E; e++) v += know.data[c * E + e] * Mtrue[e * K + k];
+        rows.push(v + 0.3 * rng.normal());
+      }
+    }
+  }
+  return { knowledge: know, importances: matrix(labels.length, K, Float32Array.from(rows)), labels: Int32Array.from(labels), E, K };
+}
+
+describe('stage C', () => {
+
+  it('class-level loss equals the per-image cosine loss (the identity in NIWT.md)', () => {
+    const p = problem(1);
+    const rng = new Rng(9);
+    for (let t = 0; t < 3; t++) {
+      const map = { M: matrix(p.E, p.K, Float32Array.from({ length: p.E * p.K }, () => rng.normal())), b: Float32Array.from({ length: p.K }, () => rng.normal()) };
+      const classes = [0, 1, 2, 3, 4, 5, 6, 7];
+      expect(Math.abs(classLevelLoss(map, p, classes) - perImageLoss(map, p, classes))).toBeLessThan(1e-5);
+    }
+  });
+
+  it('learns a map that generalises to held-out classes', () => {
+    const p = problem(2);
+    const res = trainKnowledgeMap(
+      { ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] },
+      { lr: 0.05, epochs: 300, select: 'spearman', seed: 3 },
+    );
+    expect(res.history[0].trainLoss).toBeGreaterThan(res.history[res.history.length - 1].trainLoss);
+    expect(res.bestScore).toBeGreaterThan(0.7);
+    expect(perImageLoss(res.map, p, [6, 7])).toBeLessThan(0.2);
+  });
+
+  it('is deterministic for a seed', () => {
+    const p = problem(4);
+    const run = () => trainKnowledgeMap({ ...p, trainClasses: [0, 1, 2, 3, 4], heldOutClasses: [5, 6] }, { lr: 0.05, epochs: 20, select: 'cosine', seed: 5 });
+    expect(Array.from(run().map.M.data)).toEqual(Array.from(run().map.M.data));
+  });
+});
+
+describe('spearman', () => {
+  it('matches hand-computed ranks with ties', () => {
+    expect(Array.from(ranks([10, 20, 20, 5]))).toEqual([2, 3.5, 3.5, 1]);
+    expect(spearman([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1, 12);
+    expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1, 12);
+    // d = [0, 1, -1, 0] → ρ = 1 − 6·2/(4·15) = 0.8
+    expect(spearman([1, 2, 3, 4], [1, 3, 2, 4])).toBeCloseTo(0.8, 12);
+  });
+});
