@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (once) a Python virtual environment with a pinned MLflow, for browsing ./mlruns and for
-# the tracking package's integration tests (which also start `mlflow server` from it).
+# the tracking package's integration tests (which also start `mlflow ui` / `mlflow server` from it).
 #
 #   scripts/mlflow-venv.sh            # prints the venv's python path as the last stdout line
 #   NIWT_MLFLOW_VENV=/some/dir scripts/mlflow-venv.sh
@@ -29,7 +29,7 @@ fi
 mkdir -p "$(dirname "$venv")"
 lock="$venv.lock"
 exec 9>"$lock"
-echo "mlflow-venv: waiting for $lock ..." >&2
+echo "mlflow-venv: taking $lock (waits while another process installs)" >&2
 flock 9
 
 # Another process may have finished while we waited.
@@ -38,9 +38,16 @@ if [[ ! -f "$marker" || ! -x "$py" ]]; then
     echo "mlflow-venv: '$python_bin' not found; install Python 3.10+ or set NIWT_PYTHON" >&2
     exit 1
   fi
+  if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    echo "mlflow-venv: mlflow $MLFLOW_VERSION needs Python >= 3.10; '$python_bin' is $("$python_bin" -V 2>&1). Set NIWT_PYTHON to a newer one" >&2
+    exit 1
+  fi
   if [[ ! -x "$py" ]]; then
     echo "mlflow-venv: creating $venv" >&2
-    "$python_bin" -m venv "$venv" >&2
+    "$python_bin" -m venv "$venv" >&2 || {
+      echo "mlflow-venv: '$python_bin -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+      exit 1
+    }
   fi
   echo "mlflow-venv: installing mlflow==$MLFLOW_VERSION (first run takes a few minutes)" >&2
   "$py" -m pip install --disable-pip-version-check --quiet "mlflow==$MLFLOW_VERSION" >&2

@@ -40,6 +40,8 @@ export interface ResolvedPlugin {
 export interface ResolvedMethod extends ResolvedPlugin {
   readonly label: string;
   readonly control?: Control;
+  /** Permutations averaged by a control (1 without a control). */
+  readonly permutations: number;
 }
 
 export interface Experiment {
@@ -101,7 +103,10 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
       throw new ConfigError(`${source.locate(['methods', i])} methods.${i}: label '${label}' is used twice; give each method entry a distinct label:`);
     }
     seen.add(label);
-    return { ...r, label, control: m.control };
+    if (m.permutations !== undefined && !m.control) {
+      throw new ConfigError(`${source.locate(['methods', i, 'permutations'])} methods.${i}.permutations: only meaningful with control: (known controls: permute-unseen-knowledge)`);
+    }
+    return { ...r, label, control: m.control, permutations: m.control ? (m.permutations ?? 4) : 1 };
   });
 
   const block = (r: ResolvedPlugin): Record<string, unknown> => ({ name: r.spec.name, ...r.options });
@@ -114,7 +119,7 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     dataset: block(dataset),
     knowledge: block(knowledge),
     backbone: block(backbone),
-    methods: methods.map((m) => ({ ...block(m), label: m.label, ...(m.control ? { control: m.control } : {}) })),
+    methods: methods.map((m) => ({ ...block(m), label: m.label, ...(m.control ? { control: m.control, permutations: m.permutations } : {}) })),
     tracking: block(tracker),
   };
   const hash = hashOf(resolved);

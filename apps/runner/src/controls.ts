@@ -2,16 +2,20 @@
 import { Rng, deriveSeed, matrix, type ClassEmbedding } from '@niwt/core';
 
 /**
- * Gives every unseen class the knowledge row of another unseen class (a seeded derangement), leaving seen
- * classes untouched. If NIWT transfers knowledge, ZSL accuracy must fall to chance under this control.
+ * Shuffles the knowledge rows of the unseen classes with a uniformly random (seeded) permutation, leaving
+ * seen classes untouched. Averaged over permutations, a method that transfers knowledge then scores at
+ * chance; a derangement would not be a fair null (it excludes every right row, pushing accuracy below chance).
+ * `fixedPoints` counts the unseen classes that kept their own row.
  */
-export function permuteUnseenKnowledge(k: ClassEmbedding, unseen: readonly number[], seed: number): ClassEmbedding {
-  const rng = new Rng(deriveSeed(seed, 'control/permute-unseen'));
-  const order = rng.shuffle(unseen);
-  // A cyclic shift of a random order is a derangement: no class keeps its own row.
-  const source = new Map(order.map((c, i) => [c, order[(i + 1) % order.length]]));
+export function permuteUnseenKnowledge(k: ClassEmbedding, unseen: readonly number[], seed: number, index = 0): { knowledge: ClassEmbedding; fixedPoints: number } {
+  const rng = new Rng(deriveSeed(seed, `control/permute-unseen/${index}`));
+  const source = rng.shuffle(unseen);
   const data = k.matrix.data.slice();
   const E = k.matrix.cols;
-  for (const [c, from] of source) data.set(k.matrix.data.subarray(from * E, (from + 1) * E), c * E);
-  return { matrix: matrix(k.matrix.rows, E, data), dimNames: k.dimNames, description: `${k.description}; unseen rows permuted (control)` };
+  unseen.forEach((c, i) => data.set(k.matrix.data.subarray(source[i] * E, (source[i] + 1) * E), c * E));
+  const fixedPoints = unseen.filter((c, i) => source[i] === c).length;
+  return {
+    knowledge: { matrix: matrix(k.matrix.rows, E, data), dimNames: k.dimNames, description: `${k.description}; unseen rows permuted (control)` },
+    fixedPoints,
+  };
 }

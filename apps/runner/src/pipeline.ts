@@ -8,6 +8,7 @@ import {
   StageCache,
   argmaxRows,
   evaluateGzsl,
+  type GzslResult,
   initBackend,
   perClassAccuracy,
   type DatasetAdapter,
@@ -27,6 +28,8 @@ export interface MethodResult {
   readonly label: string;
   readonly method: string;
   readonly control?: string;
+  /** Runs averaged (random permutations of a control), 1 otherwise. */
+  readonly permutations: number;
   readonly s: number;
   readonly u: number;
   readonly H: number;
@@ -142,33 +145,45 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       const child = await tracker.startRun({ experiment: exp.top.experiment, runName: m.label, parentRunId: parent.runId, tags: { ...tags, 'niwt.method': m.spec.name } });
       open.push(child);
       await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
-      const method = exp.registry.create(m.spec, m.options) as ZeroShotMethod;
-      const k = m.control === 'permute-unseen-knowledge' ? permuteUnseenKnowledge(knowledge, split.unseen, exp.top.seed) : knowledge;
-      const pending: Promise<void>[] = [];
-      const tm = log.stage(`${m.label}: fit`);
-      const summary = await method.fit({
-        classNames,
-        seen: split.seen,
-        unseen: split.unseen,
-        knowledge: k,
-        trainval: acts.trainval,
-        head: backbone.head(),
-        seenClassifier: sc,
-        seed: exp.top.seed,
-        log,
-        metric: (key, value, step) => void pending.push(child.logMetrics({ [key]: value }, step)),
-      });
-      await Promise.all(pending);
-      const fitSeconds = tm.end();
-      const r = evaluateGzsl(
-        method.scores(acts.testSeen.features),
-        acts.testSeen.labels,
-        method.scores(acts.testUnseen.features),
-        acts.testUnseen.labels,
-        split.seen,
-        split.unseen,
-      );
-      const metrics = { s: r.s, u: r.u, H: r.H, zsl_t1: r.zslT1, fit_seconds: fitSeconds };
+      const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number }[] = [];
+      const fixedPoints: number[] = [];
+      for (let p = 0; p < m.permutations; p++) {
+        const method = exp.registry.create(m.spec, m.options) as ZeroShotMethod;
+        const permuted = m.control === 'permute-unseen-knowledge' ? permuteUnseenKnowledge(knowledge, split.unseen, exp.top.seed, p) : undefined;
+        if (permuted) fixedPoints.push(permuted.fixedPoints);
+        const prefix = m.permutations > 1 ? `perm${p}/` : '';
+        const pending: Promise<void>[] = [];
+        const tm = log.stage(`${m.label}: fit${m.permutations > 1 ? ` (permutation ${p + 1}/${m.permutations})` : ''}`);
+        const summary = await method.fit({
+          classNames,
+          seen: split.seen,
+          unseen: split.unseen,
+          knowledge: permuted?.knowledge ?? knowledge,
+          trainval: acts.trainval,
+          head: backbone.head(),
+          seenClassifier: sc,
+          seed: exp.top.seed,
+          log,
+          metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
+        });
+        await Promise.all(pending);
+        const fitSeconds = tm.end();
+        const r = evaluateGzsl(
+          method.scores(acts.testSeen.features),
+          acts.testSeen.labels,
+          method.scores(acts.testUnseen.features),
+          acts.testUnseen.labels,
+          split.seen,
+          split.unseen,
+        );
+        if (m.permutations > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
+        runs.push({ r, summary, fitSeconds });
+      }
+      const mean = (f: (x: (typeof runs)[number]) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
+      const agg = { s: mean((x) => x.r.s), u: mean((x) => x.r.u), H: mean((x) => x.r.H), zslT1: mean((x) => x.r.zslT1), fitSeconds: mean((x) => x.fitSeconds) };
+      const { r, summary } = runs[0];
+      if (fixedPoints.length > 0) await child.logParams({ 'control.fixed_points': fixedPoints.join(',') });
+      const metrics = { s: agg.s, u: agg.u, H: agg.H, zsl_t1: agg.zslT1, fit_seconds: agg.fitSeconds };
       const numeric = Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
       await child.logMetrics({ ...metrics, ...numeric });
       await parent.logMetrics(Object.fromEntries(Object.entries(metrics).map(([key, v]) => [`${m.label}/${key}`, v])));
@@ -177,7 +192,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
       await child.end('FINISHED');
       open.pop();
-      results.push({ label: m.label, method: m.spec.name, control: m.control, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, fitSeconds, summary, runId: child.runId, perClass });
+      results.push({ label: m.label, method: m.spec.name, control: m.control, permutations: m.permutations, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
     }
     backbone.dispose();
 
@@ -217,7 +232,7 @@ const pct = (v: number): string => (100 * v).toFixed(1);
 /** The final table: method, s, u, H, ZSL T1, fit time. */
 export function resultsTable(r: RunResult): string {
   const head = ['method', 's', 'u', 'H', 'ZSL T1', 'fit'];
-  const rows = r.methods.map((m) => [m.label, pct(m.s), pct(m.u), pct(m.H), pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`]);
+  const rows = r.methods.map((m) => [m.permutations > 1 ? `${m.label} (mean of ${m.permutations})` : m.label, pct(m.s), pct(m.u), pct(m.H), pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   return [

@@ -17,7 +17,7 @@ export function formatPath(p: ConfigPath): string {
 }
 
 /** Keys of a method entry that belong to the runner, not to the method plugin. */
-export const METHOD_ENTRY_KEYS = ['name', 'label', 'control'] as const;
+export const METHOD_ENTRY_KEYS = ['name', 'label', 'control', 'permutations'] as const;
 
 export const CONTROLS = ['permute-unseen-knowledge'] as const;
 export type Control = (typeof CONTROLS)[number];
@@ -28,6 +28,8 @@ const methodEntry = z.looseObject({
   name: z.string().min(1),
   label: z.string().regex(/^[\w.-]+$/, 'a label is letters, digits, _ . -').optional(),
   control: z.enum(CONTROLS).optional(),
+  /** With a control: how many random permutations to average over. */
+  permutations: z.number().int().min(1).max(100).optional(),
 });
 
 /** Top-level schema; plugin blocks are validated further by each plugin's own schema. */

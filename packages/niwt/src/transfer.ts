@@ -71,7 +71,8 @@ export function seenCentredInit(seen: Matrix, numUnseen: number, rng: Rng): Matr
  * @param tapBatch B × h × w × k; `classes` the unseen column of each pair; `targetsHat` n_u × K unit rows.
  */
 export function transferLoss(head: TapHead, wu: tf.Tensor2D, tapBatch: tf.Tensor4D, classes: tf.Tensor1D, targetsHat: tf.Tensor2D, mu: tf.Tensor2D, lambda: number): tf.Scalar {
-  const wPer = tf.transpose(tf.gather(wu, classes, 1)) as tf.Tensor2D; // B × D
+  // one-hot matmul instead of gather: gather's gradient needs UnsortedSegmentSum, which WASM lacks
+  const wPer = tf.matMul(tf.oneHot(classes, wu.shape[1]), wu, false, true) as tf.Tensor2D; // B × D
   const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(head.apply(a as tf.Tensor4D), wPer)))(tapBatch);
   const alpha = tf.sum(grad, [1, 2]) as tf.Tensor2D; // B × K
   const alphaHat = tf.div(alpha, tf.add(tf.norm(alpha, 'euclidean', 1, true), 1e-12));

@@ -19,6 +19,7 @@ import { resolveStoreRoot } from './uri.js';
 import {
   normalizeArtifactPath,
   paramToString,
+  validateExperimentName,
   validateKey,
   validateMetric,
   validateParamValue,
@@ -91,10 +92,12 @@ export class FileStoreTracker implements Tracker {
     }
     if (options.parentRunId !== undefined) validateRunId('parentRunId', options.parentRunId);
 
-    const experiment = await this.layout.getOrCreateExperiment(options.experiment);
+    validateExperimentName(options.experiment);
+    await this.layout.init();
     if (options.parentRunId !== undefined && !(await this.layout.findRunDir(options.parentRunId))) {
       throw new TrackingError(`startRun: parent run ${options.parentRunId} not found in ${this.root}; start the parent with the same tracker.uri first`);
     }
+    const experiment = await this.layout.getOrCreateExperiment(options.experiment);
 
     const runId = randomUUID().replace(/-/g, '');
     const name = runName ?? `run-${runId.slice(0, 8)}`;

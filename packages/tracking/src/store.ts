@@ -90,21 +90,18 @@ export function experimentIdFor(name: string, attempt: number): string {
 }
 
 export class StoreLayout {
-  private initialized: Promise<void> | undefined;
-
   constructor(readonly root: string) {}
 
-  /** Creates the root, `.trash/` and the Default experiment `0` when missing, as `mlflow ui` expects. */
-  init(): Promise<void> {
-    this.initialized ??= this.doInit().catch((e: unknown) => {
-      this.initialized = undefined;
-      throw e instanceof TrackingError ? e : storeError('create the MLflow store', this.root, e);
-    });
-    return this.initialized;
-  }
-
-  private async doInit(): Promise<void> {
-    await fs.mkdir(path.join(this.root, TRASH_DIR), { recursive: true });
+  /**
+   * Creates the root, `.trash/` and the Default experiment `0` when missing, as `mlflow ui` expects.
+   * Idempotent and cheap, so it runs on every start (the store may have been moved meanwhile).
+   */
+  async init(): Promise<void> {
+    try {
+      await fs.mkdir(path.join(this.root, TRASH_DIR), { recursive: true });
+    } catch (e) {
+      throw storeError('create the MLflow store', this.root, e);
+    }
     const trashed = await fs.stat(path.join(this.root, TRASH_DIR, DEFAULT_EXPERIMENT_ID)).then(
       () => true,
       () => false,
@@ -112,10 +109,9 @@ export class StoreLayout {
     if (!trashed) await this.claimExperiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME);
   }
 
-  /** The active experiment called `name`, created if missing. */
+  /** The active experiment called `name`, created if missing. Call `init()` first. */
   async getOrCreateExperiment(name: string): Promise<StoredExperiment> {
     validateExperimentName(name);
-    await this.init();
     const existing = await this.findExperiment(name);
     if (existing) return existing;
     const deleted = (await readExperiments(path.join(this.root, TRASH_DIR), false)).find((e) => e.meta.name === name);

@@ -24,11 +24,21 @@ export interface BackendInfo {
 /** Native packages, in the order 'auto' and 'tensorflow' try them. */
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
-const cache = new Map<BackendPreference, BackendInfo>();
+/** One initialisation per preference; concurrent callers share it, a failed one may be retried. */
+const initialised = new Map<BackendPreference, Promise<BackendInfo>>();
 
 function reason(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n')[0] ?? msg;
+}
+
+function isModuleNotFound(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return (
+    code === 'ERR_MODULE_NOT_FOUND' ||
+    code === 'MODULE_NOT_FOUND' ||
+    (e instanceof Error && /Cannot find (package|module)|Failed to load url/.test(e.message))
+  );
 }
 
 /** Imports a package by a non-literal specifier so TypeScript and bundlers do not require it to exist. */
@@ -57,7 +67,7 @@ async function loadNative(): Promise<{ pkg: string; skipped: string[] }> {
       await activate('tensorflow');
       return { pkg, skipped };
     } catch (e) {
-      skipped.push(`${pkg} (${reason(e)})`);
+      skipped.push(`${pkg} (${isModuleNotFound(e) ? 'not installed' : reason(e)})`);
     }
   }
   throw new Error(skipped.join('; '));
@@ -141,20 +151,22 @@ async function choose(preference: BackendPreference): Promise<BackendInfo> {
  * Selects and initialises a tfjs backend, registers the double-backprop gradients and, for 'wasm', the
  * kernel fixes. 'auto' tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order and says in `note` what was
  * unavailable; an explicit preference that cannot be loaded throws `BackendError` (never a silent fallback).
- * Idempotent: a repeated call with the same preference returns the cached info (re-selecting the backend if
- * something else switched it meanwhile).
+ * Idempotent: a repeated (or concurrent) call with the same preference returns the same info without
+ * re-initialising, re-selecting the backend if something switched it meanwhile.
  */
 export async function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
   registerGradients();
-  const cached = cache.get(preference);
-  if (cached !== undefined) {
-    if (tf.getBackend() !== cached.name) {
-      if (cached.name === 'wasm') registerWasmKernels();
-      await activate(cached.name);
-    }
-    return { ...cached };
+  let pending = initialised.get(preference);
+  if (pending === undefined) {
+    pending = choose(preference);
+    initialised.set(preference, pending);
+    pending.catch(() => initialised.delete(preference));
   }
-  const info = await choose(preference);
-  cache.set(preference, info);
+  const info = await pending;
+  if (tf.getBackend() !== info.name) {
+    // Something switched backends since (e.g. another preference); select this one again.
+    if (info.name === 'wasm') registerWasmKernels();
+    await activate(info.name);
+  }
   return { ...info };
 }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type {
+  AvgPoolAttrs,
   AvgPoolGradAttrs,
   GradConfig,
   MaxPoolGradAttrs,
@@ -103,14 +104,72 @@ function avgPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAtt
   };
 }
 
+/**
+ * 1 / (fraction of each pooling window inside the input), shape [1, OH, OW, 1]; null when every window lies
+ * fully inside (then tfjs's own AvgPool gradient is already right).
+ */
+function windowCoverageScale(x: Tensor4D, attrs: AvgPoolAttrs): Tensor4D | null {
+  const info = tf.backend_util.computePool2DInfo(
+    x.shape as Shape4,
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const { effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
+  const { top, left } = info.padInfo;
+  const scale = new Float32Array(OH * OW);
+  let partial = false;
+  for (let oh = 0; oh < OH; oh++) {
+    const r0 = oh * sh - top;
+    const rows = Math.min(H, r0 + fh) - Math.max(0, r0);
+    for (let ow = 0; ow < OW; ow++) {
+      const c0 = ow * sw - left;
+      const cols = Math.min(W, c0 + fw) - Math.max(0, c0);
+      const inside = Math.max(0, rows) * Math.max(0, cols);
+      if (inside !== fh * fw) partial = true;
+      scale[oh * OW + ow] = inside > 0 ? (fh * fw) / inside : 0;
+    }
+  }
+  return partial ? tf.tensor4d(scale, [1, OH, OW, 1]) : null;
+}
+
+/**
+ * Corrected first-order AvgPool gradient. tfjs's forward avgPool divides each window by the number of
+ * positions inside the input (padding excluded, as in TensorFlow), but its AvgPool gradient divides by the
+ * full filter size, so with 'same' (or numeric) padding the gradient is wrong at the borders (measured: max
+ * error 0.25 on gradients of size ≤ 0.5 for a 3×3/2 'same' pool, cpu and wasm). dy is rescaled per window
+ * by filterSize / inside-count before the AvgPoolGrad kernel, which makes the gradient exact.
+ */
+function avgPoolGradCorrected(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
+  const g = firstGrad(dy);
+  const x = saved4(saved, 0, 'x');
+  const a = attrs as unknown as AvgPoolAttrs;
+  return {
+    x: () =>
+      tf.tidy(() => {
+        const scale = windowCoverageScale(x, a);
+        const dyScaled = scale === null ? g : tf.mul(g, scale);
+        return tf.engine().runKernel(
+          'AvgPoolGrad',
+          { dy: dyScaled, input: x },
+          { filterSize: a.filterSize, strides: a.strides, pad: a.pad },
+        ) as Tensor4D;
+      }),
+  };
+}
+
 const GRADIENTS: GradConfig[] = [
   { kernelName: 'MaxPoolGrad', inputsToSave: ['dy', 'input', 'output'], gradFunc: maxPoolGradGrad },
   { kernelName: 'AvgPoolGrad', inputsToSave: ['dy', 'input'], gradFunc: avgPoolGradGrad },
+  { kernelName: 'AvgPool', inputsToSave: ['x'], gradFunc: avgPoolGradCorrected },
 ];
 
 /**
- * Registers the gradients of `MaxPoolGrad` and `AvgPoolGrad` (idempotent; gradients are global, not per
- * backend). Called by `initBackend` for every backend.
+ * Registers the gradients of `MaxPoolGrad` and `AvgPoolGrad` and replaces tfjs's wrong `AvgPool` gradient
+ * (idempotent; gradients are global, not per backend). Called by `initBackend` for every backend.
  */
 export function registerGradients(): void {
   for (const g of GRADIENTS) {
@@ -121,8 +180,9 @@ export function registerGradients(): void {
 /**
  * Inference-mode batch normalisation written as `x·s + (offset − mean·s)` with `s = scale / √(variance+ε)`,
  * using only mul/add/rsqrt, whose gradients are themselves differentiable. Same values and defaults as
- * `tf.batchNorm`; use it where a second derivative must flow through BN (`tf.batchNorm`'s gradient reshapes
- * to rank 4 and breaks for other ranks; see the tensor spec tests).
+ * `tf.batchNorm`, but offset and scale may be omitted: tfjs's FusedBatchNorm gradient throws ("Cannot read
+ * properties of undefined (reading 'dataId')") unless both are given, already at first order. With both
+ * given, `tf.batchNorm` does survive double backprop (see gradients.spec.ts).
  */
 export function affineBatchNorm<R extends Rank>(
   x: Tensor<R> | TensorLike,

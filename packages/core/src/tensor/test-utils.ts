@@ -34,6 +34,16 @@ export function relMaxError(a: ArrayLike<number>, ref: ArrayLike<number>): numbe
   return err / Math.max(scale, 1e-30);
 }
 
+/** Like `tf.tidy`, but for functions returning plain data: every tensor made inside is disposed. */
+export function scoped<T>(fn: () => T): T {
+  tf.engine().startScope();
+  try {
+    return fn();
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
 /** Runs `fn` on `backend` and returns its single output's values and shape (all tensors disposed). */
 export async function runOn(
   backend: string,

@@ -36,7 +36,7 @@ function label(c: ConvCase): string {
 
 async function cbfOn(backend: string, c: ConvCase, dataFormat: 'NHWC' | 'NCHW' = 'NHWC') {
   await tf.setBackend('cpu');
-  const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x), tf.zeros(c.filter), c.stride, c.pad).shape);
+  const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.stride, c.pad).shape);
   const xData = seededRandom(size(c.x), 1);
   const dyData = seededRandom(size(outShape), 2);
   return runOn(backend, () => {
@@ -81,7 +81,7 @@ async function mpgOn(backend: string, c: PoolCase, ints = false) {
   const raw = seededRandom(size(c.x), 3);
   const xData = ints ? raw.map((v) => Math.floor((v + 1) * 1.5)) : raw;
   await tf.setBackend('cpu');
-  const outShape = tf.tidy(() => tf.maxPool(tf.zeros(c.x), c.filter, c.stride, c.pad).shape);
+  const outShape = tf.tidy(() => tf.maxPool(tf.zeros(c.x) as tf.Tensor4D, c.filter, c.stride, c.pad).shape);
   const dyData = seededRandom(size(outShape), 4);
   return runOn(backend, () => {
     const x = tf.tensor4d(xData, c.x);
@@ -92,6 +92,15 @@ async function mpgOn(backend: string, c: PoolCase, ints = false) {
       { dy, input: x, output: y },
       { filterSize: c.filter, strides: c.stride, pad: c.pad },
     ) as tf.Tensor;
+  });
+}
+
+/** MaxPoolWithArgmax on `backend`: pooled values followed by the indexes (as floats). */
+async function argmaxOn(backend: string, c: PoolCase, includeBatchInIndex: boolean) {
+  const xData = seededRandom(size(c.x), 17); // half of the values negative, so all-negative windows occur
+  return runOn(backend, () => {
+    const { result, indexes } = tf.maxPoolWithArgmax(tf.tensor4d(xData, c.x), c.filter, c.stride, c.pad as 'same', includeBatchInIndex);
+    return tf.concat([result.flatten(), indexes.flatten().toFloat()]);
   });
 }
 
@@ -134,6 +143,7 @@ function wasmBackend(): BackendWasm {
 
 describe('wasm kernel fixes', () => {
   let stockMaxPoolError = 0;
+  let stockArgmaxError = 0;
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
@@ -142,6 +152,9 @@ describe('wasm kernel fixes', () => {
     const c = poolCases[1] as PoolCase;
     const [cpu, stock] = [await mpgOn('cpu', c), await mpgOn('wasm', c)];
     stockMaxPoolError = relMaxError(stock.values, cpu.values);
+    const c2 = poolCases[1] as PoolCase; // 2×2 windows: about 1 in 16 is all-negative
+    const [cpu2, stock2] = [await argmaxOn('cpu', c2, true), await argmaxOn('wasm', c2, true)];
+    stockArgmaxError = relMaxError(stock2.values, cpu2.values);
     registerWasmKernels();
     await tf.setBackend('wasm');
   });
@@ -156,6 +169,10 @@ describe('wasm kernel fixes', () => {
 
   it('the stock wasm MaxPoolGrad is wrong with channels > 1 (why it is replaced)', () => {
     expect(stockMaxPoolError).toBeGreaterThan(0.1);
+  });
+
+  it('the stock wasm MaxPoolWithArgmax returns wrong indexes for all-negative windows', () => {
+    expect(stockArgmaxError).toBeGreaterThan(0.01);
   });
 
   describe('Conv2DBackpropFilter matches cpu', () => {
@@ -216,6 +233,18 @@ describe('wasm kernel fixes', () => {
         expect(relMaxError(wasm.values, cpu.values), `x[${c.x}] f${c.filter} s${c.stride} ${c.pad}`).toBeLessThan(TOL);
       }
     });
+  });
+
+  describe('MaxPoolWithArgmax matches cpu', () => {
+    for (const c of poolCases) {
+      it(`x[${c.x}] f${c.filter} s${c.stride} ${c.pad}`, async () => {
+        for (const includeBatch of [true, false]) {
+          const [cpu, wasm] = [await argmaxOn('cpu', c, includeBatch), await argmaxOn('wasm', c, includeBatch)];
+          expect(wasm.shape).toEqual(cpu.shape);
+          expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+        }
+      });
+    }
   });
 
   describe('BatchMatMul matches cpu', () => {

@@ -2,7 +2,8 @@
  * Kernels registered on the tfjs 'wasm' backend to fill its gaps (see compute-lab §5–6):
  * - `Conv2DBackpropFilter` is missing, so any conv-filter gradient (and fused-conv gradients, whose
  *   customGrad always computes it) fails on wasm;
- * - the stock `MaxPoolGrad` is wrong whenever channels > 1;
+ * - the stock `MaxPoolGrad` is wrong whenever channels > 1, and the stock `MaxPoolWithArgmax` returns index 0
+ *   for windows whose values are all negative;
  * - the stock `BatchMatMul` runs a naive 1–2 GFLOP/s loop whenever a transpose or a batch > 1 is involved,
  *   while the non-transposed batch-1 case goes through XNNPACK (~25 GFLOP/s).
  *
@@ -17,6 +18,7 @@ import type {
   KernelConfig,
   KernelFunc,
   MaxPoolGradAttrs,
+  MaxPoolWithArgmaxAttrs,
   NamedAttrMap,
   NamedTensorInfoMap,
   TensorInfo,
@@ -219,13 +221,60 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// MaxPoolGrad
+// MaxPoolGrad, MaxPoolWithArgmax
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * dx = scatter of dy to each window's argmax. Same semantics as the tfjs cpu kernel: the argmax is the first
- * strict maximum in row-major window order over non-padded positions; overlapping windows accumulate.
- * The stock wasm kernel mixes up channels whenever C > 1 (compute-lab §5).
+ * Calls `visit(outIndex, argmaxIndex, max)` for every pooling window of x (NHWC, flat heap view). Same
+ * semantics as the tfjs cpu backend: the argmax is the first strict maximum in row-major window order over
+ * non-padded positions (-1 when there is none); the index is into x including the batch.
+ */
+function scanMaxPool(
+  xv: ArrayLike<number>,
+  info: ReturnType<typeof tf.backend_util.computePool2DInfo>,
+  visit: (outIndex: number, argmax: number, max: number) => void,
+): void {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
+  const { dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const maxVal = new Float64Array(C);
+  const maxIdx = new Int32Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const r0 = oh * sh - top;
+      let rLo = r0;
+      while (rLo < 0) rLo += dh;
+      const rHi = Math.min(H, r0 + fh);
+      for (let ow = 0; ow < OW; ow++) {
+        const c0 = ow * sw - left;
+        let cLo = c0;
+        while (cLo < 0) cLo += dw;
+        const cHi = Math.min(W, c0 + fw);
+        maxVal.fill(Number.NEGATIVE_INFINITY);
+        maxIdx.fill(-1);
+        for (let r = rLo; r < rHi; r += dh) {
+          for (let col = cLo; col < cHi; col += dw) {
+            const base = ((n * H + r) * W + col) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xv[base + c] as number;
+              if (v > (maxVal[c] as number)) {
+                maxVal[c] = v;
+                maxIdx[c] = base + c;
+              }
+            }
+          }
+        }
+        const o = ((n * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) visit(o + c, maxIdx[c] as number, maxVal[c] as number);
+      }
+    }
+  }
+}
+
+/**
+ * dx = scatter of dy to each window's argmax; overlapping windows accumulate. The stock wasm kernel mixes up
+ * channels whenever C > 1 (compute-lab §5).
  */
 function maxPoolGrad(args: KernelArgs): TensorInfo {
   const backend = asWasm(args.backend);
@@ -240,52 +289,41 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
-  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
-  const { top, left } = info.padInfo;
-  if (dy.shape.join() !== [N, OH, OW, C].join()) {
-    throw new Error(`MaxPoolGrad: dy has shape [${dy.shape}], expected [${[N, OH, OW, C]}]`);
+  if (dy.shape.join() !== info.outShape.join()) {
+    throw new Error(`MaxPoolGrad: dy has shape [${dy.shape}], expected [${info.outShape}]`);
   }
-
   const out = backend.makeOutput(x.shape, 'float32');
+  // Views are taken after the allocation: a heap growth detaches earlier views.
   const xv = backend.typedArrayFromHeap(x);
   const gv = backend.typedArrayFromHeap(dy);
   const dx = f32View(backend, out);
   dx.fill(0);
-  const maxVal = new Float64Array(C);
-  const maxIdx = new Int32Array(C);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const r0 = oh * sh - top;
-      const rLo = Math.max(0, r0);
-      const rHi = Math.min(H, r0 + fh);
-      for (let ow = 0; ow < OW; ow++) {
-        const c0 = ow * sw - left;
-        const cLo = Math.max(0, c0);
-        const cHi = Math.min(W, c0 + fw);
-        maxVal.fill(Number.NEGATIVE_INFINITY);
-        maxIdx.fill(-1);
-        for (let r = rLo; r < rHi; r++) {
-          for (let col = cLo; col < cHi; col++) {
-            const base = ((n * H + r) * W + col) * C;
-            for (let c = 0; c < C; c++) {
-              const v = xv[base + c] as number;
-              if (v > (maxVal[c] as number)) {
-                maxVal[c] = v;
-                maxIdx[c] = base + c;
-              }
-            }
-          }
-        }
-        const g0 = ((n * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          const i = maxIdx[c] as number;
-          if (i >= 0) dx[i] = (dx[i] as number) + (gv[g0 + c] as number);
-        }
-      }
-    }
-  }
+  scanMaxPool(xv, info, (o, i) => {
+    if (i >= 0) dx[i] = (dx[i] as number) + (gv[o] as number);
+  });
   return out;
+}
+
+/**
+ * The stock wasm kernel returns index 0 for every window whose values are all negative (measured; the pooled
+ * values are right). The argmax gradient of MaxPoolGrad (./gradients.ts) relies on these indexes.
+ */
+function maxPoolWithArgmax(args: KernelArgs): TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const x = input(args.inputs, 'x', 'MaxPoolWithArgmax');
+  const attrs = args.attrs as unknown as MaxPoolWithArgmaxAttrs;
+  const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad);
+  const pooled = backend.makeOutput(info.outShape, x.dtype);
+  const indexes = backend.makeOutput(info.outShape, 'int32');
+  const xv = backend.typedArrayFromHeap(x);
+  const pv = backend.typedArrayFromHeap(pooled);
+  const iv = backend.typedArrayFromHeap(indexes);
+  const perImage = info.inHeight * info.inWidth * info.inChannels;
+  scanMaxPool(xv, info, (o, i, max) => {
+    pv[o] = max;
+    iv[o] = i < 0 || attrs.includeBatchInIndex ? i : i % perImage;
+  });
+  return [pooled, indexes];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -448,6 +486,7 @@ export function registerWasmKernels(): void {
   const kernels: KernelConfig[] = [
     { kernelName: 'Conv2DBackpropFilter', backendName: WASM, kernelFunc: conv2DBackpropFilter as KernelFunc },
     { kernelName: 'MaxPoolGrad', backendName: WASM, kernelFunc: maxPoolGrad as KernelFunc },
+    { kernelName: 'MaxPoolWithArgmax', backendName: WASM, kernelFunc: maxPoolWithArgmax as KernelFunc },
     {
       kernelName: 'BatchMatMul',
       backendName: WASM,
@@ -459,4 +498,4 @@ export function registerWasmKernels(): void {
 }
 
 /** Names of the kernels `registerWasmKernels` installs on 'wasm'. */
-export const WASM_KERNEL_FIXES = ['Conv2DBackpropFilter', 'MaxPoolGrad', 'BatchMatMul'] as const;
+export const WASM_KERNEL_FIXES = ['Conv2DBackpropFilter', 'MaxPoolGrad', 'MaxPoolWithArgmax', 'BatchMatMul'] as const;

@@ -32,6 +32,22 @@ const cases: readonly Case[] = [
     message: (r) => `${r}/class-attributes.txt: file not found; expected one row of numbers per class (one number per attribute)`,
   },
   { name: 'missing split.yaml', breakIt: remove('split.yaml'), message: (r) => `${r}/split.yaml: file not found; expected seen: and unseen: lists of class names` },
+  {
+    name: 'several files missing: the first in a fixed order',
+    breakIt: async (r) => {
+      await remove('split.yaml')(r);
+      await remove('attributes.txt')(r);
+    },
+    message: (r) => `${r}/attributes.txt: file not found; expected one attribute name per line`,
+  },
+  {
+    name: 'several class folders missing: the first class',
+    breakIt: async (r) => {
+      await remove('images/bee')(r);
+      await remove('images/dog')(r);
+    },
+    message: (r) => `${r}/images/dog: folder not found; expected the images of class "dog" (classes.txt:2)`,
+  },
   { name: 'missing images folder', breakIt: remove('images'), message: (r) => `${r}/images: folder not found; expected one folder of images per class (images/<class name>/)` },
   { name: 'missing folder of a class', breakIt: remove('images/fox'), message: (r) => `${r}/images/fox: folder not found; expected the images of class "fox" (classes.txt:3)` },
   // ------------------------------------------------------------------ classes.txt / attributes.txt
@@ -89,6 +105,11 @@ const cases: readonly Case[] = [
     name: 'YAML syntax error',
     breakIt: split('seen: [cat, dog\nunseen: [owl, bee]\n'),
     message: (r) => `${r}/split.yaml:2: invalid YAML (Flow sequence in block collection must be sufficiently indented and end with a ]); expected seen: and unseen: lists of class names`,
+  },
+  {
+    name: 'duplicate key',
+    breakIt: split('seen: [cat, dog, fox]\nunseen: [owl, bee]\nseen: [cat]\n'),
+    message: (r) => `${r}/split.yaml:3: invalid YAML (Map keys must be unique); expected seen: and unseen: lists of class names`,
   },
   {
     name: 'not a mapping',

@@ -19,7 +19,7 @@ export async function listClassImages(root: string, classes: readonly NamedLine[
     const what = isNotFound(e) ? 'folder not found' : `cannot read (${errorText(e)})`;
     throw new DatasetError(`${imagesDir}: ${what}; expected one folder of images per class (${FILES.images}/<class name>/)`, { cause: e });
   }
-  return Promise.all(
+  return firstFailureInOrder(
     classes.map(async (c) => {
       const dir = path.join(imagesDir, c.name);
       let entries;
@@ -36,6 +36,17 @@ export async function listClassImages(root: string, classes: readonly NamedLine[
         .map((name) => path.join(dir, name));
     }),
   );
+}
+
+/**
+ * Like `Promise.all`, but when several fail it rejects with the first failure in list order, not
+ * in time order, so the same broken dataset always gives the same message.
+ */
+export async function firstFailureInOrder<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 export function isImageName(name: string): boolean {

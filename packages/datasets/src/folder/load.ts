@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatasetError, type Dataset, type ImageSpec, type Sample } from '@niwt/core';
-import { listClassImages } from './image-files.js';
+import { firstFailureInOrder, listClassImages } from './image-files.js';
 import { FILES } from './layout.js';
 import { readImages, type ReadImagesOptions } from './read-images.js';
 import { parseSplitFile } from './split-file.js';
@@ -27,7 +27,7 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
   const classAttributesFile = file(FILES.classAttributes);
   const splitFile = file(FILES.split);
 
-  const [classesText, attributesText, classAttributesText, splitText] = await Promise.all([
+  const [classesText, attributesText, classAttributesText, splitText] = await firstFailureInOrder([
     readTextFile(classesFile, 'one class name per line'),
     readTextFile(attributesFile, 'one attribute name per line'),
     readTextFile(classAttributesFile, 'one row of numbers per class (one number per attribute)'),

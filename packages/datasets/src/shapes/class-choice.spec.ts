@@ -1,7 +1,7 @@
 import { ConfigError } from '@niwt/core';
 import { describe, expect, it } from 'vitest';
 import { assertUnseenCovered, chooseClasses, PREFERRED_SUPPORT, valueSupport } from './class-choice.js';
-import { ShapesOptions } from './options.js';
+import { parseShapesOptions, ShapesOptions, type ShapesOptionsInput } from './options.js';
 import { ATTRIBUTE_NAMES, COMBINATION_COUNT, GROUPS, makeClass } from './vocabulary.js';
 
 describe('chooseClasses', () => {
@@ -13,8 +13,8 @@ describe('chooseClasses', () => {
     [100, 20],
   ];
 
-  it.each(sizes)('with %i seen / %i unseen, every unseen class recombines seen values (200 seeds)', (nSeen, nUnseen) => {
-    for (let seed = 0; seed < 200; seed++) {
+  it.each(sizes)('with %i seen / %i unseen, every unseen class recombines seen values (100 seeds)', (nSeen, nUnseen) => {
+    for (let seed = 0; seed < 100; seed++) {
       const { seen, unseen } = chooseClasses(seed, nSeen, nUnseen);
       expect(seen).toHaveLength(nSeen);
       expect(unseen).toHaveLength(nUnseen);
@@ -27,7 +27,7 @@ describe('chooseClasses', () => {
   });
 
   it('gives every value of the default unseen classes several seen classes, and uses every value', () => {
-    for (let seed = 0; seed < 200; seed++) {
+    for (let seed = 0; seed < 100; seed++) {
       const { seen, unseen } = chooseClasses(seed, 20, 8);
       const support = valueSupport(seen);
       for (const c of unseen) for (const a of c.attributes) expect(support[a]).toBeGreaterThanOrEqual(PREFERRED_SUPPORT);
@@ -84,5 +84,10 @@ describe('ShapesOptions', () => {
     expect(r.error?.issues.map((i) => [i.path, i.message])).toEqual([
       [['unseenClasses'], 'only 14 combinations are made of values seen among 2 seen classes, but 20 unseen classes were asked for; use more seenClasses or fewer unseenClasses'],
     ]);
+  });
+
+  it('reports invalid input as a ConfigError', () => {
+    expect(() => parseShapesOptions({ sede: 1 } as unknown as ShapesOptionsInput)).toThrow(new ConfigError('shapes options: ✖ Unrecognized key: "sede"'));
+    expect(parseShapesOptions({ seed: 1 }).seed).toBe(1);
   });
 });

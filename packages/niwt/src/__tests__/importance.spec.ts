@@ -20,10 +20,12 @@ describe('stage B importance', () => {
     const cols = Int32Array.from([0, 2, 3]);
     const alpha = tf.tidy(() => importance(head, tf.tensor4d(tap, [n, h, w, k]), Wc, tf.tensor1d(cols, 'int32')).arraySync());
     const logit = (a: Float32Array, img: number, c: number): number =>
-      tf.tidy(() => {
-        const f = head.apply(tf.tensor4d(a.subarray(img * h * w * k, (img + 1) * h * w * k), [1, h, w, k]));
-        return tf.matMul(f, Wc).arraySync()[0][c];
-      });
+{
+        const t = tf.tidy(() => tf.matMul(head.apply(tf.tensor4d(a.subarray(img * h * w * k, (img + 1) * h * w * k), [1, h, w, k])), Wc));
+        const v = (t.arraySync() as number[][])[0][c];
+        t.dispose();
+        return v;
+      };
     const eps = 1e-2;
     let maxRel = 0;
     for (let img = 0; img < n; img++) {
