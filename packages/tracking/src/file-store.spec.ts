@@ -371,7 +371,7 @@ describe('nested runs', () => {
     await t.startRun({ experiment: 'sweep' });
     const unknown = 'f'.repeat(32);
     expect((await rejection(t.startRun({ experiment: 'sweep', parentRunId: unknown }))).message).toBe(
-      `startRun: parent run ${unknown} not found in ${root}; start the parent with the same tracker.uri first`,
+      `startRun: parent run ${unknown} not found in ${root}; start the parent with the same tracking.uri first`,
     );
     expect((await rejection(t.startRun({ experiment: 'sweep', parentRunId: '../0' }))).message).toBe(
       'invalid parentRunId "../0": run ids are 32 hex characters (MLflow accepts [A-Za-z0-9][\\w-]{0,255})',

@@ -95,7 +95,7 @@ export class FileStoreTracker implements Tracker {
     validateExperimentName(options.experiment);
     await this.layout.init();
     if (options.parentRunId !== undefined && !(await this.layout.findRunDir(options.parentRunId))) {
-      throw new TrackingError(`startRun: parent run ${options.parentRunId} not found in ${this.root}; start the parent with the same tracker.uri first`);
+      throw new TrackingError(`startRun: parent run ${options.parentRunId} not found in ${this.root}; start the parent with the same tracking.uri first`);
     }
     const experiment = await this.layout.getOrCreateExperiment(options.experiment);
 

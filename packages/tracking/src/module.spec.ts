@@ -54,7 +54,7 @@ describe('trackingModule', () => {
   it('fails at construction for a tracking server uri, naming the config value', () => {
     expect(() => construct({ uri: 'http://127.0.0.1:5000' }, tmp)).toThrow(TrackingError);
     expect(() => construct({ uri: 'http://127.0.0.1:5000' }, tmp)).toThrow(
-      'tracker.uri = "http://127.0.0.1:5000": the MLflow REST client (tracking servers over http) is not available yet in this version of @niwt/tracking; it will be added later. ' +
+      'tracking.uri = "http://127.0.0.1:5000": the MLflow REST client (tracking servers over http) is not available yet in this version of @niwt/tracking; it will be added later. ' +
         'Meanwhile log to a local store ("file:./mlruns") and browse it with MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns',
     );
   });
@@ -77,16 +77,16 @@ describe('resolveStoreRoot', () => {
 
   it('names the value for every unsupported uri', () => {
     expect(() => resolveStoreRoot('https://mlflow.example.org', '/cfg')).toThrow(
-      /^tracker\.uri = "https:\/\/mlflow\.example\.org": the MLflow REST client \(tracking servers over https\) is not available yet/,
+      /^tracking\.uri = "https:\/\/mlflow\.example\.org": the MLflow REST client \(tracking servers over https\) is not available yet/,
     );
     expect(() => resolveStoreRoot('sqlite:///mlflow.db', '/cfg')).toThrow(
-      `tracker.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; this version writes only MLflow file stores ("file:./mlruns", "file:///abs/mlruns" or a plain path). ` +
+      `tracking.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; this version writes only MLflow file stores ("file:./mlruns", "file:///abs/mlruns" or a plain path). ` +
         'For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db',
     );
     expect(() => resolveStoreRoot('file://nas/share/mlruns', '/cfg')).toThrow(
-      `tracker.uri = "file://nas/share/mlruns": file URIs on another host ('nas') are not supported; for a relative path write "file:./mlruns" (no '//')`,
+      `tracking.uri = "file://nas/share/mlruns": file URIs on another host ('nas') are not supported; for a relative path write "file:./mlruns" (no '//')`,
     );
-    expect(() => resolveStoreRoot(' ', '/cfg')).toThrow('tracker.uri = " ": empty tracking URI; use "file:./mlruns"');
+    expect(() => resolveStoreRoot(' ', '/cfg')).toThrow('tracking.uri = " ": empty tracking URI; use "file:./mlruns"');
   });
 
   it('FileStoreTracker.fromUri is usable without DI', () => {

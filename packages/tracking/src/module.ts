@@ -1,5 +1,5 @@
 /**
- * The `tracker: { name: mlflow }` plugin. This version writes the MLflow file store; the REST client
+ * The `tracking: { name: mlflow }` plugin (group `tracker`). This version writes the MLflow file store; the REST client
  * for tracking servers will plug in behind the same name and `uri` option later.
  */
 import { ContainerModule, inject, injectable } from 'inversify';

@@ -34,7 +34,7 @@ export function storeError(action: string, target: string, e: unknown): Tracking
   const code = errno(e);
   const hint =
     code === 'EACCES' || code === 'EPERM'
-      ? ' (permission denied: choose a writable tracker.uri)'
+      ? ' (permission denied: choose a writable tracking.uri)'
       : code === 'ENOSPC'
         ? ' (disk full)'
         : code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST'

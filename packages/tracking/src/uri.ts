@@ -16,7 +16,7 @@ const REST_SCHEMES = new Set(['http', 'https', 'databricks', 'databricks-uc', 'u
  * directory; relative paths are resolved against `baseDir` (the config file's folder).
  * `configKey` names the config value in messages.
  */
-export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracker.uri'): string {
+export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracking.uri'): string {
   const shown = `${configKey} = ${JSON.stringify(uri)}`;
   if (uri.trim() === '') throw new TrackingError(`${shown}: empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`);
   const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();

@@ -32,13 +32,10 @@ function reason(e: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-function isModuleNotFound(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return (
-    code === 'ERR_MODULE_NOT_FOUND' ||
-    code === 'MODULE_NOT_FOUND' ||
-    (e instanceof Error && /Cannot find (package|module)|Failed to load url/.test(e.message))
-  );
+/** True when `pkg` itself is absent (not when it is installed but one of its own files or bindings fails). */
+function isNotInstalled(e: unknown, pkg: string): boolean {
+  if (!(e instanceof Error)) return false;
+  return e.message.includes(`Cannot find package '${pkg}'`) || e.message.includes(`Cannot find module '${pkg}'`);
 }
 
 /** Imports a package by a non-literal specifier so TypeScript and bundlers do not require it to exist. */
@@ -67,7 +64,7 @@ async function loadNative(): Promise<{ pkg: string; skipped: string[] }> {
       await activate('tensorflow');
       return { pkg, skipped };
     } catch (e) {
-      skipped.push(`${pkg} (${isModuleNotFound(e) ? 'not installed' : reason(e)})`);
+      skipped.push(`${pkg} (${isNotInstalled(e, pkg) ? 'not installed' : reason(e)})`);
     }
   }
   throw new Error(skipped.join('; '));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { affineBatchNorm } from './gradients.js';
+import { affineBatchNorm, avgPoolGradDivisor } from './gradients.js';
 import { relMaxError, scoped, seededRandom, size } from './test-utils.js';
 
 const BACKENDS = ['cpu', 'wasm'] as const;
@@ -257,6 +257,11 @@ describe('registered gradients of the pooling gradient kernels', () => {
 
 describe('AvgPool first-order gradient', () => {
   for (const backend of BACKENDS) {
+    it(`detects that the ${backend} AvgPoolGrad kernel divides by the full filter size`, async () => {
+      await initBackend(backend);
+      expect(avgPoolGradDivisor()).toBe('filter');
+    });
+
     it(`is exact with 'same' padding on ${backend} (tfjs's own is not)`, async () => {
       await initBackend(backend);
       const { viaGrad, exact, stock } = scoped(() => {

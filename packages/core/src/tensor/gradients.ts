@@ -2,6 +2,7 @@
  * Backend-independent gradient registrations that double backprop (NIWT weight transfer: the gradient of a
  * loss of a gradient) needs. tfjs 4.22 has no gradient for the `MaxPoolGrad` and `AvgPoolGrad` kernels, so
  * `tf.grad(() => f(tf.grad(g)(x)))` through any pooling layer throws "gradient function not found".
+ * Also replaces tfjs's AvgPool gradient, which is wrong at padded borders on cpu and wasm.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {
@@ -50,7 +51,9 @@ function maxPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAtt
     dy: () =>
       tf.tidy(() => {
         if (typeof pad === 'object') {
-          throw new Error('gradient of MaxPoolGrad: explicit per-side padding is not supported (use "same", "valid" or a number)');
+          throw new Error(
+            'gradient of MaxPoolGrad: explicit per-side padding is not supported (use "same", "valid" or a number)',
+          );
         }
         const { indexes } = tf.maxPoolWithArgmax(x, filterSize, strides, pad, true);
         if (indexes.shape.join() !== dyIn.shape.join()) {
@@ -68,55 +71,45 @@ function maxPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAtt
 }
 
 /**
- * AvgPoolGrad computes dx[i] = Σ_{windows w ∋ i} dy[w] / (fh·fw) (tfjs divides by the full filter size even
- * where the window overlaps padding), so its transpose is ddy[w] = Σ_{i ∈ w} g[i] / (fh·fw): a 'valid'
- * average pool of g zero-padded like the forward pool. (Not `avgPool(g, pad)`: tfjs's forward avgPool
- * excludes padding from the divisor.) The gradient w.r.t. the pooling input is zero.
+ * How the current backend's AvgPoolGrad kernel divides: 'filter' = by the full filter size even where a
+ * window overlaps padding (tfjs cpu and wasm), 'inside' = by the number of window positions inside the input
+ * (TensorFlow's native kernel, i.e. tfjs-node). Probed once per backend on a 1×1 input with a 2×2 'same' pool,
+ * whose only window holds one real position: dx = dy/4 under 'filter', dy under 'inside'.
  */
-function avgPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
-  const g = firstGrad(dy);
-  const dyIn = saved4(saved, 0, 'dy');
-  const x = saved4(saved, 1, 'input');
-  const { filterSize, strides, pad } = attrs as unknown as AvgPoolGradAttrs;
-  return {
-    dy: () =>
-      tf.tidy(() => {
-        const info = tf.backend_util.computePool2DInfo(x.shape as Shape4, filterSize, strides, 1, pad);
-        const { top, bottom, left, right } = info.padInfo;
-        const padded =
-          top || bottom || left || right
-            ? tf.pad(g, [
-                [0, 0],
-                [top, bottom],
-                [left, right],
-                [0, 0],
-              ])
-            : g;
-        let pooled = tf.avgPool(padded, [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], 'valid');
-        const [n, oh, ow, c] = dyIn.shape;
-        if (pooled.shape[1] < oh || pooled.shape[2] < ow) {
-          throw new Error(`gradient of AvgPoolGrad: pooled shape [${pooled.shape}] is smaller than dy [${dyIn.shape}]`);
-        }
-        if (pooled.shape[1] !== oh || pooled.shape[2] !== ow) pooled = tf.slice(pooled, [0, 0, 0, 0], [n, oh, ow, c]);
-        return pooled;
-      }),
-    input: () => tf.zerosLike(x),
-  };
+type AvgDivisor = 'filter' | 'inside';
+const avgDivisorByBackend = new Map<string, AvgDivisor>();
+
+export function avgPoolGradDivisor(): AvgDivisor {
+  const backend = tf.getBackend();
+  let d = avgDivisorByBackend.get(backend);
+  if (d === undefined) {
+    const v = tf.tidy(() => {
+      const out = tf.engine().runKernel(
+        'AvgPoolGrad',
+        { dy: tf.ones([1, 1, 1, 1]), input: tf.zeros([1, 1, 1, 1]) },
+        { filterSize: 2, strides: 1, pad: 'same' },
+      ) as Tensor;
+      return out.dataSync()[0] as number;
+    });
+    d = Math.abs(v - 0.25) < 1e-6 ? 'filter' : 'inside';
+    avgDivisorByBackend.set(backend, d);
+  }
+  return d;
 }
 
 /**
- * 1 / (fraction of each pooling window inside the input), shape [1, OH, OW, 1]; null when every window lies
- * fully inside (then tfjs's own AvgPool gradient is already right).
+ * Per pooling window, the fraction of its positions inside the input (`invert`: its inverse, 0 for windows
+ * wholly in the padding), shape [1, OH, OW, 1]; null when every window lies fully inside.
  */
-function windowCoverageScale(x: Tensor4D, attrs: AvgPoolAttrs): Tensor4D | null {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape as Shape4,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+function windowCoverage(
+  invert: boolean,
+  xShape: Shape4,
+  filterSize: AvgPoolAttrs['filterSize'],
+  strides: AvgPoolAttrs['strides'],
+  pad: AvgPoolAttrs['pad'],
+  dimRoundingMode?: AvgPoolAttrs['dimRoundingMode'],
+): Tensor4D | null {
+  const info = tf.backend_util.computePool2DInfo(xShape, filterSize, strides, 1, pad, dimRoundingMode);
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
   const { effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
   const { top, left } = info.padInfo;
@@ -130,18 +123,44 @@ function windowCoverageScale(x: Tensor4D, attrs: AvgPoolAttrs): Tensor4D | null 
       const cols = Math.min(W, c0 + fw) - Math.max(0, c0);
       const inside = Math.max(0, rows) * Math.max(0, cols);
       if (inside !== fh * fw) partial = true;
-      scale[oh * OW + ow] = inside > 0 ? (fh * fw) / inside : 0;
+      scale[oh * OW + ow] = invert ? (inside > 0 ? (fh * fw) / inside : 0) : inside / (fh * fw);
     }
   }
   return partial ? tf.tensor4d(scale, [1, OH, OW, 1]) : null;
 }
 
 /**
- * Corrected first-order AvgPool gradient. tfjs's forward avgPool divides each window by the number of
- * positions inside the input (padding excluded, as in TensorFlow), but its AvgPool gradient divides by the
- * full filter size, so with 'same' (or numeric) padding the gradient is wrong at the borders (measured: max
- * error 0.25 on gradients of size ≤ 0.5 for a 3×3/2 'same' pool, cpu and wasm). dy is rescaled per window
- * by filterSize / inside-count before the AvgPoolGrad kernel, which makes the gradient exact.
+ * AvgPoolGrad is linear in dy: dx[i] = Σ_{windows w ∋ i} dy[w] / d[w], so its gradient w.r.t. dy is
+ * ddy[w] = Σ_{i ∈ w} g[i] / d[w]. With d = window positions inside the input ('inside') that is exactly the
+ * forward avgPool of g. With d = full filter size ('filter', tfjs cpu/wasm) it is avgPool(g) times
+ * inside/filter per window. The gradient w.r.t. the pooling input is zero.
+ */
+function avgPoolGradGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
+  const g = firstGrad(dy);
+  const dyIn = saved4(saved, 0, 'dy');
+  const x = saved4(saved, 1, 'input');
+  const { filterSize, strides, pad } = attrs as unknown as AvgPoolGradAttrs;
+  return {
+    dy: () =>
+      tf.tidy(() => {
+        const pooled = tf.avgPool(g, filterSize, strides, pad);
+        if (pooled.shape.join() !== dyIn.shape.join()) {
+          throw new Error(`gradient of AvgPoolGrad: pooled shape [${pooled.shape}] differs from dy [${dyIn.shape}]`);
+        }
+        if (avgPoolGradDivisor() === 'inside') return pooled;
+        const frac = windowCoverage(false, x.shape as Shape4, filterSize, strides, pad);
+        return frac === null ? pooled : tf.mul(pooled, frac);
+      }),
+    input: () => tf.zerosLike(x),
+  };
+}
+
+/**
+ * Corrected first-order AvgPool gradient. The forward avgPool divides each window by the number of positions
+ * inside the input (padding excluded, as in TensorFlow), but tfjs's cpu and wasm AvgPoolGrad kernels divide by
+ * the full filter size, so with 'same' (or numeric) padding tfjs's AvgPool gradient is wrong at the borders
+ * (measured: error 0.25 on gradients of size ≤ 0.5 for a 3×3/2 'same' pool). On such backends dy is rescaled
+ * per window by filter/inside before the kernel, which makes the gradient exact.
  */
 function avgPoolGradCorrected(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): NamedGradientMap {
   const g = firstGrad(dy);
@@ -150,7 +169,10 @@ function avgPoolGradCorrected(dy: Tensor | Tensor[], saved: Tensor[], attrs: Nam
   return {
     x: () =>
       tf.tidy(() => {
-        const scale = windowCoverageScale(x, a);
+        const scale =
+          avgPoolGradDivisor() === 'filter'
+            ? windowCoverage(true, x.shape as Shape4, a.filterSize, a.strides, a.pad, a.dimRoundingMode)
+            : null;
         const dyScaled = scale === null ? g : tf.mul(g, scale);
         return tf.engine().runKernel(
           'AvgPoolGrad',

@@ -19,7 +19,6 @@ import type {
   KernelFunc,
   MaxPoolGradAttrs,
   MaxPoolWithArgmaxAttrs,
-  NamedAttrMap,
   NamedTensorInfoMap,
   TensorInfo,
 } from '@tensorflow/tfjs';
@@ -43,11 +42,8 @@ const BATCHED_MIN_MACS = 32 * 32 * 32;
 
 type Shape4 = [number, number, number, number];
 
-interface KernelArgs {
-  inputs: NamedTensorInfoMap;
-  backend: {};
-  attrs?: NamedAttrMap;
-}
+/** `{ inputs, backend, attrs }` as tfjs passes them to a kernel function. */
+type KernelArgs = Parameters<KernelFunc>[0];
 
 /** Stock wasm kernel functions, captured before any replacement. */
 interface Stock {
@@ -55,7 +51,7 @@ interface Stock {
 }
 let stock: Stock | undefined;
 
-function asWasm(backend: {}): BackendWasm {
+function asWasm(backend: KernelArgs['backend']): BackendWasm {
   return backend as BackendWasm;
 }
 
@@ -109,7 +105,13 @@ function f32View(backend: BackendWasm, t: TensorInfo): Float32Array {
 }
 
 /** The stock BatchMatMul: XNNPACK when neither operand is transposed and both batches are 1, else a loop. */
-function stockMatMul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, transposeA = false, transposeB = false): TensorInfo {
+function stockMatMul(
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA = false,
+  transposeB = false,
+): TensorInfo {
   if (stock === undefined) throw new Error('registerWasmKernels() has not run');
   return single(
     stock.batchMatMul.kernelFunc({ inputs: { a, b }, backend, attrs: { transposeA, transposeB } }),
