@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: typecheck, lint and test every project through nx (offline, no cloud, no daemon), then
+ * print one plain `N passed, N failed` line summed from the per-package vitest JSON reports.
+ * Extra arguments go to nx (e.g. `npm test -- --projects=@niwt/core`).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const reports = path.join(root, '.reports');
+rmSync(reports, { recursive: true, force: true });
+
+const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', NX_INTERACTIVE: 'false', NX_SKIP_NX_CACHE: 'true' };
+const nx = spawnSync(
+  'npx',
+  ['nx', 'run-many', '-t', 'typecheck', 'lint', 'test', '--output-style=static', '--parallel=2', '--skip-nx-cache', ...process.argv.slice(2)],
+  { cwd: root, stdio: 'inherit', env },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const packages = [];
+if (existsSync(reports)) {
+  for (const f of readdirSync(reports).filter((n) => n.endsWith('.json')).sort()) {
+    const r = JSON.parse(readFileSync(path.join(reports, f), 'utf8'));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests + (r.numFailedTestSuites ?? 0);
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    packages.push(`${f.replace(/^vitest-|\.json$/g, '')} ${r.numPassedTests}/${r.numTotalTests}`);
+  }
+}
+console.log(`\ntests by package: ${packages.join(', ') || 'none'}`);
+if (nx.status !== 0 && failed === 0) failed = 1; // typecheck or lint failed, or a package crashed before reporting
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(nx.status === 0 && failed === 0 && passed > 0 ? 0 : 1);
