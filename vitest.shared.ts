@@ -16,7 +16,7 @@ const PACKAGES: Record<string, string> = {
 };
 
 /** Common vitest settings: workspace packages resolve to their sources (no build needed), JSON report per package. */
-export function niwtVitest(name: string, extra: { testTimeout?: number } = {}): ViteUserConfig {
+export function niwtVitest(name: string, extra: { testTimeout?: number; passWithNoTests?: boolean } = {}): ViteUserConfig {
   return {
     resolve: {
       alias: Object.entries(PACKAGES).map(([pkg, dir]) => ({ find: new RegExp(`^${pkg}$`), replacement: path.join(root, dir, 'src/index.ts') })),
@@ -24,6 +24,7 @@ export function niwtVitest(name: string, extra: { testTimeout?: number } = {}): 
     test: {
       include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'],
       environment: 'node',
+      passWithNoTests: extra.passWithNoTests ?? false,
       pool: 'forks',
       testTimeout: extra.testTimeout ?? 120_000,
       hookTimeout: 600_000,

@@ -18,6 +18,11 @@ export class Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
+  /** Uniform in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
   /** Integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.next() * n);
@@ -51,4 +56,29 @@ export function deriveSeed(seed: number, purpose: string): number {
   let h = 2166136261 ^ seed;
   for (let i = 0; i < purpose.length; i++) h = Math.imul(h ^ purpose.charCodeAt(i), 16777619);
   return (h >>> 0) % 2 ** 31;
+}
+
+/** splitmix32 finaliser: scrambles a 32-bit integer into a well-mixed one. */
+export function mix32(x: number): number {
+  let z = (x + 0x9e3779b9) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+  return (z ^ (z >>> 15)) >>> 0;
+}
+
+/** FNV-1a of a string, so a seed can depend on a name (e.g. a class) instead of its position. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Combines several integers into one seed (order matters). */
+export function mixSeeds(...parts: readonly number[]): number {
+  let h = 0x6a09e667;
+  for (const p of parts) h = mix32((h ^ (p >>> 0)) + Math.imul(h, 31));
+  return h;
 }

@@ -20,4 +20,3 @@ export {
 export { chooseClasses, assertUnseenCovered, valueSupport, type ClassChoice } from './shapes/class-choice.js';
 export { GROUPS as SHAPE_ATTRIBUTE_GROUPS, ATTRIBUTE_NAMES as SHAPE_ATTRIBUTE_NAMES, type ShapeClass } from './shapes/vocabulary.js';
 
-export { Rng, deriveSeed, hashString } from './prng.js';

@@ -22,6 +22,14 @@ export interface DenseParams {
 }
 export type Layer = ConvParams | PoolParams | DenseParams;
 
+let instances = 0;
+
+/** A unique variable-name scope: tfjs variable names are global, and two networks must not clash. */
+export function newScope(prefix: string): string {
+  instances++;
+  return `${prefix}${instances}/`;
+}
+
 /** He-normal weights from a seeded stream: the same seed gives the same network on every backend. */
 export function heNormal(rng: Rng, shape: number[], fanIn: number): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -31,21 +39,21 @@ export function heNormal(rng: Rng, shape: number[], fanIn: number): Float32Array
   return out;
 }
 
-export function conv(rng: Rng, name: string, k: number, cin: number, cout: number): ConvParams {
+export function conv(rng: Rng, name: string, k: number, cin: number, cout: number, scope = ''): ConvParams {
   return {
     kind: 'conv',
     name,
-    w: variableFrom<tf.Rank.R4>(heNormal(rng, [k, k, cin, cout], k * k * cin), [k, k, cin, cout], `${name}/kernel`),
-    b: variableFrom<tf.Rank.R1>(new Float32Array(cout), [cout], `${name}/bias`),
+    w: variableFrom<tf.Rank.R4>(heNormal(rng, [k, k, cin, cout], k * k * cin), [k, k, cin, cout], `${scope}${name}/kernel`),
+    b: variableFrom<tf.Rank.R1>(new Float32Array(cout), [cout], `${scope}${name}/bias`),
   };
 }
 
-export function dense(rng: Rng, name: string, din: number, dout: number, relu: boolean): DenseParams {
+export function dense(rng: Rng, name: string, din: number, dout: number, relu: boolean, scope = ''): DenseParams {
   return {
     kind: 'dense',
     name,
-    w: variableFrom<tf.Rank.R2>(heNormal(rng, [din, dout], din), [din, dout], `${name}/kernel`),
-    b: variableFrom<tf.Rank.R1>(new Float32Array(dout), [dout], `${name}/bias`),
+    w: variableFrom<tf.Rank.R2>(heNormal(rng, [din, dout], din), [din, dout], `${scope}${name}/kernel`),
+    b: variableFrom<tf.Rank.R1>(new Float32Array(dout), [dout], `${scope}${name}/bias`),
     relu,
   };
 }

@@ -34,7 +34,7 @@ import {
   type TapHead,
   type TapInfo,
 } from '@niwt/core';
-import { applyLayer, conv, dense, type DenseParams, type Layer } from './layers.js';
+import { applyLayer, conv, dense, newScope, type DenseParams, type Layer } from './layers.js';
 
 export const SMALL_CNN_TAPS = ['conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'pool3'] as const;
 
@@ -71,6 +71,7 @@ export class SmallCnn implements Backbone {
   private readonly layers: Layer[];
   private seenHead?: DenseParams;
   private seenClasses: number[] = [];
+  private readonly scope = newScope('small-cnn');
 
   constructor(
     @inject(TOKENS.options) private readonly opts: SmallCnnOptions,
@@ -83,13 +84,13 @@ export class SmallCnn implements Backbone {
     const [c1, c2, c3] = opts.widths;
     const rng = new Rng(deriveSeed(run.seed, 'small-cnn/init'));
     this.layers = [
-      conv(rng, 'conv1', 3, 3, c1),
+      conv(rng, 'conv1', 3, 3, c1, this.scope),
       { kind: 'pool', name: 'pool1' },
-      conv(rng, 'conv2', 3, c1, c2),
+      conv(rng, 'conv2', 3, c1, c2, this.scope),
       { kind: 'pool', name: 'pool2' },
-      conv(rng, 'conv3', 3, c2, c3),
+      conv(rng, 'conv3', 3, c2, c3, this.scope),
       { kind: 'pool', name: 'pool3' },
-      dense(rng, 'fc1', (s / 8) * (s / 8) * c3, opts.hidden, true),
+      dense(rng, 'fc1', (s / 8) * (s / 8) * c3, opts.hidden, true, this.scope),
     ];
     const shapes: Record<string, [number, number, number]> = {
       conv1: [s, s, c1],
@@ -158,7 +159,7 @@ export class SmallCnn implements Backbone {
     const rng = new Rng(deriveSeed(this.run.seed, 'small-cnn/train'));
     this.seenHead?.w.dispose();
     this.seenHead?.b.dispose();
-    this.seenHead = dense(rng, 'seen_head', this.penultimateDim, data.seenClasses.length, false);
+    this.seenHead = dense(rng, 'seen_head', this.penultimateDim, data.seenClasses.length, false, this.scope);
     this.seenClasses = [...data.seenClasses];
 
     const per = this.input.height * this.input.width * 3;
@@ -262,9 +263,14 @@ export class SmallCnn implements Backbone {
     return [...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])), ...(this.seenHead ? [this.seenHead.w, this.seenHead.b] : [])];
   }
 
+  /** File of a variable inside a saved network: the layer name, not the (instance-unique) variable name. */
+  private fileName(v: tf.Variable): string {
+    return `${v.name.slice(this.scope.length).replace(/\//g, '__')}.npy`;
+  }
+
   async save(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
-    for (const v of this.variables()) await writeNpy(path.join(dir, `${v.name.replace(/\//g, '__')}.npy`), v.dataSync() as Float32Array, v.shape);
+    for (const v of this.variables()) await writeNpy(path.join(dir, this.fileName(v)), v.dataSync() as Float32Array, v.shape);
     const meta = path.join(dir, 'meta.json');
     await fs.writeFile(`${meta}.tmp`, JSON.stringify({ name: this.name, seenClasses: this.seenClasses }, null, 2));
     await fs.rename(`${meta}.tmp`, meta);
@@ -278,10 +284,12 @@ export class SmallCnn implements Backbone {
       return false;
     }
     const rng = new Rng(0);
-    this.seenHead = dense(rng, 'seen_head', this.penultimateDim, meta.seenClasses.length, false);
+    this.seenHead?.w.dispose();
+    this.seenHead?.b.dispose();
+    this.seenHead = dense(rng, 'seen_head', this.penultimateDim, meta.seenClasses.length, false, this.scope);
     this.seenClasses = meta.seenClasses;
     for (const v of this.variables()) {
-      const arr = await readNpy(path.join(dir, `${v.name.replace(/\//g, '__')}.npy`));
+      const arr = await readNpy(path.join(dir, this.fileName(v)));
       tf.tidy(() => (v as tf.Variable).assign(tf.tensor(arr.data as Float32Array, v.shape)));
     }
     return true;

@@ -38,3 +38,19 @@ describe('hashOf', () => {
     expect(hashOf({ a: 1 })).not.toBe(hashOf({ a: 2 }));
   });
 });
+
+describe('seed mixing', () => {
+  it('hashString is FNV-1a (known vectors)', async () => {
+    const { hashString } = await import('../index.js');
+    expect(hashString('')).toBe(0x811c9dc5);
+    expect(hashString('a')).toBe(0xe40c292c);
+    expect(hashString('foobar')).toBe(0xbf9cf968);
+  });
+
+  it('mixSeeds depends on every part and on their order', async () => {
+    const { mixSeeds } = await import('../index.js');
+    expect(mixSeeds(1, 2)).toBe(mixSeeds(1, 2));
+    expect(mixSeeds(1, 2)).not.toBe(mixSeeds(2, 1));
+    expect(mixSeeds(1, 2)).not.toBe(mixSeeds(1, 3));
+  });
+});

@@ -1,7 +1,7 @@
 /** Turns class-level seen/unseen lists into the sample-level ZSL split. */
 import path from 'node:path';
 import { DatasetError, type Sample, type ZslSplit } from '@niwt/core';
-import { deriveSeed, hashString, Rng } from '../prng.js';
+import { mixSeeds, hashString, Rng } from '@niwt/core';
 import { IMAGE_EXTENSIONS } from './layout.js';
 import type { SplitSpec } from './split-file.js';
 
@@ -40,7 +40,7 @@ export function assignSplit(
       );
     }
     const k = heldOutCount(own.length, spec.testFraction);
-    const shuffled = new Rng(deriveSeed(spec.seed, hashString(classNames[c]))).shuffle(own);
+    const shuffled = new Rng(mixSeeds(spec.seed, hashString(classNames[c]))).shuffle(own);
     shuffled.forEach((s, i) => (i < k ? testSeen : trainval).push(s.index));
   }
   const testUnseen: number[] = [];

@@ -3,7 +3,7 @@
  * a class's own values are strong but not 100 (60–100), other values are mostly 0 with occasional
  * confusions (up to 25). Methods thus face annotation noise instead of a clean one-hot code.
  */
-import { deriveSeed, hashString, Rng } from '../prng.js';
+import { mixSeeds, hashString, Rng } from '@niwt/core';
 import { ATTRIBUTE_NAMES, type ShapeClass } from './vocabulary.js';
 
 /** Share of off-values that get a non-zero confusion score. */
@@ -15,7 +15,7 @@ const CONFUSION_RATE = 0.35;
  */
 export function attributeRows(classes: readonly ShapeClass[], seed: number): number[][] {
   return classes.map((c) => {
-    const rng = new Rng(deriveSeed(seed, 2, hashString(c.name)));
+    const rng = new Rng(mixSeeds(seed, 2, hashString(c.name)));
     const own = new Set(c.attributes);
     return ATTRIBUTE_NAMES.map((_, j) => {
       const u = rng.next();

@@ -4,7 +4,7 @@
  * seen classes (we ask for several occurrences), else no attribute-based method could recognise it.
  */
 import { ConfigError } from '@niwt/core';
-import { deriveSeed, Rng } from '../prng.js';
+import { mixSeeds, Rng } from '@niwt/core';
 import { allCombinations, ATTRIBUTE_NAMES, COMBINATION_COUNT, type ShapeClass } from './vocabulary.js';
 
 export interface ClassChoice {
@@ -36,7 +36,7 @@ export function chooseClasses(seed: number, seenCount: number, unseenCount: numb
   if (seenCount + unseenCount > COMBINATION_COUNT) {
     throw new ConfigError(`shapes: ${seenCount} seen + ${unseenCount} unseen classes exceed the ${COMBINATION_COUNT} combinations of attribute values`);
   }
-  const pool = new Rng(deriveSeed(seed, 1)).shuffle(allCombinations());
+  const pool = new Rng(mixSeeds(seed, 1)).shuffle(allCombinations());
   const seen = pickBalanced(pool, seenCount);
   const support = valueSupport(seen);
   const supported = (min: number): ShapeClass[] => pool.filter((c) => c.attributes.every((a) => support[a] >= min));

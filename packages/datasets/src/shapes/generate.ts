@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { publishDirectory } from '../atomic-dir.js';
 import { FILES } from '../folder/layout.js';
 import { isNotFound } from '../folder/text-files.js';
-import { deriveSeed, hashString, Rng } from '../prng.js';
+import { mixSeeds, hashString, Rng } from '@niwt/core';
 import { attributeRows, formatRows } from './attribute-matrix.js';
 import { chooseClasses } from './class-choice.js';
 import { contentOf, GENERATOR_VERSION, parseShapesOptions, type ShapesContent, type ShapesOptionsInput } from './options.js';
@@ -94,7 +94,7 @@ async function writeDataset(dir: string, manifest: ShapesManifest): Promise<void
   const jobs = classes.flatMap((cls) => Array.from({ length: imagesPerClass }, (_, i) => ({ cls, i })));
   for (const cls of classes) await mkdir(path.join(dir, FILES.images, cls.name), { recursive: true });
   await runPool(jobs, ENCODE_CONCURRENCY, async ({ cls, i }) => {
-    const rng = new Rng(deriveSeed(seed, 3, hashString(cls.name), i));
+    const rng = new Rng(mixSeeds(seed, 3, hashString(cls.name), i));
     const pixels = renderImage(cls, imageSize, rng);
     const file = path.join(dir, FILES.images, cls.name, `${cls.name}-${String(i).padStart(4, '0')}.png`);
     await sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } }).png({ compressionLevel: 9 }).toFile(file);

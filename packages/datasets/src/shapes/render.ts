@@ -4,7 +4,7 @@
  * stripe angle and period, background tone, gradient, texture and pixel noise — so that no single
  * pixel or global statistic gives a class away.
  */
-import type { Rng } from '../prng.js';
+import type { Rng } from '@niwt/core';
 import { MAX_EXTENT, shapeDistance } from './geometry.js';
 import type { Colour, ShapeClass, Size } from './vocabulary.js';
 
