@@ -40,8 +40,8 @@ export interface ResolvedPlugin {
 export interface ResolvedMethod extends ResolvedPlugin {
   readonly label: string;
   readonly control?: Control;
-  /** Permutations averaged by a control (1 without a control). */
-  readonly permutations: number;
+  /** Permutation design of a control; undefined without one. */
+  readonly permutations?: 'balanced' | number;
 }
 
 export interface Experiment {
@@ -106,7 +106,7 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     if (m.permutations !== undefined && !m.control) {
       throw new ConfigError(`${source.locate(['methods', i, 'permutations'])} methods.${i}.permutations: only meaningful with control: (known controls: permute-unseen-knowledge)`);
     }
-    return { ...r, label, control: m.control, permutations: m.control ? (m.permutations ?? 4) : 1 };
+    return { ...r, label, control: m.control, permutations: m.control ? (m.permutations ?? 'balanced') : undefined };
   });
 
   const block = (r: ResolvedPlugin): Record<string, unknown> => ({ name: r.spec.name, ...r.options });

@@ -11,6 +11,7 @@ import {
   type GzslResult,
   initBackend,
   perClassAccuracy,
+  silentLogger,
   type DatasetAdapter,
   type FitSummary,
   type KnowledgeEncoder,
@@ -22,7 +23,7 @@ import {
 } from '@niwt/core';
 import type { Experiment } from './compose.js';
 import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
-import { permuteUnseenKnowledge } from './controls.js';
+import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -147,13 +148,14 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
       const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number }[] = [];
       const fixedPoints: number[] = [];
-      for (let p = 0; p < m.permutations; p++) {
+      const designs = m.control === 'permute-unseen-knowledge' ? unseenPermutations(split.unseen, exp.top.seed, m.permutations ?? 'balanced') : [undefined];
+      for (const [p, sources] of designs.entries()) {
         const method = exp.registry.create(m.spec, m.options) as ZeroShotMethod;
-        const permuted = m.control === 'permute-unseen-knowledge' ? permuteUnseenKnowledge(knowledge, split.unseen, exp.top.seed, p) : undefined;
+        const permuted = sources ? permuteUnseenKnowledge(knowledge, split.unseen, sources) : undefined;
         if (permuted) fixedPoints.push(permuted.fixedPoints);
-        const prefix = m.permutations > 1 ? `perm${p}/` : '';
+        const prefix = designs.length > 1 ? `perm${p}/` : '';
         const pending: Promise<void>[] = [];
-        const tm = log.stage(`${m.label}: fit${m.permutations > 1 ? ` (permutation ${p + 1}/${m.permutations})` : ''}`);
+        const tm = log.stage(`${m.label}: fit${designs.length > 1 ? ` (permutation ${p + 1}/${designs.length})` : ''}`);
         const summary = await method.fit({
           classNames,
           seen: split.seen,
@@ -163,7 +165,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
           head: backbone.head(),
           seenClassifier: sc,
           seed: exp.top.seed,
-          log,
+          log: sources ? quietStages(log) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });
         await Promise.all(pending);
@@ -176,7 +178,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
           split.seen,
           split.unseen,
         );
-        if (m.permutations > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
+        if (designs.length > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
         runs.push({ r, summary, fitSeconds });
       }
       const mean = (f: (x: (typeof runs)[number]) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
@@ -192,7 +194,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
       await child.end('FINISHED');
       open.pop();
-      results.push({ label: m.label, method: m.spec.name, control: m.control, permutations: m.permutations, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
+      results.push({ label: m.label, method: m.spec.name, control: m.control, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
     }
     backbone.dispose();
 
@@ -225,6 +227,11 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
     for (const r of open.reverse()) await r.end('FAILED').catch(() => undefined);
     throw e;
   }
+}
+
+/** A logger that keeps warnings but drops per-stage lines (used inside repeated control fits). */
+function quietStages(log: Logger): Logger {
+  return { ...silentLogger, warn: (m) => log.warn(m) };
 }
 
 const pct = (v: number): string => (100 * v).toFixed(1);

@@ -28,8 +28,8 @@ const methodEntry = z.looseObject({
   name: z.string().min(1),
   label: z.string().regex(/^[\w.-]+$/, 'a label is letters, digits, _ . -').optional(),
   control: z.enum(CONTROLS).optional(),
-  /** With a control: how many random permutations to average over. */
-  permutations: z.number().int().min(1).max(100).optional(),
+  /** With a control: 'balanced' (every cyclic shift of a random order; the default) or a number of uniform random permutations. */
+  permutations: z.union([z.literal('balanced'), z.number().int().min(1).max(1000)]).optional(),
 });
 
 /** Top-level schema; plugin blocks are validated further by each plugin's own schema. */

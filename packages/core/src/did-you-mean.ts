@@ -1,20 +1,21 @@
-/** Levenshtein distance, for "did you mean" suggestions. */
+/** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps (the usual typos). */
 export function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return dp[b.length];
+  return d[a.length][b.length];
 }
 
-/** The closest candidate within a small distance, or undefined. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+/**
+ * The closest candidate (case-insensitive) if it is within `maxDistance` edits
+ * (default: 2, or a third of the word's length for long words), else undefined.
+ */
+export function didYouMean(word: string, candidates: readonly string[], maxDistance = Math.max(2, Math.floor(word.length / 3))): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
@@ -24,10 +25,10 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
       best = c;
     }
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return best !== undefined && bestD <= maxDistance ? best : undefined;
 }
 
-/** ` (did you mean 'x'?)` or ''. */
+/** `; did you mean 'x'?` or ''. */
 export function suggestion(word: string, candidates: readonly string[]): string {
   const s = didYouMean(word, candidates);
   return s === undefined ? '' : `; did you mean '${s}'?`;

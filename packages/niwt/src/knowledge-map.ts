@@ -9,8 +9,8 @@
  * after every epoch, by Spearman rank correlation (default) or by held-out cosine loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, variableFrom, matrix, row, type Matrix } from '@niwt/core';
-import { cosine, spearman } from './stats.js';
+import { Adam, Rng, variableFrom, matrix, row, selectRows, type Matrix } from '@niwt/core';
+import { cosine, ranks } from './stats.js';
 
 export interface MapTrainingData {
   /** Per-image importances, N × K. */
@@ -119,18 +119,54 @@ export function classLevelLoss(map: LinearMap, data: Pick<MapTrainingData, 'impo
   return 1 - s;
 }
 
-function heldOutScore(map: LinearMap, data: MapTrainingData, select: MapOptions['select']): number {
-  if (select === 'cosine') return perImageLoss(map, data, data.heldOutClasses);
-  const preds = applyMap(map, data.knowledge);
-  const keep = new Set(data.heldOutClasses);
-  let sum = 0;
-  let n = 0;
-  for (let i = 0; i < data.importances.rows; i++) {
-    if (!keep.has(data.labels[i])) continue;
-    sum += spearman(row(preds, data.labels[i]), row(data.importances, i));
-    n++;
+/** Centred, unit-norm ranks: Spearman ρ of two such vectors is their dot product. */
+function standardRanks(v: ArrayLike<number>): Float64Array {
+  const r = ranks(v);
+  const mean = (r.length + 1) / 2;
+  let ss = 0;
+  for (let i = 0; i < r.length; i++) {
+    r[i] -= mean;
+    ss += r[i] * r[i];
   }
-  return n === 0 ? 0 : sum / n;
+  const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+  for (let i = 0; i < r.length; i++) r[i] *= inv;
+  return r;
+}
+
+/**
+ * Scores held-out classes after each epoch. The images' importances never change, so their standardised
+ * ranks are computed once; each epoch ranks only one prediction per held-out class.
+ */
+export class HeldOutScorer {
+  private readonly imageRanks: { label: number; r: Float64Array }[] = [];
+
+  constructor(
+    private readonly data: MapTrainingData,
+    private readonly select: MapOptions['select'],
+  ) {
+    if (select === 'spearman') {
+      const keep = new Set(data.heldOutClasses);
+      for (let i = 0; i < data.importances.rows; i++) {
+        if (keep.has(data.labels[i])) this.imageRanks.push({ label: data.labels[i], r: standardRanks(row(data.importances, i)) });
+      }
+    }
+  }
+
+  /** Mean Spearman ρ over held-out images (higher is better), or held-out cosine loss (lower is better). */
+  score(map: LinearMap): number {
+    if (this.select === 'cosine') return perImageLoss(map, this.data, this.data.heldOutClasses);
+    if (this.imageRanks.length === 0) return 0;
+    const preds = applyMap(map, selectRows(this.data.knowledge, this.data.heldOutClasses));
+    const predRanks = new Map(this.data.heldOutClasses.map((c, i) => [c, standardRanks(row(preds, i))]));
+    let sum = 0;
+    for (const { label, r } of this.imageRanks) {
+      const p = predRanks.get(label)!;
+      let dot = 0;
+      for (let k = 0; k < r.length; k++) dot += r[k] * p[k];
+      sum += dot;
+    }
+    return sum / this.imageRanks.length;
+  }
 }
 
 /** Trains the map with Adam on the class-level objective; N(0,1) initialisation from the seed. */
@@ -153,6 +189,7 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   const better = (a: number, bst: number): boolean => (opts.select === 'spearman' ? a > bst : a < bst);
   const snapshot = (): LinearMap => ({ M: matrix(E, K, M.dataSync().slice() as Float32Array), b: b.dataSync().slice() as Float32Array });
 
+  const scorer = new HeldOutScorer(data, opts.select);
   let best = { epoch: 0, score: opts.select === 'spearman' ? -Infinity : Infinity, map: snapshot() };
   const history: { epoch: number; trainLoss: number; heldOut: number }[] = [];
   try {
@@ -163,7 +200,7 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
         return tf.sub(1, tf.sum(tf.mul(wT, tf.sum(tf.mul(mT, fHat), 1)))) as tf.Scalar;
       });
       const current = snapshot();
-      const score = heldOutScore(current, data, opts.select);
+      const score = scorer.score(current);
       history.push({ epoch, trainLoss, heldOut: score });
       onEpoch?.(epoch, trainLoss, score);
       if (better(score, best.score)) best = { epoch, score, map: current };

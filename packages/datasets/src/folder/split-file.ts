@@ -4,7 +4,7 @@
  * Positions come from the `yaml` CST ranges through a `LineCounter`, so every message has a line.
  */
 import path from 'node:path';
-import { DatasetError, at } from '@niwt/core';
+import { DatasetError, at, didYouMean } from '@niwt/core';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SPLIT_DEFAULTS } from './layout.js';
 import type { NamedLine } from './text-files.js';
@@ -178,30 +178,7 @@ function readSeed(
   return x;
 }
 
-/** The nearest name by edit distance, when it is close enough to be a typo. */
+/** The nearest name when it is close enough to be a typo (stricter than the config's default for short names). */
 function closest(name: string, names: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.min(3, Math.floor(name.length / 3)));
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = editDistance(name.toLowerCase(), n.toLowerCase());
-    if (d < bestD) {
-      best = n;
-      bestD = d;
-    }
-  }
-  return bestD <= limit ? best : undefined;
-}
-
-/** Optimal-string-alignment distance: edits plus adjacent swaps, the usual typos. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
+  return didYouMean(name, names, Math.max(1, Math.min(3, Math.floor(name.length / 3))));
 }

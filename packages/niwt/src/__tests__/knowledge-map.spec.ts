@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix } from '@niwt/core';
-import { classLevelLoss, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+import { HeldOutScorer, applyMap, classLevelLoss, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+import { row } from '@niwt/core';
 
 await initBackend('cpu');
 
@@ -49,6 +50,24 @@ describe('stage C', () => {
     expect(res.history[0].trainLoss).toBeGreaterThan(res.history[res.history.length - 1].trainLoss);
     expect(res.bestScore).toBeGreaterThan(0.7);
     expect(perImageLoss(res.map, p, [6, 7])).toBeLessThan(0.2);
+  });
+
+  it('scores held-out classes by the mean per-image Spearman ρ (fast path = direct computation)', () => {
+    const p = problem(6);
+    const rng = new Rng(8);
+    const map = { M: matrix(p.E, p.K, Float32Array.from({ length: p.E * p.K }, () => rng.normal())), b: new Float32Array(p.K) };
+    const held = [2, 5];
+    const preds = applyMap(map, p.knowledge);
+    let sum = 0;
+    let n = 0;
+    for (let i = 0; i < p.labels.length; i++) {
+      if (!held.includes(p.labels[i])) continue;
+      sum += spearman(row(preds, p.labels[i]), row(p.importances, i));
+      n++;
+    }
+    const fast = new HeldOutScorer({ ...p, trainClasses: [0, 1, 3, 4], heldOutClasses: held }, 'spearman').score(map);
+    expect(fast).toBeCloseTo(sum / n, 10);
+    expect(n).toBe(7 + 10);
   });
 
   it('is deterministic for a seed', () => {
