@@ -55,6 +55,18 @@ export interface ImageBatch {
   readonly spec: ImageSpec;
 }
 
+/**
+ * Precomputed image features shipped with a dataset (e.g. xlsa17 `res101.mat`): one row per sample, so
+ * methods can run without images. Rows are read on demand, in the order asked.
+ */
+export interface FeatureSource {
+  readonly dim: number;
+  /** Where they come from, for messages (a file). */
+  readonly source: string;
+  /** Rows of the given samples, `[indices.length × dim]`. */
+  read(indices: readonly number[]): Promise<Matrix>;
+}
+
 export interface Dataset {
   readonly name: string;
   readonly root: string;
@@ -62,6 +74,8 @@ export interface Dataset {
   readonly samples: readonly Sample[];
   readonly split: ZslSplit;
   readonly attributes?: AttributeTable;
+  /** Precomputed features, when the dataset ships them. */
+  readonly features?: FeatureSource;
   /** Streams the given samples' pixels in batches, in order, with bounded memory. */
   readImages(indices: readonly number[], spec: ImageSpec, batchSize: number): AsyncIterable<ImageBatch>;
 }
