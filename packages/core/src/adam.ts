@@ -35,23 +35,33 @@ export class Adam {
     this.t++;
     const c1 = 1 - this.b1 ** this.t;
     const c2 = 1 - this.b2 ** this.t;
-    const lr = this.opts.lr;
     let value = NaN;
     tf.tidy(() => {
       const { value: l, grads } = tf.variableGrads(loss, this.vars as tf.Variable[]);
       value = l.dataSync()[0];
-      this.vars.forEach((x, i) => {
-        const g = grads[x.name];
-        const m = tf.add(tf.mul(this.b1, this.m[i]), tf.mul(1 - this.b1, g));
-        const v = tf.add(tf.mul(this.b2, this.v[i]), tf.mul(1 - this.b2, tf.square(g)));
-        x.assign(tf.sub(x, tf.div(tf.mul(lr / c1, m), tf.add(tf.sqrt(tf.div(v, c2)), this.eps))));
-        this.m[i].dispose();
-        this.v[i].dispose();
-        this.m[i] = tf.keep(m);
-        this.v[i] = tf.keep(v);
-      });
+      this.vars.forEach((x, i) => this.update(x, i, grads[x.name], c1, c2));
     });
     return value;
+  }
+
+  /** One step with gradients computed elsewhere (same order as the variables); the caller keeps ownership of `grads`. */
+  applyGradients(grads: readonly tf.Tensor[]): void {
+    this.t++;
+    const c1 = 1 - this.b1 ** this.t;
+    const c2 = 1 - this.b2 ** this.t;
+    tf.tidy(() => {
+      this.vars.forEach((x, i) => this.update(x, i, grads[i], c1, c2));
+    });
+  }
+
+  private update(x: tf.Variable, i: number, g: tf.Tensor, c1: number, c2: number): void {
+    const m = tf.add(tf.mul(this.b1, this.m[i]), tf.mul(1 - this.b1, g));
+    const v = tf.add(tf.mul(this.b2, this.v[i]), tf.mul(1 - this.b2, tf.square(g)));
+    x.assign(tf.sub(x, tf.div(tf.mul(this.opts.lr / c1, m), tf.add(tf.sqrt(tf.div(v, c2)), this.eps))));
+    this.m[i].dispose();
+    this.v[i].dispose();
+    this.m[i] = tf.keep(m);
+    this.v[i] = tf.keep(v);
   }
 
   dispose(): void {

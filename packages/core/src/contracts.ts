@@ -106,11 +106,31 @@ export interface TapInfo {
   readonly shape: readonly [number, number, number];
 }
 
+/**
+ * One layer of a head, described so NIWT can linearise it (fast stage D). Tensors belong to the backbone.
+ * `dense` flattens a 4-D input in NHWC order; `affine` is inference-mode BatchNorm folded to scale/offset.
+ */
+export type HeadLayer =
+  | { readonly kind: 'maxpool'; readonly size: number; readonly stride: number; readonly padding: 'valid' | 'same' }
+  | { readonly kind: 'avgpool'; readonly size: number; readonly stride: number; readonly padding: 'valid' | 'same' }
+  | { readonly kind: 'flatten' }
+  | { readonly kind: 'dense'; readonly weights: tf.Tensor2D; readonly bias?: tf.Tensor1D }
+  | { readonly kind: 'relu' }
+  | { readonly kind: 'conv'; readonly filter: tf.Tensor4D; readonly bias?: tf.Tensor1D; readonly stride: number; readonly padding: 'valid' | 'same' }
+  | { readonly kind: 'affine'; readonly scale: tf.Tensor1D; readonly offset: tf.Tensor1D }
+  | { readonly kind: 'residual'; readonly branch: readonly HeadLayer[]; readonly shortcut?: readonly HeadLayer[] }
+  | { readonly kind: 'gap' };
+
 /** A differentiable function from tap activations `[N,h,w,k]` to penultimate features `[N,D]`. */
 export interface TapHead {
   readonly tap: TapInfo;
   readonly outDim: number;
   apply(activations: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * The same function as a layer list (optional): when present, `apply` must equal applying these layers
+   * in order (inference mode), and NIWT's stage D uses its exact fast path instead of double backprop.
+   */
+  readonly layers?: readonly HeadLayer[];
 }
 
 /** The seen-class classifier on penultimate features: logits = features · weights + bias. */

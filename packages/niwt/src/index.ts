@@ -3,5 +3,7 @@ export * from './stats.js';
 export * from './early-stop.js';
 export * from './knowledge-map.js';
 export * from './transfer.js';
+export * from './linear-head.js';
+export * from './pool.js';
 export * from './niwt.js';
 export * from './module.js';

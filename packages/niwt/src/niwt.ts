@@ -10,6 +10,7 @@ import { Rng, StateError, TOKENS, deriveSeed, matrix, selectRows, type FitSummar
 import { importanceInBatches } from './importance.js';
 import { applyMap, trainKnowledgeMap } from './knowledge-map.js';
 import { trainUnseenWeights } from './transfer.js';
+import { memoryPool } from './pool.js';
 
 export const niwtOptions = z.strictObject({
   /** λ of the pull towards the seen-weight mean (the seen/unseen calibration knob). */
@@ -33,6 +34,8 @@ export const niwtOptions = z.strictObject({
       select: z.enum(['spearman', 'cosine']).default('spearman'),
     })
     .prefault({}),
+  /** Stage D: 'auto' uses the exact fast path when the head lists its layers. */
+  implementation: z.enum(['auto', 'fast', 'reference']).default('auto'),
   /** Images per batch in stage B. */
   importanceBatch: z.number().int().min(1).default(64),
 });
@@ -96,11 +99,12 @@ export class Niwt implements ZeroShotMethod {
     // Stage D
     t = ctx.log.stage('niwt D: importance → weights');
     const transfer = trainUnseenWeights(
-      { head, poolTap: trainval.tap, poolSize: trainval.labels.length, seenWeights: sc.weights, targets: predicted },
+      { head, pool: memoryPool(trainval.tap, head.tap.shape), seenWeights: sc.weights, targets: predicted },
       { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
       (step, loss) => ctx.metric('stageD/loss', loss, step),
     );
-    t.end(`${transfer.steps} steps, loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
+    t.end(`${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
+    if (transfer.fallbackReason) ctx.log.warn(`niwt stage D used double backprop: ${transfer.fallbackReason}`);
 
     this.fitted = {
       numClasses: ctx.classNames.length,
@@ -116,6 +120,7 @@ export class Niwt implements ZeroShotMethod {
       [`stageC_heldout_${this.opts.map.select}`]: mapResult.bestScore,
       stageC_heldout_classes: heldOut.map((c) => ctx.classNames[c]).join(','),
       stageD_steps: transfer.steps,
+      stageD_implementation: transfer.implementation,
       stageD_initial_loss: transfer.initialLoss,
       stageD_final_loss: transfer.finalLoss,
     };

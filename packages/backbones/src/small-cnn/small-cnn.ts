@@ -25,6 +25,7 @@ import {
   type Backbone,
   type Dataset,
   type ExtractedBatch,
+  type HeadLayer,
   type ImageSpec,
   type Logger,
   type RunContext,
@@ -243,10 +244,21 @@ export class SmallCnn implements Backbone {
 
   head(): TapHead {
     const t = this.tapIndex() + 1;
+    const layers: HeadLayer[] = this.layers.slice(t).flatMap((l): HeadLayer[] => {
+      switch (l.kind) {
+        case 'conv':
+          return [{ kind: 'conv', filter: l.w, bias: l.b, stride: 1, padding: 'same' }, { kind: 'relu' }];
+        case 'pool':
+          return [{ kind: 'maxpool', size: 2, stride: 2, padding: 'valid' }];
+        case 'dense':
+          return [{ kind: 'dense', weights: l.w, bias: l.b }, ...(l.relu ? [{ kind: 'relu' } as const] : [])];
+      }
+    });
     return {
       tap: this.tap,
       outDim: this.penultimateDim,
       apply: (a: tf.Tensor4D) => this.forward(a, t, this.layers.length) as tf.Tensor2D,
+      layers,
     };
   }
 

@@ -1,18 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix } from '@niwt/core';
-import { importance, rowStats, seenCentredInit, trainUnseenWeights, transferLoss } from '../index.js';
+import { importance, memoryPool, rowStats, seenCentredInit, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap, vggLikeHead } from './fixtures.js';
+import { convHead, resnetHead, vggHead } from './heads.js';
 
 await initBackend('cpu');
 
-describe('stage D', () => {
-  const [B, h, w, k, D, nU] = [5, 4, 4, 3, 6, 2];
-  const head = vggLikeHead(11, h, w, k, D);
-  const tap = randomTap(12, B, h, w, k);
-  afterAll(() => head.dispose());
-
-  it('∂L/∂W_u from double backprop matches finite differences (float64, through G(x))', () => {
+describe('stage D gradient', () => {
+  const [B, nU] = [5, 2];
+  it.each([
+    ['VGG-like', () => vggHead(1, [4, 4, 3], 6), [4, 4, 3]],
+    ['conv + max/avg pool', () => convHead(2, [4, 4, 2], 6), [4, 4, 2]],
+    ['ResNet-like (BN, residual)', () => resnetHead(3, [3, 3, 4]), [3, 3, 4]],
+  ] as const)('∂L/∂W_u from double backprop matches float64 finite differences (through G(x)): %s', (_n, make, shp) => {
+    const head = make();
+    const [h, w, k] = shp;
+    const D = head.outDim;
+    const tap = randomTap(12, B, h, w, k);
     const rng = new Rng(13);
     const wu0 = Float32Array.from({ length: D * nU }, () => rng.normal());
     const mu0 = Float32Array.from({ length: D }, () => rng.normal() * 0.1);
@@ -53,6 +58,7 @@ describe('stage D', () => {
       const L = tf.grad((wu: tf.Tensor) => transferLoss(head, wu as tf.Tensor2D, a, c, tH, mu, lambda))(tf.tensor2d(wu0, [D, nU]));
       return Array.from(L.dataSync());
     });
+    head.dispose();
     const eps = 1e-4;
     let maxRel = 0;
     for (let i = 0; i < D * nU; i++) {
@@ -65,6 +71,14 @@ describe('stage D', () => {
     }
     expect(maxRel).toBeLessThan(1e-3);
   });
+
+});
+
+describe('stage D', () => {
+  const [B, h, w, k, D, nU] = [5, 4, 4, 3, 6, 2];
+  const head = vggLikeHead(11, h, w, k, D);
+  const tap = randomTap(12, B, h, w, k);
+  afterAll(() => head.dispose());
 
   it('initialises around the seen rows (seen-centred)', () => {
     const rng = new Rng(1);
@@ -93,7 +107,7 @@ describe('stage D', () => {
     wStar.dispose();
     const before = tf.memory().numTensors;
     const res = trainUnseenWeights(
-      { head, poolTap: tap, poolSize: B, seenWeights: seenW, targets: matrix(nU, k, targets) },
+      { head, pool: memoryPool(tap, [h, w, k]), seenWeights: seenW, targets: matrix(nU, k, targets) },
       { lambda: 0, lr: 0.05, batchSize: 4, pairsPerClass: 10, maxSteps: 400, patience: 40, minImprovement: 0.01, seed: 3 },
     );
     expect(tf.memory().numTensors).toBe(before);
