@@ -121,6 +121,7 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     backbone: block(backbone),
     methods: methods.map((m) => ({ ...block(m), label: m.label, ...(m.control ? { control: m.control, permutations: m.permutations } : {}) })),
     tracking: block(tracker),
+    explain: top.explain,
   };
   const hash = hashOf(resolved);
   const cacheDir = path.resolve(cwd, top.cacheDir);

@@ -3,6 +3,9 @@
  * tracking. Stages 3–4 are cached by input hash; everything after runs on cached activations.
  */
 import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import {
   StageCache,
@@ -24,6 +27,7 @@ import {
 import type { Experiment } from './compose.js';
 import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
+import { explainUnseen, type Explanations } from './explanations.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -38,6 +42,8 @@ export interface MethodResult {
   readonly fitSeconds: number;
   readonly summary: FitSummary;
   readonly runId: string;
+  /** Textual explanations and Grad-CAM overlays (artifacts/explanations of the child run), when the method has them. */
+  readonly explanations?: Explanations;
   /** Per-class accuracy (GZSL), by class name. */
   readonly perClass: Record<string, number>;
 }
@@ -147,6 +153,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       open.push(child);
       await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
       const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number }[] = [];
+      let explanations: Explanations | undefined;
       const fixedPoints: number[] = [];
       const designs = m.control === 'permute-unseen-knowledge' ? unseenPermutations(split.unseen, exp.top.seed, m.permutations ?? 'balanced') : [undefined];
       for (const [p, sources] of designs.entries()) {
@@ -170,14 +177,28 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
         });
         await Promise.all(pending);
         const fitSeconds = tm.end();
-        const r = evaluateGzsl(
-          method.scores(acts.testSeen.features),
-          acts.testSeen.labels,
-          method.scores(acts.testUnseen.features),
-          acts.testUnseen.labels,
-          split.seen,
-          split.unseen,
-        );
+        const unseenScores = method.scores(acts.testUnseen.features);
+        const r = evaluateGzsl(method.scores(acts.testSeen.features), acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
+        const explainer = !sources && exp.top.explain.enabled ? method.explainer?.() : undefined;
+        if (explainer) {
+          const te = log.stage(`${m.label}: explanations`);
+          const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-explain-'));
+          explanations = await explainUnseen({
+            explainer,
+            backbone,
+            dataset,
+            indices: acts.testUnseen.indices,
+            labels: acts.testUnseen.labels,
+            scores: unseenScores,
+            outDir: dir,
+            topK: exp.top.explain.topK,
+            classImages: exp.top.explain.classImages,
+          });
+          await child.logArtifact(dir, 'explanations');
+          await fs.rm(dir, { recursive: true, force: true });
+          te.end(`${explanations.perClass.length} unseen classes, ${explanations.decisions.length} Grad-CAM overlays → artifacts/explanations/`);
+          for (const c of explanations.perClass) log.info(`    ${c.class}: ${c.top.slice(0, 3).map((d) => `${d.name} ${d.score.toFixed(2)}`).join(', ')}`);
+        }
         if (designs.length > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
         runs.push({ r, summary, fitSeconds });
       }
@@ -194,7 +215,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
       await child.end('FINISHED');
       open.pop();
-      results.push({ label: m.label, method: m.spec.name, control: m.control, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
+      results.push({ label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
     }
     backbone.dispose();
 

@@ -44,6 +44,16 @@ export const topConfigSchema = z.strictObject({
   backbone: pluginBlock,
   methods: z.array(methodEntry).min(1),
   tracking: z.looseObject({ name: z.string().min(1).default('mlflow') }).default({ name: 'mlflow' }),
+  /** Explanations of unseen-class decisions (methods that offer them). */
+  explain: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Knowledge dimensions listed per explanation. */
+      topK: z.number().int().min(1).max(100).default(5),
+      /** Images per unseen class averaged for its class explanation. */
+      classImages: z.number().int().min(1).default(16),
+    })
+    .prefault({}),
 });
 
 export type TopConfig = z.infer<typeof topConfigSchema>;

@@ -76,6 +76,8 @@ export interface Dataset {
   readonly attributes?: AttributeTable;
   /** Precomputed features, when the dataset ships them. */
   readonly features?: FeatureSource;
+  /** Images dropped by the bad-image pre-check (`skipBadImages: true`), for the run record. */
+  readonly skippedImages?: number;
   /** Streams the given samples' pixels in batches, in order, with bounded memory. */
   readImages(indices: readonly number[], spec: ImageSpec, batchSize: number): AsyncIterable<ImageBatch>;
 }
@@ -219,6 +221,8 @@ export interface ZeroShotMethod {
   fit(ctx: ZeroShotContext): Promise<FitSummary>;
   /** `[n × numClasses]`; columns of classes the method does not score are -Infinity. */
   scores(features: Matrix): Matrix;
+  /** Explanations of the fitted method, when it has them. */
+  explainer?(): Explainer | undefined;
 }
 
 // ---------------------------------------------------------------- tracking
@@ -253,11 +257,10 @@ export interface Tracker {
 
 // ---------------------------------------------------------------- explanations
 
-export interface TextualExplanation {
-  readonly classIndex: number;
-  readonly top: readonly { readonly name: string; readonly score: number }[];
-}
-
+/** What a method offers to explain its decisions (NIWT does; a baseline may not). */
 export interface Explainer {
-  explainClass(importance: Float32Array, k: number): TextualExplanation['top'];
+  /** The top-k knowledge dimensions that explain an importance vector at the tap, with scores. */
+  explainImportance(importance: ArrayLike<number>, k: number): readonly { readonly name: string; readonly score: number }[];
+  /** The method's classifier weights for a class on the penultimate features (length D). */
+  classWeights(classIndex: number): Float32Array;
 }

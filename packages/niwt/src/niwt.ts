@@ -6,9 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Rng, StateError, TOKENS, deriveSeed, matrix, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { Rng, StateError, TOKENS, deriveSeed, matrix, selectRows, type Explainer, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { importanceInBatches } from './importance.js';
-import { applyMap, trainKnowledgeMap } from './knowledge-map.js';
+import { applyMap, trainKnowledgeMap, type LinearMap } from './knowledge-map.js';
+import { KnowledgeExplainer } from './explain.js';
 import { trainUnseenWeights } from './transfer.js';
 import { memoryPool } from './pool.js';
 
@@ -48,6 +49,10 @@ interface Fitted {
   readonly seenClasses: readonly number[];
   readonly unseenWeights: Matrix;
   readonly unseenClasses: readonly number[];
+  readonly map: LinearMap;
+  readonly dimNames: readonly string[];
+  /** Mean ‖f(d)‖ over the seen classes: the map's output scale. */
+  readonly mapNorm: number;
 }
 
 @injectable()
@@ -106,7 +111,13 @@ export class Niwt implements ZeroShotMethod {
     t.end(`${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
     if (transfer.fallbackReason) ctx.log.warn(`niwt stage D used double backprop: ${transfer.fallbackReason}`);
 
+    const seenPred = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.seen));
+    let mapNorm = 0;
+    for (let i = 0; i < seenPred.rows; i++) mapNorm += Math.hypot(...seenPred.data.subarray(i * seenPred.cols, (i + 1) * seenPred.cols)) / seenPred.rows;
     this.fitted = {
+      map: mapResult.map,
+      dimNames: ctx.knowledge.dimNames,
+      mapNorm,
       numClasses: ctx.classNames.length,
       seenWeights: sc.weights,
       seenBias: sc.bias,
@@ -123,6 +134,20 @@ export class Niwt implements ZeroShotMethod {
       stageD_implementation: transfer.implementation,
       stageD_initial_loss: transfer.initialLoss,
       stageD_final_loss: transfer.finalLoss,
+    };
+  }
+
+  explainer(): Explainer | undefined {
+    const f = this.fitted;
+    if (!f) return undefined;
+    const text = new KnowledgeExplainer(f.map, f.dimNames, f.mapNorm);
+    return {
+      explainImportance: (importance, k) => text.explain(importance, k),
+      classWeights: (c) => {
+        const [w, j] = f.seenClasses.includes(c) ? [f.seenWeights, f.seenClasses.indexOf(c)] : [f.unseenWeights, f.unseenClasses.indexOf(c)];
+        if (j < 0) throw new StateError(`niwt: class ${c} is neither seen nor unseen`);
+        return Float32Array.from({ length: w.rows }, (_, d) => w.data[d * w.cols + j]);
+      },
     };
   }
 

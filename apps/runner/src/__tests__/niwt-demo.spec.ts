@@ -2,6 +2,7 @@
  * NIWT end to end on a smaller synthetic configuration: it must beat chance clearly, the knowledge-
  * permutation control must fall to chance, and the same seed must give identical metrics.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '@niwt/core';
@@ -40,6 +41,25 @@ describe('NIWT on synthetic shapes', () => {
     expect(niwt.u).toBeGreaterThan(0.05);
     expect(niwt.s).toBeGreaterThan(0.3);
   }, 600_000);
+
+  it('explains every unseen class (textual) and a correct and a wrong decision per class (Grad-CAM PNGs as artifacts)', () => {
+    const niwt = first.methods.find((m) => m.label === 'niwt')!;
+    const ex = niwt.explanations!;
+    expect(ex.perClass).toHaveLength(8);
+    for (const c of ex.perClass) {
+      expect(c.top).toHaveLength(5);
+      expect(c.images).toBeGreaterThan(0);
+    }
+    expect(ex.decisions.length).toBeGreaterThanOrEqual(8);
+    const dir = path.join(path.dirname(first.location), niwt.runId, 'artifacts', 'explanations');
+    for (const d of ex.decisions) {
+      const png = readFileSync(path.join(dir, d.png));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+    }
+    expect(JSON.parse(readFileSync(path.join(dir, 'textual.json'), 'utf8')).perClass).toHaveLength(8);
+    // the control runs are not explained
+    expect(first.methods.find((m) => m.label === 'control')!.explanations).toBeUndefined();
+  });
 
   it('falls to chance (± 10 points) when the unseen knowledge rows are permuted', () => {
     const control = first.methods.find((m) => m.label === 'control')!;
