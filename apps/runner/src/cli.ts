@@ -3,7 +3,8 @@
  * Anything else is a bug: message and stack, exit 1.
  */
 import { Command, CommanderError } from 'commander';
-import { PluginRegistry, isNiwtError } from '@niwt/core';
+import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
+import { runSweep, sweepTable } from './sweep.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
 import { resultsTable, runExperiment } from './pipeline.js';
@@ -43,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
+      if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
       const result = await runExperiment(exp, log);
       if (flags.json) {
@@ -50,6 +52,29 @@ export async function main(argv: readonly string[]): Promise<number> {
       } else {
         process.stdout.write(`\n${resultsTable(result)}\n\nrun ${result.runId} in ${result.location} (${result.seconds.toFixed(1)}s)\n`);
       }
+    });
+
+  program
+    .command('sweep')
+    .description('run the grid under sweep: in a config; prints runs sorted by a metric, writes the best config and a plot')
+    .argument('<config>', 'YAML config with a sweep: section')
+    .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
+    .option('--metric <name>', 'sort by H | s | u | zslT1', 'H')
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('-q, --quiet', 'print only the final table')
+    .option('--verbose', 'print stacks of errors')
+    .action(async (config: string, flags: RunFlags & { metric: string }) => {
+      verbose = Boolean(flags.verbose);
+      if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
+      const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
+      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log });
+      const keys = Object.keys(r.best.assignment);
+      if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else
+        process.stdout.write(
+          `\n${sweepTable(r.rows, keys)}\n\nbest by ${r.metric}: ${keys.map((k) => `${k}=${r.best.assignment[k]}`).join(' ')} (${r.best.method})\n` +
+            `sweep run ${r.sweepRunId}: artifacts sweep/best.yaml, sweep/table.md${r.plot ? ', sweep/sweep.png' : ''} in ${r.location}\n`,
+        );
     });
 
   const plugins = program.command('plugins').description('list registered plugins');

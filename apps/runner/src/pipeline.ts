@@ -82,7 +82,13 @@ export function flattenParams(value: unknown, prefix = '', out: Record<string, s
   return out;
 }
 
-export async function runExperiment(exp: Experiment, log: Logger): Promise<RunResult> {
+/** Options of one run inside a larger job (a sweep). */
+export interface RunOptions {
+  /** Nest this run's parent run under another (e.g. the sweep's). */
+  readonly parentRunId?: string;
+}
+
+export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
   let t = log.stage('backend');
   const backend = await initBackend(exp.top.backend);
@@ -97,7 +103,7 @@ export async function runExperiment(exp: Experiment, log: Logger): Promise<RunRe
     'mlflow.source.name': 'niwt run',
     ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
   };
-  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, tags });
+  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags });
   const open: TrackedRun[] = [parent];
   try {
     await parent.logParams(flattenParams(exp.resolved));

@@ -44,6 +44,8 @@ export const topConfigSchema = z.strictObject({
   backbone: pluginBlock,
   methods: z.array(methodEntry).min(1),
   tracking: z.looseObject({ name: z.string().min(1).default('mlflow') }).default({ name: 'mlflow' }),
+  /** Grid sweep for `niwt sweep`: dotted config path → list of values (Cartesian product). */
+  sweep: z.record(z.string().regex(/^[\w.-]+$/, 'a dotted config path'), z.array(z.union([z.number(), z.string(), z.boolean()])).min(1)).optional(),
   /** Explanations of unseen-class decisions (methods that offer them). */
   explain: z
     .strictObject({

@@ -1,0 +1,51 @@
+/** Line plots as SVG, rendered to PNG with sharp (librsvg): no browser, no plotting library. */
+import sharp from 'sharp';
+
+export interface Series {
+  readonly name: string;
+  readonly colour: string;
+  readonly ys: readonly number[];
+}
+
+export interface LinePlot {
+  readonly title: string;
+  readonly xLabels: readonly string[];
+  readonly yLabel: string;
+  readonly series: readonly Series[];
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** Categorical x (e.g. λ = 0, 1e-5 … 1e-2, evenly spaced), y in [0, 100] percent. */
+export function linePlotSvg(p: LinePlot, width = 640, height = 400): string {
+  const m = { l: 60, r: 130, t: 40, b: 50 };
+  const W = width - m.l - m.r;
+  const H = height - m.t - m.b;
+  const n = p.xLabels.length;
+  const x = (i: number): number => m.l + (n === 1 ? W / 2 : (i * W) / (n - 1));
+  const y = (v: number): number => m.t + H - (Math.max(0, Math.min(100, v)) / 100) * H;
+  const parts: string[] = [
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-family="sans-serif" font-size="16">${esc(p.title)}</text>`,
+  ];
+  for (let v = 0; v <= 100; v += 20) {
+    parts.push(`<line x1="${m.l}" x2="${m.l + W}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end" font-family="sans-serif" font-size="12">${v}</text>`);
+  }
+  p.xLabels.forEach((l, i) => parts.push(`<text x="${x(i)}" y="${m.t + H + 20}" text-anchor="middle" font-family="sans-serif" font-size="12">${esc(l)}</text>`));
+  parts.push(`<text x="${m.l + W / 2}" y="${height - 10}" text-anchor="middle" font-family="sans-serif" font-size="13">${esc(p.title.split(' vs ')[1] ?? '')}</text>`);
+  parts.push(`<text x="16" y="${m.t + H / 2}" transform="rotate(-90 16 ${m.t + H / 2})" text-anchor="middle" font-family="sans-serif" font-size="13">${esc(p.yLabel)}</text>`);
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W}" height="${H}" fill="none" stroke="#333"/>`);
+  p.series.forEach((s, k) => {
+    const pts = s.ys.map((v, i) => `${x(i)},${y(v)}`).join(' ');
+    parts.push(`<polyline points="${pts}" fill="none" stroke="${s.colour}" stroke-width="2.5"/>`);
+    s.ys.forEach((v, i) => parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="4" fill="${s.colour}"/>`));
+    parts.push(`<line x1="${m.l + W + 14}" x2="${m.l + W + 38}" y1="${m.t + 14 + k * 22}" y2="${m.t + 14 + k * 22}" stroke="${s.colour}" stroke-width="3"/>`);
+    parts.push(`<text x="${m.l + W + 44}" y="${m.t + 18 + k * 22}" font-family="sans-serif" font-size="13">${esc(s.name)}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+export async function writeLinePlotPng(file: string, p: LinePlot): Promise<void> {
+  await sharp(Buffer.from(linePlotSvg(p))).png().toFile(file);
+}

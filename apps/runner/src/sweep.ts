@@ -1,0 +1,128 @@
+/**
+ * `niwt sweep`: expands the `sweep:` grid of a config (dotted path → values, Cartesian product) into runs that
+ * share the stage cache (the seen network and activations are computed once), nests them under one sweep
+ * run, and writes a summary table sorted by a metric, the best config as YAML, and — for a single swept
+ * parameter — a plot of s, u and H against it.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { ConfigError, hashOf, readConfigSource, validateTopConfig, type Logger, type Tracker } from '@niwt/core';
+import { composeExperiment } from './compose.js';
+import { runExperiment, type RunResult } from './pipeline.js';
+import { writeLinePlotPng } from './plot.js';
+
+export interface SweepPoint {
+  readonly assignment: Readonly<Record<string, string | number | boolean>>;
+  readonly result: RunResult;
+}
+
+export interface SweepRow {
+  readonly assignment: Readonly<Record<string, string | number | boolean>>;
+  readonly method: string;
+  readonly s: number;
+  readonly u: number;
+  readonly H: number;
+  readonly zslT1: number;
+}
+
+export interface SweepResult {
+  readonly sweepRunId: string;
+  readonly location: string;
+  readonly metric: 'H' | 's' | 'u' | 'zslT1';
+  readonly rows: readonly SweepRow[];
+  readonly best: SweepRow;
+  /** Where the best config, the table and the plot were written (also logged as artifacts). */
+  readonly outDir: string;
+  readonly plot?: string;
+}
+
+export interface SweepOptions {
+  readonly overrides?: readonly string[];
+  readonly metric?: 'H' | 's' | 'u' | 'zslT1';
+  readonly cwd?: string;
+  readonly logger: Logger;
+  readonly inlineText?: string;
+}
+
+/** The Cartesian product of the grid, in a stable order (first key varies slowest). */
+export function expandGrid(grid: Readonly<Record<string, readonly (string | number | boolean)[]>>): Record<string, string | number | boolean>[] {
+  let points: Record<string, string | number | boolean>[] = [{}];
+  for (const [key, values] of Object.entries(grid)) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  return points;
+}
+
+const fmt = (v: string | number | boolean): string => (typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0).replace('e-', 'e-') : String(v));
+const pct = (v: number): string => (100 * v).toFixed(1);
+
+export function sweepTable(rows: readonly SweepRow[], keys: readonly string[]): string {
+  const head = [...keys, 'method', 's', 'u', 'H', 'ZSL T1'];
+  const body = rows.map((r) => [...keys.map((k) => fmt(r.assignment[k])), r.method, pct(r.s), pct(r.u), pct(r.H), pct(r.zslT1)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+export async function runSweep(file: string, opts: SweepOptions): Promise<SweepResult> {
+  const log = opts.logger;
+  const metric = opts.metric ?? 'H';
+  const source = readConfigSource(file, opts.overrides ?? [], opts.inlineText);
+  const top = validateTopConfig(source);
+  if (!top.sweep || Object.keys(top.sweep).length === 0) {
+    throw new ConfigError(`${source.locate([])} sweep: missing; a sweep config lists values per dotted path, e.g. sweep: { methods.0.lambda: [0, 1e-4, 1e-3] }`);
+  }
+  const grid = top.sweep;
+  const keys = Object.keys(grid);
+  const points = expandGrid(grid);
+  const toOverride = (k: string, v: string | number | boolean): string => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`;
+  // compose every point first: a bad value anywhere fails before any work
+  const exps = [];
+  for (const p of points) {
+    exps.push(await composeExperiment(file, { overrides: [...(opts.overrides ?? []), ...keys.map((k) => toOverride(k, p[k]))], cwd: opts.cwd, logger: log, inlineText: opts.inlineText }));
+  }
+  const first = exps[0];
+  const tracker = first.registry.create(first.tracker.spec, first.tracker.options) as Tracker;
+  const sweepHash = hashOf({ grid, base: first.resolved });
+  const parent = await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(',') } });
+  try {
+    await parent.logParams(Object.fromEntries(keys.map((k) => [`sweep.${k}`, grid[k].map(String).join(',')])));
+    const done: SweepPoint[] = [];
+    for (const [i, exp] of exps.entries()) {
+      log.info(`— sweep ${i + 1}/${exps.length}: ${keys.map((k) => `${k}=${fmt(points[i][k])}`).join(' ')}`);
+      done.push({ assignment: points[i], result: await runExperiment(exp, log, { parentRunId: parent.runId }) });
+    }
+    const rows: SweepRow[] = done
+      .flatMap((p) => p.result.methods.map((m) => ({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })))
+      .sort((a, b) => b[metric] - a[metric]);
+    const best = rows[0];
+    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-sweep-'));
+    const bestIndex = points.findIndex((p) => keys.every((k) => p[k] === best.assignment[k]));
+    await fs.writeFile(path.join(outDir, 'best.yaml'), toYaml(exps[bestIndex].resolved));
+    await fs.writeFile(path.join(outDir, 'table.md'), `${sweepTable(rows, keys)}\n`);
+    await fs.writeFile(path.join(outDir, 'results.json'), JSON.stringify(done.map((p) => ({ assignment: p.assignment, runId: p.result.runId, methods: p.result.methods.map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })) })), null, 2));
+    let plot: string | undefined;
+    if (keys.length === 1) {
+      const label = done[0].result.methods[0].label;
+      const series = (f: 's' | 'u' | 'H') => done.map((p) => 100 * (p.result.methods.find((m) => m.label === label)?.[f] ?? 0));
+      plot = path.join(outDir, 'sweep.png');
+      await writeLinePlotPng(plot, {
+        title: `${label}: s, u, H vs ${keys[0]}`,
+        xLabels: points.map((p) => fmt(p[keys[0]])),
+        yLabel: 'accuracy (%)',
+        series: [
+          { name: 's (seen)', colour: '#1f77b4', ys: series('s') },
+          { name: 'u (unseen)', colour: '#d62728', ys: series('u') },
+          { name: 'H', colour: '#2ca02c', ys: series('H') },
+        ],
+      });
+    }
+    await parent.logArtifact(outDir, 'sweep');
+    await parent.logMetrics({ [`best_${metric}`]: best[metric] });
+    await parent.end('FINISHED');
+    return { sweepRunId: parent.runId, location: parent.location, metric, rows, best, outDir, plot };
+  } catch (e) {
+    await parent.end('FAILED').catch(() => undefined);
+    throw e;
+  }
+}
