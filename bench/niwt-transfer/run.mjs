@@ -14,8 +14,8 @@ import { existsSync, mkdirSync, openSync, writeSync, closeSync, statSync, rename
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { Rng, initBackend, matrix } from '@niwt/core';
-import { npyPool, trainUnseenWeights } from '@niwt/niwt';
+import { Rng, initBackend, matrix, npyTaps } from '@niwt/core';
+import { trainUnseenWeights } from '@niwt/niwt';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const arg = (name, def) => {
@@ -150,7 +150,7 @@ for (const make of [vggHead, resnetHead]) {
     continue;
   }
   const file = poolFile(h.name, poolSize, h.shape);
-  const pool = npyPool(file);
+  const pool = npyTaps(file);
   const rss0 = process.memoryUsage().rss;
   const fast = run(h, pool, 'fast', 3000);
   const rssFast = process.memoryUsage().rss;

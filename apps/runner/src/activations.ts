@@ -6,7 +6,9 @@ import {
   StageCache,
   deriveSeed,
   hashOf,
+  createNpyWriter,
   matrix,
+  npyTaps,
   readNpy,
   writeNpy,
   type Activations,
@@ -69,8 +71,11 @@ export interface SplitActivations {
   readonly testSeen: Activations;
   readonly testUnseen: Activations;
   readonly cacheHit: boolean;
+  /** Cache key of these activations (methods key their own caches on it). */
+  readonly key: string;
 }
 
+/** Streams one split through the backbone: tap activations go straight to a `.npy` (bounded memory). */
 async function extractTo(
   backbone: Backbone,
   dataset: Dataset,
@@ -81,20 +86,25 @@ async function extractTo(
   log: Logger,
 ): Promise<void> {
   const [h, w, k] = backbone.tap.shape;
-  const per = h * w * k;
   const D = backbone.penultimateDim;
-  const tap = withTap ? new Float32Array(indices.length * per) : undefined;
+  const tapOut = withTap ? createNpyWriter(path.join(dir, `${name}_tap.npy`), [indices.length, h, w, k]) : undefined;
   const feats = new Float32Array(indices.length * D);
   const bar = log.progress(`extract ${name}`, indices.length);
   let n = 0;
-  for await (const b of backbone.extract(dataset, indices, 64)) {
-    tap?.set(b.tap, n * per);
-    feats.set(b.features, n * D);
-    n += b.indices.length;
-    bar.tick(b.indices.length);
+  try {
+    for await (const b of backbone.extract(dataset, indices, 64)) {
+      tapOut?.append(b.tap);
+      feats.set(b.features, n * D);
+      n += b.indices.length;
+      bar.tick(b.indices.length);
+    }
+    tapOut?.close();
+  } catch (e) {
+    tapOut?.abort();
+    throw e;
+  } finally {
+    bar.done();
   }
-  bar.done();
-  if (tap) await writeNpy(path.join(dir, `${name}_tap.npy`), tap, [indices.length, h, w, k]);
   await writeNpy(path.join(dir, `${name}_features.npy`), feats, [indices.length, D]);
   await writeNpy(path.join(dir, `${name}_indices.npy`), Int32Array.from(indices), [indices.length]);
 }
@@ -104,7 +114,7 @@ async function readActivations(dir: string, name: string, dataset: Dataset, with
   const f = await readNpy(path.join(dir, `${name}_features.npy`));
   const indices = Array.from(idx.data);
   const features: Matrix = matrix(f.shape[0], f.shape[1], f.data as Float32Array);
-  const tap = withTap ? ((await readNpy(path.join(dir, `${name}_tap.npy`))).data as Float32Array) : undefined;
+  const tap = withTap ? npyTaps(path.join(dir, `${name}_tap.npy`)) : undefined;
   return { indices, labels: Int32Array.from(indices, (i) => dataset.samples[i].classIndex), features, tap };
 }
 
@@ -121,5 +131,6 @@ export async function extractOrLoad(cache: StageCache, networkKey: string, backb
     testSeen: await readActivations(dir, 'test_seen', dataset, false),
     testUnseen: await readActivations(dir, 'test_unseen', dataset, false),
     cacheHit: hit,
+    key,
   };
 }

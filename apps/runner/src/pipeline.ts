@@ -178,6 +178,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           head: backbone.head(),
           seenClassifier: sc,
           seed: exp.top.seed,
+          cache: { store: cache, inputsKey: acts.key },
           log: sources ? quietStages(log) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });
@@ -224,6 +225,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
       results.push({ label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
     }
     backbone.dispose();
+    acts.trainval.tap?.close?.();
 
     const result: RunResult = {
       experiment: exp.top.experiment,

@@ -5,6 +5,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Matrix } from './matrix.js';
 import type { Logger } from './logger.js';
+import type { StageCache } from './stage-cache.js';
+import type { TapSource } from './taps.js';
 
 // ---------------------------------------------------------------- datasets
 
@@ -194,8 +196,8 @@ export interface Activations {
   readonly indices: readonly number[];
   /** Global class index per sample. */
   readonly labels: Int32Array;
-  /** N × h × w × k flattened, or undefined when the method set does not need taps. */
-  readonly tap?: Float32Array;
+  /** Tap activations (read on demand: a whole split need not fit in memory), when the run extracted them. */
+  readonly tap?: TapSource;
   readonly features: Matrix;
 }
 
@@ -209,6 +211,8 @@ export interface ZeroShotContext {
   readonly seenClassifier: SeenClassifier;
   readonly seed: number;
   readonly log: Logger;
+  /** Where a method may cache its own stage outputs; `inputsKey` identifies the activations it was given. */
+  readonly cache?: { readonly store: StageCache; readonly inputsKey: string };
   /** Records a metric series point of this method (prefixed by the runner). */
   metric(key: string, value: number, step?: number): void;
 }

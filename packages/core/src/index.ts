@@ -16,3 +16,4 @@ export * from './registry.js';
 export * from './stage-cache.js';
 export * from './adam.js';
 export * from './variables.js';
+export * from './taps.js';

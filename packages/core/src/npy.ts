@@ -2,7 +2,7 @@
  * NumPy `.npy` (format 1.0/2.0/3.0) read and write for float32/float64/int32 little-endian C-order arrays,
  * so caches and exported matrices open in NumPy as they are.
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, openSync, promises as fs, renameSync, rmSync, writeSync } from 'node:fs';
 import { FormatError } from './errors.js';
 
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u1';
@@ -26,17 +26,8 @@ function dtypeOf(data: NpyArray['data']): NpyDtype {
 export function encodeNpy(data: NpyArray['data'], shape: readonly number[]): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new FormatError(`npy: shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let header = `{'descr': '${dtypeOf(data)}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  const unpadded = MAGIC.length + 2 + 2 + header.length + 1;
-  header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const head = Buffer.alloc(MAGIC.length + 4);
-  MAGIC.copy(head, 0);
-  head[6] = 1;
-  head[7] = 0;
-  head.writeUInt16LE(header.length, 8);
   const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+  return Buffer.concat([npyHeader(dtypeOf(data), shape), body]);
 }
 
 /** Decodes `.npy` bytes; `source` names the file in errors. */
@@ -104,4 +95,57 @@ export async function writeNpy(file: string, data: NpyArray['data'], shape: read
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   await fs.writeFile(tmp, encodeNpy(data, shape));
   await fs.rename(tmp, file);
+}
+
+/** Streams rows into a `.npy` of known shape; the file appears (atomically) only when complete. */
+export interface NpyWriter {
+  append(rows: Float32Array): void;
+  /** Checks the row count, then renames the file into place. */
+  close(): void;
+  /** Deletes the partial file. */
+  abort(): void;
+}
+
+export function createNpyWriter(file: string, shape: readonly number[]): NpyWriter {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmp, 'w');
+  const head = npyHeader('<f4', shape);
+  writeSync(fd, head);
+  const total = shape.reduce((a, b) => a * b, 1);
+  let written = 0;
+  return {
+    append(rows) {
+      writeSync(fd, Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength));
+      written += rows.length;
+    },
+    close() {
+      closeSync(fd);
+      if (written !== total) {
+        rmSync(tmp, { force: true });
+        throw new FormatError(`${file}: wrote ${written} values, the shape [${shape.join(', ')}] needs ${total}`);
+      }
+      renameSync(tmp, file);
+    },
+    abort() {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      rmSync(tmp, { force: true });
+    },
+  };
+}
+
+/** The `.npy` 1.0 header for a dtype and shape (padded so the data starts on a 64-byte boundary). */
+function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let text = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  text += ' '.repeat((64 - ((MAGIC.length + 4 + text.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(MAGIC.length + 4);
+  MAGIC.copy(head, 0);
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(text.length, 8);
+  return Buffer.concat([head, Buffer.from(text, 'latin1')]);
 }

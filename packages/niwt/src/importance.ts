@@ -3,7 +3,7 @@
  * to the tap activations, summed over space — for a batch of cached tap activations.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TapHead } from '@niwt/core';
+import type { TapHead, TapSource } from '@niwt/core';
 
 /**
  * Importance of class column `columns[n]` of `weights` for image n (the bias does not depend on A).
@@ -20,23 +20,15 @@ export function importance(head: TapHead, activations: tf.Tensor4D, weights: tf.
   });
 }
 
-/** Importances for many images in batches, from a flat NHWC Float32Array; returns N × k row-major. */
-export function importanceInBatches(
-  head: TapHead,
-  tap: Float32Array,
-  count: number,
-  weights: tf.Tensor2D,
-  columns: Int32Array,
-  batchSize: number,
-): Float32Array {
+/** Importances for many images in batches, read from a tap source; returns N × k row-major. */
+export function importanceInBatches(head: TapHead, tap: TapSource, weights: tf.Tensor2D, columns: Int32Array, batchSize: number): Float32Array {
   const [h, w, k] = head.tap.shape;
-  const per = h * w * k;
+  const count = columns.length;
   const out = new Float32Array(count * k);
   for (let s = 0; s < count; s += batchSize) {
     const n = Math.min(batchSize, count - s);
-    const res = tf.tidy(() =>
-      importance(head, tf.tensor4d(tap.subarray(s * per, (s + n) * per), [n, h, w, k]), weights, tf.tensor1d(columns.subarray(s, s + n), 'int32')),
-    );
+    const idx = Array.from({ length: n }, (_, i) => s + i);
+    const res = tf.tidy(() => importance(head, tf.tensor4d(tap.read(idx), [n, h, w, k]), weights, tf.tensor1d(columns.subarray(s, s + n), 'int32')));
     out.set(res.dataSync(), s * k);
     res.dispose();
   }

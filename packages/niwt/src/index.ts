@@ -4,7 +4,6 @@ export * from './early-stop.js';
 export * from './knowledge-map.js';
 export * from './transfer.js';
 export * from './linear-head.js';
-export * from './pool.js';
 export * from './niwt.js';
 export * from './module.js';
 export * from './explain.js';

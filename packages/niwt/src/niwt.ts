@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Rng, StateError, TOKENS, deriveSeed, matrix, selectRows, type Explainer, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import path from 'node:path';
+import { Rng, StateError, TOKENS, deriveSeed, hashOf, matrix, readNpy, selectRows, writeNpy, type Explainer, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { importanceInBatches } from './importance.js';
 import { applyMap, trainKnowledgeMap, type LinearMap } from './knowledge-map.js';
 import { KnowledgeExplainer } from './explain.js';
 import { trainUnseenWeights } from './transfer.js';
-import { memoryPool } from './pool.js';
 
 export const niwtOptions = z.strictObject({
   /** λ of the pull towards the seen-weight mean (the seen/unseen calibration knob). */
@@ -74,13 +74,29 @@ export class Niwt implements ZeroShotMethod {
       return c;
     });
 
-    // Stage B
+    // Stage B (cached as .npy under the method's stage cache when the runner provides one)
     let t = ctx.log.stage('niwt B: importances');
-    const ws = tf.tensor2d(sc.weights.data, [sc.weights.rows, sc.weights.cols]);
-    const alpha = importanceInBatches(head, trainval.tap, trainval.labels.length, ws, columns, this.opts.importanceBatch);
-    ws.dispose();
-    const importances = matrix(trainval.labels.length, K, alpha);
-    t.end(`${trainval.labels.length} images × ${K} channels at ${head.tap.name}`);
+    const n = trainval.labels.length;
+    const computeB = (): Float32Array => {
+      const ws = tf.tensor2d(sc.weights.data, [sc.weights.rows, sc.weights.cols]);
+      try {
+        return importanceInBatches(head, trainval.tap!, ws, columns, this.opts.importanceBatch);
+      } finally {
+        ws.dispose();
+      }
+    };
+    let alpha: Float32Array;
+    let cached = false;
+    if (ctx.cache) {
+      const key = hashOf({ stage: 'niwt-importances', inputs: ctx.cache.inputsKey, tap: head.tap.name });
+      const entry = await ctx.cache.store.getOrCreate('importances', key, async (dir) => writeNpy(path.join(dir, 'importances.npy'), computeB(), [n, K]));
+      alpha = (await readNpy(path.join(entry.dir, 'importances.npy'))).data as Float32Array;
+      cached = entry.hit;
+    } else {
+      alpha = computeB();
+    }
+    const importances = matrix(n, K, alpha);
+    t.end(`${n} images × ${K} channels at ${head.tap.name}${cached ? ' (cached)' : ''}`);
 
     // Stage C
     t = ctx.log.stage('niwt C: knowledge → importance');
@@ -104,7 +120,7 @@ export class Niwt implements ZeroShotMethod {
     // Stage D
     t = ctx.log.stage('niwt D: importance → weights');
     const transfer = trainUnseenWeights(
-      { head, pool: memoryPool(trainval.tap, head.tap.shape), seenWeights: sc.weights, targets: predicted },
+      { head, pool: trainval.tap, seenWeights: sc.weights, targets: predicted },
       { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
       (step, loss) => ctx.metric('stageD/loss', loss, step),
     );

@@ -17,12 +17,12 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
-import type { PoolSource } from './pool.js';
+import type { TapSource } from '@niwt/core';
 
 export interface TransferData {
   readonly head: TapHead;
   /** Tap activations of images that are never test images. */
-  readonly pool: PoolSource;
+  readonly pool: TapSource;
   /** Seen weights D × n_s (for the initialisation and the λ pull). */
   readonly seenWeights: Matrix;
   /** Predicted importances of the unseen classes, n_u × K. */
@@ -105,7 +105,7 @@ class StateStore {
 
   constructor(
     private readonly lin: LinearizedHead,
-    pool: PoolSource,
+    pool: TapSource,
     images: readonly number[],
     batch: number,
   ) {

@@ -42,3 +42,29 @@ describe('.npy', () => {
     expect(readFileSync(f, 'utf8')).toBe('not numpy');
   });
 });
+
+describe('streamed .npy and tap sources', () => {
+  it('writes rows incrementally, appears only when complete, and reads rows back by index', async () => {
+    const { createNpyWriter, npyTaps, memoryTaps } = await import('../index.js');
+    const { existsSync } = await import('node:fs');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'npy-'));
+    const f = path.join(dir, 'tap.npy');
+    const data = Float32Array.from({ length: 3 * 2 * 2 * 2 }, (_, i) => i);
+    const w = createNpyWriter(f, [3, 2, 2, 2]);
+    w.append(data.subarray(0, 8));
+    expect(existsSync(f)).toBe(false);
+    w.append(data.subarray(8));
+    w.close();
+    expect(Array.from((await readNpy(f)).data)).toEqual(Array.from(data));
+    const src = npyTaps(f);
+    expect(src.size).toBe(3);
+    expect(src.shape).toEqual([2, 2, 2]);
+    expect(Array.from(src.read([2, 0]))).toEqual([...Array.from(data.subarray(16, 24)), ...Array.from(data.subarray(0, 8))]);
+    src.close?.();
+    expect(Array.from(memoryTaps(data, [2, 2, 2]).read([1]))).toEqual(Array.from(data.subarray(8, 16)));
+    const bad = createNpyWriter(path.join(dir, 'short.npy'), [2, 2]);
+    bad.append(Float32Array.from([1, 2, 3]));
+    expect(() => bad.close()).toThrow(/short\.npy: wrote 3 values, the shape \[2, 2\] needs 4/);
+    expect(existsSync(path.join(dir, 'short.npy'))).toBe(false);
+  });
+});

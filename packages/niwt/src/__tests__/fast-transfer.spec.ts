@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix } from '@niwt/core';
-import { LinearizedHead, importance, memoryPool, trainUnseenWeights, transferLoss } from '../index.js';
+import { Rng, initBackend, matrix, memoryTaps } from '@niwt/core';
+import { LinearizedHead, importance, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap } from './fixtures.js';
 import { convHead, resnetHead, vggHead, type TestHead } from './heads.js';
 
@@ -98,7 +98,7 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
     const targets = matrix(nU, K, Float32Array.from({ length: nU * K }, () => rng.normal()));
     const run = (implementation: 'fast' | 'reference') =>
       trainUnseenWeights(
-        { head, pool: memoryPool(tap, shape), seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.sin(i))), targets },
+        { head, pool: memoryTaps(tap, shape), seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.sin(i))), targets },
         { lambda: 0.01, lr: 0.02, batchSize: 4, pairsPerClass: 6, maxSteps: 25, patience: 1000, minImprovement: 0.01, seed: 5, implementation },
       );
     const before = tf.memory().numTensors;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@niwt/core';
+import { initBackend, memoryTaps } from '@niwt/core';
 import { importance, importanceInBatches } from '../index.js';
 import { randomTap, vggLikeHead } from './fixtures.js';
 
@@ -46,8 +46,9 @@ describe('stage B importance', () => {
   it('gives the same values in batches of any size and keeps tensor memory flat', () => {
     const cols = Int32Array.from([1, 1, 0]);
     const before = tf.memory().numTensors;
-    const a = importanceInBatches(head, tap, n, Wc, cols, 2);
-    const b = importanceInBatches(head, tap, n, Wc, cols, 3);
+    const src = memoryTaps(tap, [h, w, k]);
+    const a = importanceInBatches(head, src, Wc, cols, 2);
+    const b = importanceInBatches(head, src, Wc, cols, 3);
     expect(tf.memory().numTensors).toBe(before);
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(a.length).toBe(n * k);

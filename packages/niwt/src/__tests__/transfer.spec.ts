@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix } from '@niwt/core';
-import { importance, memoryPool, rowStats, seenCentredInit, trainUnseenWeights, transferLoss } from '../index.js';
+import { Rng, initBackend, matrix, memoryTaps } from '@niwt/core';
+import { importance, rowStats, seenCentredInit, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap, vggLikeHead } from './fixtures.js';
 import { convHead, resnetHead, vggHead } from './heads.js';
 
@@ -107,7 +107,7 @@ describe('stage D', () => {
     wStar.dispose();
     const before = tf.memory().numTensors;
     const res = trainUnseenWeights(
-      { head, pool: memoryPool(tap, [h, w, k]), seenWeights: seenW, targets: matrix(nU, k, targets) },
+      { head, pool: memoryTaps(tap, [h, w, k]), seenWeights: seenW, targets: matrix(nU, k, targets) },
       { lambda: 0, lr: 0.05, batchSize: 4, pairsPerClass: 10, maxSteps: 400, patience: 40, minImprovement: 0.01, seed: 3 },
     );
     expect(tf.memory().numTensors).toBe(before);

@@ -1,8 +1,11 @@
-/** Where stage D's images come from: tap activations read on demand, so memory does not grow with the pool. */
+/**
+ * Tap activations read on demand (from memory or a `.npy` file), so stages that walk many images — NIWT's
+ * stage B and stage D's pool — keep their memory independent of how many images there are.
+ */
 import { openSync, readSync, closeSync } from 'node:fs';
-import { FormatError } from '@niwt/core';
+import { FormatError } from './errors.js';
 
-export interface PoolSource {
+export interface TapSource {
   readonly size: number;
   /** [h, w, k] of one image's tap activations. */
   readonly shape: readonly [number, number, number];
@@ -11,8 +14,8 @@ export interface PoolSource {
   close?(): void;
 }
 
-/** A pool held in memory (e.g. the cached trainval activations). */
-export function memoryPool(tap: Float32Array, shape: readonly [number, number, number]): PoolSource {
+/** Activations held in memory. */
+export function memoryTaps(tap: Float32Array, shape: readonly [number, number, number]): TapSource {
   const per = shape[0] * shape[1] * shape[2];
   return {
     size: tap.length / per,
@@ -25,8 +28,8 @@ export function memoryPool(tap: Float32Array, shape: readonly [number, number, n
   };
 }
 
-/** A pool read row by row from a float32 C-order `.npy` file of shape [N, h, w, k]. */
-export function npyPool(file: string): PoolSource {
+/** Activations read row by row from a float32 C-order `.npy` file of shape [N, h, w, k]. */
+export function npyTaps(file: string): TapSource {
   const fd = openSync(file, 'r');
   const head = Buffer.alloc(12);
   readSync(fd, head, 0, 12, 0);
