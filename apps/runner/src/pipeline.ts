@@ -28,6 +28,7 @@ import type { Experiment } from './compose.js';
 import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
+import { folderPool } from './pool-folder.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -179,6 +180,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           seenClassifier: sc,
           seed: exp.top.seed,
           cache: { store: cache, inputsKey: acts.key },
+          imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, net.key, cache, log),
           log: sources ? quietStages(log) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });

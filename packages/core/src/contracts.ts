@@ -211,6 +211,8 @@ export interface ZeroShotContext {
   readonly seenClassifier: SeenClassifier;
   readonly seed: number;
   readonly log: Logger;
+  /** Tap activations of the images of any folder (NIWT's stage D pool), extracted once and cached. */
+  readonly imagesAtTap?: (folder: string, limit?: number) => Promise<TapSource>;
   /** Where a method may cache its own stage outputs; `inputsKey` identifies the activations it was given. */
   readonly cache?: { readonly store: StageCache; readonly inputsKey: string };
   /** Records a metric series point of this method (prefixed by the runner). */

@@ -35,6 +35,14 @@ export const niwtOptions = z.strictObject({
       select: z.enum(['spearman', 'cosine']).default('spearman'),
     })
     .prefault({}),
+  /** Stage D's images: the seen trainval images (default), or any folder of images (never the test set). */
+  pool: z
+    .strictObject({
+      folder: z.string().min(1).optional(),
+      /** Use at most this many images of the folder (a seeded sample). */
+      limit: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
   /** Stage D: 'auto' uses the exact fast path when the head lists its layers. */
   implementation: z.enum(['auto', 'fast', 'reference']).default('auto'),
   /** Images per batch in stage B. */
@@ -118,9 +126,16 @@ export class Niwt implements ZeroShotMethod {
     t.end(`best epoch ${mapResult.bestEpoch}, held-out ${this.opts.map.select} ${mapResult.bestScore.toFixed(3)}`);
 
     // Stage D
+    let pool = trainval.tap!;
+    let poolName = `seen trainval (${pool.size} images)`;
+    if (this.opts.pool.folder) {
+      if (!ctx.imagesAtTap) throw new StateError('niwt: pool.folder needs a runner that can extract images at the tap');
+      pool = await ctx.imagesAtTap(this.opts.pool.folder, this.opts.pool.limit);
+      poolName = `folder ${this.opts.pool.folder} (${pool.size} images)`;
+    }
     t = ctx.log.stage('niwt D: importance → weights');
     const transfer = trainUnseenWeights(
-      { head, pool: trainval.tap, seenWeights: sc.weights, targets: predicted },
+      { head, pool, seenWeights: sc.weights, targets: predicted },
       { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
       (step, loss) => ctx.metric('stageD/loss', loss, step),
     );
@@ -130,6 +145,7 @@ export class Niwt implements ZeroShotMethod {
     const seenPred = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.seen));
     let mapNorm = 0;
     for (let i = 0; i < seenPred.rows; i++) mapNorm += Math.hypot(...seenPred.data.subarray(i * seenPred.cols, (i + 1) * seenPred.cols)) / seenPred.rows;
+    if (pool !== trainval.tap) pool.close?.();
     this.fitted = {
       map: mapResult.map,
       dimNames: ctx.knowledge.dimNames,
@@ -148,6 +164,7 @@ export class Niwt implements ZeroShotMethod {
       stageC_heldout_classes: heldOut.map((c) => ctx.classNames[c]).join(','),
       stageD_steps: transfer.steps,
       stageD_implementation: transfer.implementation,
+      stageD_pool: poolName,
       stageD_initial_loss: transfer.initialLoss,
       stageD_final_loss: transfer.finalLoss,
     };
