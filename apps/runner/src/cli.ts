@@ -3,6 +3,7 @@
  * Anything else is a bug: message and stack, exit 1.
  */
 import { Command, CommanderError } from 'commander';
+import { stringify as toYaml } from 'yaml';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
 import { runSweep, sweepTable } from './sweep.js';
 import { ConsoleLogger } from './console-logger.js';
@@ -60,6 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .argument('<config>', 'YAML config with a sweep: section')
     .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
     .option('--metric <name>', 'sort by H | s | u | zslT1', 'H')
+    .option('--force', 'rerun points whose config already finished')
     .option('--json', 'print the summary as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--verbose', 'print stacks of errors')
@@ -67,7 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       verbose = Boolean(flags.verbose);
       if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log });
+      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean((flags as { force?: boolean }).force) });
       const keys = Object.keys(r.best.assignment);
       if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else
@@ -75,6 +77,20 @@ export async function main(argv: readonly string[]): Promise<number> {
           `\n${sweepTable(r.rows, keys)}\n\nbest by ${r.metric}: ${keys.map((k) => `${k}=${r.best.assignment[k]}`).join(' ')} (${r.best.method})\n` +
             `sweep run ${r.sweepRunId}: artifacts sweep/best.yaml, sweep/table.md${r.plot ? ', sweep/sweep.png' : ''} in ${r.location}\n`,
         );
+    });
+
+  program
+    .command('config')
+    .description('configs')
+    .command('show')
+    .description('print the resolved config (includes merged, overrides applied, every plugin default filled in) and its hash')
+    .argument('[config]', 'YAML config', DEFAULT_CONFIG)
+    .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
+    .option('--json', 'as JSON')
+    .action(async (config: string, flags: { set: string[]; json?: boolean }) => {
+      const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
+      if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2)}\n`);
+      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
     });
 
   const plugins = program.command('plugins').description('list registered plugins');

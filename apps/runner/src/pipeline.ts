@@ -110,7 +110,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     await parent.logParams(flattenParams(exp.resolved));
     await parent.logText('config/config.yaml', toYaml(exp.resolved));
     await parent.logText('config/overrides.yaml', toYaml(exp.overrides));
-    await parent.logText('config/source.txt', `${exp.source.file}\nhash ${exp.hash}\nseed ${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`);
+    await parent.logText('config/source.txt', `${exp.source.file}\nincludes ${exp.source.includes.join(', ') || 'none'}\nhash ${exp.hash}\nseed ${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`);
 
     t = log.stage('dataset');
     const datasetAdapter = exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter;

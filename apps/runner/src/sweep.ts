@@ -12,6 +12,7 @@ import { ConfigError, hashOf, readConfigSource, validateTopConfig, type Logger, 
 import { composeExperiment } from './compose.js';
 import { runExperiment, type RunResult } from './pipeline.js';
 import { writeLinePlotPng } from './plot.js';
+import { findFinishedRun } from './finished.js';
 
 export interface SweepPoint {
   readonly assignment: Readonly<Record<string, string | number | boolean>>;
@@ -36,6 +37,10 @@ export interface SweepResult {
   /** Where the best config, the table and the plot were written (also logged as artifacts). */
   readonly outDir: string;
   readonly plot?: string;
+  /** Points that had already finished (same config hash) and were not run again. */
+  readonly skipped: number;
+  /** Each point's run, with whether its stages came from the cache. */
+  readonly points: readonly { readonly assignment: SweepPoint['assignment']; readonly runId: string; readonly skipped: boolean; readonly activationsCached: boolean; readonly seenNetworkCached: boolean }[];
 }
 
 export interface SweepOptions {
@@ -44,6 +49,8 @@ export interface SweepOptions {
   readonly cwd?: string;
   readonly logger: Logger;
   readonly inlineText?: string;
+  /** Run points again even when a run with the same config hash already finished. */
+  readonly force?: boolean;
 }
 
 /** The Cartesian product of the grid, in a stable order (first key varies slowest). */
@@ -88,10 +95,24 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
   try {
     await parent.logParams(Object.fromEntries(keys.map((k) => [`sweep.${k}`, grid[k].map(String).join(',')])));
     const done: SweepPoint[] = [];
+    const pointInfo: SweepResult['points'][number][] = [];
+    let skipped = 0;
     for (const [i, exp] of exps.entries()) {
-      log.info(`— sweep ${i + 1}/${exps.length}: ${keys.map((k) => `${k}=${fmt(points[i][k])}`).join(' ')}`);
-      done.push({ assignment: points[i], result: await runExperiment(exp, log, { parentRunId: parent.runId }) });
+      const what = keys.map((k) => `${k}=${fmt(points[i][k])}`).join(' ');
+      const previous = opts.force ? undefined : await findFinishedRun(exp);
+      if (previous) {
+        log.info(`— sweep ${i + 1}/${exps.length}: ${what} — already finished as run ${previous.runId} (config ${exp.hash}); skipped (--force reruns)`);
+        done.push({ assignment: points[i], result: previous });
+        pointInfo.push({ assignment: points[i], runId: previous.runId, skipped: true, activationsCached: true, seenNetworkCached: true });
+        skipped++;
+        continue;
+      }
+      log.info(`— sweep ${i + 1}/${exps.length}: ${what}`);
+      const result = await runExperiment(exp, log, { parentRunId: parent.runId });
+      done.push({ assignment: points[i], result });
+      pointInfo.push({ assignment: points[i], runId: result.runId, skipped: false, activationsCached: result.activationsCached, seenNetworkCached: result.seenNetwork.cached });
     }
+    await parent.logMetrics({ runs_skipped: skipped, runs_executed: exps.length - skipped });
     const rows: SweepRow[] = done
       .flatMap((p) => p.result.methods.map((m) => ({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })))
       .sort((a, b) => b[metric] - a[metric]);
@@ -120,7 +141,7 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
     await parent.logArtifact(outDir, 'sweep');
     await parent.logMetrics({ [`best_${metric}`]: best[metric] });
     await parent.end('FINISHED');
-    return { sweepRunId: parent.runId, location: parent.location, metric, rows, best, outDir, plot };
+    return { sweepRunId: parent.runId, location: parent.location, metric, rows, best, outDir, plot, skipped, points: pointInfo };
   } catch (e) {
     await parent.end('FAILED').catch(() => undefined);
     throw e;

@@ -71,6 +71,8 @@ export interface ConfigSource {
   /** Paths changed by `--set`, with the original override text. */
   readonly overridden: ReadonlyMap<string, string>;
   readonly locate: (p: ConfigPath) => string;
+  /** Files included through `defaults:`, lowest precedence first. */
+  readonly includes: readonly string[];
 }
 
 function locator(file: string, doc: Document | undefined, lc: LineCounter | undefined, overridden: Map<string, string>) {
@@ -142,8 +144,14 @@ function applyOverride(root: Record<string, unknown>, text: string): void {
   (node as Record<string | number, unknown>)[last] = value;
 }
 
-/** Reads a YAML config file (or inline YAML) and applies overrides. */
-export function readConfigSource(file: string, overrides: readonly string[] = [], inlineText?: string): ConfigSource {
+interface ParsedFile {
+  readonly file: string;
+  readonly doc: Document;
+  readonly lc: LineCounter;
+  readonly raw: Record<string, unknown>;
+}
+
+function parseFile(file: string, inlineText: string | undefined, includedFrom?: string): ParsedFile {
   let text: string;
   if (inlineText !== undefined) {
     text = inlineText;
@@ -152,7 +160,8 @@ export function readConfigSource(file: string, overrides: readonly string[] = []
       text = readFileSync(file, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new ConfigError(`${file}: cannot read config (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`, { cause: e });
+      const why = code === 'ENOENT' ? 'no such file' : (code ?? String(e));
+      throw new ConfigError(`${includedFrom ? `${includedFrom} defaults: ` : ''}${file}: cannot read config (${why})`, { cause: e });
     }
   }
   const lc = new LineCounter();
@@ -166,12 +175,63 @@ export function readConfigSource(file: string, overrides: readonly string[] = []
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${file}: expected a mapping of config keys at the top level, found ${Array.isArray(raw) ? 'a list' : typeof raw}`);
   }
+  return { file, doc, lc, raw: raw as Record<string, unknown> };
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep merge: mappings merge key by key, everything else (lists included) is replaced. */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isMapping(v) && isMapping(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
+  return out;
+}
+
+/**
+ * Loads a file and, first, the files listed under its `defaults:` (relative to it, applied in order, each
+ * possibly with its own defaults); the file's own keys win. Returns the files in precedence order (lowest first).
+ */
+function loadWithDefaults(file: string, inlineText: string | undefined, chain: readonly string[]): ParsedFile[] {
+  const self = parseFile(file, inlineText, chain[chain.length - 1]);
+  const defaults = self.raw.defaults;
+  if (defaults === undefined) return [self];
+  const where = `${file}:${self.lc.linePos((self.doc.get('defaults', true) as Node | undefined)?.range?.[0] ?? 0).line}`;
+  if (!Array.isArray(defaults) || defaults.some((d) => typeof d !== 'string')) {
+    throw new ConfigError(`${where} defaults: expected a list of YAML files to include, e.g. defaults: [base.yaml] (found ${JSON.stringify(defaults)})`);
+  }
+  const dir = path.dirname(path.resolve(file));
+  const parts: ParsedFile[] = [];
+  for (const d of defaults as string[]) {
+    const included = path.resolve(dir, d);
+    if (chain.includes(included) || included === path.resolve(file)) {
+      throw new ConfigError(`${where} defaults: '${d}' includes itself (${[...chain, path.resolve(file), included].map((c) => path.basename(c)).join(' → ')})`);
+    }
+    parts.push(...loadWithDefaults(included, undefined, [...chain, path.resolve(file)]));
+  }
+  delete self.raw.defaults;
+  return [...parts, self];
+}
+
+/** Reads a YAML config file (or inline YAML), its `defaults:` includes, and applies overrides. */
+export function readConfigSource(file: string, overrides: readonly string[] = [], inlineText?: string): ConfigSource {
+  const files = loadWithDefaults(file, inlineText, []);
+  let raw: Record<string, unknown> = {};
+  for (const f of files) raw = mergeConfig(raw, f.raw);
   const overridden = new Map<string, string>();
   for (const o of overrides) {
-    applyOverride(raw as Record<string, unknown>, o);
+    applyOverride(raw, o);
     overridden.set(formatPath(parseOverride(o).path), o);
   }
-  return { file, baseDir: path.dirname(path.resolve(file)), raw, overridden, locate: locator(file, doc, lc, overridden) };
+  // a path is reported in the highest-precedence file that sets it
+  const locators = files.map((f) => ({ has: (p: ConfigPath) => f.doc.hasIn(p as (string | number)[]) || p.length === 0, locate: locator(f.file, f.doc, f.lc, overridden) }));
+  const locate = (p: ConfigPath): string => {
+    for (let k = p.length; k >= 0; k--) {
+      const prefix = p.slice(0, k);
+      for (let i = locators.length - 1; i >= 0; i--) if (locators[i].has(prefix)) return locators[i].locate(p);
+    }
+    return locators[locators.length - 1].locate(p);
+  };
+  return { file, baseDir: path.dirname(path.resolve(file)), raw, overridden, locate, includes: files.slice(0, -1).map((f) => f.file) };
 }
 
 function describeValue(v: unknown): string {

@@ -19,14 +19,19 @@ sweep:
 `;
 
 describe('λ ablation (niwt sweep)', () => {
-  it('H is best at an interior λ and the largest λ hurts unseen learning; one plot, one best config', async () => {
+  it('H is best at an interior λ and the largest λ hurts unseen learning; activations extracted once; a rerun does nothing new', async () => {
     const dir = tempDir('lambda');
-    const r = await runSweep('lambda.yaml', {
-      inlineText: CONFIG,
-      cwd: dir,
-      overrides: [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`],
-      logger: silentLogger,
-    });
+    const sweep = () =>
+      runSweep('lambda.yaml', {
+        inlineText: CONFIG,
+        cwd: dir,
+        overrides: [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`],
+        logger: silentLogger,
+      });
+    const r = await sweep();
+    // the seen network is trained and the activations extracted once, for the first point only
+    expect(r.points.map((p) => p.activationsCached)).toEqual([false, true, true, true, true]);
+    expect(r.points.map((p) => p.seenNetworkCached)).toEqual([false, true, true, true, true]);
     const at = (l: number) => r.rows.find((row) => row.assignment['methods.0.lambda'] === l)!;
     expect(r.rows).toHaveLength(5);
     const best = r.best;
@@ -34,5 +39,9 @@ describe('λ ablation (niwt sweep)', () => {
     expect(best.H).toBeGreaterThan(at(0).H);
     expect(at(1e-2).u).toBeLessThan(at(0).u / 4);
     expect(r.plot).toBeDefined();
+    // rerunning the sweep runs nothing new: every point already finished with the same config hash
+    const again = await sweep();
+    expect(again.skipped).toBe(5);
+    expect(again.rows.map((row) => row.H)).toEqual(r.rows.map((row) => row.H));
   }, 900_000);
 });

@@ -77,3 +77,35 @@ describe('--set overrides', () => {
     expect(() => readConfigSource('exp.yaml', [o], base)).toThrow(message);
   });
 });
+
+describe('config composition (defaults:)', () => {
+  it('merges included files in order, the including file winning; errors point into the file that set the key', async () => {
+    const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    mkdirSync(path.join(dir, 'base'));
+    writeFileSync(path.join(dir, 'base', 'data.yaml'), 'dataset:\n  name: shapes\n  imagesPerClass: 40\nseed: 3\n');
+    writeFileSync(path.join(dir, 'base', 'model.yaml'), 'backbone:\n  name: small-cnn\n  tapp: conv3\nmethods:\n  - name: niwt\n');
+    writeFileSync(path.join(dir, 'exp.yaml'), 'defaults: [base/data.yaml, base/model.yaml]\nexperiment: composed\nseed: 9\ndataset:\n  seenClasses: 10\n');
+    const src = readConfigSource(path.join(dir, 'exp.yaml'));
+    const raw = src.raw as Record<string, Record<string, unknown>>;
+    expect(raw.seed).toBe(9);
+    expect(raw.dataset).toEqual({ name: 'shapes', imagesPerClass: 40, seenClasses: 10 });
+    expect(src.includes.map((f) => path.basename(f))).toEqual(['data.yaml', 'model.yaml']);
+    expect(src.locate(['backbone', 'tapp'])).toBe(`${path.join(dir, 'base', 'model.yaml')}:3`);
+    expect(src.locate(['seed'])).toBe(`${path.join(dir, 'exp.yaml')}:3`);
+  });
+
+  it('refuses include cycles and missing includes, naming the files', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    writeFileSync(path.join(dir, 'a.yaml'), 'defaults: [b.yaml]\n');
+    writeFileSync(path.join(dir, 'b.yaml'), 'defaults: [a.yaml]\n');
+    expect(() => readConfigSource(path.join(dir, 'a.yaml'))).toThrow(/b\.yaml:1 defaults: 'a\.yaml' includes itself \(a\.yaml → b\.yaml → a\.yaml\)/);
+    writeFileSync(path.join(dir, 'c.yaml'), 'defaults: [missing.yaml]\n');
+    expect(() => readConfigSource(path.join(dir, 'c.yaml'))).toThrow(`${path.join(dir, 'c.yaml')} defaults: ${path.join(dir, 'missing.yaml')}: cannot read config (no such file)`);
+  });
+});
