@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
 import { runSweep, sweepTable } from './sweep.js';
+import { findUnfinishedRun } from './finished.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
 import { resultsTable, runExperiment } from './pipeline.js';
@@ -39,15 +40,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--backend <name>', 'tensor backend: auto | wasm | cpu | tensorflow (overrides the config)')
     .option('--json', 'print the results as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
+    .option('--resume', 'continue an interrupted run of the same config: completed stages come from the cache')
     .option('--verbose', 'print stacks of errors')
-    .action(async (config: string, flags: RunFlags) => {
+    .action(async (config: string, flags: RunFlags & { resume?: boolean }) => {
       verbose = Boolean(flags.verbose);
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
-      const result = await runExperiment(exp, log);
+      let resumedFrom: string | undefined;
+      if (flags.resume) {
+        const previous = await findUnfinishedRun(exp);
+        resumedFrom = previous?.runId;
+        log.info(previous ? `resuming run ${previous.runId} (${previous.status}): completed stages come from the cache` : 'nothing to resume for this config: running it (completed stages still come from the cache)');
+      }
+      const result = await runExperiment(exp, log, { resumedFrom });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       } else {

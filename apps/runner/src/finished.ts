@@ -28,3 +28,16 @@ export async function findFinishedRun(exp: Experiment): Promise<RunResult | unde
     return undefined; // finished without results (an older layout): run again
   }
 }
+
+/** The latest run of the same config that did not finish (interrupted, killed or failed), if any. */
+export async function findUnfinishedRun(exp: Experiment): Promise<{ runId: string; status: string } | undefined> {
+  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
+  if (isServerUri(uri)) return undefined;
+  try {
+    const runs = await listLocalRuns(resolveStoreRoot(uri, exp.run.baseDir), { experiment: exp.top.experiment });
+    const r = runs.filter((x) => x.status !== 'FINISHED' && x.tags['niwt.config_hash'] === exp.hash && !x.tags['niwt.method']).sort((a, b) => b.startTime - a.startTime)[0];
+    return r ? { runId: r.runId, status: r.status } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -54,6 +54,8 @@ export interface RunResult {
   readonly runId: string;
   readonly location: string;
   readonly configHash: string;
+  /** The interrupted run this one continued (`--resume`), if any. */
+  readonly resumedFrom?: string;
   readonly seed: number;
   readonly backend: string;
   readonly dataset: { readonly classes: number; readonly seen: number; readonly unseen: number; readonly trainval: number; readonly testSeen: number; readonly testUnseen: number };
@@ -87,6 +89,8 @@ export function flattenParams(value: unknown, prefix = '', out: Record<string, s
 export interface RunOptions {
   /** Nest this run's parent run under another (e.g. the sweep's). */
   readonly parentRunId?: string;
+  /** The interrupted run this one continues (recorded as the tag `niwt.resumed_from`). */
+  readonly resumedFrom?: string;
 }
 
 export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptions = {}): Promise<RunResult> {
@@ -103,6 +107,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     'niwt.backend': backend.name,
     'mlflow.source.name': 'niwt run',
     ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
+    ...(opts.resumedFrom ? { 'niwt.resumed_from': opts.resumedFrom } : {}),
   };
   const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags });
   const open: TrackedRun[] = [parent];
@@ -234,6 +239,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
       runId: parent.runId,
       location: parent.location,
       configHash: exp.hash,
+      resumedFrom: opts.resumedFrom,
       seed: exp.top.seed,
       backend: backend.name,
       dataset: {
