@@ -7,6 +7,7 @@ import { stringify as toYaml } from 'yaml';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
 import { runSweep, sweepTable } from './sweep.js';
 import { findUnfinishedRun } from './finished.js';
+import { registerWeightsCommands } from './commands/weights.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
 import { resultsTable, runExperiment } from './pipeline.js';
@@ -100,6 +101,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2)}\n`);
       else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
     });
+
+  registerWeightsCommands(program);
 
   const plugins = program.command('plugins').description('list registered plugins');
   plugins

@@ -1,0 +1,279 @@
+/**
+ * Seen-class training of the ImageNet backbones (NIWT stage A).
+ *
+ * - fixed: penultimate features are extracted once (cached as .npy under the cache dir) and a new seen
+ *   head is trained on them with Adam and weight decay, early-stopped on the seen validation split; a grid
+ *   of learning rates × weight decays picks the best validation accuracy.
+ * - finetune: the same head first, then every layer (BN statistics frozen) at a lower rate: weight decay,
+ *   per-gradient norm clipping, dropout, augmentation, early stopping on the val split. Gradients are
+ *   accumulated over micro-batches (the 4 GB WASM heap holds 2 VGG16 images). A checkpoint per epoch
+ *   (`<cacheDir>/finetune/<key>/last`, best in `best/`); `resume` continues from the last one (Adam's
+ *   moments restart from zero on resume).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Adam, Rng, StateError, deriveSeed, hashOf, readNpy, variableFrom, writeNpy, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import { readAugmented, readForInference } from '../preprocess/preprocess.js';
+import type { ImagenetBackbone } from './backbone.js';
+
+/** The seen-class head: logits = features · w + b. */
+export class SeenHead {
+  private constructor(
+    readonly w: tf.Variable<tf.Rank.R2>,
+    readonly b: tf.Variable<tf.Rank.R1>,
+    readonly classes: readonly number[],
+  ) {}
+
+  static from(w: Float32Array, b: Float32Array, dim: number, classes: readonly number[], scope: string): SeenHead {
+    return new SeenHead(variableFrom(w, [dim, classes.length], `${scope}seen_head/kernel`), variableFrom(b, [classes.length], `${scope}seen_head/bias`), [...classes]);
+  }
+
+  static random(rng: Rng, dim: number, classes: readonly number[], scope: string): SeenHead {
+    const w = new Float32Array(dim * classes.length);
+    const std = Math.sqrt(1 / dim);
+    for (let i = 0; i < w.length; i++) w[i] = rng.normal() * std;
+    return SeenHead.from(w, new Float32Array(classes.length), dim, classes, scope);
+  }
+
+  logits(f: tf.Tensor2D): tf.Tensor2D {
+    return tf.add(tf.matMul(f, this.w), this.b);
+  }
+
+  dispose(): void {
+    this.w.dispose();
+    this.b.dispose();
+  }
+}
+
+function argmaxRows(scores: Float32Array, n: number, k: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (scores[i * k + j] > scores[i * k + best]) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
+async function headAccuracy(head: SeenHead, feats: Float32Array, labels: Int32Array, dim: number): Promise<number> {
+  if (labels.length === 0) return 0;
+  const s = tf.tidy(() => head.logits(tf.tensor2d(feats, [labels.length, dim])));
+  const pred = argmaxRows((await s.data()) as Float32Array, labels.length, head.classes.length);
+  s.dispose();
+  return pred.reduce((acc, p, i) => acc + (p === labels[i] ? 1 : 0), 0) / labels.length;
+}
+
+function l2(kernels: readonly tf.Tensor[]): tf.Scalar {
+  return kernels.length ? (tf.addN(kernels.map((k) => tf.sum(tf.square(k)))) as tf.Scalar) : tf.scalar(0);
+}
+
+/** Trains a head on fixed features for one (lr, wd); returns the best epoch's head. */
+async function fitHead(
+  trainF: Float32Array, trainY: Int32Array, valF: Float32Array, valY: Int32Array, dim: number, classes: readonly number[],
+  o: { epochs: number; batchSize: number; lr: number; weightDecay: number; patience: number }, seed: number, scope: string,
+): Promise<{ head: SeenHead; valAcc: number; trainAcc: number; epochs: number; bestEpoch: number }> {
+  const rng = new Rng(seed);
+  const head = SeenHead.random(rng, dim, classes, scope);
+  const adam = new Adam([head.w, head.b], { lr: o.lr });
+  let best: { acc: number; epoch: number; w: Float32Array; b: Float32Array } = { acc: -1, epoch: 0, w: new Float32Array(), b: new Float32Array() };
+  let epoch = 0;
+  for (epoch = 1; epoch <= o.epochs; epoch++) {
+    const order = rng.shuffle(Array.from({ length: trainY.length }, (_, i) => i));
+    for (let s = 0; s < order.length; s += o.batchSize) {
+      const idx = order.slice(s, s + o.batchSize);
+      const xb = new Float32Array(idx.length * dim);
+      idx.forEach((j, k) => xb.set(trainF.subarray(j * dim, (j + 1) * dim), k * dim));
+      const x = tf.tensor2d(xb, [idx.length, dim]);
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => trainY[j]), 'int32'), classes.length));
+      adam.step(() => tf.add(tf.losses.softmaxCrossEntropy(y, head.logits(x)), tf.mul(o.weightDecay / 2, l2([head.w]))) as tf.Scalar);
+      tf.dispose([x, y]);
+    }
+    const acc = valY.length ? await headAccuracy(head, valF, valY, dim) : await headAccuracy(head, trainF, trainY, dim);
+    if (acc > best.acc) best = { acc, epoch, w: (await head.w.data()).slice() as Float32Array, b: (await head.b.data()).slice() as Float32Array };
+    else if (epoch - best.epoch >= o.patience) break;
+  }
+  adam.dispose();
+  tf.tidy(() => {
+    head.w.assign(tf.tensor2d(best.w, head.w.shape));
+    head.b.assign(tf.tensor1d(best.b));
+  });
+  return { head, valAcc: best.acc, trainAcc: await headAccuracy(head, trainF, trainY, dim), epochs: Math.min(epoch, o.epochs), bestEpoch: best.epoch };
+}
+
+const list = (v: number | number[]): number[] => (Array.isArray(v) ? v : [v]);
+
+export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingData, previous: SeenHead | undefined): Promise<{ head: SeenHead; report: SeenTrainingReport; losses: number[] }> {
+  const t0 = performance.now();
+  const { train } = bb.opts;
+  const seed = bb.run.seed;
+  const cacheDir = bb.run.cacheDir;
+  const log = bb.log;
+  const classPos = new Map(data.seenClasses.map((c, i) => [c, i]));
+  const labelOf = (i: number): number => {
+    const pos = classPos.get(data.dataset.samples[i].classIndex);
+    if (pos === undefined) throw new StateError(`${bb.name}: sample ${i} is not of a seen class`);
+    return pos;
+  };
+  const trainY = Int32Array.from(data.trainIndices, labelOf);
+  const valY = Int32Array.from(data.valIndices, labelOf);
+  const dim = bb.penultimateDim;
+
+  // 1. Head on cached penultimate features.
+  const fkey = hashOf({ forward: await bb.forwardKey(), dataset: data.dataset.name, root: data.dataset.root, train: data.trainIndices, val: data.valIndices });
+  const fdir = path.join(cacheDir, 'backbone-features', `${bb.name}-${fkey}`);
+  const trainF = (await bb.extractSplit(data.dataset, data.trainIndices, path.join(fdir, 'train'), { withTap: false })).features;
+  const valF = (await bb.extractSplit(data.dataset, data.valIndices, path.join(fdir, 'val'), { withTap: false })).features;
+  let best: Awaited<ReturnType<typeof fitHead>> | undefined;
+  for (const lr of list(train.head.lr)) {
+    for (const wd of list(train.head.weightDecay)) {
+      const r = await fitHead(trainF, trainY, valF, valY, dim, data.seenClasses, { ...train.head, lr, weightDecay: wd }, deriveSeed(seed, `${bb.name}/head`), bb.net.scope);
+      log.info(`${bb.name}: head lr ${lr} wd ${wd}: val acc ${(100 * r.valAcc).toFixed(1)}% (best epoch ${r.bestEpoch})`);
+      if (!best || r.valAcc > best.valAcc) {
+        best?.head.dispose();
+        best = r;
+      } else r.head.dispose();
+    }
+  }
+  previous?.dispose();
+  const fixed = best!;
+  if (train.mode === 'fixed') {
+    return { head: fixed.head, losses: [], report: { epochs: fixed.epochs, bestEpoch: fixed.bestEpoch, trainAccuracy: fixed.trainAcc, valAccuracy: fixed.valAcc, seconds: (performance.now() - t0) / 1000 } };
+  }
+
+  // 2. Every layer at a lower rate.
+  const head = fixed.head;
+  const ft = train.finetune;
+  const key = hashOf({ fkey, classes: data.seenClasses, train: bb.opts.train, seed, tap: bb.opts.tap });
+  const ckpt = path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
+  const vars: tf.Variable[] = [...bb.net.trainableVariables(), head.w, head.b];
+  const kernels = new Set([...bb.net.kernels(), head.w].map((v) => v.name));
+  const saveAll = async (dir: string): Promise<void> => {
+    await bb.net.save(path.join(dir, 'network'));
+    await writeNpy(path.join(dir, 'seen_head__0.npy'), (await head.w.data()) as Float32Array, head.w.shape);
+    await writeNpy(path.join(dir, 'seen_head__1.npy'), (await head.b.data()) as Float32Array, head.b.shape);
+  };
+  const loadAll = async (dir: string): Promise<void> => {
+    await bb.net.loadSaved(path.join(dir, 'network'));
+    const w = await readNpy(path.join(dir, 'seen_head__0.npy'));
+    const b = await readNpy(path.join(dir, 'seen_head__1.npy'));
+    tf.tidy(() => {
+      head.w.assign(tf.tensor2d(w.data as Float32Array, head.w.shape));
+      head.b.assign(tf.tensor1d(b.data as Float32Array));
+    });
+  };
+  interface State { epoch: number; bestAcc: number; bestEpoch: number; trainAcc: number; stopped: boolean }
+  let state: State = { epoch: 0, bestAcc: fixed.valAcc, bestEpoch: 0, trainAcc: fixed.trainAcc, stopped: false };
+  let resumed = false;
+  if (train.resume) {
+    try {
+      state = JSON.parse(await fs.readFile(path.join(ckpt, 'state.json'), 'utf8')) as State;
+      await loadAll(path.join(ckpt, 'last'));
+      resumed = true;
+      log.info(`${bb.name}: resuming fine-tuning after epoch ${state.epoch} from ${ckpt}`);
+    } catch {
+      state = { epoch: 0, bestAcc: fixed.valAcc, bestEpoch: 0, trainAcc: fixed.trainAcc, stopped: false };
+    }
+  }
+  if (!resumed) {
+    await fs.rm(ckpt, { recursive: true, force: true });
+    await saveAll(path.join(ckpt, 'best'));
+  }
+  const size = bb.opts.inputSize;
+  const adam = new Adam(vars, { lr: ft.lr });
+  const steps = Math.ceil(trainY.length / ft.batchSize);
+  const bar = log.progress(`fine-tune ${bb.name}`, Math.max(0, ft.epochs - state.epoch) * steps);
+  const dropout = { rate: ft.dropout, after: bb.net.spec.dropoutAfter };
+  const valAccuracy = async (): Promise<number> => {
+    if (!valY.length) return 0;
+    let correct = 0;
+    let k = 0;
+    for await (const batch of readForInference(data.dataset, data.valIndices, size, bb.opts.resize, 8)) {
+      const s = tf.tidy(() => head.logits(bb.net.features(tf.tensor4d(batch.pixels, [batch.indices.length, size, size, 3]))));
+      const pred = argmaxRows((await s.data()) as Float32Array, batch.indices.length, head.classes.length);
+      s.dispose();
+      pred.forEach((p) => (correct += p === valY[k++] ? 1 : 0));
+    }
+    return correct / valY.length;
+  };
+  const losses: number[] = [];
+  while (!state.stopped && state.epoch < ft.epochs) {
+    const epoch = state.epoch + 1;
+    const rng = new Rng(deriveSeed(seed, `${bb.name}/finetune/${epoch}`));
+    const order = rng.shuffle(Array.from({ length: trainY.length }, (_, i) => i));
+    let correct = 0;
+    let lossSum = 0;
+    for (let s = 0; s < order.length; s += ft.batchSize) {
+      const idx = order.slice(s, s + ft.batchSize);
+      let acc: tf.Tensor[] | undefined;
+      for (let m = 0; m < idx.length; m += ft.microBatch) {
+        const mb = idx.slice(m, m + ft.microBatch);
+        const samples = mb.map((j) => data.trainIndices[j]);
+        const pixels = ft.augment ? await readAugmented(data.dataset, samples, size, rng) : await collect(readForInference(data.dataset, samples, size, bb.opts.resize, mb.length));
+        const x = tf.tensor4d(pixels, [mb.length, size, size, 3]);
+        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(mb, (j) => trainY[j]), 'int32'), head.classes.length));
+        const dseed = rng.fork();
+        let hits: tf.Tensor | undefined;
+        const grads = tf.tidy(() => {
+          const { value, grads: g } = tf.variableGrads(() => {
+            const logits = head.logits(bb.net.features(x, { dropout: { ...dropout, seed: dseed } }));
+            hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
+            return tf.mul(tf.losses.softmaxCrossEntropy(y, logits), mb.length / idx.length) as tf.Scalar;
+          }, vars);
+          lossSum += value.dataSync()[0] * idx.length;
+          return vars.map((v) => g[v.name]);
+        });
+        correct += (await hits!.data())[0];
+        tf.dispose([x, y, hits!]);
+        if (!acc) acc = grads;
+        else {
+          const next = acc.map((a, i) => tf.add(a, grads[i]));
+          tf.dispose([...acc, ...grads]);
+          acc = next;
+        }
+      }
+      const final = tf.tidy(() =>
+        acc!.map((g, i) => {
+          const withDecay = kernels.has(vars[i].name) && ft.weightDecay > 0 ? tf.add(g, tf.mul(ft.weightDecay, vars[i])) : g;
+          return ft.clipNorm > 0 ? tf.mul(withDecay, tf.minimum(1, tf.div(ft.clipNorm, tf.add(tf.norm(withDecay), 1e-12)))) : withDecay;
+        }),
+      );
+      tf.dispose(acc!);
+      // Adam from @niwt/core takes a loss: Σ v·stop(g) has gradient g, so the accumulated gradient drives the step.
+      adam.step(() => tf.addN(vars.map((v, i) => tf.sum(tf.mul(v, final[i])))) as tf.Scalar);
+      tf.dispose(final);
+      bar.tick(1, `epoch ${epoch}`);
+    }
+    losses.push(lossSum / trainY.length);
+    const valAcc = await valAccuracy();
+    state = { ...state, epoch, trainAcc: correct / trainY.length };
+    log.info(`${bb.name}: fine-tune epoch ${epoch}: loss ${losses[losses.length - 1].toFixed(4)}, train acc ${(100 * state.trainAcc).toFixed(1)}%, val acc ${(100 * valAcc).toFixed(1)}%`);
+    if (valAcc > state.bestAcc) {
+      state.bestAcc = valAcc;
+      state.bestEpoch = epoch;
+      await saveAll(path.join(ckpt, 'best.tmp'));
+      await fs.rm(path.join(ckpt, 'best'), { recursive: true, force: true });
+      await fs.rename(path.join(ckpt, 'best.tmp'), path.join(ckpt, 'best'));
+    } else if (epoch - state.bestEpoch >= ft.patience) state.stopped = true;
+    await saveAll(path.join(ckpt, 'last.tmp'));
+    await fs.rm(path.join(ckpt, 'last'), { recursive: true, force: true });
+    await fs.rename(path.join(ckpt, 'last.tmp'), path.join(ckpt, 'last'));
+    await fs.writeFile(path.join(ckpt, 'state.json'), JSON.stringify(state));
+  }
+  bar.done();
+  adam.dispose();
+  await loadAll(path.join(ckpt, 'best'));
+  return { head, losses, report: { epochs: state.epoch, bestEpoch: state.bestEpoch, trainAccuracy: state.trainAcc, valAccuracy: state.bestAcc, seconds: (performance.now() - t0) / 1000 } };
+}
+
+async function collect(it: AsyncIterable<{ pixels: Float32Array }>): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for await (const b of it) parts.push(b.pixels);
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
