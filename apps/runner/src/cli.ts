@@ -8,6 +8,10 @@ import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
 import { runSweep, sweepTable } from './sweep.js';
 import { findUnfinishedRun } from './finished.js';
 import { registerWeightsCommands } from './commands/weights.js';
+import { registerReportCommands } from './commands/report.js';
+import { registerCacheCommands } from './commands/cache.js';
+import { registerQueueCommands } from './commands/queue.js';
+import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
 import { resultsTable, runExperiment } from './pipeline.js';
@@ -71,14 +75,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
     .option('--metric <name>', 'sort by H | s | u | zslT1', 'H')
     .option('--force', 'rerun points whose config already finished')
+    .option('--queue <url>', 'run the grid on a BullMQ queue, redis://host:port (workers: niwt worker --queue …)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--verbose', 'print stacks of errors')
-    .action(async (config: string, flags: RunFlags & { metric: string }) => {
+    .action(async (config: string, flags: RunFlags & { metric: string; queue?: string; force?: boolean }) => {
       verbose = Boolean(flags.verbose);
       if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean((flags as { force?: boolean }).force) });
+      if (flags.queue) {
+        const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log });
+        if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
+        else process.stdout.write(`\n${q.table}\n\nsweep run ${q.sweepRunId} in ${q.location}\n`);
+        return;
+      }
+      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force) });
       const keys = Object.keys(r.best.assignment);
       if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else
@@ -103,6 +114,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   registerWeightsCommands(program);
+  registerReportCommands(program);
+  registerCacheCommands(program);
+  registerQueueCommands(program);
 
   const plugins = program.command('plugins').description('list registered plugins');
   plugins

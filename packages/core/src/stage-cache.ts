@@ -36,8 +36,20 @@ export class StageCache {
     try {
       await write(tmp);
       await fs.writeFile(path.join(tmp, '.complete'), new Date().toISOString());
-      await fs.rm(final, { recursive: true, force: true });
-      await fs.rename(tmp, final);
+      try {
+        await fs.rename(tmp, final);
+      } catch (e) {
+        // another process (a second worker) completed the same entry first: keep theirs
+        if (await this.get(stage, key)) {
+          await fs.rm(tmp, { recursive: true, force: true });
+          return { dir: final, hit: true };
+        }
+        // an incomplete leftover (a killed run) under the final name: replace it
+        await fs.rm(final, { recursive: true, force: true });
+        await fs.rename(tmp, final).catch(() => {
+          throw e;
+        });
+      }
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;

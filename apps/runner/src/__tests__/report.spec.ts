@@ -1,0 +1,143 @@
+/**
+ * `niwt report` end to end: a real tiny run and a tiny sweep, their HTML reports rendered in headless
+ * Chromium (Debian's chromium, installed by scripts/chromium.sh) over the DevTools Protocol: charts and
+ * images present and decoded, no console errors, nothing external; screenshots saved under .reports/.
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TrackingError, UsageError, silentLogger } from '@niwt/core';
+import { listLocalRuns, readLocalRun } from '@niwt/tracking';
+import { report } from '../cli.js';
+import { registerReportCommands } from '../commands/report.js';
+import { composeExperiment } from '../compose.js';
+import { runExperiment, type RunResult } from '../pipeline.js';
+import { runSweep, type SweepResult } from '../sweep.js';
+import { checkPageInChromium } from '../report/chromium.js';
+import { REPO, tempDir } from './helpers.js';
+
+const BASE = `experiment: report-test
+seed: 5
+dataset: { name: shapes, imagesPerClass: 16, seenClasses: 8, unseenClasses: 4 }
+backbone: { name: small-cnn, imageSize: 16, train: { epochs: 3 } }
+methods: [{ name: niwt, map: { epochs: 50 }, maxSteps: 60 }]
+`;
+const SWEEP = `${BASE}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n`;
+
+/** Runs `niwt report …` through its registration (as cli.ts will), capturing stdout. */
+async function reportCli(args: string[]): Promise<string> {
+  const program = new Command('niwt').exitOverride();
+  registerReportCommands(program);
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+  }
+  return out.join('');
+}
+
+interface ReportJson {
+  runId: string;
+  kind: string;
+  artifact: string;
+  out: string | null;
+  rows: number;
+  perClassCharts: number;
+  images: number;
+  missing: string[];
+}
+
+const pct = (v: number): string => (100 * v).toFixed(1);
+
+describe('niwt report', () => {
+  let dir: string;
+  let mlruns: string;
+  let chromium: string;
+  let run: RunResult;
+  let sweep: SweepResult;
+
+  beforeAll(async () => {
+    chromium = execFileSync('bash', [path.join(REPO, 'scripts/chromium.sh')], { encoding: 'utf8' }).trim().split('\n').pop() ?? '';
+    dir = tempDir('report');
+    mlruns = path.join(dir, 'mlruns');
+    const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${mlruns}`];
+    const exp = await composeExperiment('tiny.yaml', { inlineText: BASE, cwd: dir, overrides, logger: silentLogger });
+    run = await runExperiment(exp, silentLogger);
+    sweep = await runSweep('tiny-sweep.yaml', { inlineText: SWEEP, cwd: dir, overrides, logger: silentLogger });
+  }, 900_000);
+
+  it('reports a run: config, results, per-class bars, trade-off, Grad-CAM and textual explanations, rendered without errors', async () => {
+    const json = JSON.parse(await reportCli(['report', run.runId, '--mlruns', mlruns, '--json'])) as ReportJson;
+    const child = await readLocalRun(path.join(path.dirname(run.location), run.methods[0].runId));
+    const pngs = child.artifacts.filter((a) => a.startsWith('explanations/gradcam/') && a.endsWith('.png'));
+    expect(pngs.length).toBeGreaterThan(0);
+    expect(json).toMatchObject({ runId: run.runId, kind: 'run', rows: 1, perClassCharts: 1, images: pngs.length, missing: [] });
+    expect(json.artifact).toBe(path.join(run.location, 'artifacts', 'report', 'report.html'));
+    expect((await readLocalRun(run.location)).artifacts).toContain('report/report.html');
+
+    const html = await fs.readFile(json.artifact, 'utf8');
+    const m = run.methods[0];
+    expect(html).toContain('imagesPerClass: 16');
+    expect(html).toContain(`<td class="l">niwt</td><td>${pct(m.s)}</td><td>${pct(m.u)}</td><td>${pct(m.H)}</td><td>${pct(m.zslT1)}</td>`);
+    const textual = JSON.parse(await fs.readFile(path.join(child.dir, 'artifacts', 'explanations', 'textual.json'), 'utf8')) as { perClass: { class: string }[] };
+    for (const c of textual.perClass) expect(html).toContain(`<td class="l">${c.class}</td>`);
+
+    const screenshot = path.join(REPO, '.reports', 'report-run.png');
+    const page = await checkPageInChromium(json.artifact, { chromium, screenshot });
+    expect(page.consoleErrors).toEqual([]);
+    expect(page.externalRefs).toEqual([]);
+    expect(page.sections).toEqual(expect.arrayContaining(['summary', 'config', 'table', 'curves', 'per-class', 'gradcam', 'textual']));
+    expect(page.bars).toBe(12); // 8 seen + 4 unseen classes
+    expect(page.points).toBe(1); // one method in the trade-off scatter
+    expect(page.charts).toBeGreaterThanOrEqual(2);
+    expect(page.svgs).toBe(page.charts);
+    expect(page.images).toBe(pngs.length);
+    expect(page.imagesLoaded).toBe(pngs.length);
+    const png = await fs.readFile(screenshot);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(1280); // IHDR width
+  }, 180_000);
+
+  it('reports a sweep: sorted table of every point, λ curve, trade-off scatter and the best point’s explanations', async () => {
+    const out = path.join(dir, 'sweep-report.html');
+    const json = JSON.parse(await reportCli(['report', sweep.sweepRunId, '--mlruns', `file:${mlruns}`, '--out', out, '--json'])) as ReportJson;
+    expect(json).toMatchObject({ kind: 'sweep', rows: 2, perClassCharts: 1, out, missing: [] });
+    expect(json.images).toBeGreaterThan(0);
+    const html = await fs.readFile(out, 'utf8');
+    expect(html).toBe(await fs.readFile(json.artifact, 'utf8'));
+    const rows = [...html.matchAll(/<tr(?: class="best")?><td class="l">([^<]*)<\/td><td class="l">niwt<\/td><td>([\d.]+)<\/td><td>([\d.]+)<\/td><td>([\d.]+)<\/td>/g)].map((r) => ({ lambda: r[1], H: r[4] }));
+    expect(rows).toEqual(sweep.rows.map((r) => ({ lambda: r.assignment['methods.0.lambda'] === 0 ? '0' : '1e-3', H: pct(r.H) })));
+
+    const page = await checkPageInChromium(out, { chromium, screenshot: path.join(REPO, '.reports', 'report-sweep.png') });
+    expect(page.consoleErrors).toEqual([]);
+    expect(page.externalRefs).toEqual([]);
+    expect(page.points).toBe(2);
+    expect(page.lines).toBe(3); // s, u and H against λ
+    expect(page.bars).toBe(12);
+    expect(page.imagesLoaded).toBe(json.images);
+    expect(page.sections).toEqual(expect.arrayContaining(['config', 'table', 'curves', 'per-class', 'gradcam', 'textual']));
+  }, 180_000);
+
+  it('refuses unknown runs with a one-line user error (exit 2), without touching the store', async () => {
+    const before = (await listLocalRuns(mlruns)).length;
+    const missing = reportCli(['report', 'f'.repeat(32), '--mlruns', mlruns]);
+    await expect(missing).rejects.toBeInstanceOf(TrackingError);
+    await expect(missing).rejects.toThrow(/not found in/);
+    await expect(reportCli(['report', path.join(dir, 'nope')])).rejects.toThrow(/neither a run id/);
+    await expect(reportCli(['report', run.runId, '--mlruns', mlruns, '--no-artifact'])).rejects.toBeInstanceOf(UsageError);
+    const e = await missing.catch((x: unknown) => x);
+    const err = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      expect(report(e, false)).toBe(2);
+    } finally {
+      process.stderr.write = err;
+    }
+    expect((await listLocalRuns(mlruns)).length).toBe(before);
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * `niwt cache ls | prune`: the stage cache (`<cacheDir>/<stage>/<key>/`, see StageCache) seen from the
+ * shell. Entries are complete (`.complete` present), temporary (`<key>.tmp-<pid>-<ms>`: being written, or
+ * left by a killed run) or other (e.g. the synthetic dataset under `data/`). Age is time since the entry
+ * was completed (or last modified), since StageCache records no access time.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '@niwt/core';
+
+export const DEFAULT_CACHE_DIR = '.niwt/cache';
+
+export type EntryState = 'complete' | 'temporary' | 'other';
+
+export interface CacheEntry {
+  readonly stage: string;
+  readonly key: string;
+  readonly state: EntryState;
+  readonly bytes: number;
+  readonly files: number;
+  /** When it was completed (or last modified), ms since the epoch. */
+  readonly time: number;
+  readonly dir: string;
+}
+
+const TMP = /\.tmp-\d+-\d+$/;
+
+async function sizeOf(dir: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const d of entries) {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) {
+      const s = await sizeOf(p);
+      bytes += s.bytes;
+      files += s.files;
+    } else if (d.isFile()) {
+      bytes += (await fs.stat(p).catch(() => ({ size: 0 }))).size;
+      files += 1;
+    }
+  }
+  return { bytes, files };
+}
+
+/** Every entry of a cache folder, by stage then key. A missing folder is an empty cache. */
+export async function listCache(root: string): Promise<CacheEntry[]> {
+  const out: CacheEntry[] = [];
+  const stages = (await fs.readdir(root, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  for (const stage of stages) {
+    const keys = (await fs.readdir(path.join(root, stage), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    for (const key of keys) {
+      const dir = path.join(root, stage, key);
+      const complete = await fs.stat(path.join(dir, '.complete')).catch(() => undefined);
+      const state: EntryState = TMP.test(key) ? 'temporary' : complete ? 'complete' : 'other';
+      const time = (complete ?? (await fs.stat(dir))).mtimeMs;
+      out.push({ stage, key, state, ...(await sizeOf(dir)), time, dir });
+    }
+  }
+  return out;
+}
+
+/** `7d`, `12h`, `30m`, `45s`, `2w` → milliseconds. */
+export function parseAge(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
+  if (!m) throw new UsageError(`--older-than ${JSON.stringify(text)}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w`);
+  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+  return Number(m[1]) * unit;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 90) return `${Math.round(s)}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 129600) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+export interface PruneOptions {
+  readonly olderThanMs?: number;
+  readonly stage?: string;
+  readonly all?: boolean;
+  readonly dryRun?: boolean;
+  readonly now?: number;
+}
+
+/**
+ * Removes entries of a stage (or every stage) that are older than a threshold, or all of them.
+ * A complete entry is renamed aside before it is deleted, so a run never sees a half-deleted entry
+ * as complete.
+ */
+export async function pruneCache(root: string, opts: PruneOptions): Promise<{ removed: CacheEntry[]; kept: number; bytes: number }> {
+  if (!opts.all && opts.olderThanMs === undefined) throw new UsageError('cache prune: say what to remove: --older-than <age> (e.g. 7d) or --all');
+  const entries = await listCache(root);
+  if (opts.stage !== undefined && !entries.some((e) => e.stage === opts.stage)) {
+    const stages = [...new Set(entries.map((e) => e.stage))];
+    throw new UsageError(`--stage ${opts.stage}: no such stage in ${root} (stages: ${stages.join(', ') || 'none, the cache is empty'})`);
+  }
+  const now = opts.now ?? Date.now();
+  const doomed = entries.filter((e) => (opts.stage === undefined || e.stage === opts.stage) && (opts.all || now - e.time > (opts.olderThanMs ?? Infinity)));
+  if (!opts.dryRun) {
+    for (const e of doomed) {
+      const aside = `${e.dir}.prune-${process.pid}-${Date.now()}`;
+      const target = await fs.rename(e.dir, aside).then(
+        () => aside,
+        () => e.dir,
+      );
+      await fs.rm(target, { recursive: true, force: true });
+    }
+  }
+  return { removed: doomed, kept: entries.length - doomed.length, bytes: doomed.reduce((a, e) => a + e.bytes, 0) };
+}
+
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const view = (e: CacheEntry, now: number) => ({ stage: e.stage, key: e.key, state: e.state, bytes: e.bytes, files: e.files, ageSeconds: Math.round((now - e.time) / 1000), completedAt: new Date(e.time).toISOString(), dir: e.dir });
+
+export function registerCacheCommands(program: Command): void {
+  const cache = program.command('cache').description('the stage cache: seen networks, activations, importances (reused across runs and sweeps)');
+
+  cache
+    .command('ls')
+    .description('entries per stage with size and age')
+    .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
+    .option('--stage <name>', 'only this stage')
+    .option('--json', 'as JSON')
+    .action(async (flags: { dir: string; stage?: string; json?: boolean }) => {
+      const root = path.resolve(flags.dir);
+      const now = Date.now();
+      const entries = (await listCache(root)).filter((e) => flags.stage === undefined || e.stage === flags.stage);
+      const stages = [...new Set(entries.map((e) => e.stage))].map((stage) => {
+        const of = entries.filter((e) => e.stage === stage);
+        return { stage, entries: of.length, bytes: of.reduce((a, e) => a + e.bytes, 0) };
+      });
+      if (flags.json) return out(JSON.stringify({ dir: root, stages, entries: entries.map((e) => view(e, now)) }, null, 2));
+      if (entries.length === 0) return out(`no cache entries in ${root}`);
+      for (const s of stages) {
+        out(`${s.stage}  ${s.entries} entr${s.entries === 1 ? 'y' : 'ies'}, ${formatBytes(s.bytes)}`);
+        for (const e of entries.filter((x) => x.stage === s.stage)) out(`  ${e.key.padEnd(34)} ${formatBytes(e.bytes).padStart(10)} ${formatAge(now - e.time).padStart(5)}${e.state === 'complete' ? '' : `  (${e.state})`}`);
+      }
+      if (process.stdout.isTTY) out(`total ${formatBytes(entries.reduce((a, e) => a + e.bytes, 0))} in ${root}`);
+    });
+
+  cache
+    .command('prune')
+    .description('remove entries older than an age, of one stage, or all (temporary folders of killed runs included)')
+    .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
+    .option('--older-than <age>', 'entries completed longer ago than this, e.g. 12h, 7d, 2w')
+    .option('--stage <name>', 'only this stage (e.g. activations)')
+    .option('--all', 'every entry (of --stage, if given)')
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--json', 'as JSON')
+    .action(async (flags: { dir: string; olderThan?: string; stage?: string; all?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const root = path.resolve(flags.dir);
+      const now = Date.now();
+      const r = await pruneCache(root, { olderThanMs: flags.olderThan === undefined ? undefined : parseAge(flags.olderThan), stage: flags.stage, all: flags.all, dryRun: flags.dryRun, now });
+      if (flags.json) return out(JSON.stringify({ dir: root, dryRun: Boolean(flags.dryRun), removed: r.removed.map((e) => view(e, now)), kept: r.kept, bytes: r.bytes }, null, 2));
+      if (process.stdout.isTTY || flags.dryRun) for (const e of r.removed) out(`${flags.dryRun ? 'would remove' : 'removed'} ${e.stage}/${e.key} (${formatBytes(e.bytes)}, ${formatAge(now - e.time)})`);
+      out(`${flags.dryRun ? 'would remove' : 'removed'} ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} (${formatBytes(r.bytes)}), kept ${r.kept}`);
+    });
+}
