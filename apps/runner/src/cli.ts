@@ -11,6 +11,7 @@ import { registerWeightsCommands } from './commands/weights.js';
 import { registerReportCommands } from './commands/report.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { registerQueueCommands } from './commands/queue.js';
+import { registerRunsCommands } from './commands/runs.js';
 import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
@@ -117,6 +118,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerReportCommands(program);
   registerCacheCommands(program);
   registerQueueCommands(program);
+  registerRunsCommands(program);
 
   const plugins = program.command('plugins').description('list registered plugins');
   plugins

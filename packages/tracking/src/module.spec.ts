@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Container } from 'inversify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TOKENS, TrackingError, type PluginSpec, type RunContext, type Tracker } from '@niwt/core';
-import { FileStoreTracker, MlflowTracker, mlflowTrackerOptions, readLocalRun, resolveStoreRoot, trackingModule } from './index.js';
+import { TOKENS, type PluginSpec, type RunContext, type Tracker } from '@niwt/core';
+import { FileStoreTracker, MlflowTracker, mlflowTrackerOptions, readLocalRun, resolveStoreRoot, RestTracker, trackingModule } from './index.js';
 
 let tmp: string;
 beforeEach(async () => {
@@ -51,12 +51,26 @@ describe('trackingModule', () => {
     expect((await readLocalRun(run.location)).params).toEqual({ a: '1' });
   });
 
-  it('fails at construction for a tracking server uri, naming the config value', () => {
-    expect(() => construct({ uri: 'http://127.0.0.1:5000' }, tmp)).toThrow(TrackingError);
-    expect(() => construct({ uri: 'http://127.0.0.1:5000' }, tmp)).toThrow(
-      'tracking.uri = "http://127.0.0.1:5000": the MLflow REST client (tracking servers over http) is not available yet in this version of @niwt/tracking; it will be added later. ' +
-        'Meanwhile log to a local store ("file:./mlruns") and browse it with MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns',
+  it('picks the REST tracker for http(s) uris and rejects other schemes naming the config value', () => {
+    const t = construct({ uri: 'http://user:pw-secret@127.0.0.1:5000/' }, tmp) as MlflowTracker;
+    expect(t.store).toBeInstanceOf(RestTracker);
+    expect(t.root).toBe('http://127.0.0.1:5000');
+    expect(t.redactor.text('x pw-secret y')).toBe('x *** y');
+    expect((t.store as RestTracker).spoolDir).toBe(path.join(tmp, '.niwt/spool'));
+    expect(() => construct({ uri: 'databricks://profile' }, tmp)).toThrow(
+      `tracking.uri = "databricks://profile": 'databricks:' tracking is not supported; use an MLflow server's http(s):// URI or a file store ("file:./mlruns")`,
     );
+  });
+
+  it('redacts secret config keys in the file store too', async () => {
+    const tracker = construct({ secretKeys: ['dataset.auth'] }, tmp);
+    const run = await tracker.startRun({ experiment: 'red' });
+    await run.logParams({ 'dataset.auth.user': 'alice', 'backbone.apiKey': 'k-123456', lr: 0.1 });
+    await run.logText('config/config.yaml', 'backbone:\n  apiKey: k-123456\n');
+    await run.end('FINISHED');
+    const back = await readLocalRun(run.location);
+    expect(back.params).toEqual({ 'dataset.auth.user': '***', 'backbone.apiKey': '***', lr: '0.1' });
+    expect(await fs.readFile(path.join(run.location, 'artifacts/config/config.yaml'), 'utf8')).toBe('backbone:\n  apiKey: ***\n');
   });
 });
 
@@ -77,10 +91,10 @@ describe('resolveStoreRoot', () => {
 
   it('names the value for every unsupported uri', () => {
     expect(() => resolveStoreRoot('https://mlflow.example.org', '/cfg')).toThrow(
-      /^tracking\.uri = "https:\/\/mlflow\.example\.org": the MLflow REST client \(tracking servers over https\) is not available yet/,
+      'tracking.uri = "https://mlflow.example.org": this is a tracking server, but a local file store is needed here ("file:./mlruns", "file:///abs/mlruns" or a plain path)',
     );
     expect(() => resolveStoreRoot('sqlite:///mlflow.db', '/cfg')).toThrow(
-      `tracking.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; this version writes only MLflow file stores ("file:./mlruns", "file:///abs/mlruns" or a plain path). ` +
+      `tracking.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; use an MLflow file store ("file:./mlruns", "file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
         'For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db',
     );
     expect(() => resolveStoreRoot('file://nas/share/mlruns', '/cfg')).toThrow(

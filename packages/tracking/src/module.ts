@@ -1,35 +1,68 @@
 /**
- * The `tracking: { name: mlflow }` plugin (group `tracker`). This version writes the MLflow file store; the REST client
- * for tracking servers will plug in behind the same name and `uri` option later.
+ * The `tracking: { name: mlflow }` plugin (group `tracker`). One name, two stores, chosen by `uri`:
+ * a path or `file:` URI writes the local MLflow file store (the default, no server needed);
+ * `http(s)://` logs to a tracking server through the REST client and a local spool. Both are
+ * wrapped in the redactor, so secrets reach neither.
  */
-import { ContainerModule, inject, injectable } from 'inversify';
+import path from 'node:path';
+import { ContainerModule, inject, injectable, optional } from 'inversify';
 import { z } from 'zod';
-import { registerPlugin, TOKENS, type RunContext, type StartRunOptions, type Tracker } from '@niwt/core';
-import { FileStoreTracker, type FileStoreRun } from './file-store.js';
-import { DEFAULT_TRACKING_URI } from './uri.js';
+import { registerPlugin, TOKENS, type Logger, type RunContext, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
+import { secretValuesFromEnv } from './credentials.js';
+import { FileStoreTracker } from './file-store.js';
+import { RedactingTracker, Redactor } from './redact.js';
+import { RestTracker } from './rest-tracker.js';
+import { DEFAULT_SPOOL_DIR } from './spool/spool.js';
+import { DEFAULT_TRACKING_URI, isServerUri } from './uri.js';
 
 export const mlflowTrackerOptions = z.strictObject({
-  /** `file:./mlruns` (relative to the config's folder), `file:///abs/mlruns` or a plain path. */
+  /** `file:./mlruns` (relative to the base folder), `file:///abs/mlruns`, a plain path, or `http(s)://host:port`. */
   uri: z.string().min(1).default(DEFAULT_TRACKING_URI),
+  /** Servers only: where calls are spooled before they are sent (relative to the base folder). Default `.niwt/spool`. */
+  spoolDir: z.string().min(1).optional(),
+  /** Servers only: milliseconds per HTTP attempt. Default 30000. */
+  timeoutMs: z.number().int().positive().optional(),
+  /** Servers only: milliseconds one call may spend retrying (network errors, 408, 429, 5xx). Default 60000. */
+  retryBudgetMs: z.number().int().nonnegative().optional(),
+  /** Extra dotted config keys whose values are secrets (with everything under them), e.g. `dataset.auth`. */
+  secretKeys: z.array(z.string().min(1)).optional(),
 });
 export type MlflowTrackerOptions = z.infer<typeof mlflowTrackerOptions>;
 
 @injectable()
 export class MlflowTracker implements Tracker {
-  private readonly store: FileStoreTracker;
+  /** The underlying store, unredacted: for tests and `niwt runs`. */
+  readonly store: FileStoreTracker | RestTracker;
+  readonly redactor: Redactor;
+  private readonly tracker: Tracker;
 
   /** Resolves and checks `uri` here, so a bad value fails before any training starts. */
-  constructor(@inject(TOKENS.options) options: MlflowTrackerOptions, @inject(TOKENS.runContext) context: RunContext) {
-    this.store = FileStoreTracker.fromUri(options.uri ?? DEFAULT_TRACKING_URI, context.baseDir);
+  constructor(
+    @inject(TOKENS.options) options: MlflowTrackerOptions,
+    @inject(TOKENS.runContext) context: RunContext,
+    @inject(TOKENS.logger) @optional() logger?: Logger,
+  ) {
+    const uri = options.uri ?? DEFAULT_TRACKING_URI;
+    this.redactor = new Redactor(options.secretKeys ?? [], secretValuesFromEnv(process.env, uri));
+    this.store = isServerUri(uri)
+      ? new RestTracker({
+          uri,
+          spoolDir: path.resolve(context.baseDir, options.spoolDir ?? DEFAULT_SPOOL_DIR),
+          timeoutMs: options.timeoutMs,
+          retryBudgetMs: options.retryBudgetMs,
+          logger,
+        })
+      : FileStoreTracker.fromUri(uri, context.baseDir);
+    this.tracker = new RedactingTracker(this.store, this.redactor);
   }
 
-  /** Absolute path of the `mlruns` folder. */
+  /** Absolute path of the `mlruns` folder (file stores), or the server's URL without credentials. */
   get root(): string {
-    return this.store.root;
+    return this.store instanceof FileStoreTracker ? this.store.root : this.store.server.baseUrl;
   }
 
-  startRun(options: StartRunOptions): Promise<FileStoreRun> {
-    return this.store.startRun(options);
+  startRun(options: StartRunOptions): Promise<TrackedRun> {
+    return this.tracker.startRun(options);
   }
 }
 
@@ -38,7 +71,7 @@ export const trackingModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'tracker',
     name: 'mlflow',
-    description: 'MLflow runs in a local file store (uri: file:./mlruns); open with MLFLOW_ALLOW_FILE_STORE=true mlflow ui',
+    description: 'MLflow runs: a local file store (uri: file:./mlruns, the default) or a tracking server (uri: http://host:port, spooled)',
     schema: mlflowTrackerOptions,
     impl: MlflowTracker,
   });

@@ -1,6 +1,7 @@
 /**
- * The tracker's `uri` option: where runs go. Only local MLflow file stores are written by this
- * version; anything else fails at construction, before an experiment spends hours training.
+ * The tracker's `uri` option: where runs go. `file:`/plain paths are a local MLflow file store,
+ * `http(s)://` a tracking server; anything else fails at construction, before an experiment spends
+ * hours training.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,14 @@ import { TrackingError } from '@niwt/core';
 export const DEFAULT_TRACKING_URI = 'file:./mlruns';
 
 const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):/;
-const REST_SCHEMES = new Set(['http', 'https', 'databricks', 'databricks-uc', 'uc']);
+const REST_SCHEMES = new Set(['http', 'https']);
+const UNSUPPORTED_REST = new Set(['databricks', 'databricks-uc', 'uc']);
+
+/** Whether `uri` names a tracking server (`http(s)://`) rather than a local file store. */
+export function isServerUri(uri: string): boolean {
+  const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();
+  return scheme !== undefined && REST_SCHEMES.has(scheme);
+}
 
 /**
  * Resolves `file:./mlruns`, `file:///abs/mlruns`, `file:/abs/mlruns` or a plain path to an absolute
@@ -24,14 +32,13 @@ export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'trac
   if (scheme === undefined || scheme.length === 1) return path.resolve(baseDir, uri);
   if (scheme === 'file') return path.resolve(baseDir, filePath(uri, shown));
   if (REST_SCHEMES.has(scheme)) {
-    throw new TrackingError(
-      `${shown}: the MLflow REST client (tracking servers over ${scheme}) is not available yet in this version of @niwt/tracking; it will be added later. ` +
-        `Meanwhile log to a local store (${JSON.stringify(DEFAULT_TRACKING_URI)}) and browse it with ` +
-        `MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns`,
-    );
+    throw new TrackingError(`${shown}: this is a tracking server, but a local file store is needed here ("file:./mlruns", "file:///abs/mlruns" or a plain path)`);
+  }
+  if (UNSUPPORTED_REST.has(scheme)) {
+    throw new TrackingError(`${shown}: '${scheme}:' tracking is not supported; use an MLflow server's http(s):// URI or a file store ("file:./mlruns")`);
   }
   throw new TrackingError(
-    `${shown}: unsupported scheme '${scheme}:'; this version writes only MLflow file stores ("file:./mlruns", "file:///abs/mlruns" or a plain path). ` +
+    `${shown}: unsupported scheme '${scheme}:'; use an MLflow file store ("file:./mlruns", "file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
       `For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db`,
   );
 }

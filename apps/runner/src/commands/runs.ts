@@ -1,0 +1,132 @@
+/**
+ * `niwt runs …`: the local side of tracking. `sync` replays the spool of runs logged to a tracking
+ * server (what `end()` could not send), `push` copies local file-store runs to a server, `ls`/`show`
+ * read the local store without Python. User mistakes are NiwtErrors (one line, exit 2).
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { TrackingError, UsageError } from '@niwt/core';
+import {
+  DEFAULT_SPOOL_DIR,
+  DEFAULT_TRACKING_URI,
+  displayUri,
+  findLocalRun,
+  isServerUri,
+  listLocalRuns,
+  listSpoolRuns,
+  pushLocalRun,
+  readLocalRun,
+  resolveStoreRoot,
+  syncSpool,
+  type LocalRun,
+} from '@niwt/tracking';
+
+interface CommonFlags {
+  json?: boolean;
+}
+
+const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const ms = (v: string | undefined, name: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number of milliseconds, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+/** A run folder, or a run id looked up in the store. */
+async function resolveRun(ref: string, store: string): Promise<LocalRun> {
+  if (/^[0-9a-f]{32}$/i.test(ref) && !ref.includes(path.sep)) {
+    const run = await findLocalRun(store, ref);
+    if (!run) throw new TrackingError(`run ${ref} not found in ${resolveStoreRoot(store, process.cwd(), '--store')}; pass the run folder or the right --store`);
+    return run;
+  }
+  return readLocalRun(path.resolve(ref));
+}
+
+export function registerRunsCommands(program: Command): void {
+  const runs = program.command('runs').description('local MLflow runs: replay the spool to a server, push runs, list them');
+
+  runs
+    .command('sync')
+    .description("replay spooled runs (logged to a tracking server that was unreachable) to their server; safe to repeat")
+    .option('--spool <dir>', 'spool folder', DEFAULT_SPOOL_DIR)
+    .option('--uri <uri>', 'only runs logged for this server')
+    .option('--retry-budget <ms>', 'time one call may spend retrying')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: CommonFlags & { spool: string; uri?: string; retryBudget?: string }) => {
+      if (flags.uri !== undefined && !isServerUri(flags.uri)) throw new UsageError(`--uri ${JSON.stringify(flags.uri)}: expected http(s)://host:port`);
+      const report = await syncSpool({ spoolDir: path.resolve(flags.spool), uri: flags.uri, retryBudgetMs: ms(flags.retryBudget, '--retry-budget') });
+      if (flags.json) out(JSON.stringify(report, null, 2));
+      else {
+        const s = report.stats;
+        out(
+          `synced ${report.synced.length} spooled run(s) in ${report.seconds.toFixed(1)}s: ${s.runsCreated} created, ${s.batches} batch(es), ` +
+            `${s.metrics} metric point(s), ${s.params} param(s), ${s.tags} tag(s), ${s.artifacts} artifact(s), ${s.duplicatesSkipped} duplicate point(s) skipped`,
+        );
+      }
+      if (report.failed.length > 0) {
+        const first = report.failed[0];
+        throw new TrackingError(`${report.failed.length} spooled run(s) not synced (kept in ${flags.spool}; rerun niwt runs sync): ${first.key}: ${first.error}`);
+      }
+    });
+
+  runs
+    .command('push')
+    .description('copy a local run (folder or id) and its nested runs to a tracking server; safe to repeat')
+    .argument('<run>', 'run folder (mlruns/<experiment>/<run>) or run id')
+    .requiredOption('--to <uri>', 'tracking server, http(s)://host:port (credentials from MLFLOW_TRACKING_*)')
+    .option('--store <uri>', 'local store to find a run id in', DEFAULT_TRACKING_URI)
+    .option('--spool <dir>', 'spool folder (resumable pushes)', DEFAULT_SPOOL_DIR)
+    .option('--secret-key <key>', 'extra dotted param key to redact (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--json', 'print the result as JSON')
+    .action(async (ref: string, flags: CommonFlags & { to: string; store: string; spool: string; secretKey: string[] }) => {
+      if (!isServerUri(flags.to)) throw new UsageError(`--to ${JSON.stringify(displayUri(flags.to))}: expected a tracking server, http(s)://host:port`);
+      const run = await resolveRun(ref, flags.store);
+      const res = await pushLocalRun(run.dir, { to: flags.to, spoolDir: path.resolve(flags.spool), secretKeys: flags.secretKey });
+      if (flags.json) out(JSON.stringify(res, null, 2));
+      else {
+        for (const r of res.runs) out(`${r.localRunId} → ${displayUri(flags.to)} run ${r.serverRunId} (${r.runName}${r.parent ? ', nested' : ''})`);
+        out(`pushed ${res.runs.length} run(s) in ${res.seconds.toFixed(1)}s: ${res.stats.batches} batch(es), ${res.stats.artifacts} artifact(s), ${res.stats.duplicatesSkipped} point(s) already there`);
+      }
+    });
+
+  runs
+    .command('ls')
+    .description('runs of the local store, newest first, and spooled runs not yet on their server')
+    .option('--store <uri>', 'local store', DEFAULT_TRACKING_URI)
+    .option('--spool <dir>', 'spool folder', DEFAULT_SPOOL_DIR)
+    .option('--experiment <name>', 'only this experiment')
+    .option('--json', 'as JSON')
+    .action(async (flags: CommonFlags & { store: string; spool: string; experiment?: string }) => {
+      const local = await listLocalRuns(flags.store, { experiment: flags.experiment });
+      const pending = [];
+      for (const s of await listSpoolRuns(path.resolve(flags.spool))) {
+        const [meta, state] = [await s.meta(), await s.state()];
+        if (!state.done && (flags.experiment === undefined || meta.experiment === flags.experiment)) {
+          pending.push({ key: meta.key, experiment: meta.experiment, runName: meta.runName, uri: meta.uri, serverRunId: state.runId ?? null, lastError: state.lastError ?? null });
+        }
+      }
+      const rows = local.map((r) => ({ runId: r.runId, experimentId: r.experimentId, runName: r.runName, status: r.status, startTime: r.startTime, parentRunId: r.tags['mlflow.parentRunId'] ?? null }));
+      if (flags.json) return out(JSON.stringify({ local: rows, spooled: pending }, null, 2));
+      for (const r of rows) out(`${r.runId}  ${r.status.padEnd(8)} ${new Date(r.startTime).toISOString()}  ${r.parentRunId ? '  ' : ''}${r.runName}`);
+      for (const p of pending) out(`${p.key}  SPOOLED  → ${p.uri}  ${p.runName}${p.lastError ? ` (last error: ${p.lastError})` : ''}`);
+      if (rows.length + pending.length === 0) out('no runs');
+    });
+
+  runs
+    .command('show')
+    .description('params, tags, latest metrics and artifacts of a local run (folder or id)')
+    .argument('<run>', 'run folder or run id')
+    .option('--store <uri>', 'local store', DEFAULT_TRACKING_URI)
+    .option('--json', 'as JSON')
+    .action(async (ref: string, flags: CommonFlags & { store: string }) => {
+      const r = await resolveRun(ref, flags.store);
+      const latest = Object.fromEntries(Object.entries(r.metrics).map(([k, pts]) => [k, pts[pts.length - 1]?.value]));
+      const view = { runId: r.runId, runName: r.runName, status: r.status, experimentId: r.experimentId, params: r.params, tags: r.tags, metrics: latest, points: Object.fromEntries(Object.entries(r.metrics).map(([k, p]) => [k, p.length])), artifacts: r.artifacts };
+      if (flags.json) return out(JSON.stringify(view, null, 2));
+      out(`${r.runName} (${r.runId}) ${r.status} in ${r.dir}`);
+      for (const [k, v] of Object.entries(r.params)) out(`  param  ${k} = ${v}`);
+      for (const [k, v] of Object.entries(latest)) out(`  metric ${k} = ${v} (${view.points[k]} point(s))`);
+      for (const a of r.artifacts) out(`  file   ${a}`);
+    });
+}
