@@ -12,6 +12,7 @@ import { registerReportCommands } from './commands/report.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerRunsCommands } from './commands/runs.js';
+import { registerDatasetsCommands } from './commands/datasets.js';
 import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
 import { baseContainer, composeExperiment } from './compose.js';
@@ -47,11 +48,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print the results as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--resume', 'continue an interrupted run of the same config: completed stages come from the cache')
+    .option('--skip-bad-images', 'skip missing or corrupt images (counted and recorded) instead of failing before training')
     .option('--verbose', 'print stacks of errors')
-    .action(async (config: string, flags: RunFlags & { resume?: boolean }) => {
+    .action(async (config: string, flags: RunFlags & { resume?: boolean; skipBadImages?: boolean }) => {
       verbose = Boolean(flags.verbose);
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : [])];
+      const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
@@ -119,6 +121,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerCacheCommands(program);
   registerQueueCommands(program);
   registerRunsCommands(program);
+  registerDatasetsCommands(program);
 
   const plugins = program.command('plugins').description('list registered plugins');
   plugins

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { argmaxRows, type Backbone, type Dataset, type Explainer, type Matrix } from '@niwt/core';
+import { NiwtError, argmaxRows, type Backbone, type Dataset, type Explainer, type Matrix } from '@niwt/core';
 import { gradCam } from '@niwt/niwt';
 
 export interface RankedDims {
@@ -22,7 +22,7 @@ export interface ExplainedDecision {
   readonly predicted: string;
   readonly correct: boolean;
   readonly top: readonly RankedDims[];
-  /** Grad-CAM overlay, relative to the explanations folder. */
+  /** Grad-CAM overlay, relative to the explanations folder ('' when the dataset has no images or the tap no space). */
   readonly png: string;
 }
 
@@ -134,17 +134,26 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
   const pixels = new Map<number, Float32Array>();
   let m = 0;
   const order = picked.map((p) => p.pos);
-  for await (const b of dataset.readImages(order.map((p) => indices[p]), { height: size, width: size, channels: 3 }, 16)) {
-    b.indices.forEach((_, j) => pixels.set(order[m + j], b.pixels.slice(j * size * size * 3, (j + 1) * size * size * 3)));
-    m += b.indices.length;
+  // Grad-CAM needs a spatial tap and the images (a features-only dataset has neither): textual only then
+  let visual = h * w > 1;
+  if (visual) {
+    try {
+      for await (const b of dataset.readImages(order.map((p) => indices[p]), { height: size, width: size, channels: 3 }, 16)) {
+        b.indices.forEach((_, j) => pixels.set(order[m + j], b.pixels.slice(j * size * size * 3, (j + 1) * size * size * 3)));
+        m += b.indices.length;
+      }
+    } catch (e) {
+      if (!(e instanceof NiwtError)) throw e;
+      visual = false;
+    }
   }
   const decisions: ExplainedDecision[] = [];
   for (const p of picked) {
     const predicted = pred[p.pos];
     const { maps, alpha } = camFor([p.pos], [predicted]);
     const sample = indices[p.pos];
-    const rel = path.join('gradcam', safe(names[labels[p.pos]]), `${sample}-${p.correct ? 'correct' : 'wrong'}-as-${safe(names[predicted])}.png`);
-    await writeOverlay(path.join(outDir, rel), pixels.get(p.pos)!, size, maps, h, w);
+    const rel = visual ? path.join('gradcam', safe(names[labels[p.pos]]), `${sample}-${p.correct ? 'correct' : 'wrong'}-as-${safe(names[predicted])}.png`) : '';
+    if (visual) await writeOverlay(path.join(outDir, rel), pixels.get(p.pos)!, size, maps, h, w);
     decisions.push({
       sample,
       file: dataset.samples[sample].path,

@@ -123,8 +123,10 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     const { split } = dataset;
     t.end(
       `${dataset.name}: ${dataset.classes.length} classes (${split.seen.length} seen, ${split.unseen.length} unseen), ` +
-        `${split.trainval.length}/${split.testSeen.length}/${split.testUnseen.length} trainval/test_seen/test_unseen images`,
+        `${split.trainval.length}/${split.testSeen.length}/${split.testUnseen.length} trainval/test_seen/test_unseen images` +
+        (dataset.skippedImages ? `, ${dataset.skippedImages} bad images skipped` : ''),
     );
+    if (dataset.skippedImages !== undefined) await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
 
     t = log.stage('knowledge');
     const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;

@@ -20,3 +20,20 @@ export {
 export { chooseClasses, assertUnseenCovered, valueSupport, type ClassChoice } from './shapes/class-choice.js';
 export { GROUPS as SHAPE_ATTRIBUTE_GROUPS, ATTRIBUTE_NAMES as SHAPE_ATTRIBUTE_NAMES, type ShapeClass } from './shapes/vocabulary.js';
 
+export { readMat, matNumber, matNumbers, matStrings, matMatrixRows, requireVar } from './mat/index.js';
+export type { MatCell, MatChar, MatFile, MatHeader, MatNumeric, MatSparse, MatStruct, MatValue, MxClass, NumericArray, NumericClass, ReadMatOptions } from './mat/index.js';
+export { readAttSplits, ATT_SPLITS, LOC_NAMES, type AttSplits, type LocName } from './xlsa17/att-splits.js';
+export { readRes101Meta, relativeImagePath, featureSource, RES101, type Res101Meta } from './xlsa17/res101.js';
+export { buildXlsa17Split, checkPublishedSizes, type Xlsa17Split } from './xlsa17/split.js';
+export { PUBLISHED as XLSA17_PUBLISHED, publishedFor, type PublishedSplit } from './xlsa17/published.js';
+export { loadXlsa17, readXlsa17, type Xlsa17Info, type Xlsa17Options } from './xlsa17/load.js';
+export { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
+export { parseIndexedNames } from './xlsa17/indexed-names.js';
+export { loadAwa2, AWA2_FILES, type Awa2LoadOptions } from './awa2/load.js';
+export { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
+export { loadCub, findCubAttributeNames, CUB_FILES, type CubLoadOptions } from './cub/load.js';
+export { CubDataset, CubOptions } from './cub/plugin.js';
+export { findBadImages, precheckImages, dropSamples, badImagesError, type BadImage } from './images/check.js';
+export { randomCrop, randomHorizontalFlip, flipHorizontal, type BatchShape } from './images/augment.js';
+export type { ResizeMode } from './folder/read-images.js';
+export * from './fixtures/index.js';

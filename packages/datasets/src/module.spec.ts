@@ -28,9 +28,15 @@ describe('datasetsModule', () => {
   });
   afterAll(() => tmp.cleanup());
 
-  it('registers folder and shapes with strict schemas', () => {
+  it('registers folder, shapes, xlsa17, awa2 and cub with strict schemas', () => {
     const specs = container.getAll<PluginSpec>(TOKENS.pluginSpec);
-    expect(specs.map((s) => `${s.group}:${s.name}`).sort()).toEqual(['dataset:folder', 'dataset:shapes']);
+    expect(specs.map((s) => `${s.group}:${s.name}`).sort()).toEqual(['dataset:awa2', 'dataset:cub', 'dataset:folder', 'dataset:shapes', 'dataset:xlsa17']);
+    for (const name of ['awa2', 'cub', 'xlsa17']) {
+      const spec = specs.find((s) => s.name === name)!;
+      expect(spec.schema.safeParse({ root: 'x', xlsa17: 'y', extra: 1 }).success).toBe(false);
+      expect(spec.schema.safeParse({}).success).toBe(false);
+    }
+    expect(specs.find((s) => s.name === 'awa2')!.schema.parse({ root: 'r', xlsa17: 'x' })).toMatchObject({ split: 'proposed', attributes: 'continuous', skipBadImages: false, resize: 'stretch' });
     const folder = specs.find((s) => s.name === 'folder');
     expect(folder?.schema.safeParse({ root: 'x', extra: 1 }).success).toBe(false);
     expect(folder?.schema.safeParse({}).success).toBe(false);

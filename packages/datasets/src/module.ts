@@ -4,6 +4,9 @@ import { ContainerModule } from 'inversify';
 import { FolderDataset, FolderOptions } from './folder/plugin.js';
 import { ShapesOptions } from './shapes/options.js';
 import { ShapesDataset } from './shapes/plugin.js';
+import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
+import { CubDataset, CubOptions } from './cub/plugin.js';
+import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
@@ -19,5 +22,26 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'synthetic shapes (shape × colour × fill × size); unseen classes recombine seen values',
     schema: ShapesOptions,
     impl: ShapesDataset,
+  });
+  registerPlugin(bind, {
+    group: 'dataset',
+    name: 'xlsa17',
+    description: 'xlsa17 proposed split alone: att_splits.mat + res101.mat features (no images; use backbone features)',
+    schema: Xlsa17DatasetOptions,
+    impl: Xlsa17Dataset,
+  });
+  registerPlugin(bind, {
+    group: 'dataset',
+    name: 'awa2',
+    description: 'Animals with Attributes 2 (raw Animals_with_Attributes2/) with the xlsa17 proposed split',
+    schema: Awa2Options,
+    impl: Awa2Dataset,
+  });
+  registerPlugin(bind, {
+    group: 'dataset',
+    name: 'cub',
+    description: 'CUB-200-2011 (raw CUB_200_2011/) with the xlsa17 proposed split',
+    schema: CubOptions,
+    impl: CubDataset,
   });
 });

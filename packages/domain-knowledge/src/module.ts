@@ -1,6 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { registerPlugin } from '@niwt/core';
 import { AttributesEncoder, attributesOptions } from './attributes.js';
+import { CaptionsEncoder, captionsOptions } from './captions/index.js';
 
 /** Registers the knowledge encoders of this package. */
 export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
@@ -10,5 +11,12 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
     description: "The dataset's class-attribute table (missing → 0; normalize none | l2 | max)",
     schema: attributesOptions,
     impl: AttributesEncoder,
+  });
+  registerPlugin(bind, {
+    group: 'knowledge',
+    name: 'captions',
+    description: "Reed et al. text_c10 captions through word2vec: mean word vector per caption → image → class",
+    schema: captionsOptions,
+    impl: CaptionsEncoder,
   });
 });

@@ -25,13 +25,13 @@ describe('config errors fail before any work, exit 2, one line, nothing left beh
       'an unknown method',
       good.replace('  - name: niwt', '  - name: nwit'),
       [],
-      "exp.yaml:9 methods.0.name: 'nwit' is not a method (known: niwt; did you mean 'niwt'?); a third-party method must be listed under plugins:",
+      "exp.yaml:9 methods.0.name: 'nwit' is not a method (known: ale, dem, niwt; did you mean 'niwt'?); a third-party method must be listed under plugins:",
     ],
     [
       'an unknown dataset',
       good.replace('name: shapes', 'name: awa3'),
       [],
-      "exp.yaml:4 dataset.name: 'awa3' is not a dataset (known: folder, shapes); a third-party dataset must be listed under plugins:",
+      "exp.yaml:4 dataset.name: 'awa3' is not a dataset (known: awa2, cub, folder, shapes, xlsa17; did you mean 'awa2'?); a third-party dataset must be listed under plugins:",
     ],
     ['a bad enum value', good.replace('tap: conv3', 'tap: fc9'), [], /^exp\.yaml:7 backbone\.tap: Invalid option: expected one of "conv1"\|"pool1"\|"conv2"\|"pool2"\|"conv3"\|"pool3" \(found "fc9"\)$/],
     ['a bad --set', good, ['--set', 'methods.0.lr=-1'], '--set methods.0.lr=-1: methods.0.lr: Too small: expected number to be >0 (found -1)'],
@@ -73,6 +73,8 @@ describe('niwt plugins ls', () => {
     const r = await runCli(['plugins', 'ls', '--json'], tempDir('ls'));
     expect(r.code).toBe(0);
     const names = (JSON.parse(r.stdout) as { group: string; name: string }[]).map((p) => `${p.group}:${p.name}`);
-    expect(names).toEqual(expect.arrayContaining(['dataset:folder', 'dataset:shapes', 'knowledge:attributes', 'backbone:small-cnn', 'method:niwt', 'tracker:mlflow']));
+    expect(names).toEqual(
+      expect.arrayContaining(['dataset:folder', 'dataset:shapes', 'dataset:awa2', 'dataset:cub', 'dataset:xlsa17', 'knowledge:attributes', 'knowledge:captions', 'backbone:small-cnn', 'backbone:vgg16', 'backbone:resnet50', 'backbone:resnet101', 'backbone:features', 'method:niwt', 'method:ale', 'method:dem', 'tracker:mlflow']),
+    );
   });
 });

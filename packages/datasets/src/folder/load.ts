@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatasetError, type Dataset, type ImageSpec, type Sample } from '@niwt/core';
+import { precheckImages } from '../images/check.js';
 import { firstFailureInOrder, listClassImages } from './image-files.js';
 import { FILES } from './layout.js';
 import { readImages, type ReadImagesOptions } from './read-images.js';
@@ -12,6 +13,10 @@ import { errorText, isNotFound, parseClassAttributes, parseNameList, readTextFil
 export interface LoadFolderOptions extends ReadImagesOptions {
   /** `Dataset.name`; defaults to the root folder's base name. */
   readonly name?: string;
+  /** Drop (and count) unreadable images instead of failing before training. */
+  readonly skipBadImages?: boolean;
+  /** Probe every image before training (default true). */
+  readonly checkImages?: boolean;
 }
 
 /**
@@ -42,18 +47,23 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
   const spec = parseSplitFile(splitFile, splitText, classes, classesFile);
   const files = await listClassImages(dir, classes, classesFile);
 
-  const samples: Sample[] = [];
+  const listed: Sample[] = [];
   files.forEach((list, classIndex) => {
-    for (const p of list) samples.push({ index: samples.length, classIndex, path: p });
+    for (const p of list) listed.push({ index: listed.length, classIndex, path: p });
   });
   const classNames = classes.map((c) => c.name);
-  const split = assignSplit(
+  const assigned = assignSplit(
     spec,
     classNames,
     classNames.map((n) => path.join(dir, FILES.images, n)),
-    samples,
+    listed,
   );
-  const prefetch = options.prefetch;
+  const checked =
+    options.checkImages === false
+      ? { samples: listed, split: assigned, bad: [] }
+      : await precheckImages(listed, assigned, classNames, { skip: options.skipBadImages ?? false, listedIn: path.join(dir, FILES.images) });
+  const { samples, split } = checked;
+  const { prefetch, resize } = options;
   return {
     name: options.name ?? path.basename(dir),
     root: dir,
@@ -61,8 +71,9 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
     samples,
     split,
     attributes: { names: attributes.map((a) => a.name), matrix: table, source: classAttributesFile },
+    ...(options.skipBadImages ? { skippedImages: checked.bad.length } : {}),
     readImages: (indices: readonly number[], imageSpec: ImageSpec, batchSize: number) =>
-      readImages(samples, indices, imageSpec, batchSize, { prefetch }),
+      readImages(samples, indices, imageSpec, batchSize, { prefetch, resize }),
   };
 }
 

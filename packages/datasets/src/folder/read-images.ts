@@ -9,9 +9,18 @@ import { DatasetError, type ImageBatch, type ImageSpec, type Sample } from '@niw
 import sharp from 'sharp';
 import { errorText, isNotFound } from './text-files.js';
 
+/**
+ * `stretch`: resize to exactly height × width (aspect ratio not kept; the small-image default).
+ * `crop`: resize the shorter side to size·256/224 (256 for 224), then cut the centre
+ * height × width window: the ImageNet evaluation transform the pretrained backbones expect.
+ */
+export type ResizeMode = 'stretch' | 'crop';
+
 export interface ReadImagesOptions {
   /** Images decoded ahead of the consumer (default: 2 × CPU cores, at most 16). */
   readonly prefetch?: number;
+  /** How images are brought to the requested size (default `stretch`). */
+  readonly resize?: ResizeMode;
 }
 
 export function defaultPrefetch(): number {
@@ -22,7 +31,7 @@ export function defaultPrefetch(): number {
  * Decodes one image to `spec`: EXIF orientation applied, stretched to height × width
  * (`fit: 'fill'`, no cropping), alpha dropped, converted to 8-bit sRGB. Returns HWC bytes.
  */
-export async function decodeImage(file: string, spec: ImageSpec): Promise<Uint8Array> {
+export async function decodeImage(file: string, spec: ImageSpec, resize: ResizeMode = 'stretch'): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -31,6 +40,7 @@ export async function decodeImage(file: string, spec: ImageSpec): Promise<Uint8A
     throw new DatasetError(`${file}: ${what}; expected a JPEG or PNG image`, { cause: e });
   }
   try {
+    if (resize === 'crop') return await centreCrop(bytes, spec);
     const { data, info } = await sharp(bytes, { failOn: 'error' })
       .autoOrient()
       .resize(spec.width, spec.height, { fit: 'fill' })
@@ -47,6 +57,30 @@ export async function decodeImage(file: string, spec: ImageSpec): Promise<Uint8A
   }
 }
 
+/** Shorter side to round(max(h, w) · 256/224), then the centre h × w window. */
+async function centreCrop(bytes: Buffer, spec: ImageSpec): Promise<Uint8Array> {
+  const side = Math.round((Math.max(spec.height, spec.width) * 256) / 224);
+  const { data, info } = await sharp(bytes, { failOn: 'error' })
+    .autoOrient()
+    .resize({ width: side, height: side, fit: 'outside' })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width < spec.width || info.height < spec.height) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
+  }
+  const y0 = (info.height - spec.height) >> 1;
+  const x0 = (info.width - spec.width) >> 1;
+  const out = new Uint8Array(spec.height * spec.width * 3);
+  const row = spec.width * 3;
+  for (let y = 0; y < spec.height; y++) {
+    const src = ((y0 + y) * info.width + x0) * 3;
+    out.set(data.subarray(src, src + row), y * row);
+  }
+  return out;
+}
+
 /** The `Dataset.readImages` of datasets whose samples are image files on disk. */
 export function readImages(
   samples: readonly Sample[],
@@ -57,7 +91,8 @@ export function readImages(
 ): AsyncGenerator<ImageBatch> {
   checkRequest(samples.length, indices, spec, batchSize);
   const prefetch = Math.max(1, options.prefetch ?? defaultPrefetch());
-  return streamBatches(indices, spec, batchSize, prefetch, (i) => decodeImage(samples[i].path, spec));
+  const resize = options.resize ?? 'stretch';
+  return streamBatches(indices, spec, batchSize, prefetch, (i) => decodeImage(samples[i].path, spec, resize));
 }
 
 /**

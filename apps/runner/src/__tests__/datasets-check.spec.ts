@@ -1,0 +1,104 @@
+/** `niwt datasets check`: per-split counts next to the published xlsa17 numbers, on the real AWA2 att_splits.mat and on fixtures. */
+import { execFileSync } from 'node:child_process';
+import { cp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Command } from 'commander';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeAwa2Fixture, writeCubFixture, type MatVarSpec, type RawFixture } from '@niwt/datasets';
+import { checkDataset, formatCheck, registerDatasetsCommands } from '../commands/datasets.js';
+import { REPO, tempDir } from './helpers.js';
+
+let python: string | undefined;
+function scipyWriteMat(file: string, vars: Readonly<Record<string, MatVarSpec>>, compress: boolean): void {
+  python ??= execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+  execFileSync(python, [path.join(REPO, 'scripts/scipy-mat.py'), 'write', file, ...(compress ? [] : ['--no-compress'])], { input: JSON.stringify(vars), stdio: ['pipe', 'inherit', 'inherit'] });
+}
+
+/** Runs `datasets check …` through commander, capturing stdout. */
+async function cli(args: string[]): Promise<{ out: string; error?: Error }> {
+  const program = new Command('niwt').exitOverride();
+  registerDatasetsCommands(program);
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return { out: chunks.join('') };
+  } catch (e) {
+    return { out: chunks.join(''), error: e as Error };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+describe('niwt datasets check', () => {
+  let dir: string;
+  let awa2: RawFixture;
+  let cub: RawFixture;
+  beforeAll(async () => {
+    dir = tempDir('datasets-check');
+    awa2 = await writeAwa2Fixture(path.join(dir, 'awa2'), scipyWriteMat);
+    cub = await writeCubFixture(path.join(dir, 'cub'), scipyWriteMat);
+  });
+
+  it('the real xlsa17 AWA2 folder (att_splits.mat only): 23,527 / 5,882 / 7,913 next to the published numbers', async () => {
+    const { out, error } = await cli(['datasets', 'check', '/work/shared/data/xlsa17/AWA2']);
+    expect(error).toBeUndefined();
+    expect(out).toContain('xlsa17 dataset xlsa17-AWA2 at /work/shared/data/xlsa17/AWA2: 50 classes, — images, 85 attributes');
+    expect(out).toContain('| trainval     |  23,527 |     23,527 ✓ |      40 |     40 ✓ |');
+    expect(out).toContain('| test_seen    |   5,882 |      5,882 ✓ |      40 |     40 ✓ |');
+    expect(out).toContain('| test_unseen  |   7,913 |      7,913 ✓ |      10 |     10 ✓ |');
+    expect(out).toContain('| train_loc    |  20,218 |     20,218 ✓ |      27 |     27 ✓ |');
+    expect(out).toContain('✓ counts match the published xlsa17 AWA2 split');
+  });
+
+  it('a raw AWA2 root finds its xlsa17 folder via --xlsa17 and prints counts against AWA2 (a tiny copy differs: exit 2 with one line)', async () => {
+    const { out, error } = await cli(['datasets', 'check', awa2.root, '--xlsa17', awa2.xlsa17.dir]);
+    expect(out).toContain(`awa2 dataset awa2 at ${awa2.root}: 8 classes, 48 images, 6 attributes`);
+    expect(out).toMatch(/\| trainval {5}\| {6}24 \| {5}23,527 ✗ \|/);
+    expect(error?.message).toBe(`${awa2.root}: trainval has 24 images / 6 classes; expected 23,527 / 40 (published xlsa17 AWA2)`);
+  });
+
+  it('a CUB root and an xlsa17 folder with res101.mat (JSON)', async () => {
+    const c = await checkDataset(cub.root, { xlsa17: cub.xlsa17.dir });
+    expect(c.kind).toBe('cub');
+    expect(c.rows.map((r) => [r.split, r.images, r.classes])).toEqual([
+      ['trainval', 16, 4],
+      ['test_seen', 8, 4],
+      ['test_unseen', 12, 2],
+      ['train', 12, 3],
+      ['val', 4, 1],
+    ]);
+    const x = await checkDataset(cub.xlsa17.dir);
+    expect(x.notes[0]).toBe('validation from train_loc/val_loc (8 test_seen images dropped from train_loc/val_loc)');
+    expect(formatCheck(x)).toContain('✓ dataset loads (no published counts to compare)');
+  });
+
+  it('bad images: listed but missing fails; --skip-bad-images counts them', async () => {
+    const top = path.join(dir, 'awa2-bad');
+    await cp(path.dirname(awa2.root), top, { recursive: true });
+    const root = path.join(top, 'Animals_with_Attributes2');
+    await rm(path.join(root, 'JPEGImages/horse/horse_10002.jpg'));
+    const xl = path.join(top, 'xlsa17/AWA2x');
+    const e = await cli(['datasets', 'check', root, '--xlsa17', xl]);
+    expect(e.error?.message).toMatch(new RegExp(`^${root}/JPEGImages/horse/horse_10002.jpg: file not found;`));
+    const c = await checkDataset(root, { xlsa17: xl, skipBadImages: true });
+    expect(c.skippedImages).toBe(1);
+    expect(c.images).toBe(47);
+  });
+
+  it('a config file: loads its dataset block', async () => {
+    const cfg = path.join(dir, 'exp.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${cub.xlsa17.dir} }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    const c = await checkDataset(cfg);
+    expect(c.kind).toBe('cub');
+    expect(c.published).toBe('CUB');
+    expect(c.ok).toBe(false);
+  });
+
+  it('an unknown folder is a usage error naming it', async () => {
+    const e = await cli(['datasets', 'check', dir]);
+    expect(e.error?.message).toMatch(new RegExp(`^${dir}: not a dataset folder this command knows; expected att_splits.mat \\(xlsa17\\)`));
+  });
+});

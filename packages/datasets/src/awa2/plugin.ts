@@ -1,0 +1,31 @@
+/** The `awa2` dataset plugin: raw Animals with Attributes 2 images with the xlsa17 proposed split. */
+import path from 'node:path';
+import { TOKENS, type Dataset, type DatasetAdapter, type RunContext } from '@niwt/core';
+import { inject, injectable } from 'inversify';
+import { z } from 'zod';
+import { loadAwa2 } from './load.js';
+
+export const Awa2Options = z.strictObject({
+  root: z.string().min(1).describe('the Animals_with_Attributes2 folder, relative to the config'),
+  xlsa17: z.string().min(1).describe('the xlsa17 AWA2 folder (att_splits.mat, res101.mat), relative to the config'),
+  split: z.enum(['proposed']).default('proposed').describe('the xlsa17 proposed split (Xian et al.)'),
+  attributes: z.enum(['continuous', 'binary']).default('continuous').describe('predicate-matrix-continuous.txt (0–100, −1 missing) or -binary.txt'),
+  resize: z.enum(['stretch', 'crop']).default('stretch'),
+  skipBadImages: z.boolean().default(false),
+  features: z.boolean().default(false).describe('also expose res101.mat as the precomputed features'),
+  checkSizes: z.boolean().default(true),
+});
+export type Awa2Options = z.output<typeof Awa2Options>;
+
+@injectable()
+export class Awa2Dataset implements DatasetAdapter {
+  constructor(
+    @inject(TOKENS.options) private readonly options: Awa2Options,
+    @inject(TOKENS.runContext) private readonly run: RunContext,
+  ) {}
+
+  load(): Promise<Dataset> {
+    const at = (p: string): string => path.resolve(this.run.baseDir, p);
+    return loadAwa2(at(this.options.root), { ...this.options, xlsa17: at(this.options.xlsa17) });
+  }
+}

@@ -1,0 +1,27 @@
+/** The `xlsa17` dataset plugin: the proposed-split release alone (precomputed features, no images). */
+import path from 'node:path';
+import { TOKENS, type Dataset, type DatasetAdapter, type RunContext } from '@niwt/core';
+import { inject, injectable } from 'inversify';
+import { z } from 'zod';
+import { loadXlsa17 } from './load.js';
+
+export const Xlsa17DatasetOptions = z.strictObject({
+  root: z.string().min(1).describe('xlsa17 dataset folder (att_splits.mat, res101.mat), relative to the config'),
+  features: z.string().min(1).optional().describe('features file instead of <root>/res101.mat: another res101-layout .mat or a .npy [images × dims]'),
+  attributes: z.enum(['original', 'att']).default('original').describe('original_att (0–100) or att (unit-L2 columns)'),
+  attributeNames: z.string().min(1).optional().describe('file naming the attributes (AwA predicates.txt, CUB attributes.txt)'),
+  checkSizes: z.boolean().default(true).describe('check split sizes against the published table (folders named AWA1/AWA2/CUB/SUN/APY)'),
+});
+export type Xlsa17DatasetOptions = z.output<typeof Xlsa17DatasetOptions>;
+
+@injectable()
+export class Xlsa17Dataset implements DatasetAdapter {
+  constructor(
+    @inject(TOKENS.options) private readonly options: Xlsa17DatasetOptions,
+    @inject(TOKENS.runContext) private readonly run: RunContext,
+  ) {}
+
+  load(): Promise<Dataset> {
+    return loadXlsa17(path.resolve(this.run.baseDir, this.options.root), this.options, this.run.baseDir);
+  }
+}
