@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
+import { z } from 'zod';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
 import { runSweep, sweepTable } from './sweep.js';
 import { findUnfinishedRun } from './finished.js';
@@ -126,13 +127,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   const plugins = program.command('plugins').description('list registered plugins');
   plugins
     .command('ls')
-    .description('every registered plugin with its group and description')
-    .option('--json', 'as JSON')
+    .description('every registered plugin with its group, description and options (type and default)')
+    .option('--json', 'as JSON (options as JSON Schema)')
     .action((flags: { json?: boolean }) => {
       const reg = new PluginRegistry(baseContainer(new ConsoleLogger({ quiet: true })));
-      const specs = reg.specs().map((s) => ({ group: s.group, name: s.name, description: s.description }));
-      if (flags.json) process.stdout.write(`${JSON.stringify(specs, null, 2)}\n`);
-      else for (const s of specs) process.stdout.write(`${`${s.group}:${s.name}`.padEnd(24)} ${s.description}\n`);
+      const specs = reg.specs().map((s) => ({ group: s.group, name: s.name, description: s.description, options: optionsSchema(s.schema) }));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(specs, null, 2)}\n`);
+        return;
+      }
+      for (const s of specs) {
+        process.stdout.write(`${`${s.group}:${s.name}`.padEnd(24)} ${s.description}\n`);
+        for (const line of describeOptions(s.options)) process.stdout.write(`    ${line}\n`);
+      }
     });
 
   try {
@@ -160,3 +167,26 @@ export function report(e: unknown, verbose: boolean): number {
 }
 
 
+
+type JsonSchema = { type?: string | string[]; enum?: unknown[]; default?: unknown; properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; description?: string };
+
+/** A plugin's options as JSON Schema (input side: what a config may write). */
+function optionsSchema(schema: z.ZodType): JsonSchema {
+  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+}
+
+/** `path: type = default` lines, nested objects flattened to dotted paths (the `--set` form). */
+function describeOptions(schema: JsonSchema, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(schema.properties ?? {})) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (v.properties && Object.keys(v.properties).length > 0) {
+      out.push(...describeOptions(v, p));
+      continue;
+    }
+    const type = v.enum ? v.enum.map((e) => JSON.stringify(e)).join(' | ') : v.anyOf ? v.anyOf.map((a) => a.type ?? (a.enum ? a.enum.join('|') : '?')).join(' | ') : Array.isArray(v.type) ? v.type.join(' | ') : (v.type ?? 'any');
+    const def = v.default === undefined ? '' : ` = ${JSON.stringify(v.default)}`;
+    out.push(`${p}: ${type}${def}`);
+  }
+  return out;
+}

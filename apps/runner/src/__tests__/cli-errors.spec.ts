@@ -72,7 +72,12 @@ describe('niwt plugins ls', () => {
   it('lists every built-in plugin', async () => {
     const r = await runCli(['plugins', 'ls', '--json'], tempDir('ls'));
     expect(r.code).toBe(0);
-    const names = (JSON.parse(r.stdout) as { group: string; name: string }[]).map((p) => `${p.group}:${p.name}`);
+    const list = JSON.parse(r.stdout) as { group: string; name: string; options: { properties: Record<string, { default?: unknown }> } }[];
+    const names = list.map((p) => `${p.group}:${p.name}`);
+    // each plugin lists its options with their defaults (JSON Schema of the input side)
+    const niwt = list.find((p) => p.name === 'niwt')!;
+    expect(niwt.options.properties.lambda.default).toBe(0.001);
+    expect(niwt.options.properties.batchSize.default).toBe(64);
     expect(names).toEqual(
       expect.arrayContaining(['dataset:folder', 'dataset:shapes', 'dataset:awa2', 'dataset:cub', 'dataset:xlsa17', 'knowledge:attributes', 'knowledge:captions', 'backbone:small-cnn', 'backbone:vgg16', 'backbone:resnet50', 'backbone:resnet101', 'backbone:features', 'method:niwt', 'method:ale', 'method:dem', 'tracker:mlflow']),
     );
