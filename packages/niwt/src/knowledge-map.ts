@@ -31,6 +31,11 @@ export interface MapOptions {
   /** 'spearman' (the paper) or 'cosine' (held-out cosine loss). */
   readonly select: 'spearman' | 'cosine';
   readonly seed: number;
+  /** 'linear' (the paper) or a one-hidden-layer ReLU MLP of `hidden` units. */
+  readonly kind?: 'linear' | 'mlp';
+  readonly hidden?: number;
+  /** 'class' (exact class-level form, the default) or 'image' (the per-image loss over every image). */
+  readonly objective?: 'class' | 'image';
 }
 
 export interface LinearMap {
@@ -40,29 +45,46 @@ export interface LinearMap {
   readonly b: Float32Array;
 }
 
+/** f(d) = ReLU(d·W1 + b1)·W2 + b2. */
+export interface MlpMap {
+  readonly W1: Matrix;
+  readonly b1: Float32Array;
+  readonly W2: Matrix;
+  readonly b2: Float32Array;
+}
+
+export type KnowledgeMap = LinearMap | MlpMap;
+
+const isLinear = (m: KnowledgeMap): m is LinearMap => 'M' in m;
+
 export interface MapResult {
-  readonly map: LinearMap;
+  readonly map: KnowledgeMap;
   readonly bestEpoch: number;
   /** Held-out score of the selected epoch (ρ, or cosine loss). */
   readonly bestScore: number;
   readonly history: readonly { epoch: number; trainLoss: number; heldOut: number }[];
 }
 
-/** f(d) for every row of `knowledge`: numClasses × K. */
-export function applyMap(map: LinearMap, knowledge: Matrix): Matrix {
-  const { M, b } = map;
-  const out = new Float32Array(knowledge.rows * M.cols);
-  for (let i = 0; i < knowledge.rows; i++) {
-    const o = out.subarray(i * M.cols, (i + 1) * M.cols);
+function affine(x: Matrix, W: Matrix, b: Float32Array, relu: boolean): Matrix {
+  const out = new Float32Array(x.rows * W.cols);
+  for (let i = 0; i < x.rows; i++) {
+    const o = out.subarray(i * W.cols, (i + 1) * W.cols);
     o.set(b);
-    for (let e = 0; e < M.rows; e++) {
-      const d = knowledge.data[i * knowledge.cols + e];
+    for (let e = 0; e < W.rows; e++) {
+      const d = x.data[i * x.cols + e];
       if (d === 0) continue;
-      const mr = row(M, e);
-      for (let k = 0; k < M.cols; k++) o[k] += d * mr[k];
+      const wr = row(W, e);
+      for (let k = 0; k < W.cols; k++) o[k] += d * wr[k];
     }
+    if (relu) for (let k = 0; k < o.length; k++) if (o[k] < 0) o[k] = 0;
   }
-  return matrix(knowledge.rows, M.cols, out);
+  return matrix(x.rows, W.cols, out);
+}
+
+/** f(d) for every row of `knowledge`: numClasses × K. */
+export function applyMap(map: KnowledgeMap, knowledge: Matrix): Matrix {
+  if (isLinear(map)) return affine(knowledge, map.M, map.b, false);
+  return affine(affine(knowledge, map.W1, map.b1, true), map.W2, map.b2, false);
 }
 
 /** Class-level statistics: per class, the mean of unit-normalised importances and the image count. */
@@ -86,7 +108,7 @@ export function classMeans(importances: Matrix, labels: Int32Array, classes: rea
 }
 
 /** The per-image cosine loss mean_x [1 − cos(f(d_y), α_x)] over images of `classes` (for checks and selection). */
-export function perImageLoss(map: LinearMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
+export function perImageLoss(map: KnowledgeMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
   const preds = applyMap(map, data.knowledge);
   const keep = new Set(classes);
   let sum = 0;
@@ -100,7 +122,7 @@ export function perImageLoss(map: LinearMap, data: Pick<MapTrainingData, 'import
 }
 
 /** The class-level form of the same loss (equal to `perImageLoss` up to rounding). */
-export function classLevelLoss(map: LinearMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
+export function classLevelLoss(map: KnowledgeMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
   const { means, counts } = classMeans(data.importances, data.labels, classes);
   const preds = applyMap(map, data.knowledge);
   const total = counts.reduce((a, b) => a + b, 0);
@@ -153,7 +175,7 @@ export class HeldOutScorer {
   }
 
   /** Mean Spearman ρ over held-out images (higher is better), or held-out cosine loss (lower is better). */
-  score(map: LinearMap): number {
+  score(map: KnowledgeMap): number {
     if (this.select === 'cosine') return perImageLoss(map, this.data, this.data.heldOutClasses);
     if (this.imageRanks.length === 0) return 0;
     const preds = applyMap(map, selectRows(this.data.knowledge, this.data.heldOutClasses));
@@ -169,36 +191,65 @@ export class HeldOutScorer {
   }
 }
 
-/** Trains the map with Adam on the class-level objective; N(0,1) initialisation from the seed. */
+/**
+ * Trains the map with Adam, full batch, on the class-level objective (default) or the per-image one (the
+ * same function, evaluated over every image — kept to prove the equivalence). Linear maps start from
+ * N(0,1) as in the release; MLP layers from N(0, 1/fan_in).
+ */
 export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpoch?: (epoch: number, trainLoss: number, heldOut: number) => void): MapResult {
   const E = data.knowledge.cols;
   const K = data.importances.cols;
+  const kind = opts.kind ?? 'linear';
+  const H = opts.hidden ?? 256;
   const rng = new Rng(opts.seed);
-  const init = Float32Array.from({ length: E * K }, () => rng.normal());
-  const { means, counts } = classMeans(data.importances, data.labels, data.trainClasses);
-  const total = counts.reduce((a, b) => a + b, 0);
-  const D = new Float32Array(data.trainClasses.length * E);
-  data.trainClasses.forEach((c, p) => D.set(row(data.knowledge, c), p * E));
+  const randn = (n: number, scale: number): Float32Array => Float32Array.from({ length: n }, () => scale * rng.normal());
+  const vars: tf.Variable[] =
+    kind === 'linear'
+      ? [variableFrom<tf.Rank.R2>(randn(E * K, 1), [E, K]), variableFrom<tf.Rank.R1>(randn(K, 1), [K])]
+      : [
+          variableFrom<tf.Rank.R2>(randn(E * H, 1 / Math.sqrt(E)), [E, H]),
+          variableFrom<tf.Rank.R1>(new Float32Array(H), [H]),
+          variableFrom<tf.Rank.R2>(randn(H * K, 1 / Math.sqrt(H)), [H, K]),
+          variableFrom<tf.Rank.R1>(new Float32Array(K), [K]),
+        ];
+  const f = (d: tf.Tensor2D): tf.Tensor2D =>
+    kind === 'linear'
+      ? (tf.add(tf.matMul(d, vars[0] as tf.Tensor2D), vars[1]) as tf.Tensor2D)
+      : (tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(d, vars[0] as tf.Tensor2D), vars[1])), vars[2] as tf.Tensor2D), vars[3]) as tf.Tensor2D);
+  const unit = (x: tf.Tensor2D): tf.Tensor2D => tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
 
-  const M = variableFrom<tf.Rank.R2>(init, [E, K]);
-  const b = variableFrom<tf.Rank.R1>(Float32Array.from({ length: K }, () => rng.normal()), [K]);
-  const dT = tf.tensor2d(D, [data.trainClasses.length, E]);
-  const mT = tf.tensor2d(means.data, [means.rows, K]);
-  const wT = tf.tensor1d(counts.map((c) => c / total));
-  const optimizer = new Adam([M, b], { lr: opts.lr });
+  const inputs: tf.Tensor[] = [];
+  let loss: () => tf.Scalar;
+  if ((opts.objective ?? 'class') === 'class') {
+    const { means, counts } = classMeans(data.importances, data.labels, data.trainClasses);
+    const total = counts.reduce((a, b) => a + b, 0);
+    const D = new Float32Array(data.trainClasses.length * E);
+    data.trainClasses.forEach((c, p) => D.set(row(data.knowledge, c), p * E));
+    const dT = tf.tensor2d(D, [data.trainClasses.length, E]);
+    const mT = tf.tensor2d(means.data, [means.rows, K]);
+    const wT = tf.tensor1d(counts.map((c) => c / total));
+    inputs.push(dT, mT, wT);
+    loss = () => tf.sub(1, tf.sum(tf.mul(wT, tf.sum(tf.mul(mT, unit(f(dT))), 1)))) as tf.Scalar;
+  } else {
+    const keep = new Set(data.trainClasses);
+    const rowsIdx = Array.from(data.labels.keys()).filter((i) => keep.has(data.labels[i]));
+    const dT = tf.tensor2d(selectRows(data.knowledge, rowsIdx.map((i) => data.labels[i])).data, [rowsIdx.length, E]);
+    const aT = tf.tidy(() => unit(tf.tensor2d(selectRows(data.importances, rowsIdx).data, [rowsIdx.length, K])));
+    inputs.push(dT, aT);
+    loss = () => tf.sub(1, tf.mean(tf.sum(tf.mul(unit(f(dT)), aT), 1))) as tf.Scalar;
+  }
+  const optimizer = new Adam(vars, { lr: opts.lr });
   const better = (a: number, bst: number): boolean => (opts.select === 'spearman' ? a > bst : a < bst);
-  const snapshot = (): LinearMap => ({ M: matrix(E, K, M.dataSync().slice() as Float32Array), b: b.dataSync().slice() as Float32Array });
+  const m = (v: tf.Variable): Matrix => matrix(v.shape[0], v.shape[1] ?? 1, v.dataSync().slice() as Float32Array);
+  const vec = (v: tf.Variable): Float32Array => v.dataSync().slice() as Float32Array;
+  const snapshot = (): KnowledgeMap => (kind === 'linear' ? { M: m(vars[0]), b: vec(vars[1]) } : { W1: m(vars[0]), b1: vec(vars[1]), W2: m(vars[2]), b2: vec(vars[3]) });
 
   const scorer = new HeldOutScorer(data, opts.select);
   let best = { epoch: 0, score: opts.select === 'spearman' ? -Infinity : Infinity, map: snapshot() };
   const history: { epoch: number; trainLoss: number; heldOut: number }[] = [];
   try {
     for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-      const trainLoss = optimizer.step(() => {
-        const f = tf.add(tf.matMul(dT, M), b);
-        const fHat = tf.div(f, tf.add(tf.norm(f, 'euclidean', 1, true), 1e-12));
-        return tf.sub(1, tf.sum(tf.mul(wT, tf.sum(tf.mul(mT, fHat), 1)))) as tf.Scalar;
-      });
+      const trainLoss = optimizer.step(loss);
       const current = snapshot();
       const score = scorer.score(current);
       history.push({ epoch, trainLoss, heldOut: score });
@@ -207,7 +258,59 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
     }
   } finally {
     optimizer.dispose();
-    tf.dispose([M, b, dT, mT, wT]);
+    tf.dispose([...vars, ...inputs]);
   }
   return { map: best.map, bestEpoch: best.epoch, bestScore: best.score, history };
+}
+
+/**
+ * The linear map closest to any map on a set of knowledge rows (ridge least squares): textual explanations
+ * invert linear maps, so an MLP map is explained through its best linear fit on the classes.
+ */
+export function linearSurrogate(map: KnowledgeMap, knowledge: Matrix, ridge = 1e-3): LinearMap {
+  if (isLinear(map)) return map;
+  const F = applyMap(map, knowledge);
+  const n = knowledge.rows;
+  const E = knowledge.cols;
+  const K = F.cols;
+  const md = new Float64Array(E);
+  const mf = new Float64Array(K);
+  for (let i = 0; i < n; i++) {
+    for (let e = 0; e < E; e++) md[e] += knowledge.data[i * E + e] / n;
+    for (let k = 0; k < K; k++) mf[k] += F.data[i * K + k] / n;
+  }
+  // (DcᵀDc + εI) M = DcᵀFc, solved by Gauss-Jordan (E is small)
+  const A = new Float64Array(E * E);
+  const R = new Float64Array(E * K);
+  for (let i = 0; i < n; i++)
+    for (let a = 0; a < E; a++) {
+      const da = knowledge.data[i * E + a] - md[a];
+      for (let c = 0; c < E; c++) A[a * E + c] += da * (knowledge.data[i * E + c] - md[c]);
+      for (let k = 0; k < K; k++) R[a * K + k] += da * (F.data[i * K + k] - mf[k]);
+    }
+  let tr = 0;
+  for (let a = 0; a < E; a++) tr += A[a * E + a];
+  for (let a = 0; a < E; a++) A[a * E + a] += (ridge * tr) / E + 1e-12;
+  for (let c = 0; c < E; c++) {
+    let p = c;
+    for (let r = c + 1; r < E; r++) if (Math.abs(A[r * E + c]) > Math.abs(A[p * E + c])) p = r;
+    for (let k = 0; k < E; k++) [A[c * E + k], A[p * E + k]] = [A[p * E + k], A[c * E + k]];
+    for (let k = 0; k < K; k++) [R[c * K + k], R[p * K + k]] = [R[p * K + k], R[c * K + k]];
+    const d = A[c * E + c];
+    for (let k = 0; k < E; k++) A[c * E + k] /= d;
+    for (let k = 0; k < K; k++) R[c * K + k] /= d;
+    for (let r = 0; r < E; r++) {
+      if (r === c || A[r * E + c] === 0) continue;
+      const fct = A[r * E + c];
+      for (let k = 0; k < E; k++) A[r * E + k] -= fct * A[c * E + k];
+      for (let k = 0; k < K; k++) R[r * K + k] -= fct * R[c * K + k];
+    }
+  }
+  const M = Float32Array.from(R);
+  const b = Float32Array.from({ length: K }, (_, k) => {
+    let s = mf[k];
+    for (let e = 0; e < E; e++) s -= md[e] * M[e * K + k];
+    return s;
+  });
+  return { M: matrix(E, K, M), b };
 }

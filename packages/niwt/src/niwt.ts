@@ -9,7 +9,7 @@ import { z } from 'zod';
 import path from 'node:path';
 import { Rng, StateError, TOKENS, deriveSeed, hashOf, matrix, readNpy, selectRows, writeNpy, type Explainer, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { importanceInBatches } from './importance.js';
-import { applyMap, trainKnowledgeMap, type LinearMap } from './knowledge-map.js';
+import { applyMap, linearSurrogate, trainKnowledgeMap, type KnowledgeMap } from './knowledge-map.js';
 import { KnowledgeExplainer } from './explain.js';
 import { trainUnseenWeights } from './transfer.js';
 
@@ -33,6 +33,11 @@ export const niwtOptions = z.strictObject({
       /** Seen classes held out to select the epoch. */
       heldOutClasses: z.number().int().min(1).default(5),
       select: z.enum(['spearman', 'cosine']).default('spearman'),
+      /** 'linear' (the paper) or a one-hidden-layer ReLU MLP. */
+      kind: z.enum(['linear', 'mlp']).default('linear'),
+      hidden: z.number().int().min(1).default(256),
+      /** 'class': train on class rows (exact, fast); 'image': the same loss over every image. */
+      objective: z.enum(['class', 'image']).default('class'),
     })
     .prefault({}),
   /** Stage D's images: the seen trainval images (default), or any folder of images (never the test set). */
@@ -57,7 +62,9 @@ interface Fitted {
   readonly seenClasses: readonly number[];
   readonly unseenWeights: Matrix;
   readonly unseenClasses: readonly number[];
-  readonly map: LinearMap;
+  readonly map: KnowledgeMap;
+  /** The knowledge rows of every class (for the linear surrogate of an MLP map). */
+  readonly knowledge: Matrix;
   readonly dimNames: readonly string[];
   /** Mean ‖f(d)‖ over the seen classes: the map's output scale. */
   readonly mapNorm: number;
@@ -114,7 +121,7 @@ export class Niwt implements ZeroShotMethod {
     const heldOut = shuffled.slice(0, nHeld);
     const mapResult = trainKnowledgeMap(
       { importances, labels: trainval.labels, knowledge: ctx.knowledge.matrix, trainClasses: shuffled.slice(nHeld), heldOutClasses: heldOut },
-      { lr: this.opts.map.lr, epochs: this.opts.map.epochs, select: this.opts.map.select, seed: deriveSeed(ctx.seed, 'niwt/map') },
+      { ...this.opts.map, seed: deriveSeed(ctx.seed, 'niwt/map') },
       (epoch, loss, score) => {
         if (epoch % 10 === 0 || epoch === 1) {
           ctx.metric('stageC/train_loss', loss, epoch);
@@ -148,6 +155,7 @@ export class Niwt implements ZeroShotMethod {
     if (pool !== trainval.tap) pool.close?.();
     this.fitted = {
       map: mapResult.map,
+      knowledge: ctx.knowledge.matrix,
       dimNames: ctx.knowledge.dimNames,
       mapNorm,
       numClasses: ctx.classNames.length,
@@ -173,7 +181,7 @@ export class Niwt implements ZeroShotMethod {
   explainer(): Explainer | undefined {
     const f = this.fitted;
     if (!f) return undefined;
-    const text = new KnowledgeExplainer(f.map, f.dimNames, f.mapNorm);
+    const text = new KnowledgeExplainer(linearSurrogate(f.map, f.knowledge), f.dimNames, f.mapNorm);
     return {
       explainImportance: (importance, k) => text.explain(importance, k),
       classWeights: (c) => {

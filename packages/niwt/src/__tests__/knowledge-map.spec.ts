@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix } from '@niwt/core';
-import { HeldOutScorer, applyMap, classLevelLoss, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+import { HeldOutScorer, applyMap, classLevelLoss, linearSurrogate, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
 import { row } from '@niwt/core';
 
 await initBackend('cpu');
@@ -68,6 +68,37 @@ describe('stage C', () => {
     const fast = new HeldOutScorer({ ...p, trainClasses: [0, 1, 3, 4], heldOutClasses: held }, 'spearman').score(map);
     expect(fast).toBeCloseTo(sum / n, 10);
     expect(n).toBe(7 + 10);
+  });
+
+  it('training on class rows reaches the same optimum as per-image training (loss within 1e-4 every epoch)', () => {
+    const p = problem(7);
+    const data = { ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] };
+    const run = (objective: 'class' | 'image') => trainKnowledgeMap(data, { lr: 0.05, epochs: 150, select: 'cosine', seed: 3, objective });
+    const cls = run('class');
+    const img = run('image');
+    let maxDiff = 0;
+    for (let i = 0; i < cls.history.length; i++) maxDiff = Math.max(maxDiff, Math.abs(cls.history[i].trainLoss - img.history[i].trainLoss));
+    expect(maxDiff).toBeLessThan(1e-4);
+    expect(cls.history[149].trainLoss).toBeLessThan(cls.history[0].trainLoss - 0.1);
+    expect(Math.abs(perImageLoss(cls.map, p, [0, 1, 2, 3, 4, 5]) - perImageLoss(img.map, p, [0, 1, 2, 3, 4, 5]))).toBeLessThan(1e-4);
+  });
+
+  it('offers an MLP map that also generalises, explained through its linear surrogate', () => {
+    const p = problem(8);
+    const res = trainKnowledgeMap({ ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] }, { lr: 0.01, epochs: 300, select: 'spearman', seed: 3, kind: 'mlp', hidden: 32 });
+    expect('W1' in res.map).toBe(true);
+    expect(res.bestScore).toBeGreaterThan(0.6);
+    const sur = linearSurrogate(res.map, p.knowledge);
+    // the surrogate reproduces the MLP's predictions on the classes up to its fit error
+    const a = applyMap(res.map, p.knowledge);
+    const b = applyMap(sur, p.knowledge);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.data.length; i++) {
+      num += (a.data[i] - b.data[i]) ** 2;
+      den += a.data[i] ** 2;
+    }
+    expect(num / den).toBeLessThan(0.2);
   });
 
   it('is deterministic for a seed', () => {
