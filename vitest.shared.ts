@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ViteUserConfig } from 'vitest/config';
@@ -25,10 +26,20 @@ export function niwtVitest(name: string, extra: { testTimeout?: number; passWith
       include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'],
       environment: 'node',
       passWithNoTests: extra.passWithNoTests ?? false,
+      env: { NIWT_SHARED_DIR: sharedDir() },
       pool: 'forks',
       testTimeout: extra.testTimeout ?? 120_000,
       hookTimeout: 600_000,
       reporters: ['default', ['json', { outputFile: path.join(root, '.reports', `vitest-${name}.json`) }]],
     },
   };
+}
+
+/**
+ * The steering repo's shared data (`shared/` beside the checkout: `../shared`), falling back to the
+ * developers' `/work/shared`; tests read it from NIWT_SHARED_DIR and fail, never skip, when it is absent.
+ */
+function sharedDir(): string {
+  for (const p of [path.resolve(root, '..', 'shared'), '/work/shared']) if (existsSync(path.join(p, 'data'))) return p;
+  return path.resolve(root, '..', 'shared'); // absent: the tests that need it fail naming this path
 }

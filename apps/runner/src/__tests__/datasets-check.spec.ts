@@ -8,6 +8,8 @@ import { writeAwa2Fixture, writeCubFixture, type MatVarSpec, type RawFixture } f
 import { checkDataset, formatCheck, registerDatasetsCommands } from '../commands/datasets.js';
 import { REPO, tempDir } from './helpers.js';
 
+const AWA2_REAL = path.join(process.env.NIWT_SHARED_DIR ?? '../shared', 'data/xlsa17/AWA2');
+
 let python: string | undefined;
 function scipyWriteMat(file: string, vars: Readonly<Record<string, MatVarSpec>>, compress: boolean): void {
   python ??= execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
@@ -42,9 +44,9 @@ describe('niwt datasets check', () => {
   });
 
   it('the real xlsa17 AWA2 folder (att_splits.mat only): 23,527 / 5,882 / 7,913 next to the published numbers', async () => {
-    const { out, error } = await cli(['datasets', 'check', '/work/shared/data/xlsa17/AWA2']);
+    const { out, error } = await cli(['datasets', 'check', AWA2_REAL]);
     expect(error).toBeUndefined();
-    expect(out).toContain('xlsa17 dataset xlsa17-AWA2 at /work/shared/data/xlsa17/AWA2: 50 classes, — images, 85 attributes');
+    expect(out).toContain(`xlsa17 dataset xlsa17-AWA2 at ${AWA2_REAL}: 50 classes, — images, 85 attributes`);
     expect(out).toContain('| trainval     |  23,527 |     23,527 ✓ |      40 |     40 ✓ |');
     expect(out).toContain('| test_seen    |   5,882 |      5,882 ✓ |      40 |     40 ✓ |');
     expect(out).toContain('| test_unseen  |   7,913 |      7,913 ✓ |      10 |     10 ✓ |');

@@ -10,7 +10,7 @@ import { readAttSplits } from './att-splits.js';
 import { loadXlsa17, readXlsa17 } from './load.js';
 import { relativeImagePath } from './res101.js';
 
-const REAL = '/work/shared/data/xlsa17/AWA2';
+const REAL = path.join(process.env.NIWT_SHARED_DIR ?? '../shared', 'data/xlsa17/AWA2');
 const errorOf = (p: Promise<unknown>): Promise<Error> => p.then(() => new Error('no error'), (e: unknown) => e as Error);
 
 describe('the real xlsa17 AWA2 att_splits.mat', () => {

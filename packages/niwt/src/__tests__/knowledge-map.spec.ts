@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix } from '@niwt/core';
-import { HeldOutScorer, applyMap, classLevelLoss, linearSurrogate, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+import { HeldOutScorer, type LinearMap, applyMap, classLevelLoss, linearSurrogate, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
 import { row } from '@niwt/core';
 
 await initBackend('cpu');
@@ -104,7 +104,7 @@ describe('stage C', () => {
   it('is deterministic for a seed', () => {
     const p = problem(4);
     const run = () => trainKnowledgeMap({ ...p, trainClasses: [0, 1, 2, 3, 4], heldOutClasses: [5, 6] }, { lr: 0.05, epochs: 20, select: 'cosine', seed: 5 });
-    expect(Array.from(run().map.M.data)).toEqual(Array.from(run().map.M.data));
+    expect(Array.from((run().map as LinearMap).M.data)).toEqual(Array.from((run().map as LinearMap).M.data));
   });
 });
 
