@@ -3,7 +3,7 @@
  * Stage D speed: the project's exact fast path (linearised head) against the straightforward reference
  * (double backprop through the whole head on every batch), on AWA2-shaped problems. Prints JSON.
  *
- *   npm run build && node bench/niwt-transfer/run.mjs [--head vgg|resnet|both] [--pool 3000] [--ref-steps 4] [--fast-only]
+ *   npm run build && node bench/niwt-transfer/run.mjs [--head vgg|resnet|both] [--pool 3000] [--ref-steps 4] [--fast-only] [--max-steps 3000]
  *
  * `peakRssMB` of `--fast-only` runs at different `--pool` sizes shows stage D's memory does not grow with the pool.
  *
@@ -28,6 +28,7 @@ const which = arg('head', 'both');
 const poolSize = Number(arg('pool', '3000'));
 const refSteps = Number(arg('ref-steps', '4'));
 const fastOnly = process.argv.includes('--fast-only');
+const maxSteps = Number(arg('max-steps', '3000'));
 const backend = await initBackend(arg('backend', 'auto'));
 
 function randn(rng, n, scale, offset = 0) {
@@ -155,7 +156,7 @@ for (const make of [vggHead, resnetHead]) {
   const file = poolFile(h.name, poolSize, h.shape);
   const pool = npyTaps(file);
   const rss0 = process.memoryUsage().rss;
-  const fast = run(h, pool, 'fast', 3000);
+  const fast = run(h, pool, 'fast', maxSteps);
   const rssFast = process.memoryUsage().rss;
   const ref = fastOnly ? undefined : run(h, pool, 'reference', refSteps + 1);
   pool.close();
