@@ -181,8 +181,27 @@ function jvp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[]):
   return h;
 }
 
+/**
+ * Adjoint filters of stride-1 convolutions (spatially flipped, channels swapped): the VJP of such a conv is a
+ * forward conv with them, which runs on XNNPACK — tfjs-wasm's own Conv2DBackpropInput is a naive loop
+ * (1–2.5 GFLOP/s) and would dominate a ResNet head.
+ */
+type Adjoints = Map<HeadLayer, tf.Tensor4D>;
+
+function adjointFilters(nodes: readonly Node[], out: Adjoints): Adjoints {
+  for (const n of nodes) {
+    const l = n.layer;
+    if (l.kind === 'conv' && l.stride === 1 && (l.filter.shape[0] === 1 || (l.padding === 'same' && l.filter.shape[0] % 2 === 1 && l.filter.shape[0] === l.filter.shape[1]))) {
+      out.set(l, tf.tidy(() => tf.transpose(tf.reverse(l.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D));
+    }
+    if (n.branch) adjointFilters(n.branch, out);
+    if (n.shortcut) adjointFilters(n.shortcut, out);
+  }
+  return out;
+}
+
 /** Reverse-mode pass of the linearised head. */
-function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[]): tf.Tensor {
+function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[], adj: Adjoints): tf.Tensor {
   let g = d;
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i];
@@ -209,9 +228,11 @@ function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[]):
       case 'dense':
         g = tf.reshape(tf.matMul(g as tf.Tensor2D, l.weights, false, true), batched(B, n.inShape));
         break;
-      case 'conv':
-        g = tf.conv2dTranspose(g as tf.Tensor4D, l.filter, batched(B, n.inShape) as [number, number, number, number], l.stride, l.padding);
+      case 'conv': {
+        const a = adj.get(l);
+        g = a ? tf.conv2d(g as tf.Tensor4D, a, 1, l.padding) : tf.conv2dTranspose(g as tf.Tensor4D, l.filter, batched(B, n.inShape) as [number, number, number, number], l.stride, l.padding);
         break;
+      }
       case 'affine':
         g = tf.mul(g, l.scale);
         break;
@@ -221,7 +242,7 @@ function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[]):
         break;
       }
       case 'residual':
-        g = tf.add(vjp(n.branch!, g, masks), n.shortcut ? vjp(n.shortcut, g, masks) : g);
+        g = tf.add(vjp(n.branch!, g, masks, adj), n.shortcut ? vjp(n.shortcut, g, masks, adj) : g);
         break;
     }
   }
@@ -238,6 +259,7 @@ export class LinearizedHead {
   /** Σ_space of the first dense layer's weights, K × D1, when the spatial sum commutes. */
   private readonly spatialSum?: tf.Tensor2D;
   private readonly tapShape: Shape;
+  private readonly adjoints: Adjoints = new Map();
 
   constructor(layers: readonly HeadLayer[], tapShape: readonly [number, number, number]) {
     this.tapShape = tapShape;
@@ -262,6 +284,7 @@ export class LinearizedHead {
       this.rest = compile(layers, tapShape, this.maskSizes);
     }
     this.bytesPerImage = Math.ceil(this.maskSizes.reduce((a, b) => a + b, 0) / 8);
+    adjointFilters(this.rest, this.adjoints);
   }
 
   /** The forward state of a batch of tap activations, packed as bits: `[B × bytesPerImage]`. */
@@ -318,7 +341,7 @@ export class LinearizedHead {
   /** α for each image with its own weight vector: `w` is B × D, result B × K. */
   alpha(masks: readonly tf.Tensor[], w: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
-      const g = vjp(this.rest, w, masks);
+      const g = vjp(this.rest, w, masks, this.adjoints);
       if (this.spatialSum) return tf.matMul(g as tf.Tensor2D, this.spatialSum, false, true);
       return tf.sum(g, [1, 2]) as tf.Tensor2D;
     });
@@ -336,6 +359,8 @@ export class LinearizedHead {
 
   dispose(): void {
     this.spatialSum?.dispose();
+    tf.dispose([...this.adjoints.values()]);
+    this.adjoints.clear();
   }
 }
 
