@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import { Rng, StateError, TOKENS, deriveSeed, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
-import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, samplesOf, splitSeenClasses, type FeaturePreprocessing } from './common.js';
+import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, positions, samplesOf, splitSeenClasses, type FeaturePreprocessing } from './common.js';
 import { readTidy } from './tensors.js';
 
 export const aleOptions = z.strictObject({
@@ -207,16 +207,6 @@ export function aleScores(x: Matrix, w: Float32Array, classEmb: Matrix): Float32
   return readTidy(() =>
     tf.matMul(tf.matMul(tf.tensor2d(x.data, [x.rows, x.cols]), tf.tensor2d(w, [x.cols, classEmb.cols])), tf.tensor2d(classEmb.data, [classEmb.rows, classEmb.cols]), false, true),
   );
-}
-
-/** Global class indices → row positions within `classes`. */
-function positions(labels: ArrayLike<number>, rows: readonly number[], classes: readonly number[]): Int32Array {
-  const pos = new Map(classes.map((c, i) => [c, i]));
-  return Int32Array.from(rows, (r) => {
-    const p = pos.get(labels[r]);
-    if (p === undefined) throw new StateError(`label ${labels[r]} is not among the training classes`);
-    return p;
-  });
 }
 
 interface AleFitted {

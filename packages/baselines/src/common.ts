@@ -2,7 +2,7 @@
  * Small helpers both baselines share: class-disjoint validation splits, unit-L2 class rows, feature
  * preprocessing with training statistics, and per-class accuracy on a candidate set.
  */
-import { Rng, perClassAccuracy, type Matrix } from '@niwt/core';
+import { Rng, StateError, perClassAccuracy, type Matrix } from '@niwt/core';
 
 /** Seen classes split into a training part and a class-disjoint validation part (the xlsa17 train/val idea). */
 export interface ClassSplit {
@@ -125,4 +125,14 @@ export function candidateAccuracy(scores: Float32Array, labels: ArrayLike<number
     pred[i] = candidates[arg];
   }
   return perClassAccuracy(pred, labels, candidates).mean;
+}
+
+/** Global class indices → row positions within `classes`. */
+export function positions(labels: ArrayLike<number>, rows: readonly number[], classes: readonly number[]): Int32Array {
+  const pos = new Map(classes.map((c, i) => [c, i]));
+  return Int32Array.from(rows, (r) => {
+    const p = pos.get(labels[r]);
+    if (p === undefined) throw new StateError(`label ${labels[r]} is not among the training classes`);
+    return p;
+  });
 }

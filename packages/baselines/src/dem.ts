@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import { Adam, Rng, StateError, TOKENS, deriveSeed, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
-import { candidateAccuracy, l2NormalizeRows, samplesOf, splitSeenClasses } from './common.js';
+import { candidateAccuracy, l2NormalizeRows, positions, samplesOf, splitSeenClasses } from './common.js';
 import { readTidy } from './tensors.js';
 
 export type DemDistance = 'euclidean' | 'cosine';
@@ -251,15 +251,6 @@ export function prototypeScores(x: Matrix, prototypes: Float32Array, numPrototyp
     const p2 = tf.sum(tf.square(P), 1).reshape([1, numPrototypes]);
     if (distance === 'cosine') return tf.div(dot, tf.maximum(tf.mul(tf.sqrt(x2), tf.sqrt(p2)), 1e-12));
     return tf.neg(tf.sqrt(tf.relu(tf.add(tf.sub(x2, tf.mul(2, dot)), p2))));
-  });
-}
-
-function positions(labels: ArrayLike<number>, rows: readonly number[], classes: readonly number[]): Int32Array {
-  const pos = new Map(classes.map((c, i) => [c, i]));
-  return Int32Array.from(rows, (r) => {
-    const p = pos.get(labels[r]);
-    if (p === undefined) throw new StateError(`label ${labels[r]} is not among the training classes`);
-    return p;
   });
 }
 
