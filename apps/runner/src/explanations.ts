@@ -113,8 +113,10 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
   const head = backbone.head();
   const camFor = (positions: number[], classes: number[]) =>
     tf.tidy(() => {
+      // each class's weight vector once (classWeights copies a D-vector; calling it per element is O(D²))
+      const cols = classes.map((c) => explainer.classWeights(c));
       const weights = tf.tensor2d(
-        Float32Array.from({ length: backbone.penultimateDim * classes.length }, (_, i) => explainer.classWeights(classes[i % classes.length])[Math.floor(i / classes.length)]),
+        Float32Array.from({ length: backbone.penultimateDim * classes.length }, (_, i) => cols[i % classes.length][Math.floor(i / classes.length)]),
         [backbone.penultimateDim, classes.length],
       );
       const tap = tf.tensor4d(Float32Array.from(positions.flatMap((p) => Array.from(taps.get(p)!))), [positions.length, h, w, K]);
