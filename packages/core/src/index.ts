@@ -17,3 +17,4 @@ export * from './stage-cache.js';
 export * from './adam.js';
 export * from './variables.js';
 export * from './taps.js';
+export * from './onnx/index.js';
