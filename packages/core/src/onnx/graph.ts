@@ -77,7 +77,7 @@ export class OnnxGraph {
 
   /** Adds a node; returns its output names (auto-named unless `outputs` gives names; a number gives a count). */
   node(opType: string, inputs: readonly string[], attrs: Record<string, OnnxAttr> = {}, outputs: readonly string[] | number = 1): string[] {
-    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
+    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : [...outputs];
     for (const o of outs) if (typeof outputs !== 'number') this.claim(o);
     for (const o of outs) this.names.add(o);
     const m = new ProtoMessage();
