@@ -17,7 +17,8 @@ import type { HeadLayer } from '@niwt/core';
 
 type Shape = readonly number[]; // without the batch dimension
 
-interface Node {
+/** One compiled layer of a linearised head; shapes are per image, NHWC (exported for `linear-head-ort.ts`). */
+export interface LinearNode {
   readonly layer: HeadLayer;
   readonly inShape: Shape;
   readonly outShape: Shape;
@@ -26,6 +27,7 @@ interface Node {
   readonly branch?: readonly Node[];
   readonly shortcut?: readonly Node[];
 }
+type Node = LinearNode;
 
 /** Why a head cannot take the fast path (the caller falls back to double backprop). */
 export class UnsupportedHead extends Error {}
@@ -255,10 +257,11 @@ export class LinearizedHead {
   readonly maskSizes: number[] = [];
   readonly bytesPerImage: number;
   private readonly prefix: readonly Node[];
-  private readonly rest: readonly Node[];
+  /** The linearised layers after the commuted prefix (the ONNX engine compiles these too). */
+  readonly rest: readonly Node[];
   /** Σ_space of the first dense layer's weights, K × D1, when the spatial sum commutes. */
-  private readonly spatialSum?: tf.Tensor2D;
-  private readonly tapShape: Shape;
+  readonly spatialSum?: tf.Tensor2D;
+  readonly tapShape: Shape;
   private readonly adjoints: Adjoints = new Map();
 
   constructor(layers: readonly HeadLayer[], tapShape: readonly [number, number, number]) {
@@ -326,7 +329,8 @@ export class LinearizedHead {
     return out.map((m, i) => tf.reshape(m, batched(B, this.maskShape(i))));
   }
 
-  private maskShape(i: number): Shape {
+  /** The per-image shape of mask slot `i` (the input shape of its relu or max-pool). */
+  maskShape(i: number): Shape {
     const find = (nodes: readonly Node[]): Shape | undefined => {
       for (const n of nodes) {
         if (n.mask === i) return n.inShape;

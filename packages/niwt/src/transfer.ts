@@ -4,9 +4,11 @@
  *
  *   L(W_u) = mean_j [1 − cos(α_{c_j}(x_j; W_u), â_{c_j})] + λ · ½‖W_u − μ1ᵀ‖²
  *
- * α_c(x; W_u) = Σ_ij ∂(W_u[:,c]ᵀ h(A(x)))/∂A_ij. Two exact implementations:
- * - `fast` (default when the head describes its layers): linear passes through the head frozen at each
- *   image's forward state (`LinearizedHead`): one VJP for α, one JVP for ∂L/∂W_u.
+ * α_c(x; W_u) = Σ_ij ∂(W_u[:,c]ᵀ h(A(x)))/∂A_ij. Three exact implementations:
+ * - `fast-ort` (the default of `trainUnseenWeightsAsync` when onnxruntime-node loads and compiles the head):
+ *   the linearised head below as two ONNX graphs (`OrtLinearizedHead`) on every core.
+ * - `fast` (the default otherwise when the head describes its layers): linear passes through the head frozen
+ *   at each image's forward state (`LinearizedHead`, tfjs): one VJP for α, one JVP for ∂L/∂W_u.
  * - `reference`: α by backprop through the head and ∂L/∂W_u by a second backprop (double backprop).
  * Seen-centred initialisation; NIWT's 1 %-in-40-steps stop.
  */
@@ -14,9 +16,10 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, BackendError, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
+import { OrtLinearizedHead } from './linear-head-ort.js';
 import type { TapSource } from '@niwt/core';
 
 export interface TransferData {
@@ -39,8 +42,12 @@ export interface TransferOptions {
   readonly patience: number;
   readonly minImprovement: number;
   readonly seed: number;
-  /** 'auto': fast when the head lists its layers, else reference. */
-  readonly implementation?: 'auto' | 'fast' | 'reference';
+  /**
+   * 'auto': the fastest engine available (`trainUnseenWeightsAsync`: onnxruntime, then tfjs; the synchronous
+   * `trainUnseenWeights`: tfjs), double backprop when the head does not list its layers. 'fast' = the
+   * linearised head on tfjs, 'fast-ort' = on onnxruntime (async only), 'reference' = double backprop.
+   */
+  readonly implementation?: 'auto' | 'fast-ort' | 'fast' | 'reference';
 }
 
 export interface TransferResult {
@@ -49,9 +56,11 @@ export interface TransferResult {
   readonly steps: number;
   readonly finalLoss: number;
   readonly initialLoss: number;
-  readonly implementation: 'fast' | 'reference';
+  readonly implementation: TransferImplementation;
   /** Why `auto` fell back to the reference, if it did. */
   readonly fallbackReason?: string;
+  /** Why `auto` (async) did not use onnxruntime, if it did not. */
+  readonly ortUnavailableReason?: string;
   readonly losses: number[];
 }
 
@@ -133,87 +142,218 @@ class StateStore {
   }
 }
 
-export function trainUnseenWeights(data: TransferData, opts: TransferOptions, onStep?: (step: number, loss: number) => void): TransferResult {
-  const rng = new Rng(opts.seed);
-  const nU = data.targets.rows;
-  const K = data.targets.cols;
-  const [h, w, k] = data.pool.shape;
-  const init = seenCentredInit(data.seenWeights, nU, rng);
+/** The engine stage D ran on. */
+export type TransferImplementation = 'fast-ort' | 'fast' | 'reference';
 
-  // A uniform number of pairs per unseen class, images drawn from the pool.
-  const pairs: [number, number][] = [];
-  for (let c = 0; c < nU; c++) {
-    const order = rng.shuffle(Array.from({ length: data.pool.size }, (_, i) => i));
-    for (let j = 0; j < opts.pairsPerClass; j++) pairs.push([order[j % order.length], c]);
-  }
-
-  let lin: LinearizedHead | undefined;
+function linearize(data: TransferData, want: NonNullable<TransferOptions['implementation']>): { lin?: LinearizedHead; fallbackReason?: string } {
+  if (want === 'reference') return {};
   let fallbackReason: string | undefined;
-  const want = opts.implementation ?? 'auto';
-  if (want !== 'reference') {
-    if (!data.head.layers) fallbackReason = 'the backbone head does not list its layers';
-    else {
-      try {
-        lin = new LinearizedHead(data.head.layers, [h, w, k]);
-      } catch (e) {
-        if (!(e instanceof UnsupportedHead)) throw e;
-        fallbackReason = e.message;
-      }
+  if (!data.head.layers) fallbackReason = 'the backbone head does not list its layers';
+  else {
+    try {
+      return { lin: new LinearizedHead(data.head.layers, data.pool.shape) };
+    } catch (e) {
+      if (!(e instanceof UnsupportedHead)) throw e;
+      fallbackReason = e.message;
     }
-    if (!lin && want === 'fast') throw new UnsupportedHead(`fast stage D is not available: ${fallbackReason}`);
+  }
+  if (want !== 'auto') throw new UnsupportedHead(`fast stage D is not available: ${fallbackReason}`);
+  return { fallbackReason };
+}
+
+/** The state of one stage D run, shared by the synchronous (tfjs) and asynchronous (onnxruntime) loops. */
+class StageD {
+  readonly nU: number;
+  readonly wu: tf.Variable<tf.Rank.R2>;
+  readonly mu: tf.Tensor2D;
+  readonly targetsHat: tf.Tensor2D;
+  readonly optimizer: Adam;
+  readonly store?: StateStore;
+  readonly losses: number[] = [];
+  private readonly rng: Rng;
+  private readonly rows: number;
+  private readonly pairs: [number, number][] = [];
+  private readonly stop: RelativeEarlyStop;
+  private order: [number, number][];
+  private cursor = 0;
+  step = 0;
+  loss = NaN;
+
+  constructor(
+    readonly data: TransferData,
+    readonly opts: TransferOptions,
+    readonly lin: LinearizedHead | undefined,
+  ) {
+    this.rng = new Rng(opts.seed);
+    const nU = (this.nU = data.targets.rows);
+    const K = data.targets.cols;
+    const init = seenCentredInit(data.seenWeights, nU, this.rng);
+    this.rows = init.rows;
+    // A uniform number of pairs per unseen class, images drawn from the pool.
+    for (let c = 0; c < nU; c++) {
+      const order = this.rng.shuffle(Array.from({ length: data.pool.size }, (_, i) => i));
+      for (let j = 0; j < opts.pairsPerClass; j++) this.pairs.push([order[j % order.length], c]);
+    }
+    const { mean } = rowStats(data.seenWeights);
+    this.wu = variableFrom<tf.Rank.R2>(init.data, [init.rows, nU]);
+    this.mu = tf.tidy(() => tf.tile(tf.tensor2d(mean, [mean.length, 1]), [1, nU]) as tf.Tensor2D);
+    this.targetsHat = tf.tidy(() => {
+      const t = tf.tensor2d(data.targets.data, [nU, K]);
+      return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
+    });
+    this.optimizer = new Adam([this.wu], { lr: opts.lr });
+    this.stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
+    this.store = lin ? new StateStore(lin, data.pool, [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
+    this.order = this.rng.shuffle(this.pairs);
   }
 
-  const { mean } = rowStats(data.seenWeights);
-  const wu = variableFrom<tf.Rank.R2>(init.data, [init.rows, nU]);
-  const mu = tf.tidy(() => tf.tile(tf.tensor2d(mean, [mean.length, 1]), [1, nU]) as tf.Tensor2D);
-  const targetsHat = tf.tidy(() => {
-    const t = tf.tensor2d(data.targets.data, [nU, K]);
-    return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
-  });
-  const optimizer = new Adam([wu], { lr: opts.lr });
-  const stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
-  const store = lin ? new StateStore(lin, data.pool, [...new Set(pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
-  let order = rng.shuffle(pairs);
-  let cursor = 0;
-  let step = 0;
-  let loss = NaN;
-  const losses: number[] = [];
-  try {
-    for (step = 1; step <= opts.maxSteps; step++) {
-      if (cursor + opts.batchSize > order.length) {
-        order = rng.shuffle(pairs);
-        cursor = 0;
-      }
-      const batch = order.slice(cursor, cursor + opts.batchSize);
-      cursor += batch.length;
-      const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
-      if (lin && store) {
-        loss = fastStep(lin, store.read(batch.map(([img]) => img)), batch.length, wu, cls, targetsHat, mu, opts.lambda, optimizer);
-      } else {
-        const a = tf.tensor4d(data.pool.read(batch.map(([img]) => img)), [batch.length, h, w, k]);
-        loss = optimizer.step(() => transferLoss(data.head, wu, a, cls, targetsHat, mu, opts.lambda));
-        a.dispose();
-      }
-      cls.dispose();
-      losses.push(loss);
-      onStep?.(step, loss);
-      if (stop.step(loss)) break;
+  /** The next batch of (pool image, unseen class) pairs. */
+  nextBatch(): [number, number][] {
+    if (this.cursor + this.opts.batchSize > this.order.length) {
+      this.order = this.rng.shuffle(this.pairs);
+      this.cursor = 0;
     }
-    return {
-      weights: matrix(init.rows, nU, wu.dataSync().slice() as Float32Array),
-      steps: Math.min(step, opts.maxSteps),
-      finalLoss: loss,
-      initialLoss: losses[0],
-      implementation: lin ? 'fast' : 'reference',
-      fallbackReason,
-      losses,
-    };
-  } finally {
-    store?.close();
-    lin?.dispose();
-    optimizer.dispose();
-    tf.dispose([wu, mu, targetsHat]);
+    const batch = this.order.slice(this.cursor, this.cursor + this.opts.batchSize);
+    this.cursor += batch.length;
+    return batch;
   }
+
+  /** Records a step's loss; true when the early stop fires. */
+  record(loss: number, onStep?: (step: number, loss: number) => void): boolean {
+    this.loss = loss;
+    this.losses.push(loss);
+    onStep?.(this.step, loss);
+    return this.stop.step(loss);
+  }
+
+  /** A reference (double backprop) step. */
+  referenceStep(batch: readonly [number, number][], cls: tf.Tensor1D): number {
+    const [h, w, k] = this.data.pool.shape;
+    const a = tf.tensor4d(this.data.pool.read(batch.map(([img]) => img)), [batch.length, h, w, k]);
+    try {
+      return this.optimizer.step(() => transferLoss(this.data.head, this.wu, a, cls, this.targetsHat, this.mu, this.opts.lambda));
+    } finally {
+      a.dispose();
+    }
+  }
+
+  result(implementation: TransferImplementation, fallbackReason: string | undefined, ortUnavailableReason: string | undefined): TransferResult {
+    return {
+      weights: matrix(this.rows, this.nU, this.wu.dataSync().slice() as Float32Array),
+      steps: Math.min(this.step, this.opts.maxSteps),
+      finalLoss: this.loss,
+      initialLoss: this.losses[0],
+      implementation,
+      fallbackReason,
+      ortUnavailableReason,
+      losses: this.losses,
+    };
+  }
+
+  dispose(): void {
+    this.store?.close();
+    this.lin?.dispose();
+    this.optimizer.dispose();
+    tf.dispose([this.wu, this.mu, this.targetsHat]);
+  }
+}
+
+/**
+ * Stage D on tfjs: the linearised head ('fast', also for 'auto') or double backprop ('reference').
+ * onnxruntime needs the asynchronous `trainUnseenWeightsAsync`; 'fast-ort' is refused here.
+ */
+export function trainUnseenWeights(data: TransferData, opts: TransferOptions, onStep?: (step: number, loss: number) => void): TransferResult {
+  const want = opts.implementation ?? 'auto';
+  if (want === 'fast-ort') throw new UnsupportedHead("implementation 'fast-ort' runs on onnxruntime, which is asynchronous: call trainUnseenWeightsAsync");
+  const { lin, fallbackReason } = linearize(data, want);
+  const run = new StageD(data, opts, lin);
+  try {
+    for (run.step = 1; run.step <= opts.maxSteps; run.step++) {
+      const batch = run.nextBatch();
+      const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
+      let loss: number;
+      try {
+        loss = lin && run.store ? fastStep(lin, run.store.read(batch.map(([img]) => img)), batch.length, run.wu, cls, run.targetsHat, run.mu, opts.lambda, run.optimizer) : run.referenceStep(batch, cls);
+      } finally {
+        cls.dispose();
+      }
+      if (run.record(loss, onStep)) break;
+    }
+    return run.result(lin ? 'fast' : 'reference', fallbackReason, undefined);
+  } finally {
+    run.dispose();
+  }
+}
+
+/**
+ * Stage D with every engine: 'auto' prefers the linearised head on onnxruntime ('fast-ort', both cores at
+ * the CPU's conv/GEMM speed), then on tfjs ('fast'), then double backprop ('reference'); the result says
+ * which ran and why a faster one did not (`ortUnavailableReason`, `fallbackReason`). Same losses as
+ * `trainUnseenWeights` (same pairs, batches, states and initialisation).
+ */
+export async function trainUnseenWeightsAsync(
+  data: TransferData,
+  opts: TransferOptions & { readonly ortThreads?: number },
+  onStep?: (step: number, loss: number) => void,
+): Promise<TransferResult> {
+  const want = opts.implementation ?? 'auto';
+  if (want === 'fast' || want === 'reference') return trainUnseenWeights(data, opts, onStep);
+  const { lin, fallbackReason } = linearize(data, want === 'fast-ort' ? 'fast' : 'auto');
+  let ort: OrtLinearizedHead | undefined;
+  let ortUnavailableReason: string | undefined;
+  if (lin) {
+    try {
+      ort = await OrtLinearizedHead.create(lin, { threads: opts.ortThreads });
+    } catch (e) {
+      if (!(e instanceof UnsupportedHead || e instanceof BackendError) || want === 'fast-ort') {
+        lin.dispose();
+        throw e;
+      }
+      ortUnavailableReason = e.message;
+    }
+  }
+  if (!ort) {
+    lin?.dispose();
+    return { ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep), ortUnavailableReason: ortUnavailableReason ?? fallbackReason };
+  }
+  const run = new StageD(data, opts, lin);
+  try {
+    for (run.step = 1; run.step <= opts.maxSteps; run.step++) {
+      const batch = run.nextBatch();
+      const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
+      if (run.record(loss, onStep)) break;
+    }
+    return run.result('fast-ort', undefined, undefined);
+  } finally {
+    run.dispose();
+    await ort.dispose();
+  }
+}
+
+/** One exact step on onnxruntime: α and the adjoint in ONNX, the cosine term and Adam in tfjs. */
+async function ortStep(ort: OrtLinearizedHead, bits: Uint8Array, batch: readonly [number, number][], run: StageD, lambda: number): Promise<number> {
+  const B = batch.length;
+  const masks = ort.masks(bits, B);
+  const classes = Int32Array.from(batch, ([, c]) => c);
+  const wPer = tf.tidy(() => tf.matMul(tf.oneHot(tf.tensor1d(classes, 'int32'), run.nU), run.wu, false, true).dataSync() as Float32Array); // B × D
+  const alpha = await ort.alpha(masks, wPer, B);
+  let data = NaN;
+  const g = tf.tidy(() => {
+    const cls = tf.tensor1d(classes, 'int32');
+    const { value, grad } = tf.valueAndGrad((a: tf.Tensor) => cosineTerm(a as tf.Tensor2D, run.targetsHat, cls))(tf.tensor2d(alpha, [B, ort.K]));
+    data = value.dataSync()[0];
+    return grad.dataSync() as Float32Array;
+  });
+  const adj = await ort.adjoint(masks, g, B);
+  let loss = NaN;
+  tf.tidy(() => {
+    const onehot = tf.oneHot(tf.tensor1d(classes, 'int32'), run.nU);
+    const diff = tf.sub(run.wu, run.mu);
+    const gW = tf.add(tf.matMul(tf.tensor2d(adj, [B, ort.D]), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
+    loss = data + (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
+    run.optimizer.applyGradients([gW]);
+  });
+  return loss;
 }
 
 /** One exact step through the linearised head; returns the loss before the update. */

@@ -1,0 +1,205 @@
+/**
+ * The onnxruntime engine of the linearised head against the tfjs one: α, the adjoint, and whole stage D runs.
+ * onnxruntime-node is an optional dependency; it is installed in this repository, so these tests use it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Rng, initBackend, matrix, memoryTaps, type HeadLayer } from '@niwt/core';
+import { LinearizedHead, trainUnseenWeights, trainUnseenWeightsAsync, UnsupportedHead } from '../index.js';
+import { OrtLinearizedHead } from '../linear-head-ort.js';
+import { randomTap } from './fixtures.js';
+import { resnetHead, vggHead, applyLayers, type TestHead } from './heads.js';
+
+await initBackend('wasm');
+
+const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-12);
+};
+
+/**
+ * Everything else the compiler handles: an even 'same' conv (asymmetric padding), a 'valid' 3×3 conv, a
+ * residual with a conv shortcut whose branch starts with BN, max pooling, flatten and two dense layers.
+ */
+function mixedHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
+  const rng = new Rng(seed);
+  const kept: tf.Tensor[] = [];
+  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
+    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
+    kept.push(t);
+    return t;
+  };
+  const c = 4;
+  const layers: HeadLayer[] = [
+    { kind: 'conv', filter: rand([2, 2, k, c], 0.5), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'same' },
+    { kind: 'relu' },
+    {
+      kind: 'residual',
+      branch: [
+        { kind: 'affine', scale: rand<tf.Tensor1D>([c], 0.2, 1), offset: rand<tf.Tensor1D>([c], 0.1, 0.05) },
+        { kind: 'conv', filter: rand([3, 3, c, c], 0.4), stride: 1, padding: 'same' },
+        { kind: 'relu' },
+      ],
+      shortcut: [{ kind: 'conv', filter: rand([1, 1, c, c], 0.5), stride: 1, padding: 'same' }],
+    },
+    { kind: 'conv', filter: rand([3, 3, c, c], 0.4), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'valid' },
+    { kind: 'relu' },
+    { kind: 'maxpool', size: 2, stride: 2, padding: 'valid' },
+    { kind: 'flatten' },
+    { kind: 'dense', weights: rand([((h - 2) / 2) * ((w - 2) / 2) * c, 7], 0.4), bias: rand<tf.Tensor1D>([7], 0.1, 0.2) },
+    { kind: 'relu' },
+    { kind: 'dense', weights: rand([7, 6], 0.4), bias: rand<tf.Tensor1D>([6], 0.1, 0.3) },
+  ];
+  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: 6, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+}
+
+/** Starts with a 'valid' 3×3 conv and BN (constant in the JVP, commuted in the VJP's sum), then a unit and GAP. */
+function validFirst(seed: number, [h, w, k]: [number, number, number]): TestHead {
+  const rng = new Rng(seed);
+  const kept: tf.Tensor[] = [];
+  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
+    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
+    kept.push(t);
+    return t;
+  };
+  const c = 5;
+  const layers: HeadLayer[] = [
+    { kind: 'conv', filter: rand([3, 3, k, c], 0.4), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'valid' },
+    { kind: 'affine', scale: rand<tf.Tensor1D>([c], 0.2, 1), offset: rand<tf.Tensor1D>([c], 0.1, 0.05) },
+    { kind: 'relu' },
+    {
+      kind: 'residual',
+      branch: [
+        { kind: 'conv', filter: rand([1, 1, c, 3], 0.5), stride: 1, padding: 'valid' },
+        { kind: 'relu' },
+        { kind: 'conv', filter: rand([1, 1, 3, c], 0.5), stride: 1, padding: 'same' },
+      ],
+    },
+    { kind: 'relu' },
+    { kind: 'gap' },
+  ];
+  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: c, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+}
+
+/** No ReLU at all: the VJP stays spatially constant from GAP down to the tap (summed as constant × h·w). */
+function linearHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
+  const rng = new Rng(seed);
+  const kept: tf.Tensor[] = [];
+  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
+    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
+    kept.push(t);
+    return t;
+  };
+  const layers: HeadLayer[] = [
+    { kind: 'conv', filter: rand([1, 1, k, 4], 0.5), stride: 1, padding: 'same' },
+    { kind: 'affine', scale: rand<tf.Tensor1D>([4], 0.2, 1), offset: rand<tf.Tensor1D>([4], 0.1) },
+    { kind: 'residual', branch: [{ kind: 'conv', filter: rand([1, 1, 4, 4], 0.5), stride: 1, padding: 'valid' }] },
+    { kind: 'gap' },
+  ];
+  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: 4, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+}
+
+const cases: [string, TestHead, [number, number, number]][] = [
+  ['ResNet-like (1×1 + 3×3 convs, BN, residual, GAP)', resnetHead(3, [3, 3, 4]), [3, 3, 4]],
+  ['valid 3×3 conv + BN first, then a unit, on 5×4', validFirst(4, [5, 4, 3]), [5, 4, 3]],
+  ['VGG-like (pool → fc, commuted spatial sum)', vggHead(1, [4, 4, 3], 6), [4, 4, 3]],
+  ['linear (1×1 convs, BN, residual, GAP; no ReLU)', linearHead(6, [3, 2, 3]), [3, 2, 3]],
+  ['even same conv, valid conv, conv shortcut, max pool, flatten, dense', mixedHead(5, [6, 6, 3]), [6, 6, 3]],
+];
+afterAll(() => cases.forEach(([, h]) => h.dispose()));
+
+describe.each(cases)('onnxruntime linearised head: %s', (_name, head, shape) => {
+  const B = 5;
+  const nU = 3;
+  const D = head.outDim;
+  const K = shape[2];
+  const tap = randomTap(8, B, ...shape);
+  const rng = new Rng(12);
+  const wPer = Float32Array.from({ length: B * D }, () => rng.normal());
+  const gK = Float32Array.from({ length: B * K }, () => rng.normal());
+
+  it('α and the adjoint equal the tfjs engine (relative error < 1e-4)', async () => {
+    const lin = new LinearizedHead(head.layers!, shape);
+    const bits = tf.tidy(() => lin.state(tf.tensor4d(tap, [B, ...shape])));
+    if (lin.maskSizes.length) expect(bits.some((b) => b !== 0) && bits.some((b) => b !== 255)).toBe(true); // the masks are not trivial
+    const [alphaRef, adjRef] = tf.tidy(() => {
+      const masks = lin.masks(bits, B);
+      return [lin.alpha(masks, tf.tensor2d(wPer, [B, D])).dataSync(), lin.adjoint(masks, tf.tensor2d(gK, [B, K])).dataSync()];
+    });
+    const ort = await OrtLinearizedHead.create(lin, { threads: 1 });
+    const masks = ort.masks(bits, B);
+    const alpha = await ort.alpha(masks, wPer, B);
+    const adj = await ort.adjoint(masks, gK, B);
+    await ort.dispose();
+    lin.dispose();
+    expect(alpha).toHaveLength(B * K);
+    expect(adj).toHaveLength(B * D);
+    expect(Math.max(...alphaRef.map(Math.abs))).toBeGreaterThan(1e-3);
+    expect(relErr(alpha, alphaRef)).toBeLessThan(1e-4);
+    expect(relErr(adj, adjRef)).toBeLessThan(1e-4);
+  });
+
+  it('trainUnseenWeightsAsync on onnxruntime follows the tfjs loss curve (within 1e-4) with flat tensor memory', async () => {
+    const targets = matrix(nU, K, Float32Array.from({ length: nU * K }, () => rng.normal()));
+    const data = { head, pool: memoryTaps(tap, shape), seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.cos(i))), targets };
+    const opts = { lambda: 0.01, lr: 0.02, batchSize: 4, pairsPerClass: 6, maxSteps: 20, patience: 1000, minImprovement: 0.01, seed: 5 };
+    const before = tf.memory().numTensors;
+    const ort = await trainUnseenWeightsAsync(data, { ...opts, implementation: 'auto', ortThreads: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    const fast = trainUnseenWeights(data, { ...opts, implementation: 'fast' });
+    expect(ort.implementation).toBe('fast-ort');
+    expect(ort.ortUnavailableReason).toBeUndefined();
+    expect(fast.implementation).toBe('fast');
+    expect(ort.losses).toHaveLength(20);
+    for (let i = 0; i < 20; i++) expect(Math.abs(ort.losses[i] - fast.losses[i])).toBeLessThan(1e-4);
+    expect(relErr(ort.weights.data, fast.weights.data)).toBeLessThan(1e-3);
+  });
+});
+
+describe('onnxruntime engine fallbacks', () => {
+  const shape: [number, number, number] = [4, 4, 2];
+  const tap = randomTap(3, 4, ...shape);
+  const avgHead = (): TestHead => {
+    const f = tf.tensor4d(Float32Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => Math.sin(i + 1)), [2, 2, 2, 3]);
+    const layers: HeadLayer[] = [{ kind: 'conv', filter: f, stride: 1, padding: 'same' }, { kind: 'relu' }, { kind: 'avgpool', size: 2, stride: 2, padding: 'valid' }, { kind: 'gap' }];
+    return { tap: { name: 'tap', shape }, outDim: 3, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => f.dispose() };
+  };
+  const data = (head: TestHead) => ({
+    head,
+    pool: memoryTaps(tap, shape),
+    seenWeights: matrix(head.outDim, 3, Float32Array.from({ length: head.outDim * 3 }, (_, i) => Math.sin(i))),
+    targets: matrix(2, shape[2], Float32Array.from([1, 0.5, -0.2, 0.8])),
+  });
+  const opts = { lambda: 0.01, lr: 0.02, batchSize: 2, pairsPerClass: 3, maxSteps: 4, patience: 1000, minImprovement: 0.01, seed: 1 };
+  afterEach(() => {
+    delete process.env.NIWT_ONNX;
+  });
+
+  it('a layer the ONNX compiler lacks: auto runs the tfjs engine, says why, same losses; fast-ort refuses', async () => {
+    const head = avgHead();
+    const res = await trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'auto' });
+    const ref = trainUnseenWeights(data(head), { ...opts, implementation: 'fast' });
+    expect(res.implementation).toBe('fast');
+    expect(res.ortUnavailableReason).toBe('avgpool is not compiled to ONNX');
+    expect(res.fallbackReason).toBeUndefined();
+    expect(res.losses).toEqual(ref.losses);
+    await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(UnsupportedHead);
+    expect(() => trainUnseenWeights(data(head), { ...opts, implementation: 'fast-ort' })).toThrow(/call trainUnseenWeightsAsync/);
+    head.dispose();
+  });
+
+  it('onnxruntime unavailable (NIWT_ONNX=off): auto runs the tfjs engine and names the reason', async () => {
+    const head = resnetHead(2, shape);
+    process.env.NIWT_ONNX = 'off';
+    const res = await trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'auto' });
+    expect(res.implementation).toBe('fast');
+    expect(res.ortUnavailableReason).toMatch(/onnxruntime-node is not available \(disabled by NIWT_ONNX=off\)/);
+    await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(/NIWT_ONNX=off/);
+    head.dispose();
+  });
+});
