@@ -10,11 +10,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Adam, Rng, StateError, TOKENS, deriveSeed, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { Adam, Rng, StateError, TOKENS, deriveSeed, loadOnnxRuntime, onnxRuntimeUnavailableReason, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { candidateAccuracy, l2NormalizeRows, positions, samplesOf, splitSeenClasses } from './common.js';
+import { OnnxDemEngine } from './dem-onnx.js';
 import { readTidy } from './tensors.js';
 
 export type DemDistance = 'euclidean' | 'cosine';
+
+/**
+ * Where the training steps run: `onnx` — onnxruntime (the optional dependency onnxruntime-node) for the
+ * forward/backward pass and a fused SIMD Adam; `tfjs` — tfjs autograd and the core `Adam`; `auto` — onnx
+ * when onnxruntime-node loads, else tfjs. Both give the same trajectory within float rounding.
+ */
+export type DemEngineChoice = 'auto' | 'onnx' | 'tfjs';
 
 /** The settings a preset fixes (and explicit options override). */
 export interface DemSettings {
@@ -60,6 +68,8 @@ const demInput = z.strictObject({
   valFraction: z.number().gt(0).lt(1).default(0.25),
   /** Retrain on all seen classes for the chosen epochs (true), or keep the best network of the split (false). */
   retrain: z.boolean().default(true),
+  /** Training engine: onnxruntime when it loads (auto), or forced (onnx, tfjs). Speed only. */
+  engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
 });
 
 /** Options with the preset resolved: what the run records is the setting actually used. */
@@ -183,50 +193,57 @@ export interface DemProblem {
   readonly knowledge: Matrix;
 }
 
-/** Adam on the DEM network for one problem; `epoch()` is one shuffled pass in mini-batches. */
-export class DemTrainer {
+/** What `DemTrainer` needs of the settings (the bench passes exactly these, plus the preset name). */
+export interface DemTrainerSettings extends Pick<DemSettings, 'hidden' | 'lambda' | 'lr' | 'batchSize'> {
+  /** Default `auto`: onnxruntime when it loads, else tfjs. */
+  readonly engine?: DemEngineChoice;
+  /** Intra-op threads of the onnx engine (default: every core). */
+  readonly threads?: number;
+}
+
+/** The engine that ran, and why when `auto` fell back to tfjs. */
+export interface DemEngineInfo {
+  readonly name: 'onnx' | 'tfjs';
+  readonly note: string;
+}
+
+/** One engine's parameters, optimizer state and step. */
+interface DemEngine {
+  /** One Adam step; returns the batch loss before the update. */
+  step(batch: DemBatch): number | Promise<number>;
+  /** The current parameters (copies). */
+  params(): DemParams;
+  /** f(a) for the rows of `knowledge`. */
+  forward(knowledge: Matrix): Float32Array;
+  dispose(): void | Promise<void>;
+}
+
+/** tfjs autograd through `demBatchLoss`, the core `Adam` on tf.Variables. */
+class TfjsDemEngine implements DemEngine {
   private readonly vars: DemVars;
   private readonly adam: Adam;
   private readonly K: tf.Tensor2D;
-  private readonly rng: Rng;
 
   constructor(
-    private readonly p: DemProblem,
-    private readonly settings: Pick<DemSettings, 'hidden' | 'lambda' | 'lr' | 'batchSize'>,
-    seed: number,
+    knowledge: Matrix,
+    featureDim: number,
+    init: DemParams,
+    private readonly settings: Pick<DemSettings, 'lambda' | 'lr'>,
   ) {
-    const E = p.knowledge.cols;
-    const D = p.x.cols;
-    const H = settings.hidden;
-    const init = initDemParams(E, H, D, deriveSeed(seed, 'init'));
+    const E = knowledge.cols;
+    const H = init.b1.length;
     this.vars = {
       w1: variableFrom<tf.Rank.R2>(init.w1, [E, H]),
       b1: variableFrom<tf.Rank.R1>(init.b1, [H]),
-      w2: variableFrom<tf.Rank.R2>(init.w2, [H, D]),
-      b2: variableFrom<tf.Rank.R1>(init.b2, [D]),
+      w2: variableFrom<tf.Rank.R2>(init.w2, [H, featureDim]),
+      b2: variableFrom<tf.Rank.R1>(init.b2, [featureDim]),
     };
     this.adam = new Adam([this.vars.w1, this.vars.b1, this.vars.w2, this.vars.b2], { lr: settings.lr });
-    this.K = tf.tensor2d(p.knowledge.data, [p.knowledge.rows, E]);
-    this.rng = new Rng(deriveSeed(seed, 'batches'));
+    this.K = tf.tensor2d(knowledge.data, [knowledge.rows, E]);
   }
 
-  /** One epoch; returns the mean batch loss. */
-  epoch(): number {
-    const N = this.p.x.rows;
-    const order = this.rng.shuffle(Array.from({ length: N }, (_, i) => i));
-    let total = 0;
-    let steps = 0;
-    for (let start = 0; start < N; start += this.settings.batchSize) {
-      const batch = groupBatch(this.p.x, this.p.labels, order.slice(start, start + this.settings.batchSize));
-      total += this.adam.step(() => demBatchLoss(this.vars, this.K, batch, this.settings.lambda));
-      steps++;
-    }
-    return total / Math.max(1, steps);
-  }
-
-  /** Prototypes f(a_c) of the given class embeddings (C′ × D). */
-  prototypes(knowledge: Matrix): Float32Array {
-    return readTidy(() => demForward(this.vars, tf.tensor2d(knowledge.data, [knowledge.rows, knowledge.cols])));
+  step(batch: DemBatch): number {
+    return this.adam.step(() => demBatchLoss(this.vars, this.K, batch, this.settings.lambda));
   }
 
   params(): DemParams {
@@ -234,9 +251,132 @@ export class DemTrainer {
     return { w1: read(this.vars.w1), b1: read(this.vars.b1), w2: read(this.vars.w2), b2: read(this.vars.b2) };
   }
 
+  forward(knowledge: Matrix): Float32Array {
+    return readTidy(() => demForward(this.vars, tf.tensor2d(knowledge.data, [knowledge.rows, knowledge.cols])));
+  }
+
   dispose(): void {
     this.adam.dispose();
     tf.dispose([this.vars.w1, this.vars.b1, this.vars.w2, this.vars.b2, this.K]);
+  }
+}
+
+/** f(a) from parameters held in JS (a few forward passes per fit: tfjs's speed is plenty). */
+function forwardParams(p: DemParams, knowledge: Matrix): Float32Array {
+  const E = knowledge.cols;
+  const H = p.b1.length;
+  const D = p.b2.length;
+  return readTidy(() =>
+    demForward(
+      { w1: tf.tensor2d(p.w1, [E, H]), b1: tf.tensor1d(p.b1), w2: tf.tensor2d(p.w2, [H, D]), b2: tf.tensor1d(p.b2) },
+      tf.tensor2d(knowledge.data, [knowledge.rows, E]),
+    ),
+  );
+}
+
+/** The onnx engine behind the `DemEngine` interface. */
+class OrtDemEngine implements DemEngine {
+  constructor(private readonly engine: OnnxDemEngine) {}
+
+  step(batch: DemBatch): Promise<number> {
+    return this.engine.step(batch);
+  }
+
+  params(): DemParams {
+    const p = this.engine.params;
+    return { w1: p.w1.slice(), b1: p.b1.slice(), w2: p.w2.slice(), b2: p.b2.slice() };
+  }
+
+  forward(knowledge: Matrix): Float32Array {
+    return forwardParams(this.engine.params, knowledge);
+  }
+
+  dispose(): Promise<void> {
+    return this.engine.dispose();
+  }
+}
+
+/**
+ * Adam on the DEM network for one problem; `epoch()` is one shuffled pass in mini-batches. The engine is
+ * created on `ready()` (or the first `epoch()`): both engines start from the same initial parameters and
+ * see the same batches, so they follow the same trajectory up to float rounding.
+ */
+export class DemTrainer {
+  private readonly init: DemParams;
+  private readonly rng: Rng;
+  private starting?: Promise<DemEngine>;
+  private engine?: DemEngine;
+  private info?: DemEngineInfo;
+
+  constructor(
+    private readonly p: DemProblem,
+    private readonly settings: DemTrainerSettings,
+    seed: number,
+  ) {
+    this.init = initDemParams(p.knowledge.cols, settings.hidden, p.x.cols, deriveSeed(seed, 'init'));
+    this.rng = new Rng(deriveSeed(seed, 'batches'));
+  }
+
+  /**
+   * Creates the engine (for onnx: compiles the step graph); resolves to the engine that runs. Throws
+   * BackendError for `engine: onnx` when onnxruntime-node is unavailable.
+   */
+  async ready(): Promise<DemEngineInfo> {
+    this.starting ??= this.start();
+    this.engine = await this.starting;
+    return this.info!;
+  }
+
+  private async start(): Promise<DemEngine> {
+    const choice = this.settings.engine ?? 'auto';
+    const { knowledge, x } = this.p;
+    const opts = { lr: this.settings.lr, lambda: this.settings.lambda };
+    if (choice === 'onnx' || (choice === 'auto' && (await loadOnnxRuntime()))) {
+      const engine = new OrtDemEngine(await OnnxDemEngine.create(knowledge, x.cols, this.init, { ...opts, threads: this.settings.threads }));
+      this.info = { name: 'onnx', note: 'onnxruntime' };
+      return engine;
+    }
+    this.info = { name: 'tfjs', note: choice === 'tfjs' ? 'tfjs (chosen)' : `tfjs (onnxruntime unavailable: ${onnxRuntimeUnavailableReason()})` };
+    return new TfjsDemEngine(knowledge, x.cols, this.init, opts);
+  }
+
+  /** The engine that runs (after `ready()` or an epoch). */
+  get engineInfo(): DemEngineInfo | undefined {
+    return this.info;
+  }
+
+  /** One epoch; returns the mean batch loss. */
+  async epoch(): Promise<number> {
+    if (!this.engine) await this.ready();
+    const engine = this.engine!;
+    const N = this.p.x.rows;
+    const order = this.rng.shuffle(Array.from({ length: N }, (_, i) => i));
+    let total = 0;
+    let steps = 0;
+    for (let start = 0; start < N; start += this.settings.batchSize) {
+      const batch = groupBatch(this.p.x, this.p.labels, order.slice(start, start + this.settings.batchSize));
+      total += await engine.step(batch);
+      steps++;
+    }
+    return total / Math.max(1, steps);
+  }
+
+  /** Prototypes f(a_c) of the given class embeddings (C′ × D). */
+  prototypes(knowledge: Matrix): Float32Array {
+    return this.engine ? this.engine.forward(knowledge) : forwardParams(this.init, knowledge);
+  }
+
+  /** The current parameters (copies). */
+  params(): DemParams {
+    if (this.engine) return this.engine.params();
+    const p = this.init;
+    return { w1: p.w1.slice(), b1: p.b1.slice(), w2: p.w2.slice(), b2: p.b2.slice() };
+  }
+
+  async dispose(): Promise<void> {
+    const engine = this.engine ?? (this.starting ? await this.starting : undefined);
+    this.engine = undefined;
+    await engine?.dispose();
   }
 }
 
@@ -282,11 +422,12 @@ export class Dem implements ZeroShotMethod {
     const valLabels = valRows.map((r) => labels[r]);
     const valKnowledge = selectRows(knowledge, split.val);
     const first = trainer(split.train, deriveSeed(ctx.seed, 'dem/select'));
+    const engine = await first.ready();
     let best: { acc: number; epoch: number; prototypes: Float32Array } = { acc: -1, epoch: 0, prototypes: new Float32Array(0) };
     let sinceBest = 0;
     let lastLoss = NaN;
     for (let epoch = 1; epoch <= o.epochs && sinceBest < o.patience; epoch++) {
-      lastLoss = first.epoch();
+      lastLoss = await first.epoch();
       ctx.metric('select/train_loss', lastLoss, epoch);
       if (epoch % o.evalEvery !== 0 && epoch !== o.epochs) continue;
       const acc = candidateAccuracy(prototypeScores(xVal, first.prototypes(valKnowledge), split.val.length, o.distance), valLabels, split.val);
@@ -297,19 +438,19 @@ export class Dem implements ZeroShotMethod {
         best = { acc, epoch, prototypes: o.retrain ? best.prototypes : first.prototypes(knowledge) };
       } else sinceBest++;
     }
-    first.dispose();
-    t.end(`best epoch ${best.epoch}, val acc ${(100 * best.acc).toFixed(1)}% on ${split.val.length} held-out seen classes`);
+    await first.dispose();
+    t.end(`best epoch ${best.epoch}, val acc ${(100 * best.acc).toFixed(1)}% on ${split.val.length} held-out seen classes; engine ${engine.note}`);
 
     let prototypes = best.prototypes;
     if (o.retrain) {
       t = ctx.log.stage('dem: train on all seen classes');
       const final = trainer(ctx.seen, deriveSeed(ctx.seed, 'dem/final'));
       for (let epoch = 1; epoch <= best.epoch; epoch++) {
-        lastLoss = final.epoch();
+        lastLoss = await final.epoch();
         ctx.metric('train/loss', lastLoss, epoch);
       }
       prototypes = final.prototypes(knowledge);
-      final.dispose();
+      await final.dispose();
       t.end(`${best.epoch} epochs, loss ${lastLoss.toPrecision(4)}`);
     }
     this.fitted = { prototypes, numClasses: knowledge.rows };
@@ -320,6 +461,7 @@ export class Dem implements ZeroShotMethod {
       final_loss: lastLoss,
       hidden: o.hidden,
       distance: o.distance,
+      engine: engine.name,
     };
   }
 
