@@ -4,7 +4,7 @@
  * 40 seen classes; synthetic, seeded values), in this project (@niwt/baselines, tfjs WASM) and in NumPy
  * (ALE) / PyTorch (DEM) on the same machine in the same run. Prints JSON: seconds per epoch and peak RSS.
  *
- *   npm run build && node bench/baselines/run.mjs [--skip-python]
+ *   npm run build && node bench/baselines/run.mjs [--skip-python] [--only ale|dem]
  *
  * Each measurement runs in its own process (so peak RSS is that method's), on the same .npy files under
  * .cache/bench-baselines/. The Python side lives in a venv this script owns (.cache/bench-baselines-venv,
@@ -38,25 +38,36 @@ if (worker > 0) {
 
 async function main() {
   const skipPython = process.argv.includes('--skip-python');
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
+  if (only !== undefined && only !== 'ale' && only !== 'dem') {
+    console.error(`bench/baselines/run.mjs --only: expected 'ale' or 'dem', got ${only === undefined ? 'nothing' : `'${only}'`}`);
+    process.exit(2);
+  }
+  const runs = (kind) => only === undefined || only === kind;
   ensureData();
+  const self = fileURLToPath(import.meta.url);
   const out = {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
     shape: { trainval: SHAPE.N, featureDim: SHAPE.D, attributes: SHAPE.E, seenClasses: SHAPE.C },
-    settings: SETTINGS,
-    ale: { niwtLab: child(process.execPath, [fileURLToPath(import.meta.url), '--worker', 'ale']) },
-    dem: { niwtLab: child(process.execPath, [fileURLToPath(import.meta.url), '--worker', 'dem']) },
+    settings: only === undefined ? SETTINGS : { [only]: SETTINGS[only] },
   };
+  if (runs('ale')) out.ale = { niwtLab: child(process.execPath, [self, '--worker', 'ale']) };
+  if (runs('dem')) out.dem = { niwtLab: child(process.execPath, [self, '--worker', 'dem']) };
   if (!skipPython) {
     const versions = ensureVenv();
     out.machine.python = versions;
-    out.ale.numpy = child(python, [path.join(here, 'reference.py'), 'ale', dataDir]);
-    out.dem.pytorch = child(python, [path.join(here, 'reference.py'), 'dem', dataDir]);
-    out.dem.pytorch1Thread = child(python, [path.join(here, 'reference.py'), 'dem', dataDir, '1']);
-    out.speedup = {
-      ale_vs_numpy: round(out.ale.numpy.seconds / out.ale.niwtLab.seconds),
-      dem_vs_pytorch: round(out.dem.pytorch.seconds / out.dem.niwtLab.seconds),
-      dem_vs_pytorch_1_thread: round(out.dem.pytorch1Thread.seconds / out.dem.niwtLab.seconds),
-    };
+    out.speedup = {};
+    if (runs('ale')) {
+      out.ale.numpy = child(python, [path.join(here, 'reference.py'), 'ale', dataDir]);
+      out.speedup.ale_vs_numpy = round(out.ale.numpy.seconds / out.ale.niwtLab.seconds);
+    }
+    if (runs('dem')) {
+      out.dem.pytorch = child(python, [path.join(here, 'reference.py'), 'dem', dataDir]);
+      out.dem.pytorch1Thread = child(python, [path.join(here, 'reference.py'), 'dem', dataDir, '1']);
+      out.speedup.dem_vs_pytorch = round(out.dem.pytorch.seconds / out.dem.niwtLab.seconds);
+      out.speedup.dem_vs_pytorch_1_thread = round(out.dem.pytorch1Thread.seconds / out.dem.niwtLab.seconds);
+    }
   }
   console.log(JSON.stringify(out, null, 2));
 }
