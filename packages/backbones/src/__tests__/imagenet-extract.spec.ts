@@ -19,7 +19,8 @@ beforeAll(async () => {
   if (!workerScript()) execFileSync('npx', ['tsc', '-b', 'packages/backbones/tsconfig.lib.json'], { cwd: REPO, stdio: 'inherit' });
 }, 600_000);
 
-const tiny = (extra: Record<string, unknown> = {}) => imagenetOptions('resnet50').parse({ inputSize: 64, width: 1 / 8, ...extra });
+// engine tfjs: this file tests the tfjs paths (workers, model.json); onnx-engine.spec.ts compares the engines.
+const tiny = (extra: Record<string, unknown> = {}) => imagenetOptions('resnet50').parse({ inputSize: 64, width: 1 / 8, engine: 'tfjs', ...extra });
 
 describe('extractSplit', () => {
   it('streams a split to .npy; 2 workers match 1 thread exactly; a partial file resumes', async () => {

@@ -3,9 +3,12 @@
  * bounded memory: `tap.npy` [N, h, w, k], `features.npy` [N, D], `indices.json`. Resumable (NpyRowWriter),
  * with a progress bar showing images/s. On WASM (one thread in Node) `workers` > 1 runs the forward pass
  * in worker threads, each with its own WASM backend and a copy of the weights, over whole batches: each
- * batch goes through exactly the code a single thread runs, so the outputs are identical.
+ * batch goes through exactly the code a single thread runs, so the outputs are identical. With the 'onnx'
+ * engine (or 'auto' where onnxruntime-node loads) the network is exported to ONNX and run on ORT's
+ * multithreaded CPU kernels instead (../onnx/engine.ts): same files, same layout, values within 1e-5.
  */
 import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -13,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Logger } from '@niwt/core';
 import { readForInference } from '../preprocess/preprocess.js';
 import type { ImagenetBackbone } from '../imagenet/backbone.js';
+import { OnnxForward, resolveEngine, type EngineChoice, type RuntimeLoader } from '../onnx/engine.js';
 import { NpyRowWriter } from './npy-stream.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './extract-worker.js';
 
@@ -21,6 +25,10 @@ export interface ExtractSplitOptions {
   /** Write tap activations too (else features only). */
   readonly withTap: boolean;
   readonly workers: number;
+  /** 'onnx' | 'tfjs' | 'auto' (onnx when onnxruntime-node loads here). */
+  readonly engine: EngineChoice;
+  /** Where onnxruntime-node comes from (default `loadOnnxRuntime`; tests inject one that finds none). */
+  readonly loadRuntime?: RuntimeLoader;
 }
 
 export interface ExtractSplitResult {
@@ -29,6 +37,9 @@ export interface ExtractSplitResult {
   /** The features, read back (N × D). */
   readonly features: Float32Array;
   readonly imagesPerSecond: number;
+  /** The engine that ran, and its compute threads (ORT intra-op threads, tfjs workers, or tfjs backend threads). */
+  readonly engine: 'onnx' | 'tfjs';
+  readonly threads: number;
 }
 
 /** The compiled worker (dist/…/extract-worker.js); running from sources, the package's build output. */
@@ -85,8 +96,10 @@ export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indic
   fw.rows = start;
   if (tw) tw.rows = start;
   await fs.writeFile(path.join(dir, 'indices.json'), JSON.stringify(indices));
-  const script = o.workers > 1 && tf.getBackend() === 'wasm' ? workerScript() : undefined;
-  if (o.workers > 1 && tf.getBackend() === 'wasm' && !script) log.warn(`${bb.name}: extraction worker not built (npm run build); extracting on one thread`);
+  const engine = await resolveEngine(o.engine, o.loadRuntime);
+  const onnx = engine.engine === 'onnx' && start < n ? await OnnxForward.create(bb.net, o.withTap ? bb.tap.name : undefined, engine.runtime) : undefined;
+  const script = engine.engine === 'tfjs' && o.workers > 1 && tf.getBackend() === 'wasm' ? workerScript() : undefined;
+  if (engine.engine === 'tfjs' && o.workers > 1 && tf.getBackend() === 'wasm' && !script) log.warn(`${bb.name}: extraction worker not built (npm run build); extracting on one thread`);
   const pool = script
     ? new WorkerPool(script, o.workers, {
         family: bb.name,
@@ -98,12 +111,14 @@ export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indic
         layers: bb.net.spec.layers.filter((l) => l.vars.length).map((l) => ({ name: l.name, values: l.vars.map((v) => v.dataSync() as Float32Array) })),
       })
     : undefined;
-  const bar = log.progress(`extract ${bb.name} at ${bb.tap.name}`, n - start);
+  const threads = onnx?.threads ?? (pool ? o.workers : tf.getBackend() === 'tensorflow' ? os.availableParallelism() : 1);
+  const how = engine.engine === 'onnx' ? `onnx, ${threads} thread${threads > 1 ? 's' : ''}` : `tfjs ${tf.getBackend()}${pool ? `, ${o.workers} workers` : ''}`;
+  const bar = log.progress(`extract ${bb.name} at ${bb.tap.name} (${how})`, n - start);
   const t0 = performance.now();
   let done = 0;
   const size = bb.opts.inputSize;
+  const inFlight: Promise<WorkerReply>[] = [];
   try {
-    const inFlight: Promise<WorkerReply>[] = [];
     const flush = async (r: WorkerReply): Promise<void> => {
       await fw.append(r.features);
       if (tw && r.tap) await tw.append(r.tap);
@@ -115,6 +130,13 @@ export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indic
     let id = 0;
     for await (const batch of readForInference(dataset, indices.slice(start), size, bb.opts.resize, o.batchSize)) {
       const m = batch.indices.length;
+      if (onnx) {
+        // One ORT run in flight: the next batch is decoded while this one computes.
+        if (inFlight.length) await flush(await inFlight.shift()!);
+        const k = id++;
+        inFlight.push(onnx.run(batch.pixels, m).then((r) => ({ id: k, n: m, ...r })));
+        continue;
+      }
       if (pool) {
         inFlight.push(pool.run({ id: id++, n: m, pixels: batch.pixels }));
         if (inFlight.length >= 2 * o.workers) await flush(await inFlight.shift()!);
@@ -130,11 +152,15 @@ export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indic
     }
     while (inFlight.length) await flush(await inFlight.shift()!);
   } finally {
+    if (onnx) {
+      await Promise.allSettled(inFlight); // after an error mid-way, the run finishes before its session is released
+      await onnx.dispose();
+    }
     await pool?.close();
     await fw.close();
     await tw?.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  bar.done(`${n} images, ${(done / Math.max(seconds, 1e-9)).toFixed(1)} images/s`);
-  return { dir, rows: n, features: await readAll(path.join(dir, 'features.npy')), imagesPerSecond: done / Math.max(seconds, 1e-9) };
+  bar.done(`${n} images, ${(done / Math.max(seconds, 1e-9)).toFixed(1)} images/s (${how})`);
+  return { dir, rows: n, features: await readAll(path.join(dir, 'features.npy')), imagesPerSecond: done / Math.max(seconds, 1e-9), engine: engine.engine, threads };
 }

@@ -33,6 +33,7 @@ import { resnetSpec } from '../nets/resnet.js';
 import { vgg16Spec } from '../nets/vgg16.js';
 import { descriptorOf, readForInference } from '../preprocess/preprocess.js';
 import { extractSplit, type ExtractSplitOptions, type ExtractSplitResult } from '../extract/extract-split.js';
+import { OnnxForward, resolveEngine } from '../onnx/engine.js';
 import { Network } from './network.js';
 import { imagenetOptions, type Family, type ImagenetOptions } from './options.js';
 import { SeenHead, trainSeenNetwork } from './train.js';
@@ -102,8 +103,18 @@ export abstract class ImagenetBackbone implements Backbone {
       const st = await fs.stat(file);
       weights = { file, size: st.size, mtime: st.mtimeMs };
     }
-    const { tap: _tap, train: _train, workers: _workers, ...rest } = this.opts;
+    // Not part of the key: how the forward pass is computed (worker threads, engine; ORT and tfjs agree within 1e-5).
+    const { tap: _tap, train: _train, workers: _workers, engine: _engine, ...rest } = this.opts;
     return { family: this.name, weights, ...rest };
+  }
+
+  private engineNoted = false;
+
+  /** Says once per backbone which engine forward extraction runs on (nothing falls back silently). */
+  private noteEngine(how: string): void {
+    if (this.engineNoted) return;
+    this.engineNoted = true;
+    this.log.info(`${this.name}: forward extraction on ${how}`);
   }
 
   async trainSeen(data: SeenTrainingData): Promise<SeenTrainingReport> {
@@ -114,9 +125,34 @@ export abstract class ImagenetBackbone implements Backbone {
     return report;
   }
 
-  /** Forward only: tap activations and penultimate features of the given samples, in order. */
+  /**
+   * Forward only: tap activations and penultimate features of the given samples, in order. On the
+   * onnxruntime engine (`engine`, ../onnx/engine.ts) the next batch is decoded while one computes.
+   */
   async *extract(dataset: Dataset, indices: readonly number[], batchSize: number): AsyncIterable<ExtractedBatch> {
     await this.ensureWeights();
+    const engine = await resolveEngine(this.opts.engine);
+    if (engine.engine === 'onnx') {
+      const fwd = await OnnxForward.create(this.net, this.tap.name, engine.runtime);
+      this.noteEngine(`onnxruntime, ${fwd.threads} thread${fwd.threads > 1 ? 's' : ''}`);
+      let pending: Promise<ExtractedBatch> | undefined;
+      try {
+        for await (const batch of readForInference(dataset, indices, this.opts.inputSize, this.opts.resize, batchSize)) {
+          if (pending) {
+            const out = await pending;
+            pending = undefined;
+            yield out;
+          }
+          pending = fwd.run(batch.pixels, batch.indices.length).then((r) => ({ indices: batch.indices, tap: r.tap!, features: r.features }));
+        }
+        if (pending) yield await pending;
+      } finally {
+        await pending?.catch(() => undefined);
+        await fwd.dispose();
+      }
+      return;
+    }
+    this.noteEngine(`tfjs ${tf.getBackend()}`);
     for await (const batch of readForInference(dataset, indices, this.opts.inputSize, this.opts.resize, batchSize)) {
       const [tap, feats] = tf.tidy(() => {
         const x = tf.tensor4d(batch.pixels, [batch.indices.length, this.input.height, this.input.width, 3]);
@@ -132,7 +168,7 @@ export abstract class ImagenetBackbone implements Backbone {
   /** A whole split at the tap to `.npy` files (bounded memory, resumable, progress with images/s; workers on WASM). */
   async extractSplit(dataset: Dataset, indices: readonly number[], dir: string, options: Partial<ExtractSplitOptions> = {}): Promise<ExtractSplitResult> {
     await this.ensureWeights();
-    return extractSplit(this, dataset, indices, dir, { batchSize: 16, withTap: true, workers: this.opts.workers, ...options }, this.log);
+    return extractSplit(this, dataset, indices, dir, { batchSize: 16, withTap: true, workers: this.opts.workers, engine: this.opts.engine, ...options }, this.log);
   }
 
   head(): TapHead {

@@ -46,6 +46,12 @@ export function imagenetOptions(family: Family) {
     allowDegenerateTap: z.boolean().default(false),
     /** Worker threads for forward-only extraction on WASM (each its own WASM backend); 1 = in process. */
     workers: z.number().int().min(1).max(16).default(1),
+    /**
+     * Forward-only extraction engine: 'onnx' (onnxruntime-node on the CPU, the network exported to ONNX),
+     * 'tfjs' (the active tfjs backend, `workers` threads on WASM), or 'auto' (onnx when onnxruntime-node
+     * loads on this machine, else tfjs). Training and NIWT's gradients always run on tfjs.
+     */
+    engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
     train: z
       .strictObject({
         mode: z.enum(['fixed', 'finetune']).default(ref.mode),

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { affineBatchNorm, variableFrom, type HeadLayer, type Rng } from '@niwt/core';
+import type { OnnxEmitter, OnnxValue } from '../onnx/emit.js';
 
 /** A Keras layer that holds weights, in Keras' weight order (conv/dense: kernel, bias; bn: gamma, beta, moving mean, moving variance). */
 export interface ParamLayer {
@@ -33,6 +34,8 @@ export interface Node {
   apply(x: tf.Tensor, opts: ApplyOptions): tf.Tensor;
   /** The same step as `HeadLayer`s (inference mode), so NIWT can linearise heads cut from this chain. */
   describe?(fold: FoldBn): HeadLayer[];
+  /** ONNX export of a node `describe` cannot state (the ResNet stem's explicit paddings); else `describe` is used. */
+  onnx?(e: OnnxEmitter, x: OnnxValue, fold: FoldBn): OnnxValue;
 }
 
 /** A whole network: the node chain, its parameter layers, and where the penultimate features come out. */

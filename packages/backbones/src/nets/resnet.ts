@@ -30,6 +30,11 @@ export function resnetSpec(family: 'resnet50' | 'resnet101', inputSize: number, 
       const h = tf.relu(applyBn(bn1, applyConv(c1, tf.pad(x as tf.Tensor4D, [[0, 0], [3, 3], [3, 3], [0, 0]]), 2, 'valid')));
       return tf.maxPool(tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid');
     },
+    // Not `describe`: HeadLayers have no explicit padding, and NIWT never needs a head through the stem.
+    onnx: (e, x, fold) => {
+      const h = e.layers(e.pad(x, 3), [convHeadLayer(c1, 2, 'valid'), bnHeadLayer(bn1, fold), { kind: 'relu' }]);
+      return e.pool(e.pad(h, 1), 'max', 3, 2, 'valid');
+    },
   });
   let cin = stemC;
   RESNET_UNITS[family].forEach((units, s) => {
