@@ -132,6 +132,7 @@ describe('ALE', () => {
       // that stops early consumes a different share of the random stream).
       expect(expected.updates[0]).toBeGreaterThan(N / 4);
       expect(Math.min(...expected.updates)).toBeLessThan(N);
+      const tensorsBefore = tf.memory().numTensors;
       for (const gram of ['dot', 'gemm', 'auto'] as const)
         for (const blockSize of [1, 7, 64]) {
           const trainer = new AleTrainer({ x, labels, classEmb: A }, { lr: 0.05, margin: 1, blockSize, seed: 17, gram });
@@ -143,6 +144,7 @@ describe('ALE', () => {
           for (let i = 0; i < w.length; i++) maxErr = Math.max(maxErr, Math.abs(w[i] - expected.w[i]));
           expect(maxErr, `${gram}, block ${blockSize}`).toBeLessThan(1e-5);
         }
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
     });
 
   it('reaches ZSL T1 ≥ 90 % on a linearly separable synthetic problem, with flat tensor memory', async () => {
