@@ -147,11 +147,13 @@ async function runWorker(kind) {
   } else {
     const s = SETTINGS.dem;
     const trainer = new base.DemTrainer({ x, labels, knowledge: att }, s, 1);
+    // Engine creation (for onnx: compiling the step graph) is setup, like parameter init.
+    const engine = await trainer.ready();
     const t = performance.now();
-    const loss = trainer.epoch();
+    const loss = await trainer.epoch();
     seconds = (performance.now() - t) / 1000;
-    detail = { steps: Math.ceil(N / s.batchSize), meanLoss: loss };
-    trainer.dispose();
+    detail = { engine: engine.note, steps: Math.ceil(N / s.batchSize), meanLoss: loss };
+    await trainer.dispose();
   }
   console.log(JSON.stringify({ seconds: round(seconds), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), backend: `${backend.name} (${backend.threads} thread)`, ...detail }));
 }
