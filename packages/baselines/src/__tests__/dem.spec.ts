@@ -2,9 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix } from '@niwt/core';
 import { DEM_PRESETS, Dem, demBatchLoss, demOptions, groupBatch, initDemParams, prototypeScores } from '../index.js';
+import { OnnxDemEngine } from '../dem-onnx.js';
 import { evaluate, syntheticProblem } from './fixtures.js';
 
 await initBackend('wasm');
+
+const ENGINES = ['onnx', 'tfjs'] as const;
 
 describe('DEM', () => {
   const [E, H, D, C, B] = [3, 5, 4, 3, 7];
@@ -37,7 +40,7 @@ describe('DEM', () => {
     return se / (B * D) + (lambda / 2) * theta.reduce((s, v) => s + v * v, 0);
   };
 
-  it('the class-grouped batch loss equals the per-image loss, and its gradient matches finite differences', () => {
+  it('the class-grouped batch loss equals the per-image loss, and its gradient matches finite differences (tfjs and onnx engines)', async () => {
     const batch = groupBatch(x, labels, Array.from({ length: B }, (_, i) => i));
     expect(Array.from(batch.classes)).toEqual([0, 2, 1]);
     expect(Array.from(batch.counts)).toEqual([2, 3, 2]);
@@ -50,9 +53,16 @@ describe('DEM', () => {
     const grads = tf.tidy(() => tf.grads(lossOf)([...params]).map((g) => Array.from(g.dataSync())));
     tf.dispose([K, ...params]);
     const analytic = grads.flat();
+    // The onnx step graph gives the data term's gradients; its Adam kernel adds λθ.
+    const ort = await OnnxDemEngine.create(knowledge, D, { w1: init.w1, b1, w2: init.w2, b2 }, { lr: 1e-3, lambda });
+    const g = (await ort.gradients(batch)).grads;
+    await ort.dispose();
+    const ortAnalytic = [...g.w1, ...g.b1, ...g.w2, ...g.b2].map((v, i) => v + lambda * flat[i]);
     expect(analytic.length).toBe(flat.length);
+    expect(ortAnalytic.length).toBe(flat.length);
     const h = 1e-6;
     let maxErr = 0;
+    let maxErrOrt = 0;
     let maxAbs = 0;
     for (let i = 0; i < flat.length; i++) {
       const p = flat.slice();
@@ -61,10 +71,12 @@ describe('DEM', () => {
       m[i] -= h;
       const fd = (reference(p) - reference(m)) / (2 * h);
       maxErr = Math.max(maxErr, Math.abs(fd - analytic[i]));
+      maxErrOrt = Math.max(maxErrOrt, Math.abs(fd - ortAnalytic[i]));
       maxAbs = Math.max(maxAbs, Math.abs(fd));
     }
     expect(maxAbs).toBeGreaterThan(0.01);
     expect(maxErr).toBeLessThan(1e-4 * Math.max(1, maxAbs));
+    expect(maxErrOrt).toBeLessThan(1e-4 * Math.max(1, maxAbs));
   });
 
   it('scores by negative Euclidean distance or cosine similarity to the prototypes', () => {
@@ -92,17 +104,19 @@ describe('DEM', () => {
     const cub = demOptions.parse({ preset: 'cub', lr: 3e-5 });
     expect([cub.hidden, cub.lambda, cub.lr, cub.batchSize, cub.distance, cub.knowledgeNorm]).toEqual([1200, 1e-2, 3e-5, 100, 'cosine', 'l2']);
     const none = demOptions.parse({});
-    expect(none).toMatchObject({ preset: 'none', ...DEM_PRESETS.none, epochs: 100, patience: 10, evalEvery: 1, valFraction: 0.25, retrain: true });
+    expect(none).toMatchObject({ preset: 'none', ...DEM_PRESETS.none, epochs: 100, patience: 10, evalEvery: 1, valFraction: 0.25, retrain: true, engine: 'auto' });
     // What the run records re-validates to the same options.
     expect(demOptions.parse(cub)).toEqual(cub);
     expect(() => demOptions.parse({ hiden: 10 })).toThrow();
+    expect(() => demOptions.parse({ engine: 'gpu' })).toThrow(/engine/);
   });
 
-  it('reaches ZSL T1 ≥ 90 % on a linearly separable synthetic problem, with flat tensor memory', async () => {
+  it.for(ENGINES)('reaches ZSL T1 ≥ 0.9 on a linearly separable synthetic problem, with flat tensor memory (%s engine)', async (engine) => {
     const p = syntheticProblem({ seed: 21 });
     const before = tf.memory().numTensors;
-    const dem = new Dem(demOptions.parse({ hidden: 256, epochs: 60 }));
+    const dem = new Dem(demOptions.parse({ hidden: 256, epochs: 60, engine }));
     const summary = await dem.fit(p.ctx);
+    expect(summary.engine).toBe(engine);
     const r = evaluate(dem, p);
     expect(tf.memory().numTensors).toBe(before);
     expect(r.zslT1).toBeGreaterThanOrEqual(0.9);
@@ -111,10 +125,10 @@ describe('DEM', () => {
     expect(p.metrics.get('train/loss')?.length).toBe(summary.selected_epochs);
   });
 
-  it('is deterministic for a seed, with cosine distance and without retraining', async () => {
+  it.for(ENGINES)('is deterministic for a seed, with cosine distance and without retraining (%s engine)', async (engine) => {
     const p = syntheticProblem({ seed: 23 });
     const run = async (): Promise<number[]> => {
-      const dem = new Dem(demOptions.parse({ hidden: 64, epochs: 8, distance: 'cosine', retrain: false }));
+      const dem = new Dem(demOptions.parse({ hidden: 64, epochs: 8, distance: 'cosine', retrain: false, engine }));
       await dem.fit(p.ctx);
       return Array.from(dem.scores(p.testUnseen.features).data);
     };
