@@ -4,6 +4,10 @@
  * (double backprop through the whole head on every batch), on AWA2-shaped problems. Prints JSON.
  *
  *   npm run build && node bench/niwt-transfer/run.mjs [--head vgg|resnet|both] [--pool 3000] [--ref-steps 4] [--fast-only] [--max-steps 3000]
+ *                                                     [--engine auto|ort|tfjs] [--ort-threads N]
+ *
+ * `--engine` picks the fast path's engine: `auto` (onnxruntime when it loads, else tfjs), `ort` or `tfjs`;
+ * the JSON's `fast.implementation` says which ran ('fast-ort' or 'fast').
  *
  * `peakRssMB` of `--fast-only` runs at different `--pool` sizes shows stage D's memory does not grow with the pool.
  *
@@ -17,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { Rng, initBackend, matrix, npyTaps } from '@niwt/core';
-import { trainUnseenWeights } from '@niwt/niwt';
+import { trainUnseenWeightsAsync } from '@niwt/niwt';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const arg = (name, def) => {
@@ -29,6 +33,10 @@ const poolSize = Number(arg('pool', '3000'));
 const refSteps = Number(arg('ref-steps', '4'));
 const fastOnly = process.argv.includes('--fast-only');
 const maxSteps = Number(arg('max-steps', '3000'));
+const engine = arg('engine', 'auto');
+if (!['auto', 'ort', 'tfjs'].includes(engine)) throw new Error(`--engine: expected auto, ort or tfjs, got '${engine}'`);
+const fastImplementation = { auto: 'auto', ort: 'fast-ort', tfjs: 'fast' }[engine];
+const ortThreads = arg('ort-threads') === undefined ? undefined : Number(arg('ort-threads'));
 const backend = await initBackend(arg('backend', 'auto'));
 
 function randn(rng, n, scale, offset = 0) {
@@ -128,13 +136,13 @@ function problem(h) {
   return { seen, targets };
 }
 
-function run(h, pool, implementation, maxSteps) {
+async function run(h, pool, implementation, maxSteps) {
   const { seen, targets } = problem(h);
   const t0 = performance.now();
   let tFirst = 0;
-  const res = trainUnseenWeights(
+  const res = await trainUnseenWeightsAsync(
     { head: h.head, pool, seenWeights: seen, targets },
-    { lambda: 1e-3, lr: 1e-3, batchSize: 64, pairsPerClass: Math.ceil(pool.size / 10), maxSteps, patience: 40, minImprovement: 0.01, seed: 3, implementation },
+    { lambda: 1e-3, lr: 1e-3, batchSize: 64, pairsPerClass: Math.ceil(pool.size / 10), maxSteps, patience: 40, minImprovement: 0.01, seed: 3, implementation, ortThreads },
     (step) => {
       if (step === 1) tFirst = performance.now();
     },
@@ -156,9 +164,9 @@ for (const make of [vggHead, resnetHead]) {
   const file = poolFile(h.name, poolSize, h.shape);
   const pool = npyTaps(file);
   const rss0 = process.memoryUsage().rss;
-  const fast = run(h, pool, 'fast', maxSteps);
+  const fast = await run(h, pool, fastImplementation, maxSteps);
   const rssFast = process.memoryUsage().rss;
-  const ref = fastOnly ? undefined : run(h, pool, 'reference', refSteps + 1);
+  const ref = fastOnly ? undefined : await run(h, pool, 'reference', refSteps + 1);
   pool.close();
   const n = ref ? Math.min(ref.res.losses.length, fast.res.losses.length) : 0;
   let maxDiff = 0;
@@ -167,7 +175,15 @@ for (const make of [vggHead, resnetHead]) {
     head: h.name,
     tap: h.shape,
     penultimate: h.D,
-    fast: { msPerStep: +fast.msPerStep.toFixed(1), setupMs: +fast.setupMs.toFixed(0), stepsToStop: fast.res.steps, initialLoss: fast.res.initialLoss, finalLoss: fast.res.finalLoss },
+    fast: {
+      implementation: fast.res.implementation,
+      ...(fast.res.ortUnavailableReason ? { ortUnavailableReason: fast.res.ortUnavailableReason } : {}),
+      msPerStep: +fast.msPerStep.toFixed(1),
+      setupMs: +fast.setupMs.toFixed(0),
+      stepsToStop: fast.res.steps,
+      initialLoss: fast.res.initialLoss,
+      finalLoss: fast.res.finalLoss,
+    },
     reference: ref ? { msPerStep: +ref.msPerStep.toFixed(1), stepsMeasured: ref.res.steps } : null,
     speedupPerStep: ref ? +(ref.msPerStep / fast.msPerStep).toFixed(1) : null,
     maxLossDiffFirstSteps: maxDiff,

@@ -1,12 +1,12 @@
 /**
- * The linearised head (`LinearizedHead`) compiled to two ONNX graphs and run on onnxruntime, which reaches
- * the CPU's conv/GEMM ceiling on every core where tfjs-wasm reaches about a quarter of one core:
+ * The linearised head (`LinearizedHead`) compiled to one ONNX graph per stage D step and run on onnxruntime,
+ * which reaches the CPU's conv/GEMM ceiling on every core where tfjs-wasm reaches about a quarter of one core:
  *
- *   alpha graph:   w (B × D), masks → Σ_space VJP(w)                     (B × K)
- *   adjoint graph: g (B × K), masks → JVP(g broadcast over space)         (B × D)
+ *   packed states → masks;  w (B × D) → α = Σ_space VJP(w) (B × K);  g = ∂ cosine term/∂α;
+ *   adjoint = JVP(g broadcast over space) (B × D)
  *
  * The same bit-packed forward states feed both engines, so they compute the same linear maps. Feature maps
- * are NCHW inside the graphs (ONNX Conv); the masks are unpacked from the bits straight into NCHW order.
+ * are NCHW inside the graph (ONNX Conv); the bits are unpacked in the graph (BitShift, Mod), on every core.
  *
  * Two exact savings that the tfjs path does not make:
  * - a spatially constant value is kept as B × C × 1 × 1 and broadcast only where a mask or a padded conv
@@ -16,7 +16,7 @@
  *   of the VJP also runs on summed B × C rows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { OnnxGraph, OrtProgram, type OrtFeed } from '@niwt/core';
+import { OnnxGraph, OrtProgram } from '@niwt/core';
 import { UnsupportedHead, type LinearNode, type LinearizedHead } from './linear-head.js';
 
 type Shape = readonly number[];
@@ -28,8 +28,6 @@ interface Val {
   /** A feature map equal at every position, stored as B × C × 1 × 1. */
   readonly constant: boolean;
 }
-
-const prod = (s: Shape): number => s.reduce((a, b) => a * b, 1);
 
 /** Host copy of a tfjs weight (read once when the graphs are built). */
 const host = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
@@ -305,122 +303,107 @@ function check(nodes: readonly LinearNode[]): void {
   }
 }
 
-interface MaskSlot {
-  /** First bit of the slot within an image's state. */
-  readonly offset: number;
-  /** Per-image NHWC shape; unpacked as C × H × W (or D). */
-  readonly shape: Shape;
+/** One step of stage D as a graph: the batch's packed states in, α, the cosines and the adjoint out. */
+export interface OrtStepResult {
+  /** α, B × K. */
+  readonly alpha: Float32Array;
+  /** cos(α_j, t_j), B. */
+  readonly cos: Float32Array;
+  /** Σ_j G(x_j)ᵀ ∂L/∂α_j for the cosine term L = mean_j [1 − cos(α_j, t_j)], B × D. */
+  readonly adjoint: Float32Array;
 }
 
 /** The ONNX engine of a `LinearizedHead`. Create with `OrtLinearizedHead.create`; call `dispose`. */
 export class OrtLinearizedHead {
-  private readonly buffers = new Map<number, Float32Array[]>();
-
   private constructor(
     private readonly lin: LinearizedHead,
-    private readonly slots: readonly MaskSlot[],
-    private readonly alphaProgram: OrtProgram,
-    private readonly adjointProgram: OrtProgram,
+    private readonly program: OrtProgram,
     /** Output width D (the head's features) and input width K (tap channels). */
     readonly D: number,
     readonly K: number,
   ) {}
 
   /**
-   * Compiles `lin`'s layers into the alpha and adjoint graphs. Throws UnsupportedHead for a layer the
-   * compiler does not handle, BackendError when onnxruntime is unavailable or rejects a graph.
+   * Compiles `lin`'s layers into one step graph:
+   *
+   *   state (B × bytes, the packed bits, one byte per float) → masks (unpacked in the graph, NCHW)
+   *   w (B × D) → α = Σ_space VJP(w) → cos(α, t) and g = ∂/∂α mean_j[1 − cos(α_j, t_j)] → JVP(g) (B × D)
+   *
+   * so a step is one onnxruntime call and the masks are unpacked once, on every core. Throws UnsupportedHead
+   * for a layer the compiler does not handle, BackendError when onnxruntime is unavailable or rejects it.
    */
   static async create(lin: LinearizedHead, opts: { threads?: number } = {}): Promise<OrtLinearizedHead> {
     check(lin.rest);
-    const slots: MaskSlot[] = [];
-    let offset = 0;
-    lin.maskSizes.forEach((size, i) => {
-      slots.push({ offset, shape: lin.maskShape(i) });
-      offset += size;
-    });
-    const maskDims = slots.map((s) => (s.shape.length === 3 ? ['batch', s.shape[2], s.shape[0], s.shape[1]] : ['batch', ...s.shape]));
-    const names = slots.map((_, i) => `mask${i}`);
     const last = lin.rest.length ? lin.rest[lin.rest.length - 1].outShape : lin.tapShape;
     if (last.length !== 1) throw new UnsupportedHead('the head does not end in a vector');
     const D = last[0];
     const K = lin.tapShape[2];
     const S = lin.spatialSum ? host(lin.spatialSum) : undefined; // K × D1
+    const bytes = lin.bytesPerImage;
 
-    const a = new Builder('niwt-alpha', names);
-    names.forEach((m, i) => a.g.input(m, maskDims[i]));
-    const w: Val = { name: a.g.input('w', ['batch', D]), shape: [D], constant: false };
-    let alpha: string;
-    if (S) {
-      const d1 = lin.spatialSum!.shape[1];
-      alpha = a.g.op('MatMul', [a.vjp(lin.rest, w).name, a.g.initializer('spatialSumT', transpose2d(S, K, d1), [d1, K])]);
-    } else {
-      alpha = a.g.op('Reshape', [a.vjpSum(lin.rest, w), a.g.int64s([0, -1])]);
+    // masks: bit i of an image is bit (i & 7) of byte i >> 3 (LSB first), each slot NHWC → NCHW
+    const names: string[] = [];
+    const b = new Builder('niwt-stage-d-step', names);
+    const g = b.g;
+    const state = g.input('state', ['batch', bytes]);
+    if (lin.maskSizes.length) {
+      const u8 = g.op('Cast', [state], { to: { i: 2 } });
+      const shifts = g.initializer('shifts', Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7]), [8]);
+      const shifted = g.op('BitShift', [g.op('Unsqueeze', [u8, g.int64s([2])]), shifts], { direction: { s: 'RIGHT' } });
+      const bits = g.op('Reshape', [g.op('Mod', [shifted, g.initializer('two', Uint8Array.from([2]), [])]), g.int64s([0, bytes * 8])]);
+      let offset = 0;
+      lin.maskSizes.forEach((size, i) => {
+        const shape = lin.maskShape(i);
+        let m = g.op('Slice', [bits, g.int64s([offset]), g.int64s([offset + size]), g.int64s([1])]);
+        if (shape.length === 3) m = g.op('Transpose', [g.op('Reshape', [m, g.int64s([0, ...shape])])], { perm: { ints: [0, 3, 1, 2] } });
+        names.push(g.op('Cast', [m], { to: { i: 1 } }));
+        offset += size;
+      });
     }
-    a.g.output(a.g.op('Identity', [alpha]), ['batch', K]);
 
-    const j = new Builder('niwt-adjoint', names);
-    names.forEach((m, i) => j.g.input(m, maskDims[i]));
-    const gIn = j.g.input('g', ['batch', K]);
+    // α
+    const w: Val = { name: g.input('w', ['batch', D]), shape: [D], constant: false };
+    const alpha = S
+      ? g.op('MatMul', [b.vjp(lin.rest, w).name, g.initializer('spatialSumT', transpose2d(S, K, lin.spatialSum!.shape[1]), [lin.spatialSum!.shape[1], K])])
+      : g.op('Reshape', [b.vjpSum(lin.rest, w), g.int64s([0, -1])]);
+
+    // the cosine term and its gradient, as tfjs differentiates it: â = α / (‖α‖ + 1e-12),
+    // ∂/∂α (1 − â·t)/B = −(t/n′ − (α·t) α / (n′² ‖α‖))/B with n′ = ‖α‖ + 1e-12
+    const t = g.input('t', ['batch', K]);
+    const norm = g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [alpha, alpha]), g.int64s([1])], { keepdims: { i: 1 } })]);
+    const np = g.op('Add', [norm, g.constant([1e-12], [])]);
+    const dot = g.op('ReduceSum', [g.op('Mul', [alpha, t]), g.int64s([1])], { keepdims: { i: 1 } });
+    const cos = g.op('Div', [dot, np]);
+    const invB = g.op('Reciprocal', [g.op('Cast', [g.op('Slice', [g.op('Shape', [alpha]), g.int64s([0]), g.int64s([1])])], { to: { i: 1 } })]);
+    const radial = g.op('Div', [g.op('Mul', [dot, alpha]), g.op('Mul', [g.op('Mul', [np, np]), norm])]);
+    const grad = g.op('Mul', [g.op('Sub', [radial, g.op('Div', [t, np])]), invB]);
+
+    // adjoint: the JVP of the gradient broadcast over space
     const d: Val = S
-      ? { name: j.g.op('MatMul', [gIn, j.g.initializer('spatialSum', S, [K, lin.spatialSum!.shape[1]])]), shape: [lin.spatialSum!.shape[1]], constant: false }
-      : { name: j.g.op('Reshape', [gIn, j.g.int64s([0, 0, 1, 1])]), shape: lin.tapShape, constant: true };
-    const out = j.jvp(lin.rest, d);
-    j.g.output(j.g.op('Identity', [out.name]), ['batch', D]);
-
-    const [alphaProgram, adjointProgram] = await Promise.all([OrtProgram.create(a.g, opts), OrtProgram.create(j.g, opts)]);
-    return new OrtLinearizedHead(lin, slots, alphaProgram, adjointProgram, D, K);
+      ? { name: g.op('MatMul', [grad, g.initializer('spatialSum', S, [K, lin.spatialSum!.shape[1]])]), shape: [lin.spatialSum!.shape[1]], constant: false }
+      : { name: g.op('Reshape', [grad, g.int64s([0, 0, 1, 1])]), shape: lin.tapShape, constant: true };
+    const adj = b.jvp(lin.rest, d);
+    g.node('Identity', [alpha], {}, ['alpha']);
+    g.node('Reshape', [cos, g.int64s([-1])], {}, ['cos']);
+    g.node('Identity', [adj.name], {}, ['adjoint']);
+    g.output('alpha', ['batch', K]);
+    g.output('cos', ['batch']);
+    g.output('adjoint', ['batch', D]);
+    return new OrtLinearizedHead(lin, await OrtProgram.create(g, opts), D, K);
   }
 
   /**
-   * Unpacks the states of B images (`LinearizedHead.state` bits) into float 0/1 masks in NCHW order. The
-   * buffers are reused across calls with the same B: use the result before the next call.
+   * One step for B pairs: `bits` are the images' `LinearizedHead.state` rows, `w` each pair's weight vector
+   * (B × D, row-major), `t` each pair's unit target importance (B × K).
    */
-  masks(bits: Uint8Array, B: number): Record<string, OrtFeed> {
-    const stride = this.lin.bytesPerImage * 8;
-    let bufs = this.buffers.get(B);
-    if (!bufs) this.buffers.set(B, (bufs = this.slots.map((s) => new Float32Array(B * prod(s.shape)))));
-    const feeds: Record<string, OrtFeed> = {};
-    this.slots.forEach((slot, i) => {
-      const out = bufs[i];
-      const n = prod(slot.shape);
-      if (slot.shape.length === 3) {
-        const [h, w, c] = slot.shape;
-        const hw = h * w;
-        for (let b = 0; b < B; b++) {
-          const base = b * stride + slot.offset;
-          const o = b * n;
-          // bits are NHWC: position p, channel ch → NCHW index ch·hw + p
-          for (let p = 0; p < hw; p++) {
-            let bit = base + p * c;
-            for (let ch = 0; ch < c; ch++, bit++) out[o + ch * hw + p] = (bits[bit >> 3] >> (bit & 7)) & 1;
-          }
-        }
-        feeds[`mask${i}`] = { data: out, dims: [B, c, h, w] };
-      } else {
-        for (let b = 0; b < B; b++) {
-          let bit = b * stride + slot.offset;
-          for (let k = 0; k < n; k++, bit++) out[b * n + k] = (bits[bit >> 3] >> (bit & 7)) & 1;
-        }
-        feeds[`mask${i}`] = { data: out, dims: [B, n] };
-      }
-    });
-    return feeds;
-  }
-
-  /** α for each image with its own weight vector: `w` is B × D (row-major), result B × K. */
-  async alpha(masks: Record<string, OrtFeed>, w: Float32Array, B: number): Promise<Float32Array> {
-    const out = await this.alphaProgram.run({ ...masks, w: { data: w, dims: [B, this.D] } });
-    return out[this.alphaProgram.outputNames[0]].data;
-  }
-
-  /** The adjoint Σ_j G(x)ᵀ g: `g` is B × K, result B × D. */
-  async adjoint(masks: Record<string, OrtFeed>, g: Float32Array, B: number): Promise<Float32Array> {
-    const out = await this.adjointProgram.run({ ...masks, g: { data: g, dims: [B, this.K] } });
-    return out[this.adjointProgram.outputNames[0]].data;
+  async step(bits: Uint8Array, B: number, w: Float32Array, t: Float32Array): Promise<OrtStepResult> {
+    // bytes travel as float32 (OrtProgram feeds Uint8Array as bool); the graph casts them back
+    const state = Float32Array.from(bits);
+    const out = await this.program.run({ state: { data: state, dims: [B, this.lin.bytesPerImage] }, w: { data: w, dims: [B, this.D] }, t: { data: t, dims: [B, this.K] } });
+    return { alpha: out.alpha.data, cos: out.cos.data, adjoint: out.adjoint.data };
   }
 
   async dispose(): Promise<void> {
-    this.buffers.clear();
-    await Promise.all([this.alphaProgram.dispose(), this.adjointProgram.dispose()]);
+    await this.program.dispose();
   }
 }

@@ -330,27 +330,25 @@ export async function trainUnseenWeightsAsync(
   }
 }
 
-/** One exact step on onnxruntime: α and the adjoint in ONNX, the cosine term and Adam in tfjs. */
+/** One exact step on onnxruntime (α, the cosine gradient and the adjoint in one graph); Adam in tfjs. */
 async function ortStep(ort: OrtLinearizedHead, bits: Uint8Array, batch: readonly [number, number][], run: StageD, lambda: number): Promise<number> {
   const B = batch.length;
-  const masks = ort.masks(bits, B);
   const classes = Int32Array.from(batch, ([, c]) => c);
-  const wPer = tf.tidy(() => tf.matMul(tf.oneHot(tf.tensor1d(classes, 'int32'), run.nU), run.wu, false, true).dataSync() as Float32Array); // B × D
-  const alpha = await ort.alpha(masks, wPer, B);
-  let data = NaN;
-  const g = tf.tidy(() => {
+  let wPer: Float32Array = new Float32Array(0);
+  let t: Float32Array = new Float32Array(0);
+  // (typed arrays are assigned, not returned: tidy would walk a returned array element by element)
+  tf.tidy(() => {
     const cls = tf.tensor1d(classes, 'int32');
-    const { value, grad } = tf.valueAndGrad((a: tf.Tensor) => cosineTerm(a as tf.Tensor2D, run.targetsHat, cls))(tf.tensor2d(alpha, [B, ort.K]));
-    data = value.dataSync()[0];
-    return grad.dataSync() as Float32Array;
+    wPer = tf.matMul(tf.oneHot(cls, run.nU), run.wu, false, true).dataSync() as Float32Array; // B × D
+    t = tf.gather(run.targetsHat, cls).dataSync() as Float32Array; // B × K
   });
-  const adj = await ort.adjoint(masks, g, B);
-  let loss = NaN;
+  const { cos, adjoint } = await ort.step(bits, B, wPer, t);
+  let loss = 1 - cos.reduce((a, c) => a + c, 0) / B;
   tf.tidy(() => {
     const onehot = tf.oneHot(tf.tensor1d(classes, 'int32'), run.nU);
     const diff = tf.sub(run.wu, run.mu);
-    const gW = tf.add(tf.matMul(tf.tensor2d(adj, [B, ort.D]), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
-    loss = data + (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
+    const gW = tf.add(tf.matMul(tf.tensor2d(adjoint, [B, ort.D]), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
+    loss += (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
     run.optimizer.applyGradients([gW]);
   });
   return loss;
