@@ -113,6 +113,11 @@ export class OnnxDemEngine {
     return loss;
   }
 
+  /** Intra-op threads of the onnxruntime session. */
+  get threads(): number {
+    return this.program.threads;
+  }
+
   /** The current parameters (live views: copy before the next step if they must be kept). */
   get params(): DemParams {
     return this.theta;

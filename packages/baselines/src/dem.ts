@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Adam, Rng, StateError, TOKENS, deriveSeed, loadOnnxRuntime, onnxRuntimeUnavailableReason, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { Adam, BackendError, Rng, StateError, TOKENS, deriveSeed, loadOnnxRuntime, onnxRuntimeUnavailableReason, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { candidateAccuracy, l2NormalizeRows, positions, samplesOf, splitSeenClasses } from './common.js';
 import { OnnxDemEngine } from './dem-onnx.js';
 import { readTidy } from './tensors.js';
@@ -331,10 +331,12 @@ export class DemTrainer {
     const choice = this.settings.engine ?? 'auto';
     const { knowledge, x } = this.p;
     const opts = { lr: this.settings.lr, lambda: this.settings.lambda };
-    if (choice === 'onnx' || (choice === 'auto' && (await loadOnnxRuntime()))) {
-      const engine = new OrtDemEngine(await OnnxDemEngine.create(knowledge, x.cols, this.init, { ...opts, threads: this.settings.threads }));
-      this.info = { name: 'onnx', note: 'onnxruntime' };
-      return engine;
+    const ort = choice === 'tfjs' ? undefined : await loadOnnxRuntime();
+    if (choice === 'onnx' && !ort) throw new BackendError(`dem: engine 'onnx' needs onnxruntime-node, which is unavailable (${onnxRuntimeUnavailableReason()}); set the method option engine to 'auto' or 'tfjs'`);
+    if (ort) {
+      const ortEngine = await OnnxDemEngine.create(knowledge, x.cols, this.init, { ...opts, threads: this.settings.threads });
+      this.info = { name: 'onnx', note: `onnx (onnxruntime, ${ortEngine.threads} threads)` };
+      return new OrtDemEngine(ortEngine);
     }
     this.info = { name: 'tfjs', note: choice === 'tfjs' ? 'tfjs (chosen)' : `tfjs (onnxruntime unavailable: ${onnxRuntimeUnavailableReason()})` };
     return new TfjsDemEngine(knowledge, x.cols, this.init, opts);
@@ -374,7 +376,8 @@ export class DemTrainer {
   }
 
   async dispose(): Promise<void> {
-    const engine = this.engine ?? (this.starting ? await this.starting : undefined);
+    // A failed start (engine 'onnx' without onnxruntime) has nothing to release.
+    const engine = this.engine ?? (this.starting ? await this.starting.catch(() => undefined) : undefined);
     this.engine = undefined;
     await engine?.dispose();
   }

@@ -168,6 +168,9 @@ describe('DemTrainer engines', () => {
     expect(info.note).toMatch(/onnxruntime unavailable: disabled by NIWT_ONNX=off/);
     expect(Number.isFinite(await fallback.epoch())).toBe(true);
     await fallback.dispose();
-    await expect(new DemTrainer(problem, { ...settings, engine: 'onnx' }, 1).ready()).rejects.toThrow(BackendError);
+    const forced = new DemTrainer(problem, { ...settings, engine: 'onnx' }, 1);
+    await expect(forced.ready()).rejects.toThrow(BackendError);
+    await expect(forced.ready()).rejects.toThrow(/engine 'onnx' needs onnxruntime-node, which is unavailable \(disabled by NIWT_ONNX=off\); set the method option engine to 'auto' or 'tfjs'/);
+    await forced.dispose();
   });
 });
