@@ -11,3 +11,5 @@ export { checkWeights, loadWeights } from '../weights/load.js';
 export { PREPROCESSING, descriptorOf, preprocess, readForInference, readAugmented, cropSource, weightsDescriptor, type WeightsDescriptor, type ResizeMode } from '../preprocess/preprocess.js';
 export { extractSplit, type ExtractSplitOptions, type ExtractSplitResult } from '../extract/extract-split.js';
 export { NpyRowWriter } from '../extract/npy-stream.js';
+export { exportOnnx, ONNX_INPUT, ONNX_TAP, ONNX_FEATURES } from '../onnx/export.js';
+export { OnnxForward, resolveEngine, type EngineChoice, type ForwardOutput, type ResolvedEngine, type RuntimeLoader } from '../onnx/engine.js';
