@@ -12,6 +12,7 @@ import { importanceInBatches } from './importance.js';
 import { applyMap, linearSurrogate, trainKnowledgeMap, type KnowledgeMap } from './knowledge-map.js';
 import { KnowledgeExplainer } from './explain.js';
 import { trainUnseenWeights } from './transfer.js';
+import { columnNorms, logitRms, meanLogits, meanStd } from './stats.js';
 
 export const niwtOptions = z.strictObject({
   /** λ of the pull towards the seen-weight mean (the seen/unseen calibration knob). */
@@ -175,6 +176,7 @@ export class Niwt implements ZeroShotMethod {
       stageD_pool: poolName,
       stageD_initial_loss: transfer.initialLoss,
       stageD_final_loss: transfer.finalLoss,
+      ...weightDiagnostics(sc.weights, sc.bias, transfer.weights, trainval.features),
     };
   }
 
@@ -211,6 +213,28 @@ export class Niwt implements ZeroShotMethod {
     block(f.unseenWeights, undefined, f.unseenClasses);
     return matrix(features.rows, f.numClasses, out);
   }
+}
+
+/**
+ * Stage D diagnostics (how λ moves s and u): per-class weight norms; the logit scale on the trainval features
+ * (RMS of wᵀh over images, no bias: it ignores directions the features never use) and its spread (std/mean)
+ * over unseen classes; and the std over classes of the mean logit (with the seen biases), which is what lets
+ * one class absorb the others' images. The cosine loss is scale-free: these are set by the init, λ and the
+ * steps taken.
+ */
+function weightDiagnostics(seen: Matrix, seenBias: Float32Array, unseen: Matrix, features: Matrix): Record<string, number> {
+  const unseenNorms = meanStd(columnNorms(unseen));
+  const unseenLogits = meanStd(logitRms(features, unseen));
+  return {
+    stageD_seen_norm_mean: meanStd(columnNorms(seen)).mean,
+    stageD_unseen_norm_mean: unseenNorms.mean,
+    stageD_unseen_norm_cv: unseenNorms.std / unseenNorms.mean,
+    stageD_seen_logit_rms: meanStd(logitRms(features, seen)).mean,
+    stageD_unseen_logit_rms: unseenLogits.mean,
+    stageD_unseen_logit_cv: unseenLogits.std / unseenLogits.mean,
+    stageD_seen_offset_std: meanStd(meanLogits(features, seen, seenBias)).std,
+    stageD_unseen_offset_std: meanStd(meanLogits(features, unseen)).std,
+  };
 }
 
 function classMeanRows(m: Matrix, labels: Int32Array, classes: readonly number[]): Matrix {
