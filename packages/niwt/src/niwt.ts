@@ -215,6 +215,9 @@ export class Niwt implements ZeroShotMethod {
   }
 }
 
+/** At most this many trainval feature rows enter the stage D diagnostics. */
+const DIAGNOSTIC_ROWS = 2000;
+
 /**
  * Stage D diagnostics (how λ moves s and u): per-class weight norms; the logit scale on the trainval features
  * (RMS of wᵀh over images, no bias: it ignores directions the features never use) and its spread (std/mean)
@@ -222,7 +225,10 @@ export class Niwt implements ZeroShotMethod {
  * one class absorb the others' images. The cosine loss is scale-free: these are set by the init, λ and the
  * steps taken.
  */
-function weightDiagnostics(seen: Matrix, seenBias: Float32Array, unseen: Matrix, features: Matrix): Record<string, number> {
+function weightDiagnostics(seen: Matrix, seenBias: Float32Array, unseen: Matrix, allFeatures: Matrix): Record<string, number> {
+  // an evenly strided sample bounds the cost at AWA2 scale (N × D × C multiply-adds)
+  const stride = Math.ceil(allFeatures.rows / DIAGNOSTIC_ROWS);
+  const features = stride > 1 ? selectRows(allFeatures, Array.from({ length: Math.ceil(allFeatures.rows / stride) }, (_, i) => i * stride)) : allFeatures;
   const unseenNorms = meanStd(columnNorms(unseen));
   const unseenLogits = meanStd(logitRms(features, unseen));
   return {
