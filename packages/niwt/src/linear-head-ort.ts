@@ -74,7 +74,9 @@ class Builder {
   readonly g: OnnxGraph;
   private readonly weights = new Map<string, string>();
   private readonly shapes = new Map<string, string>();
+  private readonly ids = new Map<object, number>();
 
+  /** `masks`: the graph value of each mask slot (filled in before a pass is built). */
   constructor(
     name: string,
     private readonly masks: readonly string[],
@@ -95,11 +97,10 @@ class Builder {
     return v;
   }
 
-  private id = new Map<object, number>();
   /** A stable key per weight tensor (layers can share tensors). */
   private key(t: object, what: string): string {
-    if (!this.id.has(t)) this.id.set(t, this.id.size);
-    return `${what}:${this.id.get(t)}`;
+    if (!this.ids.has(t)) this.ids.set(t, this.ids.size);
+    return `${what}:${this.ids.get(t)}`;
   }
 
   private conv(x: string, w: string, k: readonly [number, number], pads: readonly number[]): string {
