@@ -11,7 +11,7 @@ import { Rng, StateError, TOKENS, deriveSeed, hashOf, matrix, readNpy, selectRow
 import { importanceInBatches } from './importance.js';
 import { applyMap, linearSurrogate, trainKnowledgeMap, type KnowledgeMap } from './knowledge-map.js';
 import { KnowledgeExplainer } from './explain.js';
-import { trainUnseenWeights } from './transfer.js';
+import { trainUnseenWeightsAsync } from './transfer.js';
 import { columnNorms, logitRms, meanLogits, meanStd } from './stats.js';
 
 export const niwtOptions = z.strictObject({
@@ -49,8 +49,11 @@ export const niwtOptions = z.strictObject({
       limit: z.number().int().min(1).optional(),
     })
     .prefault({}),
-  /** Stage D: 'auto' uses the exact fast path when the head lists its layers. */
-  implementation: z.enum(['auto', 'fast', 'reference']).default('auto'),
+  /**
+   * Stage D engine. 'auto': the exact fast path on onnxruntime when it loads ('fast-ort'), else on tfjs
+   * ('fast'), else double backprop ('reference', when the head does not list its layers).
+   */
+  implementation: z.enum(['auto', 'fast-ort', 'fast', 'reference']).default('auto'),
   /** Images per batch in stage B. */
   importanceBatch: z.number().int().min(1).default(64),
 });
@@ -142,13 +145,14 @@ export class Niwt implements ZeroShotMethod {
       poolName = `folder ${this.opts.pool.folder} (${pool.size} images)`;
     }
     t = ctx.log.stage('niwt D: importance → weights');
-    const transfer = trainUnseenWeights(
+    const transfer = await trainUnseenWeightsAsync(
       { head, pool, seenWeights: sc.weights, targets: predicted },
       { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
       (step, loss) => ctx.metric('stageD/loss', loss, step),
     );
     t.end(`${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
     if (transfer.fallbackReason) ctx.log.warn(`niwt stage D used double backprop: ${transfer.fallbackReason}`);
+    else if (transfer.implementation === 'fast' && transfer.ortUnavailableReason) ctx.log.info(`niwt stage D on tfjs, not onnxruntime: ${transfer.ortUnavailableReason}`);
 
     const seenPred = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.seen));
     let mapNorm = 0;
