@@ -53,7 +53,8 @@ async function main() {
     settings: only === undefined ? SETTINGS : { [only]: SETTINGS[only] },
   };
   if (runs('ale')) out.ale = { niwtLab: child(process.execPath, [self, '--worker', 'ale']) };
-  if (runs('dem')) out.dem = { niwtLab: child(process.execPath, [self, '--worker', 'dem']) };
+  // DEM twice: the default engine (onnxruntime when it loads) and the tfjs fallback, for the record.
+  if (runs('dem')) out.dem = { niwtLab: child(process.execPath, [self, '--worker', 'dem']), niwtLabTfjs: child(process.execPath, [self, '--worker', 'dem-tfjs']) };
   if (!skipPython) {
     const versions = ensureVenv();
     out.machine.python = versions;
@@ -145,7 +146,7 @@ async function runWorker(kind) {
     detail = { updates: ep.updates };
     trainer.dispose();
   } else {
-    const s = SETTINGS.dem;
+    const s = kind === 'dem-tfjs' ? { ...SETTINGS.dem, engine: 'tfjs' } : SETTINGS.dem;
     const trainer = new base.DemTrainer({ x, labels, knowledge: att }, s, 1);
     // Engine creation (for onnx: compiling the step graph) is setup, like parameter init.
     const engine = await trainer.ready();
@@ -155,5 +156,5 @@ async function runWorker(kind) {
     detail = { engine: engine.note, steps: Math.ceil(N / s.batchSize), meanLoss: loss };
     await trainer.dispose();
   }
-  console.log(JSON.stringify({ seconds: round(seconds), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), backend: `${backend.name} (${backend.threads} thread)`, ...detail }));
+  console.log(JSON.stringify({ seconds: round(seconds), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), tfjsBackend: `${backend.name} (${backend.threads} thread)`, ...detail }));
 }
