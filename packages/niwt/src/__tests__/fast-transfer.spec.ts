@@ -7,19 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Rng, initBackend, matrix, memoryTaps } from '@niwt/core';
 import { LinearizedHead, importance, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap } from './fixtures.js';
-import { convHead, resnetHead, vggHead, type TestHead } from './heads.js';
+import { convHead, relErr, resnetHead, vggHead, type TestHead } from './heads.js';
 
 await initBackend('wasm');
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-12);
-};
 
 const cases: [string, TestHead, [number, number, number]][] = [
   ['VGG-like (pool → fc, commuted spatial sum)', vggHead(1, [4, 4, 3], 6), [4, 4, 3]],

@@ -44,15 +44,30 @@ export interface TestHead extends TapHead {
   dispose(): void;
 }
 
-function maker(seed: number) {
+/** Seeded random tensors for test heads, kept for disposal. */
+export function maker(seed: number) {
   const rng = new Rng(seed);
   const kept: tf.Tensor[] = [];
-  const t = <T extends tf.Tensor>(x: T): T => (kept.push(x), x);
-  const rand = (shape: number[], scale: number, offset = 0) => t(tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape));
+  const rand = <T extends tf.Tensor = tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
+    const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
+    kept.push(x);
+    return x;
+  };
   return { rand, kept };
 }
 
-function head(tapShape: [number, number, number], layers: HeadLayer[], kept: tf.Tensor[], outDim: number): TestHead {
+/** Max absolute error relative to the largest reference magnitude. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-12);
+}
+
+export function head(tapShape: [number, number, number], layers: HeadLayer[], kept: tf.Tensor[], outDim: number): TestHead {
   return {
     tap: { name: 'tap', shape: tapShape },
     outDim,

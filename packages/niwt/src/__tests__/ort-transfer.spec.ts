@@ -8,32 +8,17 @@ import { Rng, initBackend, matrix, memoryTaps, type HeadLayer } from '@niwt/core
 import { LinearizedHead, trainUnseenWeights, trainUnseenWeightsAsync, UnsupportedHead } from '../index.js';
 import { OrtLinearizedHead } from '../linear-head-ort.js';
 import { randomTap } from './fixtures.js';
-import { resnetHead, vggHead, applyLayers, type TestHead } from './heads.js';
+import { applyLayers, head, maker, relErr, resnetHead, vggHead, type TestHead } from './heads.js';
 
 await initBackend('wasm');
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-12);
-};
 
 /**
  * Everything else the compiler handles: an even 'same' conv (asymmetric padding), a 'valid' 3×3 conv, a
  * residual with a conv shortcut whose branch starts with BN, max pooling, flatten and two dense layers.
  */
 function mixedHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
-  const rng = new Rng(seed);
-  const kept: tf.Tensor[] = [];
-  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
-    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
-    kept.push(t);
-    return t;
-  };
+  const { rand, kept } = maker(seed);
   const c = 4;
   const layers: HeadLayer[] = [
     { kind: 'conv', filter: rand([2, 2, k, c], 0.5), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'same' },
@@ -55,18 +40,12 @@ function mixedHead(seed: number, [h, w, k]: [number, number, number]): TestHead 
     { kind: 'relu' },
     { kind: 'dense', weights: rand([7, 6], 0.4), bias: rand<tf.Tensor1D>([6], 0.1, 0.3) },
   ];
-  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: 6, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+  return head([h, w, k], layers, kept, 6);
 }
 
 /** Starts with a 'valid' 3×3 conv and BN (constant in the JVP, commuted in the VJP's sum), then a unit and GAP. */
 function validFirst(seed: number, [h, w, k]: [number, number, number]): TestHead {
-  const rng = new Rng(seed);
-  const kept: tf.Tensor[] = [];
-  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
-    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
-    kept.push(t);
-    return t;
-  };
+  const { rand, kept } = maker(seed);
   const c = 5;
   const layers: HeadLayer[] = [
     { kind: 'conv', filter: rand([3, 3, k, c], 0.4), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'valid' },
@@ -83,25 +62,19 @@ function validFirst(seed: number, [h, w, k]: [number, number, number]): TestHead
     { kind: 'relu' },
     { kind: 'gap' },
   ];
-  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: c, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+  return head([h, w, k], layers, kept, c);
 }
 
 /** No ReLU at all: the VJP stays spatially constant from GAP down to the tap (summed as constant × h·w). */
 function linearHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
-  const rng = new Rng(seed);
-  const kept: tf.Tensor[] = [];
-  const rand = <T extends tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
-    const t = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
-    kept.push(t);
-    return t;
-  };
+  const { rand, kept } = maker(seed);
   const layers: HeadLayer[] = [
     { kind: 'conv', filter: rand([1, 1, k, 4], 0.5), stride: 1, padding: 'same' },
     { kind: 'affine', scale: rand<tf.Tensor1D>([4], 0.2, 1), offset: rand<tf.Tensor1D>([4], 0.1) },
     { kind: 'residual', branch: [{ kind: 'conv', filter: rand([1, 1, 4, 4], 0.5), stride: 1, padding: 'valid' }] },
     { kind: 'gap' },
   ];
-  return { tap: { name: 'tap', shape: [h, w, k] }, outDim: 4, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => tf.dispose(kept) };
+  return head([h, w, k], layers, kept, 4);
 }
 
 const cases: [string, TestHead, [number, number, number]][] = [
