@@ -15,6 +15,7 @@ export * from './config.js';
 export * from './registry.js';
 export * from './stage-cache.js';
 export * from './adam.js';
+export * from './fused-adam.js';
 export * from './variables.js';
 export * from './taps.js';
 export * from './onnx/index.js';

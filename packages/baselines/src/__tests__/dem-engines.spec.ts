@@ -1,9 +1,8 @@
 /** The onnx DEM engine (graph gradients + fused Adam) against the tfjs engine (autograd + core Adam). */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Adam, BackendError, Rng, initBackend, matrix, variableFrom } from '@niwt/core';
+import { BackendError, Rng, initBackend, matrix } from '@niwt/core';
 import { DemTrainer, demBatchLoss, groupBatch, initDemParams, type DemParams } from '../index.js';
-import { FusedAdam } from '../dem-adam.js';
 import { OnnxDemEngine } from '../dem-onnx.js';
 import { syntheticProblem } from './fixtures.js';
 
@@ -83,41 +82,6 @@ describe('DEM onnx engine', () => {
     const stepLoss = await engine.step(batch);
     expect(Math.abs(stepLoss - fullLoss) / fullLoss).toBeLessThan(1e-5);
     await engine.dispose();
-  });
-});
-
-describe('FusedAdam', () => {
-  it('equals the core Adam (with the λ·½‖θ‖² gradient) over several steps, odd sizes included', () => {
-    const rng = new Rng(5);
-    const sizes = [37, 3, 64, 1];
-    const lambda = 0.1;
-    const init = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal()));
-    // Gradients over five orders of magnitude: where |g| is near ε, where ε sits (inside or outside the root) shows.
-    const grads = Array.from({ length: 6 }, () => sizes.map((n) => Float32Array.from({ length: n }, (_, i) => rng.normal() * 10 ** -(i % 6))));
-    const fused = new FusedAdam(init, { lr: 0.01, l2: lambda });
-    const vars = init.map((p) => variableFrom(p, [p.length]));
-    const core = new Adam(vars, { lr: 0.01 });
-    for (const g of grads) {
-      // The loss Σ gᵀθ + λ·½‖θ‖² has gradient g + λθ.
-      core.step(() => tf.tidy(() => tf.addN(vars.map((v, k) => tf.add(tf.sum(tf.mul(v, tf.tensor1d(g[k]))), tf.mul(lambda / 2, tf.sum(tf.square(v)))))) as tf.Scalar));
-      const sq = fused.step(g);
-      expect(sq).toBeCloseTo(fused.sumSquares(), 4);
-    }
-    let moved = 0;
-    for (let k = 0; k < sizes.length; k++) {
-      const expected = vars[k].dataSync();
-      expect(maxAbsDiff(fused.params[k], expected)).toBeLessThan(1e-6);
-      moved = Math.max(moved, maxAbsDiff(expected, init[k]));
-    }
-    expect(moved).toBeGreaterThan(0.03);
-    core.dispose();
-    tf.dispose(vars);
-  });
-
-  it('rejects gradients of the wrong shape', () => {
-    const fused = new FusedAdam([new Float32Array(5)], { lr: 0.1 });
-    expect(() => fused.step([new Float32Array(4)])).toThrow(/gradient 0 has 4 values, parameter 0 has 5/);
-    expect(() => fused.step([])).toThrow(/0 gradients for 1 parameters/);
   });
 });
 

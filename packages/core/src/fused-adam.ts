@@ -6,7 +6,7 @@
  * compute-bound at ~7–9 ns per element (≈ 25 ms per DEM step for 3.4 M parameters); this kernel is bound by
  * memory bandwidth instead.
  */
-import type { AdamOptions } from '@niwt/core';
+import type { AdamOptions } from './adam.js';
 
 export interface FusedAdamOptions extends AdamOptions {
   /** λ of a λ·½‖θ‖² term whose gradient λθ is added to the given gradients (0: none). */
@@ -41,6 +41,7 @@ interface WasmApi {
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
+const MAX_PAGES = 65536;
 
 export class FusedAdam {
   /** The parameters, as views on the kernel's memory: updated in place by `step`. */
@@ -50,6 +51,8 @@ export class FusedAdam {
   private readonly stageOffset: number;
   private readonly kernel: AdamKernel;
   private t = 0;
+  private c1 = 1;
+  private c2 = 1;
   private readonly b1: number;
   private readonly b2: number;
   private readonly eps: number;
@@ -76,6 +79,7 @@ export class FusedAdam {
     const maxPadded = Math.max(4, ...this.offsets.map((o) => o.padded));
     this.stageOffset = bytes;
     bytes += 4 * maxPadded;
+    if (bytes > MAX_PAGES * PAGE) throw new RangeError(`FusedAdam: ${initial.length} parameters need ${(bytes / 2 ** 30).toFixed(2)} GiB (weights, two moments, one gradient), more than a WebAssembly memory holds (4 GiB)`);
     // The memory never grows: the views below stay valid for the optimizer's life.
     const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
     this.kernel = adamKernel(memory);
@@ -100,19 +104,32 @@ export class FusedAdam {
    */
   step(grads: readonly Float32Array[]): number {
     if (grads.length !== this.params.length) throw new RangeError(`FusedAdam: ${grads.length} gradients for ${this.params.length} parameters`);
-    this.t++;
-    const c1 = 1 - this.b1 ** this.t;
-    const c2 = 1 - this.b2 ** this.t;
+    this.beginStep();
     let sq = 0;
-    for (let k = 0; k < grads.length; k++) {
-      const n = this.params[k].length;
-      if (grads[k].length !== n) throw new RangeError(`FusedAdam: gradient ${k} has ${grads[k].length} values, parameter ${k} has ${n}`);
-      const o = this.offsets[k];
-      this.stage.set(grads[k]);
-      this.stage.fill(0, n, o.padded);
-      sq += this.kernel(o.x, this.stageOffset, o.m, o.v, 4 * o.padded, this.opts.lr / c1, c2, this.b1, 1 - this.b1, this.b2, 1 - this.b2, this.eps, this.l2);
-    }
+    for (let k = 0; k < grads.length; k++) sq += this.update(k, grads[k]);
     return sq;
+  }
+
+  /**
+   * Starts a step whose parameters are then updated one at a time with `update` — for gradients streamed
+   * from elsewhere, so only one parameter's gradient need exist at once. `step(grads)` is
+   * `beginStep()` followed by `update(k, grads[k])` for every k.
+   */
+  beginStep(): void {
+    this.t++;
+    this.c1 = 1 - this.b1 ** this.t;
+    this.c2 = 1 - this.b2 ** this.t;
+  }
+
+  /** Updates parameter `k` (in place in `params[k]`) from its gradient in the current step; returns its ‖θ′‖². */
+  update(k: number, grad: Float32Array): number {
+    if (this.t === 0) throw new RangeError('FusedAdam: update() before beginStep()');
+    const n = this.params[k].length;
+    if (grad.length !== n) throw new RangeError(`FusedAdam: gradient ${k} has ${grad.length} values, parameter ${k} has ${n}`);
+    const o = this.offsets[k];
+    this.stage.set(grad);
+    this.stage.fill(0, n, o.padded);
+    return this.kernel(o.x, this.stageOffset, o.m, o.v, 4 * o.padded, this.opts.lr / this.c1, this.c2, this.b1, 1 - this.b1, this.b2, 1 - this.b2, this.eps, this.l2);
   }
 }
 
