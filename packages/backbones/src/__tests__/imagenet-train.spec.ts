@@ -7,8 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '@niwt/core';
+import { Adam, Rng, initBackend } from '@niwt/core';
 import { ResNet101, ResNet50, Vgg16, imagenetOptions, type ImagenetBackbone, type Family } from '../index.js';
+import { FinetuneOptimizer, SeenHead } from '../imagenet/train.js';
 import { colourDataset, log, runContext } from './test-data.js';
 
 beforeAll(async () => {
@@ -83,4 +84,87 @@ describe('options', () => {
     expect(r.train.mode).toBe('fixed');
     expect(r.train.head).toMatchObject({ lr: [1e-4, 1e-3, 1e-2], weightDecay: [1e-5, 1e-4], patience: 10 });
   });
+});
+
+describe('FinetuneOptimizer', () => {
+  /** The update fine-tuning ran before: whole-set sums, decay and clip in one tidy, core Adam on Σ v·stop(g). */
+  function previousStep(adam: Adam, vars: tf.Variable[], kernels: Set<string>, micro: tf.Tensor[][], o: { weightDecay: number; clipNorm: number }, norms: number[]): void {
+    let acc: tf.Tensor[] | undefined;
+    for (const grads of micro) {
+      if (!acc) acc = grads;
+      else {
+        const next = acc.map((a, i) => tf.add(a, grads[i]));
+        tf.dispose([...acc, ...grads]);
+        acc = next;
+      }
+    }
+    const final = tf.tidy(() =>
+      acc!.map((g, i) => {
+        const withDecay = kernels.has(vars[i].name) && o.weightDecay > 0 ? tf.add(g, tf.mul(o.weightDecay, vars[i])) : g;
+        norms.push(tf.norm(withDecay).dataSync()[0]);
+        return o.clipNorm > 0 ? tf.mul(withDecay, tf.minimum(1, tf.div(o.clipNorm, tf.add(tf.norm(withDecay), 1e-12)))) : withDecay;
+      }),
+    );
+    tf.dispose(acc!);
+    adam.step(() => tf.addN(vars.map((v, i) => tf.sum(tf.mul(v, final[i])))) as tf.Scalar);
+    tf.dispose(final);
+  }
+
+  it('tiny VGG16: 2 steps of 2 micro-batches equal the previous whole-set update bit for bit, decay and clipping active', async () => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), 'niwt-ftopt-'));
+    const bb = make('vgg16', cache);
+    await bb.ensureWeights();
+    const head = SeenHead.random(new Rng(4), bb.penultimateDim, [0, 1, 2, 3], bb.net.scope);
+    const vars = [...bb.net.trainableVariables(), head.w, head.b];
+    const kernels = new Set([...bb.net.kernels(), head.w].map((v) => v.name));
+    const o = { lr: 1e-2, weightDecay: 0.05, clipNorm: 0.5 };
+    const ds = colourDataset(4, 2);
+    const images: { x: tf.Tensor4D; y: tf.Tensor2D }[] = [];
+    for await (const b of ds.readImages([0, 1, 2, 3, 4, 5, 6, 7], { height: 32, width: 32, channels: 3 }, 2)) {
+      images.push({ x: tf.tensor4d(b.pixels, [2, 32, 32, 3]), y: tf.oneHot(tf.tensor1d(b.indices.map((i) => i % 4), 'int32'), 4) as tf.Tensor2D });
+    }
+    const microGrads = ({ x, y }: { x: tf.Tensor4D; y: tf.Tensor2D }): tf.Tensor[] =>
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => tf.mul(tf.losses.softmaxCrossEntropy(y, head.logits(bb.net.features(x))), 0.5) as tf.Scalar, vars);
+        return vars.map((v) => grads[v.name]);
+      });
+    const init = vars.map((v) => v.dataSync().slice());
+    const before = tf.memory().numTensors;
+
+    const adam = new Adam(vars, { lr: o.lr });
+    const norms: number[] = [];
+    for (let step = 0; step < 2; step++) previousStep(adam, vars, kernels, [microGrads(images[2 * step]), microGrads(images[2 * step + 1])], o, norms);
+    adam.dispose();
+    const expected = vars.map((v) => v.dataSync().slice());
+
+    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(init[i], v.shape))));
+    const opt = new FinetuneOptimizer(vars, kernels, o);
+    for (let step = 0; step < 2; step++) {
+      opt.accumulate(microGrads(images[2 * step]));
+      opt.accumulate(microGrads(images[2 * step + 1]));
+      opt.step();
+    }
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+
+    let diff = 0;
+    let moved = 0;
+    vars.forEach((v, i) => {
+      const got = v.dataSync();
+      for (let k = 0; k < got.length; k++) {
+        diff = Math.max(diff, Math.abs(got[k] - expected[i][k]));
+        moved = Math.max(moved, Math.abs(got[k] - init[i][k]));
+      }
+    });
+    // Same float32 ops in the same order: bit for bit (so a fortiori within 1e-5).
+    expect(diff).toBe(0);
+    // Adam's first steps move each weight by about lr: the update did happen.
+    expect(moved).toBeGreaterThan(0.5 * o.lr);
+    // Both regimes of the clip occurred: some gradients were scaled down, some were not.
+    expect(norms.some((n) => n > o.clipNorm)).toBe(true);
+    expect(norms.some((n) => n < o.clipNorm)).toBe(true);
+    tf.dispose(images.flatMap((b) => [b.x, b.y]));
+    head.dispose();
+    bb.dispose();
+  }, 60_000);
 });

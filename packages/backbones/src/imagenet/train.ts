@@ -6,14 +6,14 @@
  *   of learning rates × weight decays picks the best validation accuracy.
  * - finetune: the same head first, then every layer (BN statistics frozen) at a lower rate: weight decay,
  *   per-gradient norm clipping, dropout, augmentation, early stopping on the val split. Gradients are
- *   accumulated over micro-batches (the 4 GB WASM heap holds 2 VGG16 images). A checkpoint per epoch
- *   (`<cacheDir>/finetune/<key>/last`, best in `best/`); `resume` continues from the last one (Adam's
- *   moments restart from zero on resume).
+ *   accumulated over micro-batches (the 4 GB WASM heap holds 2 VGG16 images) and Adam's moments live in JS
+ *   memory (`FinetuneOptimizer`). A checkpoint per epoch (`<cacheDir>/finetune/<key>/last`, best in
+ *   `best/`); `resume` continues from the last one (Adam's moments restart from zero on resume).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, StateError, deriveSeed, hashOf, readNpy, variableFrom, writeNpy, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import { Adam, FusedAdam, Rng, StateError, deriveSeed, hashOf, readNpy, variableFrom, writeNpy, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
 import { readAugmented, readForInference } from '../preprocess/preprocess.js';
 import type { ImagenetBackbone } from './backbone.js';
 
@@ -180,7 +180,7 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     await saveAll(path.join(ckpt, 'best'));
   }
   const size = bb.opts.inputSize;
-  const adam = new Adam(vars, { lr: ft.lr });
+  const opt = new FinetuneOptimizer(vars, kernels, ft);
   const steps = Math.ceil(trainY.length / ft.batchSize);
   const bar = log.progress(`fine-tune ${bb.name}`, Math.max(0, ft.epochs - state.epoch) * steps);
   const dropout = { rate: ft.dropout, after: bb.net.spec.dropoutAfter };
@@ -205,7 +205,6 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     let lossSum = 0;
     for (let s = 0; s < order.length; s += ft.batchSize) {
       const idx = order.slice(s, s + ft.batchSize);
-      let acc: tf.Tensor[] | undefined;
       for (let m = 0; m < idx.length; m += ft.microBatch) {
         const mb = idx.slice(m, m + ft.microBatch);
         const samples = mb.map((j) => data.trainIndices[j]);
@@ -225,23 +224,9 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
         });
         correct += (await hits!.data())[0];
         tf.dispose([x, y, hits!]);
-        if (!acc) acc = grads;
-        else {
-          const next = acc.map((a, i) => tf.add(a, grads[i]));
-          tf.dispose([...acc, ...grads]);
-          acc = next;
-        }
+        opt.accumulate(grads);
       }
-      const final = tf.tidy(() =>
-        acc!.map((g, i) => {
-          const withDecay = kernels.has(vars[i].name) && ft.weightDecay > 0 ? tf.add(g, tf.mul(ft.weightDecay, vars[i])) : g;
-          return ft.clipNorm > 0 ? tf.mul(withDecay, tf.minimum(1, tf.div(ft.clipNorm, tf.add(tf.norm(withDecay), 1e-12)))) : withDecay;
-        }),
-      );
-      tf.dispose(acc!);
-      // Adam from @niwt/core takes a loss: Σ v·stop(g) has gradient g, so the accumulated gradient drives the step.
-      adam.step(() => tf.addN(vars.map((v, i) => tf.sum(tf.mul(v, final[i])))) as tf.Scalar);
-      tf.dispose(final);
+      opt.step();
       bar.tick(1, `epoch ${epoch}`);
     }
     losses.push(lossSum / trainY.length);
@@ -261,9 +246,82 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     await fs.writeFile(path.join(ckpt, 'state.json'), JSON.stringify(state));
   }
   bar.done();
-  adam.dispose();
+  opt.dispose();
   await loadAll(path.join(ckpt, 'best'));
   return { head, losses, report: { epochs: state.epoch, bestEpoch: state.bestEpoch, trainAccuracy: state.trainAcc, valAccuracy: state.bestAcc, seconds: (performance.now() - t0) / 1000 } };
+}
+
+/**
+ * The fine-tune's optimizer, built to fit full-size VGG16 (138 M parameters) in the 4 GB WASM heap.
+ * Micro-batch gradients are summed per variable on the backend (each old sum freed at once). A step then
+ * takes one variable at a time: its summed gradient is read into JS memory and freed, gets weight decay
+ * (kernels only: g + wd·x) and the per-tensor norm clip (g·min(1, clip/(‖g‖ + 1e-12))), and drives an
+ * Adam update of a JS-memory copy of the weights (`FusedAdam`: its moments never enter the WASM heap),
+ * which is assigned back. The result is bit-identical to core `Adam` on the decayed, clipped sums computed
+ * with tensor ops (float32, op for op, ‖g‖² summed in order as the WASM sum kernel does). The heap holds the
+ * weights, the gradient sums and one micro-batch's gradients; JS memory 12 bytes per parameter.
+ */
+export class FinetuneOptimizer {
+  private readonly acc: (tf.Tensor | undefined)[];
+  private readonly adam: FusedAdam;
+  private readonly decayed: boolean[];
+
+  constructor(
+    private readonly vars: readonly tf.Variable[],
+    kernels: ReadonlySet<string>,
+    private readonly o: { readonly lr: number; readonly weightDecay: number; readonly clipNorm: number },
+  ) {
+    this.acc = vars.map(() => undefined);
+    this.decayed = vars.map((v) => kernels.has(v.name) && o.weightDecay > 0);
+    this.adam = new FusedAdam(vars.map((v) => v.dataSync() as Float32Array), { lr: o.lr });
+  }
+
+  /** Adds one micro-batch's gradients (in the order of the variables); takes ownership of them. */
+  accumulate(grads: readonly tf.Tensor[]): void {
+    if (grads.length !== this.vars.length) throw new StateError(`fine-tune: ${grads.length} gradients for ${this.vars.length} variables`);
+    grads.forEach((g, i) => {
+      const a = this.acc[i];
+      if (!a) this.acc[i] = g;
+      else {
+        this.acc[i] = tf.add(a, g);
+        tf.dispose([a, g]);
+      }
+    });
+  }
+
+  /** One Adam step on the accumulated gradients (decayed, clipped); clears them. */
+  step(): void {
+    // The WASM backend copies on read and on tensor creation; others (cpu) may share the arrays, which are changed here.
+    const shares = tf.getBackend() !== 'wasm';
+    const wd = Math.fround(this.o.weightDecay);
+    const clip = Math.fround(this.o.clipNorm);
+    this.adam.beginStep();
+    this.vars.forEach((v, i) => {
+      const a = this.acc[i];
+      if (!a) throw new StateError(`fine-tune: no gradient accumulated for ${v.name}`);
+      const read = a.dataSync() as Float32Array;
+      const g = shares ? read.slice() : read;
+      a.dispose();
+      this.acc[i] = undefined;
+      const x = this.adam.params[i];
+      // Float32Array stores round once: float32 a+b and a·b computed in float64 and rounded are the float32 results.
+      if (this.decayed[i]) for (let k = 0; k < g.length; k++) g[k] += Math.fround(wd * x[k]);
+      if (clip > 0) {
+        let sq = 0;
+        // A float32 running sum, as tf.norm on WASM: a float64 one shifts the scale by ulps, and the steps with it.
+        for (let k = 0; k < g.length; k++) sq = Math.fround(sq + Math.fround(g[k] * g[k]));
+        const scale = Math.fround(Math.min(1, Math.fround(clip / Math.fround(Math.fround(Math.sqrt(sq)) + Math.fround(1e-12)))));
+        if (scale < 1) for (let k = 0; k < g.length; k++) g[k] *= scale;
+      }
+      this.adam.update(i, g);
+      tf.tidy(() => v.assign(tf.tensor(shares ? x.slice() : x, v.shape)));
+    });
+  }
+
+  dispose(): void {
+    tf.dispose(this.acc.filter((a): a is tf.Tensor => a !== undefined));
+    this.acc.fill(undefined);
+  }
 }
 
 async function collect(it: AsyncIterable<{ pixels: Float32Array }>): Promise<Float32Array> {
