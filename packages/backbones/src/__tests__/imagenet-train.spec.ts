@@ -65,6 +65,29 @@ describe.each(['vgg16', 'resnet50', 'resnet101'] as const)('tiny %s', (family) =
   }, 240_000);
 });
 
+describe('fixed mode', () => {
+  it('a head grid (lr × wd) runs and keeps the best candidate: the report of the first single run with the top val accuracy', async () => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), 'niwt-grid-'));
+    const ds = colourDataset(4, 12);
+    const data = { dataset: ds, seenClasses: [0, 1, 2, 3], trainIndices: ds.samples.filter((s) => s.index < 32).map((s) => s.index), valIndices: ds.samples.filter((s) => s.index >= 32).map((s) => s.index) };
+    const run = async (lr: number | number[], weightDecay: number | number[]): Promise<{ valAccuracy: number; trainAccuracy: number; bestEpoch: number }> => {
+      const bb = make('vgg16', cache, { train: { mode: 'fixed', head: { epochs: 10, batchSize: 8, lr, weightDecay, patience: 5 } } });
+      const { valAccuracy, trainAccuracy, bestEpoch } = await bb.trainSeen(data);
+      bb.dispose();
+      return { valAccuracy, trainAccuracy, bestEpoch };
+    };
+    const before = tf.memory().numTensors;
+    // Candidates in the grid's order (lr outer, wd inner); lr 1e-6 barely leaves the random head. Before the grid
+    // freed each candidate's variables, the second candidate's head clashed with the first's variable names.
+    const grid = await run([1e-6, 1e-3], [1e-5, 1e-1]);
+    const singles = [await run(1e-6, 1e-5), await run(1e-6, 1e-1), await run(1e-3, 1e-5), await run(1e-3, 1e-1)];
+    const top = Math.max(...singles.map((r) => r.valAccuracy));
+    expect(Math.min(...singles.map((r) => r.valAccuracy))).toBeLessThan(top);
+    expect(grid).toEqual(singles.find((r) => r.valAccuracy === top));
+    expect(tf.memory().numTensors).toBe(before);
+  }, 120_000);
+});
+
 describe('options', () => {
   it('refuses the degenerate ResNet tap conv5_block3_out and unknown taps, with the reason', () => {
     const cache = mkdtempSync(path.join(os.tmpdir(), 'niwt-opts-'));

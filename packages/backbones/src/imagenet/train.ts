@@ -68,11 +68,11 @@ function l2(kernels: readonly tf.Tensor[]): tf.Scalar {
   return kernels.length ? (tf.addN(kernels.map((k) => tf.sum(tf.square(k)))) as tf.Scalar) : tf.scalar(0);
 }
 
-/** Trains a head on fixed features for one (lr, wd); returns the best epoch's head. */
+/** Trains a head on fixed features for one (lr, wd); returns the best epoch's head weights (its variables are freed, so a grid never holds two). */
 async function fitHead(
   trainF: Float32Array, trainY: Int32Array, valF: Float32Array, valY: Int32Array, dim: number, classes: readonly number[],
   o: { epochs: number; batchSize: number; lr: number; weightDecay: number; patience: number }, seed: number, scope: string,
-): Promise<{ head: SeenHead; valAcc: number; trainAcc: number; epochs: number; bestEpoch: number }> {
+): Promise<{ w: Float32Array; b: Float32Array; valAcc: number; trainAcc: number; epochs: number; bestEpoch: number }> {
   const rng = new Rng(seed);
   const head = SeenHead.random(rng, dim, classes, scope);
   const adam = new Adam([head.w, head.b], { lr: o.lr });
@@ -98,7 +98,9 @@ async function fitHead(
     head.w.assign(tf.tensor2d(best.w, head.w.shape));
     head.b.assign(tf.tensor1d(best.b));
   });
-  return { head, valAcc: best.acc, trainAcc: await headAccuracy(head, trainF, trainY, dim), epochs: Math.min(epoch, o.epochs), bestEpoch: best.epoch };
+  const trainAcc = await headAccuracy(head, trainF, trainY, dim);
+  head.dispose();
+  return { w: best.w, b: best.b, valAcc: best.acc, trainAcc, epochs: Math.min(epoch, o.epochs), bestEpoch: best.epoch };
 }
 
 const list = (v: number | number[]): number[] => (Array.isArray(v) ? v : [v]);
@@ -127,22 +129,19 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
   let best: Awaited<ReturnType<typeof fitHead>> | undefined;
   for (const lr of list(train.head.lr)) {
     for (const wd of list(train.head.weightDecay)) {
-      const r = await fitHead(trainF, trainY, valF, valY, dim, data.seenClasses, { ...train.head, lr, weightDecay: wd }, deriveSeed(seed, `${bb.name}/head`), bb.net.scope);
+      const r = await fitHead(trainF, trainY, valF, valY, dim, data.seenClasses, { ...train.head, lr, weightDecay: wd }, deriveSeed(seed, `${bb.name}/head`), `${bb.net.scope}fit_`);
       log.info(`${bb.name}: head lr ${lr} wd ${wd}: val acc ${(100 * r.valAcc).toFixed(1)}% (best epoch ${r.bestEpoch})`);
-      if (!best || r.valAcc > best.valAcc) {
-        best?.head.dispose();
-        best = r;
-      } else r.head.dispose();
+      if (!best || r.valAcc > best.valAcc) best = r;
     }
   }
   previous?.dispose();
   const fixed = best!;
+  const head = SeenHead.from(fixed.w, fixed.b, dim, data.seenClasses, bb.net.scope);
   if (train.mode === 'fixed') {
-    return { head: fixed.head, losses: [], report: { epochs: fixed.epochs, bestEpoch: fixed.bestEpoch, trainAccuracy: fixed.trainAcc, valAccuracy: fixed.valAcc, seconds: (performance.now() - t0) / 1000 } };
+    return { head, losses: [], report: { epochs: fixed.epochs, bestEpoch: fixed.bestEpoch, trainAccuracy: fixed.trainAcc, valAccuracy: fixed.valAcc, seconds: (performance.now() - t0) / 1000 } };
   }
 
   // 2. Every layer at a lower rate.
-  const head = fixed.head;
   const ft = train.finetune;
   const key = hashOf({ fkey, classes: data.seenClasses, train: bb.opts.train, seed, tap: bb.opts.tap });
   const ckpt = path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
