@@ -36,7 +36,8 @@ if (existsSync(reports)) {
   for (const f of readdirSync(reports).filter((n) => n.endsWith('.json')).sort()) {
     const r = JSON.parse(readFileSync(path.join(reports, f), 'utf8'));
     passed += r.numPassedTests;
-    failed += r.numFailedTests + (r.numFailedTestSuites ?? 0);
+    // a file that failed to load has no test results of its own; failed describe blocks are not extra failures
+    failed += r.numFailedTests + (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).length).length;
     skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
     packages.push(`${f.replace(/^vitest-|\.json$/g, '')} ${r.numPassedTests}/${r.numTotalTests}`);
   }

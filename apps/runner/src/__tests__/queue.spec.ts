@@ -131,7 +131,10 @@ describe('distributed sweep (BullMQ on loopback Redis)', () => {
     const a = startWorker('A2', 'kill');
     const b = startWorker('B2', 'kill');
     await until('workers ready', () => [a, b].every((w) => w.lines.some((l) => l.includes(': ready on '))), a);
-    const grid = GRID.replace('maxSteps: 60', 'maxSteps: 400'); // longer runs (new hashes), same cached seen network
+    // Longer runs (new hashes, same cached seen network): a fixed 2,000 stage D steps on tfjs, so a run lasts
+    // seconds and the kill lands mid-run however fast the machine (the onnxruntime engine finished 400 steps
+    // between "RUNNING" being seen and the kill).
+    const grid = GRID.replace('maxSteps: 60', "maxSteps: 2000, patience: 2000, implementation: 'fast'");
     const pending = enqueueSweep('grid.yaml', { queue: url, queueName: 'kill', inlineText: grid, cwd: dir, overrides, logger: silentLogger, pollMs: 300 });
     // kill A while its current run is RUNNING in the store (mid-run, not between runs)
     let victim: string | undefined;
