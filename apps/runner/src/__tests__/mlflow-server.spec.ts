@@ -385,11 +385,15 @@ describe('faults: the run finishes, and after niwt runs sync the server holds ev
   }, 600_000);
 
   it('server stopped during the run (after the parent run started, before its child)', async () => {
-    let stopping: Promise<void> | undefined;
+    // stopped synchronously inside the stage event: the child run is created after the port is closed
+    let stopped = false;
     const { spool, warnings } = await scenario('during', () => server.uri, (e) => {
-      if (e.startsWith('start:dataset') && !stopping) stopping = server.stop();
+      if (e.startsWith('start:dataset') && !stopped) {
+        server.stopNow();
+        stopped = true;
+      }
     });
-    await stopping;
+    expect(stopped).toBe(true);
     expect(warnings.join('\n')).toContain('niwt runs sync');
     await server.start();
     const report = await syncAndCheck(spool, 'during');
@@ -397,11 +401,14 @@ describe('faults: the run finishes, and after niwt runs sync the server holds ev
   }, 600_000);
 
   it('server stopped at the end of the run (after the fit, before the runs end)', async () => {
-    let stopping: Promise<void> | undefined;
+    let stopped = false;
     const { spool } = await scenario('at-end', () => server.uri, (e) => {
-      if (e.startsWith('end:niwt: fit') && !stopping) stopping = server.stop();
+      if (e.startsWith('end:niwt: fit') && !stopped) {
+        server.stopNow();
+        stopped = true;
+      }
     });
-    await stopping;
+    expect(stopped).toBe(true);
     await server.start();
     await syncAndCheck(spool, 'at-end');
   }, 600_000);

@@ -3,7 +3,7 @@
  * loopback port, SQLite + proxied artifacts in a folder the caller owns. `stop()` and `start()` again
  * keep the same port and data, so tests can take the server away mid-run and bring it back.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,22 @@ export class MlflowTestServer {
       if (i === 50) signal('SIGKILL');
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Kills the server and blocks until its port is closed: for a test that must stop the server at an exact
+   * point of a run (an async stop lets the run go on while uvicorn shuts down gracefully).
+   */
+  stopNow(): void {
+    const proc = this.proc;
+    if (!proc || proc.pid === undefined) return;
+    this.proc = undefined;
+    try {
+      process.kill(-proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    execFileSync('bash', ['-c', `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${this.port}) 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
   }
 
   get output(): string {
