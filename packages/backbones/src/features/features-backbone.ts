@@ -11,9 +11,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { runSeenLoop } from '../seen-loop.js';
 import { inject, injectable } from 'inversify';
 import {
-  Adam,
   DatasetError,
   Rng,
   StateError,
@@ -147,45 +147,20 @@ export class FeaturesBackbone implements Backbone {
     const valX = data.valIndices.length > 0 ? await this.read(data.dataset, data.valIndices) : new Float32Array(0);
     const trainY = Int32Array.from(data.trainIndices, labelOf);
     const valY = Int32Array.from(data.valIndices, labelOf);
-    const vars = this.variables();
-    const kernels = vars.filter((v) => v.name.endsWith('kernel'));
-    const optimizer = new Adam(vars, { lr: train.lr });
-    const rng = new Rng(deriveSeed(this.run.seed, 'features/train'));
-    const steps = Math.ceil(trainY.length / train.batchSize);
-    const bar = this.log.progress('train features MLP', train.epochs * steps);
-    let best = { acc: -1, epoch: 0, weights: [] as Float32Array[] };
-    let trainAcc = 0;
-    let epoch = 0;
-    for (epoch = 1; epoch <= train.epochs; epoch++) {
-      const order = rng.shuffle(Array.from({ length: trainY.length }, (_, i) => i));
-      let correct = 0;
-      for (let s = 0; s < steps; s++) {
-        const idx = order.slice(s * train.batchSize, (s + 1) * train.batchSize);
-        const xb = new Float32Array(idx.length * D);
-        idx.forEach((j, k) => xb.set(trainX.subarray(j * D, (j + 1) * D), k * D));
-        const x = tf.tensor2d(xb, [idx.length, D]);
-        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => trainY[j]), 'int32'), this.seenClasses.length));
-        const seed = rng.fork();
-        let hits: tf.Tensor | undefined;
-        optimizer.step(() => {
-          const logits = this.logits(x, seed);
-          hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
-          const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-          return tf.add(tf.losses.softmaxCrossEntropy(y, logits), tf.mul(train.weightDecay / 2, l2)) as tf.Scalar;
-        });
-        correct += (await hits!.data())[0];
-        tf.dispose([x, y, hits!]);
-        bar.tick(1, `epoch ${epoch}`);
-      }
-      trainAcc = correct / Math.max(1, trainY.length);
-      const valAcc = valY.length === 0 ? trainAcc : await this.accuracy(valX, valY);
-      if (valAcc > best.acc) best = { acc: valAcc, epoch, weights: vars.map((v) => v.dataSync().slice() as Float32Array) };
-      else if (epoch - best.epoch >= train.patience) break;
-    }
-    bar.done();
-    optimizer.dispose();
-    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(best.weights[i], v.shape))));
-    return { epochs: Math.min(epoch, train.epochs), bestEpoch: best.epoch, trainAccuracy: trainAcc, valAccuracy: best.acc, seconds: (performance.now() - t0) / 1000 };
+    const report = await runSeenLoop({
+      label: 'train features MLP',
+      vars: this.variables(),
+      rows: trainX,
+      rowShape: [D],
+      labels: trainY,
+      numClasses: this.seenClasses.length,
+      logits: (x, seed) => this.logits(x as tf.Tensor2D, seed),
+      valAccuracy: valY.length > 0 ? () => this.accuracy(valX, valY) : undefined,
+      settings: train,
+      rng: new Rng(deriveSeed(this.run.seed, 'features/train')),
+      log: this.log,
+    });
+    return { ...report, seconds: (performance.now() - t0) / 1000 };
   }
 
   private async accuracy(x: Float32Array, labels: Int32Array): Promise<number> {

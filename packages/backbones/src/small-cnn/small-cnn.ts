@@ -11,10 +11,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { runSeenLoop } from '../seen-loop.js';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import {
-  Adam,
   Rng,
   StateError,
   TOKENS,
@@ -163,55 +163,24 @@ export class SmallCnn implements Backbone {
     this.seenHead = dense(rng, 'seen_head', this.penultimateDim, data.seenClasses.length, false, this.scope);
     this.seenClasses = [...data.seenClasses];
 
-    const per = this.input.height * this.input.width * 3;
     const [trainPix, valPix] = [await this.loadPixels(data.dataset, data.trainIndices), await this.loadPixels(data.dataset, data.valIndices)];
     const trainY = Int32Array.from(data.trainIndices, labelOf);
     const valY = Int32Array.from(data.valIndices, labelOf);
     const vars: tf.Variable[] = [...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])), this.seenHead.w, this.seenHead.b];
-    const kernels = vars.filter((v) => v.name.endsWith('kernel'));
-    const optimizer = new Adam(vars, { lr: train.lr });
-    const nClasses = data.seenClasses.length;
-    const steps = Math.ceil(trainY.length / train.batchSize);
-    const bar = this.log.progress('train small-cnn', train.epochs * steps);
-
-    let best = { acc: -1, epoch: 0, weights: [] as Float32Array[] };
-    let trainAcc = 0;
-    let epoch = 0;
-    for (epoch = 1; epoch <= train.epochs; epoch++) {
-      const order = rng.shuffle(Array.from({ length: trainY.length }, (_, i) => i));
-      let correct = 0;
-      for (let s = 0; s < steps; s++) {
-        const idx = order.slice(s * train.batchSize, (s + 1) * train.batchSize);
-        const xb = new Float32Array(idx.length * per);
-        idx.forEach((j, k) => xb.set(trainPix.subarray(j * per, (j + 1) * per), k * per));
-        const yb = Int32Array.from(idx, (j) => trainY[j]);
-        const seed = rng.fork();
-        const x = tf.tensor4d(xb, [idx.length, this.input.height, this.input.width, 3]);
-        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(yb, 'int32'), nClasses));
-        let hits: tf.Tensor | undefined;
-        optimizer.step(() => {
-          const logits = this.logits(x, seed);
-          hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
-          const ce = tf.losses.softmaxCrossEntropy(y, logits);
-          const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-          return tf.add(ce, tf.mul(train.weightDecay / 2, l2)) as tf.Scalar;
-        });
-        correct += (await hits!.data())[0];
-        tf.dispose([x, y, hits!]);
-        bar.tick(1, `epoch ${epoch}`);
-      }
-      trainAcc = correct / trainY.length;
-      const valAcc = valY.length === 0 ? trainAcc : await this.accuracy(valPix, valY);
-      if (valAcc > best.acc) {
-        best = { acc: valAcc, epoch, weights: vars.map((v) => v.dataSync().slice() as Float32Array) };
-      } else if (epoch - best.epoch >= train.patience) {
-        break;
-      }
-    }
-    bar.done();
-    optimizer.dispose();
-    tf.tidy(() => vars.forEach((v: tf.Variable, i) => v.assign(tf.tensor(best.weights[i], v.shape))));
-    return { epochs: Math.min(epoch, train.epochs), bestEpoch: best.epoch, trainAccuracy: trainAcc, valAccuracy: best.acc, seconds: (performance.now() - t0) / 1000 };
+    const report = await runSeenLoop({
+      label: 'train small-cnn',
+      vars,
+      rows: trainPix,
+      rowShape: [this.input.height, this.input.width, 3],
+      labels: trainY,
+      numClasses: data.seenClasses.length,
+      logits: (x, seed) => this.logits(x as tf.Tensor4D, seed),
+      valAccuracy: valY.length > 0 ? () => this.accuracy(valPix, valY) : undefined,
+      settings: train,
+      rng,
+      log: this.log,
+    });
+    return { ...report, seconds: (performance.now() - t0) / 1000 };
   }
 
   private async accuracy(pixels: Float32Array, labels: Int32Array): Promise<number> {

@@ -1,0 +1,75 @@
+/**
+ * The seen-class training loop the small CNN and the `features` backbone share: Adam on softmax
+ * cross-entropy plus λ/2·‖kernels‖², seeded shuffles and dropout seeds (one `rng.fork()` per step),
+ * early stopping on the validation accuracy, and the best epoch's weights restored at the end.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Adam, type Logger, type Rng, type SeenTrainingReport } from '@niwt/core';
+
+export interface SeenLoopSettings {
+  readonly lr: number;
+  readonly weightDecay: number;
+  readonly epochs: number;
+  readonly patience: number;
+  readonly batchSize: number;
+}
+
+export interface SeenLoop {
+  /** Progress-bar label. */
+  readonly label: string;
+  /** Every trained variable; those named `…kernel` get the weight decay. */
+  readonly vars: readonly tf.Variable[];
+  /** Training inputs, one flattened row per sample, and the shape of one row. */
+  readonly rows: Float32Array;
+  readonly rowShape: readonly number[];
+  readonly labels: Int32Array;
+  readonly numClasses: number;
+  readonly logits: (x: tf.Tensor, dropoutSeed: number) => tf.Tensor2D;
+  /** Accuracy on the validation split; absent when there is none (the training accuracy is used). */
+  readonly valAccuracy?: () => Promise<number>;
+  readonly settings: SeenLoopSettings;
+  readonly rng: Rng;
+  readonly log: Logger;
+}
+
+export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport, 'seconds'>> {
+  const { settings: train, labels } = o;
+  const per = o.rowShape.reduce((a, b) => a * b, 1);
+  const kernels = o.vars.filter((v) => v.name.endsWith('kernel'));
+  const optimizer = new Adam(o.vars, { lr: train.lr });
+  const steps = Math.ceil(labels.length / train.batchSize);
+  const bar = o.log.progress(o.label, train.epochs * steps);
+  let best = { acc: -1, epoch: 0, weights: [] as Float32Array[] };
+  let trainAcc = 0;
+  let epoch = 0;
+  for (epoch = 1; epoch <= train.epochs; epoch++) {
+    const order = o.rng.shuffle(Array.from({ length: labels.length }, (_, i) => i));
+    let correct = 0;
+    for (let s = 0; s < steps; s++) {
+      const idx = order.slice(s * train.batchSize, (s + 1) * train.batchSize);
+      const xb = new Float32Array(idx.length * per);
+      idx.forEach((j, k) => xb.set(o.rows.subarray(j * per, (j + 1) * per), k * per));
+      const seed = o.rng.fork();
+      const x = tf.tensor(xb, [idx.length, ...o.rowShape]);
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => labels[j]), 'int32'), o.numClasses));
+      let hits: tf.Tensor | undefined;
+      optimizer.step(() => {
+        const logits = o.logits(x, seed);
+        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32')));
+        const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+        return tf.add(tf.losses.softmaxCrossEntropy(y, logits), tf.mul(train.weightDecay / 2, l2)) as tf.Scalar;
+      });
+      correct += (await hits!.data())[0];
+      tf.dispose([x, y, hits!]);
+      bar.tick(1, `epoch ${epoch}`);
+    }
+    trainAcc = correct / Math.max(1, labels.length);
+    const valAcc = o.valAccuracy ? await o.valAccuracy() : trainAcc;
+    if (valAcc > best.acc) best = { acc: valAcc, epoch, weights: o.vars.map((v) => v.dataSync().slice() as Float32Array) };
+    else if (epoch - best.epoch >= train.patience) break;
+  }
+  bar.done();
+  optimizer.dispose();
+  tf.tidy(() => o.vars.forEach((v, i) => v.assign(tf.tensor(best.weights[i], v.shape))));
+  return { epochs: Math.min(epoch, train.epochs), bestEpoch: best.epoch, trainAccuracy: trainAcc, valAccuracy: best.acc };
+}
