@@ -1,24 +1,15 @@
 /** `niwt cache ls / prune` on a cache written by StageCache: sizes, ages, states, and what prune removes. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { StageCache, UsageError } from '@niwt/core';
 import { parseAge, registerCacheCommands } from '../commands/cache.js';
-import { tempDir } from './helpers.js';
+import { commandCli, tempDir } from './helpers.js';
 
 async function cacheCli(args: string[]): Promise<string> {
-  const program = new Command('niwt').exitOverride();
-  registerCacheCommands(program);
-  const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out.join('');
+  const r = await commandCli(registerCacheCommands, args);
+  if (r.error) throw r.error;
+  return r.stdout;
 }
 
 const DAY = 86_400_000;

@@ -2,11 +2,10 @@
 import { execFileSync } from 'node:child_process';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeAwa2Fixture, writeCubFixture, type MatVarSpec, type RawFixture } from '@niwt/datasets';
 import { checkDataset, formatCheck, registerDatasetsCommands } from '../commands/datasets.js';
-import { REPO, tempDir } from './helpers.js';
+import { REPO, commandCli, tempDir } from './helpers.js';
 
 const AWA2_REAL = path.join(process.env.NIWT_SHARED_DIR ?? '../shared', 'data/xlsa17/AWA2');
 
@@ -18,19 +17,8 @@ function scipyWriteMat(file: string, vars: Readonly<Record<string, MatVarSpec>>,
 
 /** Runs `datasets check …` through commander, capturing stdout. */
 async function cli(args: string[]): Promise<{ out: string; error?: Error }> {
-  const program = new Command('niwt').exitOverride();
-  registerDatasetsCommands(program);
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    return { out: chunks.join('') };
-  } catch (e) {
-    return { out: chunks.join(''), error: e as Error };
-  } finally {
-    process.stdout.write = write;
-  }
+  const r = await commandCli(registerDatasetsCommands, args);
+  return { out: r.stdout, error: r.error };
 }
 
 describe('niwt datasets check', () => {

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { main } from '../cli.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -27,5 +28,22 @@ export async function runCli(args: string[], cwd: string): Promise<{ code: numbe
     process.chdir(prev);
     process.stdout.write = ow;
     process.stderr.write = ew;
+  }
+}
+
+/** Runs one command group (`register*Commands`) through commander with stdout captured; a thrown error is returned, not raised. */
+export async function commandCli(register: (program: Command) => void, args: string[]): Promise<{ stdout: string; error?: Error }> {
+  const program = new Command('niwt').exitOverride();
+  register(program);
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return { stdout: out.join('') };
+  } catch (e) {
+    return { stdout: out.join(''), error: e as Error };
+  } finally {
+    process.stdout.write = write;
   }
 }

@@ -8,7 +8,6 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Command } from 'commander';
 import type { Logger } from '@niwt/core';
 import { silentLogger } from '@niwt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { DEFAULT_RETRY, FaultProxy, listLocalRuns, listSpoolRuns, MlflowRestClie
 import { composeExperiment } from '../compose.js';
 import { runExperiment, type RunResult } from '../pipeline.js';
 import { registerRunsCommands } from '../commands/runs.js';
-import { REPO, tempDir } from './helpers.js';
+import { REPO, commandCli, tempDir } from './helpers.js';
 
 const exec = promisify(execFile);
 
@@ -57,19 +56,7 @@ function hookLogger(hook: (event: string) => void, warnings: string[] = []): Log
 
 /** `niwt runs …` through registerRunsCommands, output captured; resolves to the printed text. */
 async function runsCli(args: string[]): Promise<{ stdout: string; error?: Error }> {
-  const program = new Command('niwt').exitOverride();
-  registerRunsCommands(program);
-  const out: string[] = [];
-  const ow = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(['runs', ...args], { from: 'user' });
-    return { stdout: out.join('') };
-  } catch (e) {
-    return { stdout: out.join(''), error: e as Error };
-  } finally {
-    process.stdout.write = ow;
-  }
+  return commandCli(registerRunsCommands, ['runs', ...args]);
 }
 
 type Points = Record<string, [number, number | string, number][]>;

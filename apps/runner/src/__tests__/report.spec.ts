@@ -6,7 +6,6 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TrackingError, UsageError, silentLogger } from '@niwt/core';
 import { listLocalRuns, readLocalRun } from '@niwt/tracking';
@@ -16,7 +15,7 @@ import { composeExperiment } from '../compose.js';
 import { runExperiment, type RunResult } from '../pipeline.js';
 import { runSweep, type SweepResult } from '../sweep.js';
 import { checkPageInChromium } from '../report/chromium.js';
-import { REPO, tempDir } from './helpers.js';
+import { REPO, commandCli, tempDir } from './helpers.js';
 
 const BASE = `experiment: report-test
 seed: 5
@@ -28,17 +27,9 @@ const SWEEP = `${BASE}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n`;
 
 /** Runs `niwt report …` through its registration (as cli.ts will), capturing stdout. */
 async function reportCli(args: string[]): Promise<string> {
-  const program = new Command('niwt').exitOverride();
-  registerReportCommands(program);
-  const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out.join('');
+  const r = await commandCli(registerReportCommands, args);
+  if (r.error) throw r.error;
+  return r.stdout;
 }
 
 interface ReportJson {
