@@ -6,7 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
-import { runSweep, sweepTable } from './sweep.js';
+import { runSweep } from './sweep.js';
+import { bestLine } from './sweep-summary.js';
 import { findUnfinishedRun } from './finished.js';
 import { registerWeightsCommands } from './commands/weights.js';
 import { registerReportCommands } from './commands/report.js';
@@ -94,11 +95,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return;
       }
       const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force) });
-      const keys = Object.keys(r.best.assignment);
       if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else
         process.stdout.write(
-          `\n${sweepTable(r.rows, keys)}\n\nbest by ${r.metric}: ${keys.map((k) => `${k}=${r.best.assignment[k]}`).join(' ')} (${r.best.method})\n` +
+          `\n${r.table}\n\nbest by ${r.metric}: ${bestLine(r.best)}\n` +
             `sweep run ${r.sweepRunId}: artifacts sweep/best.yaml, sweep/table.md${r.plot ? ', sweep/sweep.png' : ''} in ${r.location}\n`,
         );
     });

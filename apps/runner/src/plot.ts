@@ -5,10 +5,14 @@ export interface Series {
   readonly name: string;
   readonly colour: string;
   readonly ys: readonly number[];
+  /** Half-lengths of error bars at each point (e.g. one standard deviation over seeds). */
+  readonly errs?: readonly number[];
 }
 
 export interface LinePlot {
   readonly title: string;
+  /** A smaller second title line. */
+  readonly subtitle?: string;
   readonly xLabels: readonly string[];
   readonly yLabel: string;
   readonly series: readonly Series[];
@@ -26,8 +30,9 @@ export function linePlotSvg(p: LinePlot, width = 640, height = 400): string {
   const y = (v: number): number => m.t + H - (Math.max(0, Math.min(100, v)) / 100) * H;
   const parts: string[] = [
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-family="sans-serif" font-size="16">${esc(p.title)}</text>`,
+    `<text x="${width / 2}" y="${p.subtitle ? 20 : 24}" text-anchor="middle" font-family="sans-serif" font-size="16">${esc(p.title)}</text>`,
   ];
+  if (p.subtitle) parts.push(`<text x="${width / 2}" y="35" text-anchor="middle" font-family="sans-serif" font-size="11" fill="#555">${esc(p.subtitle)}</text>`);
   for (let v = 0; v <= 100; v += 20) {
     parts.push(`<line x1="${m.l}" x2="${m.l + W}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
     parts.push(`<text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end" font-family="sans-serif" font-size="12">${v}</text>`);
@@ -39,6 +44,13 @@ export function linePlotSvg(p: LinePlot, width = 640, height = 400): string {
   p.series.forEach((s, k) => {
     const pts = s.ys.map((v, i) => `${x(i)},${y(v)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${s.colour}" stroke-width="2.5"/>`);
+    // error bars dodge sideways per series so overlapping ones stay readable
+    const dx = (k - (p.series.length - 1) / 2) * 5;
+    s.errs?.forEach((e, i) => {
+      if (!(e > 0)) return;
+      const [bx, lo, hi] = [x(i) + dx, y(s.ys[i] - e), y(s.ys[i] + e)];
+      parts.push(`<path d="M${bx},${lo}V${hi}M${bx - 4},${lo}h8M${bx - 4},${hi}h8" stroke="${s.colour}" stroke-width="1.5" fill="none"/>`);
+    });
     s.ys.forEach((v, i) => parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="4" fill="${s.colour}"/>`));
     parts.push(`<line x1="${m.l + W + 14}" x2="${m.l + W + 38}" y1="${m.t + 14 + k * 22}" y2="${m.t + 14 + k * 22}" stroke="${s.colour}" stroke-width="3"/>`);
     parts.push(`<text x="${m.l + W + 44}" y="${m.t + 18 + k * 22}" font-family="sans-serif" font-size="13">${esc(s.name)}</text>`);

@@ -2,16 +2,16 @@
  * `niwt sweep`: expands the `sweep:` grid of a config (dotted path → values, Cartesian product) into runs that
  * share the stage cache (the seen network and activations are computed once), nests them under one sweep
  * run, and writes a summary table sorted by a metric, the best config as YAML, and — for a single swept
- * parameter — a plot of s, u and H against it.
+ * parameter — a plot of s, u and H against it. A `seed` key in the grid is a replicate axis: the summary
+ * reports means ± sd over seeds (see sweep-summary.ts).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { ConfigError, hashOf, readConfigSource, validateTopConfig, type Logger, type Tracker } from '@niwt/core';
 import { composeExperiment } from './compose.js';
 import { runExperiment, type RunResult } from './pipeline.js';
-import { writeLinePlotPng } from './plot.js';
+import { fmtSweepValue, summarizeSweep, writeSweepArtifacts, type SweepMetric, type SweepRow } from './sweep-summary.js';
 import { findFinishedRun } from './finished.js';
 
 export interface SweepPoint {
@@ -19,21 +19,19 @@ export interface SweepPoint {
   readonly result: RunResult;
 }
 
-export interface SweepRow {
-  readonly assignment: Readonly<Record<string, string | number | boolean>>;
-  readonly method: string;
-  readonly s: number;
-  readonly u: number;
-  readonly H: number;
-  readonly zslT1: number;
-}
-
 export interface SweepResult {
   readonly sweepRunId: string;
   readonly location: string;
-  readonly metric: 'H' | 's' | 'u' | 'zslT1';
+  readonly metric: SweepMetric;
+  /** The grid keys rows are indexed by (without `seed`, which is averaged over). */
+  readonly keys: readonly string[];
+  /** Sorted by the metric, best first; means ± sd over seeds when the grid has a `seed` axis. */
   readonly rows: readonly SweepRow[];
+  /** One row per grid point and method: in grid order with a `seed` axis, else equal to `rows`. */
+  readonly perPoint: readonly SweepRow[];
   readonly best: SweepRow;
+  /** The Markdown table printed and written to sweep/table.md. */
+  readonly table: string;
   /** Where the best config, the table and the plot were written (also logged as artifacts). */
   readonly outDir: string;
   readonly plot?: string;
@@ -58,17 +56,6 @@ export function expandGrid(grid: Readonly<Record<string, readonly (string | numb
   let points: Record<string, string | number | boolean>[] = [{}];
   for (const [key, values] of Object.entries(grid)) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
   return points;
-}
-
-const fmt = (v: string | number | boolean): string => (typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0).replace('e-', 'e-') : String(v));
-const pct = (v: number): string => (100 * v).toFixed(1);
-
-export function sweepTable(rows: readonly SweepRow[], keys: readonly string[]): string {
-  const head = [...keys, 'method', 's', 'u', 'H', 'ZSL T1'];
-  const body = rows.map((r) => [...keys.map((k) => fmt(r.assignment[k])), r.method, pct(r.s), pct(r.u), pct(r.H), pct(r.zslT1)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`, ...body.map(line)].join('\n');
 }
 
 export async function runSweep(file: string, opts: SweepOptions): Promise<SweepResult> {
@@ -98,7 +85,7 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
     const pointInfo: SweepResult['points'][number][] = [];
     let skipped = 0;
     for (const [i, exp] of exps.entries()) {
-      const what = keys.map((k) => `${k}=${fmt(points[i][k])}`).join(' ');
+      const what = keys.map((k) => `${k}=${fmtSweepValue(points[i][k])}`).join(' ');
       const previous = opts.force ? undefined : await findFinishedRun(exp);
       if (previous) {
         log.info(`— sweep ${i + 1}/${exps.length}: ${what} — already finished as run ${previous.runId} (config ${exp.hash}); skipped (--force reruns)`);
@@ -113,35 +100,19 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
       pointInfo.push({ assignment: points[i], runId: result.runId, skipped: false, activationsCached: result.activationsCached, seenNetworkCached: result.seenNetwork.cached });
     }
     await parent.logMetrics({ runs_skipped: skipped, runs_executed: exps.length - skipped });
-    const rows: SweepRow[] = done
-      .flatMap((p) => p.result.methods.map((m) => ({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })))
-      .sort((a, b) => b[metric] - a[metric]);
-    const best = rows[0];
+    const summary = summarizeSweep(keys, done.map((p) => ({ assignment: p.assignment, methods: p.result.methods })), metric);
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-sweep-'));
-    const bestIndex = points.findIndex((p) => keys.every((k) => p[k] === best.assignment[k]));
-    await fs.writeFile(path.join(outDir, 'best.yaml'), toYaml(exps[bestIndex].resolved));
-    await fs.writeFile(path.join(outDir, 'table.md'), `${sweepTable(rows, keys)}\n`);
-    await fs.writeFile(path.join(outDir, 'results.json'), JSON.stringify(done.map((p) => ({ assignment: p.assignment, runId: p.result.runId, methods: p.result.methods.map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })) })), null, 2));
-    let plot: string | undefined;
-    if (keys.length === 1) {
-      const label = done[0].result.methods[0].label;
-      const series = (f: 's' | 'u' | 'H') => done.map((p) => 100 * (p.result.methods.find((m) => m.label === label)?.[f] ?? 0));
-      plot = path.join(outDir, 'sweep.png');
-      await writeLinePlotPng(plot, {
-        title: `${label}: s, u, H vs ${keys[0]}`,
-        xLabels: points.map((p) => fmt(p[keys[0]])),
-        yLabel: 'accuracy (%)',
-        series: [
-          { name: 's (seen)', colour: '#1f77b4', ys: series('s') },
-          { name: 'u (unseen)', colour: '#d62728', ys: series('u') },
-          { name: 'H', colour: '#2ca02c', ys: series('H') },
-        ],
-      });
-    }
+    const plot = await writeSweepArtifacts(outDir, {
+      summary,
+      metric,
+      points,
+      resolved: exps.map((e) => e.resolved),
+      results: done.map((p) => ({ assignment: p.assignment, runId: p.result.runId, methods: p.result.methods.map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })) })),
+    });
     await parent.logArtifact(outDir, 'sweep');
-    await parent.logMetrics({ [`best_${metric}`]: best[metric] });
+    await parent.logMetrics({ [`best_${metric}`]: summary.best[metric] });
     await parent.end('FINISHED');
-    return { sweepRunId: parent.runId, location: parent.location, metric, rows, best, outDir, plot, skipped, points: pointInfo };
+    return { sweepRunId: parent.runId, location: parent.location, metric, keys: summary.keys, rows: summary.rows, perPoint: summary.perPoint, best: summary.best, table: summary.table, outDir, plot, skipped, points: pointInfo };
   } catch (e) {
     await parent.end('FAILED').catch(() => undefined);
     throw e;

@@ -5,8 +5,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '@niwt/core';
 import { ConsoleLogger } from '../console-logger.js';
-import { sweepTable } from '../sweep.js';
 import { enqueueSweep } from '../queue/enqueue.js';
+import { bestLine } from '../sweep-summary.js';
 import { startWorker } from '../queue/worker.js';
 import { DEFAULT_QUEUE_NAME } from '../queue/jobs.js';
 
@@ -65,8 +65,7 @@ export function registerQueueCommands(program: Command): void {
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) || !process.stderr.isTTY });
       const r = await enqueueSweep(config, { queue: flags.queue, queueName: flags.queueName, overrides: flags.set, metric: flags.metric as 'H', attempts: positiveInt(flags.attempts, '--attempts'), wait: flags.wait, logger: log });
       if (flags.json) return void process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      if (!r.rows || !r.best) return void process.stdout.write(`queued ${r.jobs.filter((j) => j.added).length} new run(s) of ${r.jobs.length} under sweep run ${r.sweepRunId}\n`);
-      const keys = Object.keys(r.best.assignment);
-      process.stdout.write(`\n${sweepTable(r.rows, keys)}\n\nbest by ${flags.metric}: ${keys.map((k) => `${k}=${String(r.best?.assignment[k])}`).join(' ')} (${r.best.method})\nsweep run ${r.sweepRunId} in ${r.location}\n`);
+      if (!r.rows || !r.best || !r.table) return void process.stdout.write(`queued ${r.jobs.filter((j) => j.added).length} new run(s) of ${r.jobs.length} under sweep run ${r.sweepRunId}\n`);
+      process.stdout.write(`\n${r.table}\n\nbest by ${flags.metric}: ${bestLine(r.best)}\nsweep run ${r.sweepRunId} in ${r.location}\n`);
     });
 }

@@ -6,10 +6,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { ConfigError, StateError, hashOf, readConfigSource, validateTopConfig, type Logger, type Tracker } from '@niwt/core';
 import { composeExperiment } from '../compose.js';
-import { expandGrid, sweepTable, type SweepRow } from '../sweep.js';
+import { expandGrid } from '../sweep.js';
+import { summarizeSweep, writeSweepArtifacts, type SweepRow } from '../sweep-summary.js';
 import { loadQueueLibs, parseQueueUrl, type BullJob } from './adapter.js';
 import { DEFAULT_QUEUE_NAME, jobIdFor, type RunJobData, type RunJobResult } from './jobs.js';
 
@@ -86,21 +86,20 @@ export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<
     if (opts.wait === false) return { sweepRunId: parent.runId, location: parent.location, jobs };
 
     const results = await waitForJobs(jobs.map((j) => j.jobId), (id) => queue.getJob(id), opts.pollMs ?? 1000, log);
-    const rows: SweepRow[] = results
-      .flatMap((r, i) => r.methods.map((m) => ({ assignment: points[i], method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })))
-      .sort((a, b) => b[metric] - a[metric]);
-    const best = rows[0];
-    const bestIndex = points.findIndex((p) => keys.every((k) => p[k] === best.assignment[k]));
+    const summary = summarizeSweep(keys, results.map((r, i) => ({ assignment: points[i], methods: r.methods })), metric);
     const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-sweep-'));
-    const table = sweepTable(rows, keys);
-    await fs.writeFile(path.join(outDir, 'best.yaml'), toYaml(exps[bestIndex].resolved));
-    await fs.writeFile(path.join(outDir, 'table.md'), `${table}\n`);
-    await fs.writeFile(path.join(outDir, 'results.json'), JSON.stringify(results.map((r, i) => ({ assignment: points[i], runId: r.runId, worker: r.worker, methods: r.methods })), null, 2));
+    await writeSweepArtifacts(outDir, {
+      summary,
+      metric,
+      points,
+      resolved: exps.map((e) => e.resolved),
+      results: results.map((r, i) => ({ assignment: points[i], runId: r.runId, worker: r.worker, methods: r.methods })),
+    });
     await parent.logArtifact(outDir, 'sweep');
     await fs.rm(outDir, { recursive: true, force: true });
-    await parent.logMetrics({ [`best_${metric}`]: best[metric] });
+    await parent.logMetrics({ [`best_${metric}`]: summary.best[metric] });
     await parent.end('FINISHED');
-    return { sweepRunId: parent.runId, location: parent.location, jobs, rows, best, results, table };
+    return { sweepRunId: parent.runId, location: parent.location, jobs, rows: summary.rows, best: summary.best, results, table: summary.table };
   } catch (e) {
     await parent.end('FAILED').catch(() => undefined);
     throw e;
