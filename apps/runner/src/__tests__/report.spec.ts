@@ -114,6 +114,32 @@ describe('niwt report', () => {
     expect(page.sections).toEqual(expect.arrayContaining(['config', 'table', 'curves', 'per-class', 'gradcam', 'textual']));
   }, 180_000);
 
+  it('reports a sweep with a seed axis: rows are means ± sd over the seeds, a per-seed table, error bars on the λ curve', async () => {
+    const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${mlruns}`];
+    const seeds = await runSweep('tiny-seeds.yaml', { inlineText: `${BASE}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n  seed: [6, 8]\n`, cwd: dir, overrides, logger: silentLogger });
+    const json = JSON.parse(await reportCli(['report', seeds.sweepRunId, '--mlruns', mlruns, '--json'])) as ReportJson;
+    expect(json).toMatchObject({ kind: 'sweep', rows: 2, perClassCharts: 1, missing: [] });
+    const html = await fs.readFile(json.artifact, 'utf8');
+    for (const r of seeds.rows) {
+      const l = r.assignment['methods.0.lambda'] === 0 ? '0' : '1e-3';
+      const cells = (['s', 'u', 'H', 'zslT1'] as const).map((f) => `<td>${pct(r[f])} ± ${pct(r.sd![f])}</td>`).join('');
+      expect(html).toContain(`<td class="l">${l}</td><td class="l">niwt</td><td>2</td>${cells}`);
+    }
+    const perSeed = html.slice(html.indexOf('id="per-seed-results"')).split('</table>')[0];
+    expect([...perSeed.matchAll(/<tr(?: class="best")?><td class="l">/g)]).toHaveLength(4);
+    // one error bar per (λ, curve) whose sd over the two seeds is not zero
+    const bars = seeds.rows.flatMap((r) => (['s', 'u', 'H'] as const).filter((f) => r.sd![f] > 0)).length;
+    expect(bars).toBeGreaterThan(0);
+    expect([...html.matchAll(/class="err"/g)]).toHaveLength(bars);
+
+    const page = await checkPageInChromium(json.artifact, { chromium });
+    expect(page.consoleErrors).toEqual([]);
+    expect(page.externalRefs).toEqual([]);
+    expect(page.sections).toEqual(expect.arrayContaining(['table', 'per-seed', 'curves']));
+    expect(page.lines).toBe(3); // s, u and H against λ, not against the seed
+    expect(page.points).toBe(2); // the trade-off scatter shows the two means
+  }, 180_000);
+
   it('refuses unknown runs with a one-line user error (exit 2), without touching the store', async () => {
     const before = (await listLocalRuns(mlruns)).length;
     const missing = reportCli(['report', 'f'.repeat(32), '--mlruns', mlruns]);

@@ -25,18 +25,21 @@ figure.ok{border-color:#7bc47f}figure.bad{border-color:#e08080}figcaption{font-s
 const pct = (v: number): string => (100 * v).toFixed(1);
 const fmtScalar = (v: Scalar | undefined): string => (v === undefined ? '' : typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0) : String(v));
 
-function resultsTable(rows: readonly ResultRow[], keys: readonly string[]): string {
+function resultsTable(rows: readonly ResultRow[], keys: readonly string[], id = 'results'): string {
   const fit = rows.some((r) => r.fitSeconds !== undefined);
-  const head = [...keys.map((k) => `<th class="l">${esc(k)}</th>`), '<th class="l">method</th><th>s</th><th>u</th><th>H</th><th>ZSL T1</th>', fit ? '<th>fit</th>' : ''].join('');
+  const seeds = rows.some((r) => r.n !== undefined);
+  const head = [...keys.map((k) => `<th class="l">${esc(k)}</th>`), `<th class="l">method</th>${seeds ? '<th>seeds</th>' : ''}<th>s</th><th>u</th><th>H</th><th>ZSL T1</th>`, fit ? '<th>fit</th>' : ''].join('');
   const bestH = Math.max(...rows.map((r) => r.H));
+  const cell = (r: ResultRow, f: 's' | 'u' | 'H' | 'zslT1'): string => `<td>${pct(r[f])}${r.sd ? ` ± ${pct(r.sd[f])}` : ''}</td>`;
   const body = rows
     .map((r) => {
-      const cells = [...keys.map((k) => `<td class="l">${esc(fmtScalar(r.assignment?.[k]))}</td>`), `<td class="l">${esc(r.label)}</td>`, ...[r.s, r.u, r.H, r.zslT1].map((v) => `<td>${pct(v)}</td>`)];
+      const cells = [...keys.map((k) => `<td class="l">${esc(fmtScalar(r.assignment?.[k]))}</td>`), `<td class="l">${esc(r.label)}</td>`, ...(seeds ? [`<td>${r.n ?? ''}</td>`] : []), ...(['s', 'u', 'H', 'zslT1'] as const).map((f) => cell(r, f))];
       if (fit) cells.push(`<td>${r.fitSeconds === undefined ? '' : `${r.fitSeconds.toFixed(1)}s`}</td>`);
       return `<tr${r.H === bestH ? ' class="best"' : ''}>${cells.join('')}</tr>`;
     })
     .join('');
-  return `<table id="results"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table><p class="muted">s, u: per-class mean top-1 accuracy (%) on test_seen / test_unseen over the joint label space; H = 2us/(u+s); ZSL T1: unseen images, unseen classes only. Best H highlighted.</p>`;
+  const note = seeds ? ' Mean ± sample sd over the seeds; best mean H highlighted.' : ' Best H highlighted.';
+  return `<table id="${id}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table><p class="muted">s, u: per-class mean top-1 accuracy (%) on test_seen / test_unseen over the joint label space; H = 2us/(u+s); ZSL T1: unseen images, unseen classes only.${note}</p>`;
 }
 
 /** For each swept key: s, u, H of the first method against the key's values (best H over the other keys). */
@@ -46,9 +49,9 @@ function sweepCurves(rows: readonly ResultRow[], keys: readonly string[]): strin
   return keys.map((key) => {
     const values = [...new Map(ofLabel.map((r) => [String(r.assignment?.[key]), r.assignment?.[key]])).values()].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b))));
     const bestAt = values.map((v) => ofLabel.filter((r) => r.assignment?.[key] === v).sort((a, b) => b.H - a.H)[0]);
-    const series = (f: 's' | 'u' | 'H', name: string, colour: string) => ({ name, colour, ys: bestAt.map((r) => (r ? 100 * r[f] : NaN)) });
+    const series = (f: 's' | 'u' | 'H', name: string, colour: string) => ({ name, colour, ys: bestAt.map((r) => (r ? 100 * r[f] : NaN)), errs: bestAt.map((r) => (r?.sd ? 100 * r.sd[f] : 0)) });
     return lineChartSvg({
-      title: `${label ?? ''}: s, u, H vs ${key}${keys.length > 1 ? ' (best H over the other swept values)' : ''}`,
+      title: `${label ?? ''}: s, u, H vs ${key}${keys.length > 1 ? ' (best H over the other swept values)' : ''}${ofLabel.some((r) => r.sd) ? ', mean ± sd over seeds' : ''}`,
       xTitle: key,
       yTitle: 'accuracy (%)',
       xLabels: values.map(fmtScalar),
@@ -78,6 +81,7 @@ export function renderReportHtml(m: ReportModel, generatedAt: Date = new Date())
   parts.push(section('summary', 'Summary', `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`));
   parts.push(section('config', m.configTitle, m.configYaml === undefined ? '<p class="muted">not recorded</p>' : `<pre>${esc(m.configYaml)}</pre>`));
   parts.push(section('table', m.kind === 'sweep' ? 'Sweep results (sorted by H)' : 'Results', m.rows.length > 0 ? resultsTable(m.rows, m.sweepKeys) : '<p class="muted">no results recorded</p>'));
+  if (m.perSeed) parts.push(section('per-seed', 'Sweep results per seed', resultsTable(m.perSeed, [...m.sweepKeys, 'seed'], 'per-seed-results')));
   const charts: string[] = [];
   if (m.rows.length > 0) charts.push(tradeoff(m));
   if (m.kind === 'sweep') charts.push(...sweepCurves(m.rows, m.sweepKeys));

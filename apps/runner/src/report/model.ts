@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import type { LocalRun } from '@niwt/tracking';
+import { REPLICATE_KEY, summarizeSweep } from '../sweep-summary.js';
 import { ARTIFACTS, artifactPath, readArtifactJson, readArtifactText, type RunTree } from './load.js';
 
 export type Scalar = string | number | boolean;
@@ -18,6 +19,10 @@ export interface ResultRow {
   readonly zslT1: number;
   readonly fitSeconds?: number;
   readonly runId?: string;
+  /** Seeds averaged over (sweeps with a `seed` axis); the metrics are then means. */
+  readonly n?: number;
+  /** Sample standard deviations over the seeds. */
+  readonly sd?: { readonly s: number; readonly u: number; readonly H: number; readonly zslT1: number };
 }
 
 export interface PerClass {
@@ -63,7 +68,10 @@ export interface ReportModel {
   readonly configYaml?: string;
   readonly facts: readonly (readonly [string, string])[];
   readonly sweepKeys: readonly string[];
+  /** Sorted by H; for a sweep with a `seed` axis, means ± sd over seeds (`sweepKeys` then omits `seed`). */
   readonly rows: readonly ResultRow[];
+  /** For a sweep with a `seed` axis: every point, in grid order. */
+  readonly perSeed?: readonly ResultRow[];
   readonly perClass: readonly PerClass[];
   readonly curves: readonly Curve[];
   readonly galleries: readonly Gallery[];
@@ -157,25 +165,32 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
   };
 
   if (sweep) {
-    const keys = (run.tags['niwt.sweep.params'] ?? Object.keys(sweep[0]?.assignment ?? {}).join(',')).split(',').filter((k) => k !== '');
-    const rows: ResultRow[] = sweep
-      .flatMap((p) => p.methods.map((m) => ({ label: m.label, assignment: p.assignment, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1, runId: p.runId })))
-      .sort((a, b) => b.H - a.H);
-    const best = rows[0];
+    const gridKeys = (run.tags['niwt.sweep.params'] ?? Object.keys(sweep[0]?.assignment ?? {}).join(',')).split(',').filter((k) => k !== '');
+    const replicated = gridKeys.includes(REPLICATE_KEY);
+    const summary = summarizeSweep(gridKeys, sweep, 'H');
+    const keys = summary.keys;
+    type Row = (typeof summary.rows)[number];
+    const pointRow = (r: Row): ResultRow => ({ label: r.method, assignment: r.assignment, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, runId: sweep.find((p) => p.assignment === r.assignment)?.runId });
+    const meanRow = (r: Row): ResultRow => ({ label: r.method, assignment: r.assignment, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, n: r.n, sd: r.sd });
+    const rows: ResultRow[] = summary.rows.map(replicated ? meanRow : pointRow);
+    // the best point's explanations: the best setting's first seed when averaged
+    const best = rows[0] && { ...rows[0], runId: replicated ? sweep[summary.bestIndex]?.runId : rows[0].runId };
     const bestTree = tree.children.find((c) => c.run.runId === best?.runId);
-    if (best && bestTree) await addMethods(bestTree, `best point (${keys.map((k) => `${k}=${String(best.assignment?.[k])}`).join(' ')}) · `);
+    const bestAt = replicated ? { ...best?.assignment, [REPLICATE_KEY]: sweep[summary.bestIndex]?.assignment[REPLICATE_KEY] } : best?.assignment;
+    if (best && bestTree) await addMethods(bestTree, `best point (${gridKeys.map((k) => `${k}=${String(bestAt?.[k])}`).join(' ')}) · `);
     else if (best) missing.push(`best point run ${best.runId} (not in this store)`);
     const configYaml = await readArtifactText(run, ARTIFACTS.bestConfig);
     if (configYaml === undefined) missing.push(ARTIFACTS.bestConfig);
-    const grid = keys.map((k): [string, string] => [`sweep ${k}`, run.params[`sweep.${k}`] ?? '']);
+    const grid = gridKeys.map((k): [string, string] => [`sweep ${k}`, run.params[`sweep.${k}`] ?? '']);
     return {
       ...base,
       kind: 'sweep',
       configTitle: 'Best configuration (sweep/best.yaml)',
       configYaml,
-      facts: [...grid, ['points', String(sweep.length)], ['best H', best ? pct(best.H) : '—'], ['sweep hash', run.tags['niwt.sweep'] ?? '—']],
+      facts: [...grid, ['points', String(sweep.length)], ['best H', best ? `${pct(best.H)}${best.sd ? ` ± ${pct(best.sd.H)} (mean over ${best.n} seeds)` : ''}` : '—'], ['sweep hash', run.tags['niwt.sweep'] ?? '—']],
       sweepKeys: keys,
       rows,
+      ...(replicated ? { perSeed: summary.perPoint.map(pointRow) } : {}),
       perClass,
       curves: [],
       galleries,

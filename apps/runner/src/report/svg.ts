@@ -64,6 +64,8 @@ export interface LineSeries {
   readonly colour: string;
   /** One y per x label; NaN leaves a gap. */
   readonly ys: readonly number[];
+  /** Error-bar half-lengths per point (e.g. one sd over seeds); 0 or NaN draws none. */
+  readonly errs?: readonly number[];
 }
 
 export interface LineChart {
@@ -105,6 +107,12 @@ export function lineChartSvg(c: LineChart): string {
     const segs: string[][] = [[]];
     s.ys.forEach((v, i) => (Number.isFinite(v) ? segs[segs.length - 1].push(`${num(x(i))},${num(y(v))}`) : segs.push([])));
     for (const seg of segs) if (seg.length > 0) body.push(`<polyline class="line" points="${seg.join(' ')}" fill="none" stroke="${s.colour}" stroke-width="2.2"/>`);
+    const dx = (k - (c.series.length - 1) / 2) * 5; // bars of overlapping series side by side
+    s.errs?.forEach((e, i) => {
+      if (!(e > 0) || !Number.isFinite(s.ys[i])) return;
+      const [bx, y0, y1] = [x(i) + dx, y(s.ys[i] - e), y(s.ys[i] + e)];
+      body.push(`<path class="err" d="M${num(bx)},${num(y0)}V${num(y1)}M${num(bx - 4)},${num(y0)}h8M${num(bx - 4)},${num(y1)}h8" stroke="${s.colour}" stroke-width="1.4" fill="none"/>`);
+    });
     if (n <= 40) s.ys.forEach((v, i) => Number.isFinite(v) && body.push(`<circle cx="${num(x(i))}" cy="${num(y(v))}" r="3.5" fill="${s.colour}"><title>${esc(`${s.name} @ ${c.xLabels[i]}: ${v.toPrecision(4)}`)}</title></circle>`));
     const ly = m.t + 12 + k * 20;
     body.push(`<line x1="${m.l + W + 12}" x2="${m.l + W + 34}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="3"/>`, text(m.l + W + 40, ly + 4, s.name, 'class="s"'));
