@@ -114,6 +114,17 @@ describe('niwt report', () => {
     expect(page.sections).toEqual(expect.arrayContaining(['config', 'table', 'curves', 'per-class', 'gradcam', 'textual']));
   }, 180_000);
 
+  it('reports a rerun sweep whose points were all skipped (run by the first sweep) with the best point’s explanations', async () => {
+    const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${mlruns}`];
+    const again = await runSweep('tiny-sweep.yaml', { inlineText: SWEEP, cwd: dir, overrides, logger: silentLogger });
+    expect(again.skipped).toBe(2);
+    expect(again.sweepRunId).not.toBe(sweep.sweepRunId);
+    const json = JSON.parse(await reportCli(['report', again.sweepRunId, '--mlruns', mlruns, '--json'])) as ReportJson;
+    const first = JSON.parse(await reportCli(['report', sweep.sweepRunId, '--mlruns', mlruns, '--json'])) as ReportJson;
+    expect(json).toMatchObject({ kind: 'sweep', rows: 2, perClassCharts: 1, missing: [], images: first.images });
+    expect(json.images).toBeGreaterThan(0);
+  }, 180_000);
+
   it('reports a sweep with a seed axis: rows are means ± sd over the seeds, a per-seed table, error bars on the λ curve', async () => {
     const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${mlruns}`];
     const seeds = await runSweep('tiny-seeds.yaml', { inlineText: `${BASE}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n  seed: [6, 8]\n`, cwd: dir, overrides, logger: silentLogger });

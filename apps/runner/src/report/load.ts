@@ -45,13 +45,24 @@ export async function resolveRunRef(ref: string, store: string): Promise<{ run: 
   return { run: await readLocalRun(dir), store: storeOfRunDir(dir) };
 }
 
-/** Nests every run of the store under `root` (children ordered by start time, as they ran). */
+/**
+ * Nests every run of the store under `root` (children ordered by start time, as they ran). A sweep's points
+ * that an earlier sweep had already run (skipped, not rerun) are nested under it too: they are its points,
+ * though their parent tag names the sweep that ran them.
+ */
 export async function loadRunTree(root: LocalRun, store: string): Promise<RunTree> {
   const all = await listLocalRuns(store);
   const byParent = new Map<string, LocalRun[]>();
   for (const r of all) {
     const p = r.tags['mlflow.parentRunId'];
     if (p) byParent.set(p, [...(byParent.get(p) ?? []), r]);
+  }
+  const points = await readArtifactJson(root, ARTIFACTS.sweepResults);
+  if (Array.isArray(points)) {
+    const own = byParent.get(root.runId) ?? [];
+    const ids = points.map((p: unknown) => (typeof p === 'object' && p !== null && 'runId' in p ? String(p.runId) : '')).filter((id) => id !== '');
+    const borrowed = all.filter((r) => ids.includes(r.runId) && !own.some((o) => o.runId === r.runId));
+    if (borrowed.length > 0) byParent.set(root.runId, [...own, ...borrowed]);
   }
   const build = (run: LocalRun, depth: number): RunTree => ({
     run,
