@@ -52,6 +52,18 @@ export interface SweepSummary {
   /** Seeds averaged over (empty without a `seed` axis). */
   readonly seeds: readonly SweepValue[];
   readonly table: string;
+  /** With a `seed` axis: each other setting against the first one, differences taken seed by seed. */
+  readonly paired: readonly PairedRow[];
+}
+
+/** Differences of one setting against the baseline setting, per seed (same seed, same method). */
+export interface PairedRow {
+  readonly assignment: Readonly<Record<string, SweepValue>>;
+  readonly method: string;
+  /** Seeds present in both settings. */
+  readonly pairs: number;
+  /** Per metric: mean, sample sd, min and max of (setting − baseline). */
+  readonly diff: Readonly<Record<(typeof METRICS)[number], { readonly mean: number; readonly sd: number; readonly min: number; readonly max: number }>>;
 }
 
 export const fmtSweepValue = (v: SweepValue | undefined): string => (typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0) : String(v));
@@ -63,8 +75,13 @@ export function sweepTable(rows: readonly SweepRow[], keys: readonly string[]): 
   const cell = (r: SweepRow, m: (typeof METRICS)[number]): string => (r.sd ? `${pct(r[m])} ± ${pct(r.sd[m])}` : pct(r[m]));
   const head = [...keys, 'method', ...(replicated ? ['seeds'] : []), 's', 'u', 'H', 'ZSL T1'];
   const body = rows.map((r) => [...keys.map((k) => fmtSweepValue(r.assignment[k])), r.method, ...(replicated ? [String(r.n)] : []), ...METRICS.map((m) => cell(r, m))]);
+  return markdownTable(head, body);
+}
+
+/** A right-aligned Markdown table. */
+function markdownTable(head: readonly string[], body: readonly (readonly string[])[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;
   return [line(head), `|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`, ...body.map(line)].join('\n');
 }
 
@@ -121,8 +138,53 @@ export function summarizeSweep(gridKeys: readonly string[], results: readonly Po
   const best = rows[0];
   const bestIndex = results.findIndex((p) => same(p.assignment, best.assignment, keys));
   let table = sweepTable(rows, keys);
+  const paired = replicated ? pairedAgainstFirst(inGridOrder, keys) : [];
+  if (paired.length > 0) {
+    const base = baselineOf(inGridOrder, keys);
+    const against = keys.map((k) => `${k}=${fmtSweepValue(base[k])}`).join(' ');
+    table += `\n\nPaired by seed, against ${against} (difference in points: mean ± sd [min, max]):\n\n${pairedTable(paired, keys)}`;
+  }
   if (replicated) table += `\n\nPer seed:\n\n${sweepTable(perPoint, gridKeys)}`;
-  return { keys, rows, perPoint, best, bestIndex, seeds, table };
+  return { keys, rows, perPoint, best, bestIndex, seeds, table, paired };
+}
+
+const baselineOf = (points: readonly SweepRow[], keys: readonly string[]): Record<string, SweepValue> => Object.fromEntries(keys.map((k) => [k, points[0]?.assignment[k]]));
+
+/**
+ * Every setting other than the first (in grid order, e.g. λ = 0) against it, seed by seed: an ablation's
+ * paired differences, free of the between-seed spread that the mean ± sd rows carry.
+ */
+function pairedAgainstFirst(points: readonly SweepRow[], keys: readonly string[]): PairedRow[] {
+  const base = baselineOf(points, keys);
+  const isBase = (r: SweepRow): boolean => same(r.assignment, base, keys);
+  const out: PairedRow[] = [];
+  for (const r of points) {
+    if (isBase(r)) continue;
+    const setting = Object.fromEntries(keys.map((k) => [k, r.assignment[k]]));
+    if (out.some((o) => o.method === r.method && same(o.assignment, setting, keys))) continue;
+    const diffs: Record<string, number[]> = { s: [], u: [], H: [], zslT1: [] };
+    for (const x of points.filter((p) => p.method === r.method && same(p.assignment, setting, keys))) {
+      const b = points.find((p) => isBase(p) && p.method === r.method && p.assignment[REPLICATE_KEY] === x.assignment[REPLICATE_KEY]);
+      if (b) for (const m of METRICS) diffs[m].push(x[m] - b[m]);
+    }
+    if (diffs.s.length === 0) continue;
+    const stat = (xs: number[]) => ({ ...meanSd(xs), min: Math.min(...xs), max: Math.max(...xs) });
+    out.push({ assignment: setting, method: r.method, pairs: diffs.s.length, diff: { s: stat(diffs.s), u: stat(diffs.u), H: stat(diffs.H), zslT1: stat(diffs.zslT1) } });
+  }
+  return out;
+}
+
+/** A difference of accuracies in points with its sign: +1.2, −0.4, 0.0. */
+export function signedPoints(v: number): string {
+  const t = Math.abs(100 * v).toFixed(1);
+  return Number(t) === 0 ? '0.0' : `${v > 0 ? '+' : '−'}${t}`;
+}
+
+function pairedTable(rows: readonly PairedRow[], keys: readonly string[]): string {
+  const cell = (d: PairedRow['diff']['s']): string => `${signedPoints(d.mean)} ± ${(100 * d.sd).toFixed(1)} [${signedPoints(d.min)}, ${signedPoints(d.max)}]`;
+  const head = [...keys, 'method', 'pairs', 'Δs', 'Δu', 'ΔH', 'Δ ZSL T1'];
+  const body = rows.map((r) => [...keys.map((k) => fmtSweepValue(r.assignment[k])), r.method, String(r.pairs), ...METRICS.map((m) => cell(r.diff[m]))]);
+  return markdownTable(head, body);
 }
 
 export interface SweepArtifactInput {

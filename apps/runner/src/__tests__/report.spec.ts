@@ -14,6 +14,7 @@ import { registerReportCommands } from '../commands/report.js';
 import { composeExperiment } from '../compose.js';
 import { runExperiment, type RunResult } from '../pipeline.js';
 import { runSweep, type SweepResult } from '../sweep.js';
+import { signedPoints } from '../sweep-summary.js';
 import { checkPageInChromium } from '../report/chromium.js';
 import { REPO, commandCli, tempDir } from './helpers.js';
 
@@ -146,7 +147,13 @@ describe('niwt report', () => {
     const page = await checkPageInChromium(json.artifact, { chromium });
     expect(page.consoleErrors).toEqual([]);
     expect(page.externalRefs).toEqual([]);
-    expect(page.sections).toEqual(expect.arrayContaining(['table', 'per-seed', 'curves']));
+    expect(page.sections).toEqual(expect.arrayContaining(['table', 'paired', 'per-seed', 'curves']));
+    // the paired table: λ = 1e-3 minus λ = 0 on each seed
+    const at = (l: number, seed: number) => seeds.perPoint.find((p) => p.assignment['methods.0.lambda'] === l && p.assignment.seed === seed)!;
+    const du = [6, 8].map((sd) => at(0.001, sd).u - at(0, sd).u);
+    const paired = html.slice(html.indexOf('id="paired-results"')).split('</table>')[0];
+    expect(paired).toContain(`<td class="l">1e-3</td><td class="l">niwt</td><td>2</td>`);
+    expect(paired).toContain(`[${signedPoints(Math.min(...du))}, ${signedPoints(Math.max(...du))}]`);
     expect(page.lines).toBe(3); // s, u and H against λ, not against the seed
     expect(page.points).toBe(2); // the trade-off scatter shows the two means
   }, 180_000);

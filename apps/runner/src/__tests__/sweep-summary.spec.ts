@@ -52,6 +52,30 @@ describe('sweep summary', () => {
     expect(summarizeSweep(['methods.0.lambda', 'seed'], POINTS, 'u').best.assignment).toEqual({ 'methods.0.lambda': 0 });
   });
 
+  it('pairs each setting with the first one seed by seed: mean, sd, min and max of the differences by hand', () => {
+    const sum = summarizeSweep(['methods.0.lambda', 'seed'], POINTS, 'H');
+    expect(sum.paired).toHaveLength(1);
+    const p = sum.paired[0];
+    expect(p.assignment).toEqual({ 'methods.0.lambda': 0.001 });
+    expect(p.pairs).toBe(3);
+    // u: (0.4 − 0.5, 0.3 − 0.6, 0.5 − 0.7) = (−0.1, −0.3, −0.2): mean −0.2, sd 0.1, min −0.3, max −0.1
+    expect(p.diff.u.mean).toBeCloseTo(-0.2, 12);
+    expect(p.diff.u.sd).toBeCloseTo(0.1, 12);
+    expect(p.diff.u.min).toBeCloseTo(-0.3, 12);
+    expect(p.diff.u.max).toBeCloseTo(-0.1, 12);
+    // s: (+0.1, +0.3, +0.5): mean +0.3, sd 0.2
+    expect(p.diff.s.mean).toBeCloseTo(0.3, 12);
+    expect(p.diff.s.sd).toBeCloseTo(0.2, 12);
+    expect(sum.table).toContain('Paired by seed, against methods.0.lambda=0 (difference in points: mean ± sd [min, max]):');
+    expect(sum.table).toMatch(/\|\s+1e-3 \|\s+niwt \|\s+3 \| \+30\.0 ± 20\.0 \[\+10\.0, \+50\.0\] \| −20\.0 ± 10\.0 \[−30\.0, −10\.0\] \|/);
+    // a seed missing from the baseline is left out of the pairs
+    const partial = summarizeSweep(['methods.0.lambda', 'seed'], POINTS.filter((_, i) => i !== 0), 'H');
+    expect(partial.paired[0].pairs).toBe(2);
+    expect(partial.paired[0].diff.u.mean).toBeCloseTo(-0.25, 12);
+    // no seed axis, no pairs
+    expect(summarizeSweep(['methods.0.lambda'], [POINTS[0], { ...POINTS[3], assignment: { 'methods.0.lambda': 0.001 } }], 'H').paired).toEqual([]);
+  });
+
   it('prints mean ± sd with a seeds column, then the per-seed table; without a seed axis rows are the points', () => {
     const sum = summarizeSweep(['methods.0.lambda', 'seed'], POINTS, 'H');
     const lines = sum.table.split('\n');

@@ -4,6 +4,7 @@
  */
 import { PALETTE, barChartSvg, esc, lineChartSvg, tradeoffSvg, type ScatterPoint } from './svg.js';
 import type { ReportModel, ResultRow, Scalar } from './model.js';
+import { signedPoints, type PairedRow } from '../sweep-summary.js';
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1d1d1f;background:#f6f7f9}
@@ -40,6 +41,18 @@ function resultsTable(rows: readonly ResultRow[], keys: readonly string[], id = 
     .join('');
   const note = seeds ? ' Mean ± sample sd over the seeds; best mean H highlighted.' : ' Best H highlighted.';
   return `<table id="${id}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table><p class="muted">s, u: per-class mean top-1 accuracy (%) on test_seen / test_unseen over the joint label space; H = 2us/(u+s); ZSL T1: unseen images, unseen classes only.${note}</p>`;
+}
+
+function pairedTable(rows: readonly PairedRow[], keys: readonly string[]): string {
+  const d = signedPoints;
+  const head = [...keys.map((k) => `<th class="l">${esc(k)}</th>`), '<th class="l">method</th><th>pairs</th><th>Δs</th><th>Δu</th><th>ΔH</th><th>Δ ZSL T1</th>'].join('');
+  const body = rows
+    .map((r) => {
+      const cells = (['s', 'u', 'H', 'zslT1'] as const).map((f) => `<td>${d(r.diff[f].mean)} ± ${(100 * r.diff[f].sd).toFixed(1)} <span class="muted">[${d(r.diff[f].min)}, ${d(r.diff[f].max)}]</span></td>`);
+      return `<tr>${keys.map((k) => `<td class="l">${esc(fmtScalar(r.assignment[k]))}</td>`).join('')}<td class="l">${esc(r.method)}</td><td>${r.pairs}</td>${cells.join('')}</tr>`;
+    })
+    .join('');
+  return `<table id="paired-results"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table><p class="muted">Each setting minus the first setting of the grid, on the same seed (same data and network), in points: mean ± sample sd [min, max] over the seeds.</p>`;
 }
 
 /** For each swept key: s, u, H of the first method against the key's values (best H over the other keys). */
@@ -81,6 +94,7 @@ export function renderReportHtml(m: ReportModel, generatedAt: Date = new Date())
   parts.push(section('summary', 'Summary', `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`));
   parts.push(section('config', m.configTitle, m.configYaml === undefined ? '<p class="muted">not recorded</p>' : `<pre>${esc(m.configYaml)}</pre>`));
   parts.push(section('table', m.kind === 'sweep' ? 'Sweep results (sorted by H)' : 'Results', m.rows.length > 0 ? resultsTable(m.rows, m.sweepKeys) : '<p class="muted">no results recorded</p>'));
+  if (m.paired && m.paired.length > 0) parts.push(section('paired', 'Paired by seed, against the first setting', pairedTable(m.paired, m.sweepKeys)));
   if (m.perSeed) parts.push(section('per-seed', 'Sweep results per seed', resultsTable(m.perSeed, [...m.sweepKeys, 'seed'], 'per-seed-results')));
   const charts: string[] = [];
   if (m.rows.length > 0) charts.push(tradeoff(m));

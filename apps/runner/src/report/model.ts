@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import type { LocalRun } from '@niwt/tracking';
-import { REPLICATE_KEY, summarizeSweep } from '../sweep-summary.js';
+import { REPLICATE_KEY, summarizeSweep, type PairedRow } from '../sweep-summary.js';
 import { ARTIFACTS, artifactPath, readArtifactJson, readArtifactText, type RunTree } from './load.js';
 
 export type Scalar = string | number | boolean;
@@ -72,6 +72,8 @@ export interface ReportModel {
   readonly rows: readonly ResultRow[];
   /** For a sweep with a `seed` axis: every point, in grid order. */
   readonly perSeed?: readonly ResultRow[];
+  /** For a sweep with a `seed` axis: every other setting against the first, differences seed by seed. */
+  readonly paired?: readonly PairedRow[];
   readonly perClass: readonly PerClass[];
   readonly curves: readonly Curve[];
   readonly galleries: readonly Gallery[];
@@ -190,7 +192,7 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
       facts: [...grid, ['points', String(sweep.length)], ['best H', best ? `${pct(best.H)}${best.sd ? ` ± ${pct(best.sd.H)} (mean over ${best.n} seeds)` : ''}` : '—'], ['sweep hash', run.tags['niwt.sweep'] ?? '—']],
       sweepKeys: keys,
       rows,
-      ...(replicated ? { perSeed: summary.perPoint.map(pointRow) } : {}),
+      ...(replicated ? { perSeed: summary.perPoint.map(pointRow), paired: summary.paired } : {}),
       perClass,
       curves: [],
       galleries,
