@@ -110,13 +110,11 @@ export function summarizeSweep(gridKeys: readonly string[], results: readonly Po
   if (replicated) {
     // groups in grid order (first appearance), one per setting and method
     const groups: { assignment: Record<string, SweepValue>; method: string; members: SweepRow[] }[] = [];
-    for (const p of results) {
-      for (const m of p.methods) {
-        const assignment = Object.fromEntries(keys.map((k) => [k, p.assignment[k]]));
-        let g = groups.find((x) => x.method === m.label && same(x.assignment, assignment, keys));
-        if (!g) groups.push((g = { assignment, method: m.label, members: [] }));
-        g.members.push({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1, n: 1 });
-      }
+    for (const r of inGridOrder) {
+      const assignment = Object.fromEntries(keys.map((k) => [k, r.assignment[k]]));
+      let g = groups.find((x) => x.method === r.method && same(x.assignment, assignment, keys));
+      if (!g) groups.push((g = { assignment, method: r.method, members: [] }));
+      g.members.push(r);
     }
     rows = groups
       .map((g) => {
