@@ -44,11 +44,10 @@ function resultsTable(rows: readonly ResultRow[], keys: readonly string[], id = 
 }
 
 function pairedTable(rows: readonly PairedRow[], keys: readonly string[]): string {
-  const d = signedPoints;
   const head = [...keys.map((k) => `<th class="l">${esc(k)}</th>`), '<th class="l">method</th><th>pairs</th><th>Δs</th><th>Δu</th><th>ΔH</th><th>Δ ZSL T1</th>'].join('');
   const body = rows
     .map((r) => {
-      const cells = (['s', 'u', 'H', 'zslT1'] as const).map((f) => `<td>${d(r.diff[f].mean)} ± ${(100 * r.diff[f].sd).toFixed(1)} <span class="muted">[${d(r.diff[f].min)}, ${d(r.diff[f].max)}]</span></td>`);
+      const cells = (['s', 'u', 'H', 'zslT1'] as const).map((f) => `<td>${signedPoints(r.diff[f].mean)} ± ${(100 * r.diff[f].sd).toFixed(1)} <span class="muted">[${signedPoints(r.diff[f].min)}, ${signedPoints(r.diff[f].max)}]</span></td>`);
       return `<tr>${keys.map((k) => `<td class="l">${esc(fmtScalar(r.assignment[k]))}</td>`).join('')}<td class="l">${esc(r.method)}</td><td>${r.pairs}</td>${cells.join('')}</tr>`;
     })
     .join('');
