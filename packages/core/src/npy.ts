@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync, promises as fs, renameSync, rmSync, writeSync } from 'node:fs';
 import { FormatError } from './errors.js';
+import { releaseTemporary, temporaryFor } from './temporaries.js';
 
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u1';
 
@@ -92,9 +93,16 @@ export async function readNpy(file: string): Promise<NpyArray> {
 
 /** Writes atomically (temp file + rename) so a killed process never leaves a truncated cache. */
 export async function writeNpy(file: string, data: NpyArray['data'], shape: readonly number[]): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await fs.writeFile(tmp, encodeNpy(data, shape));
-  await fs.rename(tmp, file);
+  const tmp = temporaryFor(file);
+  try {
+    await fs.writeFile(tmp, encodeNpy(data, shape));
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  } finally {
+    releaseTemporary(tmp);
+  }
 }
 
 /** Streams rows into a `.npy` of known shape; the file appears (atomically) only when complete. */
@@ -107,7 +115,7 @@ export interface NpyWriter {
 }
 
 export function createNpyWriter(file: string, shape: readonly number[]): NpyWriter {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = temporaryFor(file);
   const fd = openSync(tmp, 'w');
   const head = npyHeader('<f4', shape);
   writeSync(fd, head);
@@ -122,9 +130,11 @@ export function createNpyWriter(file: string, shape: readonly number[]): NpyWrit
       closeSync(fd);
       if (written !== total) {
         rmSync(tmp, { force: true });
+        releaseTemporary(tmp);
         throw new FormatError(`${file}: wrote ${written} values, the shape [${shape.join(', ')}] needs ${total}`);
       }
       renameSync(tmp, file);
+      releaseTemporary(tmp);
     },
     abort() {
       try {
@@ -133,6 +143,7 @@ export function createNpyWriter(file: string, shape: readonly number[]): NpyWrit
         // already closed
       }
       rmSync(tmp, { force: true });
+      releaseTemporary(tmp);
     },
   };
 }

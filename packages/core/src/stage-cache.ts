@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { releaseTemporary, temporaryFor } from './temporaries.js';
 
 export class StageCache {
   constructor(readonly root: string) {}
@@ -31,7 +32,7 @@ export class StageCache {
     const existing = await this.get(stage, key);
     if (existing) return { dir: existing, hit: true };
     const final = this.dir(stage, key);
-    const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
+    const tmp = temporaryFor(final);
     await fs.mkdir(tmp, { recursive: true });
     try {
       await write(tmp);
@@ -53,6 +54,8 @@ export class StageCache {
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;
+    } finally {
+      releaseTemporary(tmp);
     }
     return { dir: final, hit: false };
   }
