@@ -44,6 +44,33 @@ export function removeOwnTemporariesSync(): number {
   return n;
 }
 
+const cleanups = new Set<() => void>();
+
+/**
+ * Registers a synchronous cleanup (release a lock file, close a handle) that `runExitCleanupsSync` runs when
+ * the process is interrupted. Returns the function that unregisters it (call it once the resource is gone).
+ */
+export function addExitCleanup(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => void cleanups.delete(fn);
+}
+
+/**
+ * What a signal handler calls before exiting: every registered cleanup (errors ignored), then removal of this
+ * process's temporaries. Returns the number of temporaries removed.
+ */
+export function runExitCleanupsSync(): number {
+  for (const fn of [...cleanups]) {
+    try {
+      fn();
+    } catch {
+      // best effort: stale-owner recovery handles what is left
+    }
+  }
+  cleanups.clear();
+  return removeOwnTemporariesSync();
+}
+
 /** The owner of a temporary name, or undefined when `name` is not one. Names without a host are this host's. */
 export function temporaryOwner(name: string): { pid: number; host: string } | undefined {
   const i = name.lastIndexOf(MARK);

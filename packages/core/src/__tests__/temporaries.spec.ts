@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StageCache } from '../stage-cache.js';
-import { ownTemporaries, removeOwnTemporariesSync, removeStaleTemporaries, temporaryFor, temporaryOwner } from '../temporaries.js';
+import { addExitCleanup, ownTemporaries, removeOwnTemporariesSync, runExitCleanupsSync, removeStaleTemporaries, temporaryFor, temporaryOwner } from '../temporaries.js';
 
 const HOST = os.hostname().replace(/[^\w.]/g, '_');
 
@@ -55,5 +55,23 @@ describe('temporaries', () => {
     const ok = await cache.getOrCreate('stage', 'key', async (tmp) => writeFileSync(path.join(tmp, 'a'), '2'));
     expect(ok.hit).toBe(false);
     expect(ownTemporaries()).toEqual([]);
+  });
+
+  it('exit cleanups run once, unregistered ones do not, and own temporaries go with them', () => {
+    const calls: string[] = [];
+    addExitCleanup(() => calls.push('a'));
+    const off = addExitCleanup(() => calls.push('b'));
+    addExitCleanup(() => {
+      throw new Error('ignored');
+    });
+    off();
+    const root = mkdtempSync(path.join(os.tmpdir(), 'niwt-tmps-'));
+    const t = temporaryFor(path.join(root, 'x'));
+    mkdirSync(t);
+    expect(runExitCleanupsSync()).toBe(1);
+    expect(calls).toEqual(['a']);
+    expect(existsSync(t)).toBe(false);
+    runExitCleanupsSync();
+    expect(calls).toEqual(['a']);
   });
 });
