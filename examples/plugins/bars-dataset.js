@@ -12,7 +12,10 @@
  */
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
-import { Rng, TOKENS, matrix, registerPlugin } from '@niwt/core';
+import { Rng, TOKENS, fingerprintOf, matrix, registerPlugin } from '@niwt/core';
+
+/** Bump when the rendering changes: cached networks and activations of older images are then not reused. */
+const GENERATOR_VERSION = 1;
 
 const ORIENTATIONS = ['horizontal', 'vertical', 'diagonal'];
 const COLOURS = { red: [220, 40, 40], green: [40, 190, 60], blue: [40, 70, 220] };
@@ -87,6 +90,9 @@ class BarsDataset {
       split: { seen, unseen, trainval, testSeen, testUnseen },
       attributes: { names: attrNames, matrix: matrix(classes.length, attrNames.length, att.flat()), source: 'bars-dataset.js' },
       readImages: (indices, spec, batchSize) => this.readImages(samples, classes, indices, spec, batchSize),
+      // No files: the images are a function of the generator and its options. (The runner also hashes this
+      // module file, so editing the plugin recomputes what it produced even without a version bump.)
+      fingerprint: async () => fingerprintOf({ generator: GENERATOR_VERSION, ...this.opts }),
     };
   }
 

@@ -1,10 +1,17 @@
-/** Stage 3–4 of the pipeline: the seen network and the activations it produces, both cached by input hash. */
+/**
+ * Stage 3–4 of the pipeline: the seen network and the activations it produces, cached under keys derived from
+ * what they consumed (content-addressed): the dataset's fingerprint and structure, the backbone's options that
+ * change training, its weights file, the seed and the code versions of the dataset and backbone plugins. The
+ * activations add the tap and the extraction engine. See "What invalidates the cache" in the README.
+ */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   Rng,
   StageCache,
+  StateError,
   deriveSeed,
+  fingerprintFiles,
   hashOf,
   createNpyWriter,
   matrix,
@@ -13,11 +20,13 @@ import {
   writeNpy,
   type Activations,
   type Backbone,
+  type ClassEmbedding,
   type Dataset,
   type Logger,
   type Matrix,
   type SeenTrainingReport,
 } from '@niwt/core';
+import type { Experiment, ResolvedPlugin } from './compose.js';
 
 /** Splits seen trainval images into train/val for the seen network, per class (seeded). */
 export function seenValidationSplit(dataset: Dataset, fraction: number, seed: number): { train: number[]; val: number[] } {
@@ -44,14 +53,74 @@ export interface SeenNetwork {
   readonly key: string;
 }
 
+/**
+ * Backbone options that do not change the trained network: where activations are read (`tap`, and the check
+ * `allowDegenerateTap`), how a forward pass is computed (`engine`, `workers`) and `train.resume` (continuing a
+ * fine-tuning gives the same network). Any other option — of any backbone plugin — is part of the key.
+ */
+export const NOT_TRAINING_OPTIONS = ['tap', 'allowDegenerateTap', 'engine', 'workers'] as const;
+/** Of those, the ones the extracted activations depend on (ORT and tfjs agree within 1e-5, not bit for bit). */
+export const EXTRACTION_OPTIONS = ['tap', 'engine'] as const;
+
+/** The backbone options minus those that do not change training. */
+export function trainingOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(options).filter(([k]) => !(NOT_TRAINING_OPTIONS as readonly string[]).includes(k)));
+  const train = out.train;
+  if (train !== null && typeof train === 'object' && 'resume' in train) {
+    const { resume: _resume, ...rest } = train as Record<string, unknown>;
+    out.train = rest;
+  }
+  return out;
+}
+
+/**
+ * The dataset's fingerprint; for a dataset without `fingerprint()` (a third-party plugin), a fingerprint of
+ * every sample's path, size and mtime (a path that is not a file counts as 'missing', stably).
+ */
+export async function datasetFingerprint(dataset: Dataset, log: Logger): Promise<string> {
+  if (dataset.fingerprint) return dataset.fingerprint();
+  log.warn(`dataset '${dataset.name}' has no fingerprint(): the cache key stats its ${dataset.samples.length} sample files instead (see the datasets README)`);
+  return fingerprintFiles(
+    dataset.samples.map((s) => s.path),
+    { base: dataset.root, extra: { dataset: dataset.name } },
+  );
+}
+
+/** A hash of the classes, every sample's label and the split: what indices in cached files refer to. */
+export function datasetStructure(dataset: Dataset): string {
+  const { split } = dataset;
+  return hashOf({
+    classes: dataset.classes.map((c) => c.name),
+    labels: dataset.samples.map((s) => s.classIndex),
+    split: [split.seen, split.unseen, split.trainval, split.testSeen, split.testUnseen, split.train ?? null, split.val ?? null],
+  });
+}
+
+/** What the seen network is computed from (its cache key is a hash of this). */
+export interface SeenNetworkInputs {
+  readonly dataset: { readonly fingerprint: string; readonly structure: string; readonly code: string };
+  readonly backbone: { readonly name: string; readonly options: Record<string, unknown>; readonly code: string; readonly weights?: string };
+  readonly seed: number;
+}
+
+export function seenNetworkKey(inputs: SeenNetworkInputs): string {
+  return hashOf({ stage: 'seen-network', ...inputs, backbone: { ...inputs.backbone, options: trainingOptions(inputs.backbone.options) } });
+}
+
+/** The activations' key: the network's, plus the options that change extraction (the tap, the engine). */
+export function activationsKey(networkKey: string, backboneOptions: Record<string, unknown>): string {
+  const extraction = Object.fromEntries(EXTRACTION_OPTIONS.filter((k) => k in backboneOptions).map((k) => [k, backboneOptions[k]]));
+  return hashOf({ stage: 'activations', network: networkKey, extraction });
+}
+
 export async function trainOrLoadSeenNetwork(
   cache: StageCache,
-  keyParts: Record<string, unknown>,
+  inputs: SeenNetworkInputs,
   backbone: Backbone,
   dataset: Dataset,
   seed: number,
 ): Promise<SeenNetwork> {
-  const key = hashOf({ stage: 'seen-network', ...keyParts });
+  const key = seenNetworkKey(inputs);
   let report: SeenTrainingReport | undefined;
   const { dir, hit } = await cache.getOrCreate('seen-network', key, async (tmp) => {
     const { train, val } = seenValidationSplit(dataset, 0.1, seed);
@@ -109,28 +178,67 @@ async function extractTo(
   await writeNpy(path.join(dir, `${name}_indices.npy`), Int32Array.from(indices), [indices.length]);
 }
 
-async function readActivations(dir: string, name: string, dataset: Dataset, withTap: boolean): Promise<Activations> {
+async function readActivations(dir: string, name: string, dataset: Dataset, withTap: boolean, expected: readonly number[]): Promise<Activations> {
   const idx = await readNpy(path.join(dir, `${name}_indices.npy`));
   const f = await readNpy(path.join(dir, `${name}_features.npy`));
   const indices = Array.from(idx.data);
+  // Keys follow the dataset's structure, so this holds; a mismatch is a cache written by something else.
+  const bad = indices.findIndex((i, k) => !Number.isInteger(i) || i < 0 || i >= dataset.samples.length || i !== expected[k]);
+  if (bad >= 0 || indices.length !== expected.length || f.shape[0] !== indices.length) {
+    throw new StateError(
+      `${dir}: cached ${name} activations do not match dataset '${dataset.name}' (${indices.length} samples cached, ${expected.length} in the split` +
+        `${bad >= 0 ? `; sample ${indices[bad]} at row ${bad}` : ''}); remove the entry (niwt cache prune --stage activations --all) and rerun`,
+    );
+  }
   const features: Matrix = matrix(f.shape[0], f.shape[1], f.data as Float32Array);
   const tap = withTap ? npyTaps(path.join(dir, `${name}_tap.npy`)) : undefined;
   return { indices, labels: Int32Array.from(indices, (i) => dataset.samples[i].classIndex), features, tap };
 }
 
 /** Extracts (or reads from the cache) tap activations of trainval and features of the test splits. */
-export async function extractOrLoad(cache: StageCache, networkKey: string, backbone: Backbone, dataset: Dataset, log: Logger): Promise<SplitActivations> {
-  const key = hashOf({ stage: 'activations', network: networkKey, tap: backbone.tap.name });
+export async function extractOrLoad(
+  cache: StageCache,
+  networkKey: string,
+  backboneOptions: Record<string, unknown>,
+  backbone: Backbone,
+  dataset: Dataset,
+  log: Logger,
+): Promise<SplitActivations> {
+  const key = activationsKey(networkKey, { ...backboneOptions, tap: backbone.tap.name });
   const { dir, hit } = await cache.getOrCreate('activations', key, async (tmp) => {
     await extractTo(backbone, dataset, dataset.split.trainval, tmp, 'trainval', true, log);
     await extractTo(backbone, dataset, dataset.split.testSeen, tmp, 'test_seen', false, log);
     await extractTo(backbone, dataset, dataset.split.testUnseen, tmp, 'test_unseen', false, log);
   });
   return {
-    trainval: await readActivations(dir, 'trainval', dataset, true),
-    testSeen: await readActivations(dir, 'test_seen', dataset, false),
-    testUnseen: await readActivations(dir, 'test_unseen', dataset, false),
+    trainval: await readActivations(dir, 'trainval', dataset, true, dataset.split.trainval),
+    testSeen: await readActivations(dir, 'test_seen', dataset, false, dataset.split.testSeen),
+    testUnseen: await readActivations(dir, 'test_unseen', dataset, false, dataset.split.testUnseen),
     cacheHit: hit,
     key,
   };
+}
+
+/** The seen network's inputs and the run params that record them (`fingerprint.*`, `code.<group>.<name>`). */
+export async function stageInputs(
+  exp: Pick<Experiment, 'registry' | 'dataset' | 'knowledge' | 'backbone' | 'methods' | 'top'>,
+  dataset: Dataset,
+  knowledge: ClassEmbedding,
+  backbone: Backbone,
+  log: Logger,
+): Promise<{ readonly network: SeenNetworkInputs; readonly params: Record<string, string> }> {
+  const code = (p: ResolvedPlugin): string => exp.registry.codeVersion(p.spec);
+  const weights = await backbone.weightsFingerprint?.();
+  const network: SeenNetworkInputs = {
+    dataset: { fingerprint: await datasetFingerprint(dataset, log), structure: datasetStructure(dataset), code: code(exp.dataset) },
+    backbone: { name: exp.backbone.spec.name, options: exp.backbone.options, code: code(exp.backbone), ...(weights ? { weights } : {}) },
+    seed: exp.top.seed,
+  };
+  const params: Record<string, string> = {
+    'fingerprint.dataset': network.dataset.fingerprint,
+    'fingerprint.knowledge': knowledge.fingerprint ?? 'none',
+    'fingerprint.weights': weights ?? 'none',
+  };
+  for (const p of [exp.dataset, exp.knowledge, exp.backbone, ...exp.methods]) params[`code.${p.spec.group}.${p.spec.name}`] = code(p);
+  return { network, params };
 }

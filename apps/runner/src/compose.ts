@@ -3,6 +3,7 @@
  * into an inversify container, and validates every plugin block with the plugin's own schema —
  * all before any work starts.
  */
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Container, type ContainerModule } from 'inversify';
 import {
@@ -12,6 +13,8 @@ import {
   TOKENS,
   hashOf,
   importPluginModules,
+  packageCodeVersion,
+  setModuleCodeVersion,
   readConfigSource,
   validateTopConfig,
   type ConfigSource,
@@ -31,6 +34,19 @@ import { trackingModule } from '@niwt/tracking';
 
 /** The built-in plugin modules, named in one list. */
 export const BUILTIN_MODULES: readonly ContainerModule[] = [datasetsModule, domainKnowledgeModule, backbonesModule, niwtModule, baselinesModule, trackingModule];
+
+// Built-in plugins' code version (part of cache keys) is their package's version.
+const requireHere = createRequire(import.meta.url);
+const BUILTIN_PACKAGES = ['@niwt/datasets', '@niwt/domain-knowledge', '@niwt/backbones', '@niwt/niwt', '@niwt/baselines', '@niwt/tracking'];
+BUILTIN_MODULES.forEach((m, i) => {
+  let version = 'unknown';
+  try {
+    version = packageCodeVersion(requireHere.resolve(BUILTIN_PACKAGES[i]));
+  } catch {
+    // not resolvable from here (a bundled build): 'unknown' keeps keys stable
+  }
+  setModuleCodeVersion(m, version);
+});
 
 export interface ResolvedPlugin {
   readonly spec: PluginSpec;

@@ -10,6 +10,7 @@ import { stringify as toYaml } from 'yaml';
 import {
   StageCache,
   argmaxRows,
+  hashOf,
   evaluateGzsl,
   type GzslResult,
   initBackend,
@@ -25,7 +26,7 @@ import {
   type ZeroShotMethod,
 } from '@niwt/core';
 import type { Experiment } from './compose.js';
-import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
+import { extractOrLoad, stageInputs, trainOrLoadSeenNetwork } from './activations.js';
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
 import { folderPool } from './pool-folder.js';
@@ -133,15 +134,16 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     const knowledge = await encoder.encode(dataset);
     t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
 
-    const cache = new StageCache(exp.run.cacheDir);
+    const cache = new StageCache(exp.run.cacheDir, { onWait: (stage, key, o) => log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`) });
     const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
+    const inputs = await stageInputs(exp, dataset, knowledge, backbone, log);
+    await parent.logParams(inputs.params);
     t = log.stage(`seen network (${backbone.name})`);
-    const keyParts = { dataset: exp.resolved.dataset, backbone: exp.resolved.backbone, seed: exp.top.seed };
-    const net = await trainOrLoadSeenNetwork(cache, keyParts, backbone, dataset, exp.top.seed);
+    const net = await trainOrLoadSeenNetwork(cache, inputs.network, backbone, dataset, exp.top.seed);
     t.end(net.cacheHit ? 'from cache' : `${net.report.epochs} epochs (best ${net.report.bestEpoch}), val acc ${(100 * net.report.valAccuracy).toFixed(1)}%`);
 
     t = log.stage(`activations at ${backbone.tap.name}`);
-    const acts = await extractOrLoad(cache, net.key, backbone, dataset, log);
+    const acts = await extractOrLoad(cache, net.key, exp.backbone.options, backbone, dataset, log);
     t.end(acts.cacheHit ? 'from cache' : `${backbone.tap.shape.join('×')} tap, ${backbone.penultimateDim}-d features`);
 
     const sc = backbone.seenClassifier();
@@ -186,8 +188,8 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           head: backbone.head(),
           seenClassifier: sc,
           seed: exp.top.seed,
-          cache: { store: cache, inputsKey: acts.key },
-          imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, net.key, cache, log),
+          cache: { store: cache, inputsKey: hashOf({ activations: acts.key, code: exp.registry.codeVersion(m.spec) }) },
+          imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log),
           log: sources ? quietStages(log) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });

@@ -1,7 +1,7 @@
 /**
  * Stage D's image pool from any folder of images (e.g. ImageNet images, as the NIWT release used): the images
- * are run through the backbone once and their tap activations cached as `.npy`, keyed by the network and the
- * folder's listing.
+ * are run through the backbone once and their tap activations cached as `.npy`, keyed by the activations' key
+ * (network, tap, engine) and the listing of the images used (path, size, mtime).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -29,7 +29,7 @@ export async function folderPool(
   limit: number | undefined,
   seed: number,
   backbone: Backbone,
-  networkKey: string,
+  extractionKey: string,
   cache: StageCache,
   log: Logger,
 ): Promise<TapSource> {
@@ -42,7 +42,7 @@ export async function folderPool(
   if (files.length === 0) throw new DatasetError(`${folder}: the stage D image pool folder has no .jpg/.jpeg/.png images`);
   if (limit !== undefined && files.length > limit) files = new Rng(deriveSeed(seed, 'pool-folder')).shuffle(files).slice(0, limit).sort();
   const stats = await Promise.all(files.map((f) => fs.stat(f)));
-  const key = hashOf({ stage: 'pool-folder', network: networkKey, tap: backbone.tap.name, files: files.map((f, i) => [f, stats[i].size, stats[i].mtimeMs]) });
+  const key = hashOf({ stage: 'pool-folder', extraction: extractionKey, tap: backbone.tap.name, files: files.map((f, i) => [f, stats[i].size, stats[i].mtimeMs]) });
   const samples = files.map((p, index) => ({ index, classIndex: -1, path: p }));
   const pool: Dataset = {
     name: `pool:${folder}`,

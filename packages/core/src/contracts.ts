@@ -82,6 +82,14 @@ export interface Dataset {
   readonly skippedImages?: number;
   /** Streams the given samples' pixels in batches, in order, with bounded memory. */
   readImages(indices: readonly number[], spec: ImageSpec, batchSize: number): AsyncIterable<ImageBatch>;
+  /**
+   * A fingerprint of exactly what this dataset delivers (recommended): it changes whenever a sample, a label,
+   * the split or the pixels could change — e.g. a hash of every file read with its size and mtime
+   * (`fingerprintFiles`), or a generator's version and options (`fingerprintOf`) — plus the options that
+   * change how files are read (a resize mode). Cache keys of the seen network and activations derive from
+   * it. Without it the runner stats every sample's `path` instead (and says so).
+   */
+  fingerprint?(): Promise<string>;
 }
 
 export interface DatasetAdapter {
@@ -96,6 +104,11 @@ export interface ClassEmbedding {
   readonly dimNames: readonly string[];
   /** Short description recorded in the run (e.g. `attributes continuous, norm=l2`). */
   readonly description: string;
+  /**
+   * A fingerprint of the sources it was encoded from (recommended): the files read (size and mtime) and the
+   * options. Recorded as the run's `fingerprint.knowledge` param; caches of what depends on it key on it.
+   */
+  readonly fingerprint?: string;
 }
 
 export interface KnowledgeEncoder {
@@ -187,6 +200,11 @@ export interface Backbone {
   save(dir: string): Promise<void>;
   load(dir: string): Promise<boolean>;
   dispose(): void;
+  /**
+   * A fingerprint of the pretrained weights file it starts from (size and mtime), or undefined without one
+   * (random initialisation: the seed decides). Part of the seen network's cache key.
+   */
+  weightsFingerprint?(): Promise<string | undefined>;
 }
 
 // ---------------------------------------------------------------- methods

@@ -14,6 +14,7 @@ export * from './did-you-mean.js';
 export * from './config.js';
 export * from './registry.js';
 export * from './stage-cache.js';
+export * from './fingerprint.js';
 export * from './temporaries.js';
 export * from './adam.js';
 export * from './fused-adam.js';

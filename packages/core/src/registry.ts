@@ -2,17 +2,62 @@
  * Resolution of plugins named in a config: look up `group:name` among the registered specs, validate the
  * block with the plugin's own schema, and construct the class in a child container that holds its options.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Container, ContainerModule } from 'inversify';
+import { fingerprintContent } from './fingerprint.js';
 import type { z } from 'zod';
 import { ConfigError, PluginError } from './errors.js';
 import { suggestion } from './did-you-mean.js';
 import { formatPath, validateAt, type ConfigPath, type ConfigSource } from './config.js';
 import { TOKENS, type PluginGroup, type PluginKinds, type PluginSpec } from './plugins.js';
 
+/** Code version of the plugins each module registers (see `setModuleCodeVersion`). */
+const moduleCode = new Map<ContainerModule, string>();
+
+/**
+ * Records where a module's plugins come from, for cache keys: `<package>@<version>` for a built-in package
+ * (`packageCodeVersion`), `sha256:<hash of the module file>` for a third-party module (set by
+ * `importPluginModules`), so an edited plugin recomputes what it produced.
+ */
+export function setModuleCodeVersion(module: ContainerModule, version: string): void {
+  moduleCode.set(module, version);
+}
+
+/** `<name>@<version>` of the package.json nearest above a module file (a file: URL or path). */
+export function packageCodeVersion(moduleUrl: string): string {
+  let dir = path.dirname(moduleUrl.startsWith('file:') ? fileURLToPath(moduleUrl) : moduleUrl);
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      return `${pkg.name ?? path.basename(dir)}@${pkg.version ?? '0.0.0'}`;
+    } catch {
+      const up = path.dirname(dir);
+      if (up === dir) return 'unknown';
+      dir = up;
+    }
+  }
+}
+
 export class PluginRegistry {
+  private codeOf?: Map<PluginSpec, string>;
+
   constructor(readonly container: Container) {}
+
+  /** The code version of a plugin (`<package>@<version>` or `sha256:<module hash>`), `unknown` if unrecorded. */
+  codeVersion(spec: PluginSpec): string {
+    if (!this.codeOf) {
+      this.codeOf = new Map();
+      for (const [module, version] of moduleCode) {
+        const scratch = new Container();
+        scratch.load(module);
+        if (!scratch.isBound(TOKENS.pluginSpec)) continue;
+        for (const s of scratch.getAll<PluginSpec>(TOKENS.pluginSpec)) this.codeOf.set(s, version);
+      }
+    }
+    return this.codeOf.get(spec) ?? 'unknown';
+  }
 
   /** Every registered plugin, sorted by group then name. */
   specs(): PluginSpec[] {
@@ -78,6 +123,11 @@ export async function importPluginModules(entries: readonly string[], baseDir: s
     if (found.length === 0) {
       throw new PluginError(`${source.locate(['plugins', i])} plugins.${i}: '${entry}' exports no inversify ContainerModule (export one, e.g. as default)`);
     }
+    const code = await fingerprintContent(fileURLToPath(isPath ? spec : import.meta.resolve(spec))).then(
+      (h) => `sha256:${h}`,
+      () => 'unknown',
+    );
+    for (const m of found) setModuleCodeVersion(m, code);
     modules.push(...new Set(found));
   }
   return modules;

@@ -2,6 +2,7 @@
  * Class attributes as domain knowledge: the dataset's class × attribute table, with missing values
  * (negative, e.g. AWA2's −1) set to 0 and an optional normalisation that is recorded in the run.
  */
+import { createHash } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import { DatasetError, TOKENS, matrix, type ClassEmbedding, type Dataset, type KnowledgeEncoder } from '@niwt/core';
@@ -31,10 +32,17 @@ export function encodeAttributes(dataset: Dataset, opts: AttributesOptions): Cla
     const m = out.reduce((a, b) => Math.max(a, Math.abs(b)), 0) || 1;
     for (let i = 0; i < out.length; i++) out[i] /= m;
   }
+  // the values themselves (a few KB), not the file they came from: exact, and the same wherever it lives
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify({ names: table.names, rows, cols, ...opts }))
+    .update(new Uint8Array(table.matrix.data.buffer, table.matrix.data.byteOffset, table.matrix.data.byteLength))
+    .digest('hex')
+    .slice(0, 32);
   return {
     matrix: matrix(rows, cols, out),
     dimNames: [...table.names],
     description: `attributes from ${table.source}, missing→${opts.missingValue}, normalize=${opts.normalize}`,
+    fingerprint,
   };
 }
 

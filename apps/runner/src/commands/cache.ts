@@ -1,13 +1,14 @@
 /**
- * `niwt cache ls | prune`: the stage cache (`<cacheDir>/<stage>/<key>/`, see StageCache) seen from the
- * shell. Entries are complete (`.complete` present), temporary (`<key>.tmp-<pid>-<ms>`: being written, or
- * left by a killed run) or other (e.g. the synthetic dataset under `data/`). Age is time since the entry
- * was completed (or last modified), since StageCache records no access time.
+ * `niwt cache ls | prune | unlock | log`: the stage cache (`<cacheDir>/<stage>/<key>/`, see StageCache) seen
+ * from the shell. Entries are complete (`.complete` present), temporary (`<key>.tmp-<pid>-…`: being written,
+ * or left by a killed run) or other (e.g. the synthetic dataset under `data/`). Age is time since the entry
+ * was completed (or last modified), since StageCache records no access time. `<key>.lock` files are the
+ * per-entry locks of processes computing an entry.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '@niwt/core';
+import { CACHE_LOG, UsageError, listLocks, temporaryOwner, type CacheEvent } from '@niwt/core';
 
 export const DEFAULT_CACHE_DIR = '.niwt/cache';
 
@@ -24,7 +25,6 @@ export interface CacheEntry {
   readonly dir: string;
 }
 
-const TMP = /\.tmp-\d+-\d+$/;
 
 async function sizeOf(dir: string): Promise<{ bytes: number; files: number }> {
   let bytes = 0;
@@ -53,7 +53,7 @@ export async function listCache(root: string): Promise<CacheEntry[]> {
     for (const key of keys) {
       const dir = path.join(root, stage, key);
       const complete = await fs.stat(path.join(dir, '.complete')).catch(() => undefined);
-      const state: EntryState = TMP.test(key) ? 'temporary' : complete ? 'complete' : 'other';
+      const state: EntryState = temporaryOwner(key) ? 'temporary' : complete ? 'complete' : 'other';
       const time = (complete ?? (await fs.stat(dir))).mtimeMs;
       out.push({ stage, key, state, ...(await sizeOf(dir)), time, dir });
     }
@@ -123,6 +123,31 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<{ re
   return { removed: doomed, kept: entries.length - doomed.length, bytes: doomed.reduce((a, e) => a + e.bytes, 0) };
 }
 
+/**
+ * Removes lock files (all, of a stage, or of one key). For a lock whose owner is on another host (a shared
+ * cache folder) and will not come back; a dead owner on this host is taken over automatically.
+ */
+export async function unlockCache(root: string, opts: { stage?: string; key?: string } = {}): Promise<{ file: string; owner?: string }[]> {
+  const locks = (await listLocks(root)).filter((l) => (opts.stage === undefined || l.stage === opts.stage) && (opts.key === undefined || l.key === opts.key));
+  for (const l of locks) await fs.rm(l.file, { force: true });
+  return locks.map((l) => ({ file: l.file, ...(l.owner ? { owner: `pid ${l.owner.pid} on ${l.owner.host}` } : {}) }));
+}
+
+/** The events of `<cacheDir>/cache-log.jsonl` (malformed lines skipped). */
+export async function readCacheLog(root: string): Promise<CacheEvent[]> {
+  const text = await fs.readFile(path.join(root, CACHE_LOG), 'utf8').catch(() => '');
+  const events: CacheEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      events.push(JSON.parse(line) as CacheEvent);
+    } catch {
+      // a line cut by a full disk: skip it
+    }
+  }
+  return events;
+}
+
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const view = (e: CacheEntry, now: number) => ({ stage: e.stage, key: e.key, state: e.state, bytes: e.bytes, files: e.files, ageSeconds: Math.round((now - e.time) / 1000), completedAt: new Date(e.time).toISOString(), dir: e.dir });
 
@@ -143,7 +168,9 @@ export function registerCacheCommands(program: Command): void {
         const of = entries.filter((e) => e.stage === stage);
         return { stage, entries: of.length, bytes: of.reduce((a, e) => a + e.bytes, 0) };
       });
-      if (flags.json) return out(JSON.stringify({ dir: root, stages, entries: entries.map((e) => view(e, now)) }, null, 2));
+      const locks = (await listLocks(root)).filter((l) => flags.stage === undefined || l.stage === flags.stage);
+      if (flags.json) return out(JSON.stringify({ dir: root, stages, entries: entries.map((e) => view(e, now)), locks }, null, 2));
+      for (const l of locks) out(`locked ${l.stage}/${l.key} by ${l.owner ? `pid ${l.owner.pid} on ${l.owner.host} since ${new Date(l.owner.started).toISOString()}` : 'unknown'}${l.stale ? ' (stale)' : ''}`);
       if (entries.length === 0) return out(`no cache entries in ${root}`);
       for (const s of stages) {
         out(`${s.stage}  ${s.entries} entr${s.entries === 1 ? 'y' : 'ies'}, ${formatBytes(s.bytes)}`);
@@ -168,5 +195,28 @@ export function registerCacheCommands(program: Command): void {
       if (flags.json) return out(JSON.stringify({ dir: root, dryRun: Boolean(flags.dryRun), removed: r.removed.map((e) => view(e, now)), kept: r.kept, bytes: r.bytes }, null, 2));
       if (process.stdout.isTTY || flags.dryRun) for (const e of r.removed) out(`${flags.dryRun ? 'would remove' : 'removed'} ${e.stage}/${e.key} (${formatBytes(e.bytes)}, ${formatAge(now - e.time)})`);
       out(`${flags.dryRun ? 'would remove' : 'removed'} ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} (${formatBytes(r.bytes)}), kept ${r.kept}`);
+    });
+
+  cache
+    .command('unlock')
+    .description('remove entry locks left by a process on another host that will not return (dead owners on this host are taken over automatically)')
+    .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
+    .option('--stage <name>', 'only locks of this stage')
+    .option('--key <key>', 'only the lock of this entry')
+    .action(async (flags: { dir: string; stage?: string; key?: string }) => {
+      const removed = await unlockCache(path.resolve(flags.dir), { stage: flags.stage, key: flags.key });
+      for (const r of removed) out(`unlocked ${r.file}${r.owner ? ` (held by ${r.owner})` : ''}`);
+      out(`removed ${removed.length} lock${removed.length === 1 ? '' : 's'}`);
+    });
+
+  cache
+    .command('log')
+    .description(`the hit/miss log (${CACHE_LOG}): one line per lookup — hit, miss, computed, waited, stale-lock, failed`)
+    .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
+    .option('--stage <name>', 'only this stage')
+    .option('--json', 'as JSON lines')
+    .action(async (flags: { dir: string; stage?: string; json?: boolean }) => {
+      const events = (await readCacheLog(path.resolve(flags.dir))).filter((e) => flags.stage === undefined || e.stage === flags.stage);
+      for (const e of events) out(flags.json ? JSON.stringify(e) : `${e.time}  ${e.event.padEnd(10)} ${e.stage}/${e.key}  pid ${e.pid} on ${e.host}${e.seconds !== undefined ? `  ${e.seconds.toFixed(1)}s` : ''}`);
     });
 }

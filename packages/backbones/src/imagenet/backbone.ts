@@ -13,6 +13,7 @@ import {
   StateError,
   TOKENS,
   deriveSeed,
+  fingerprintFiles,
   matrix,
   readNpy,
   writeNpy,
@@ -93,6 +94,15 @@ export abstract class ImagenetBackbone implements Backbone {
     } else {
       this.net.initRandom(deriveSeed(this.run.seed, `${this.name}/init`));
     }
+  }
+
+  /**
+   * The weights file's path, size and mtime (not a content hash: VGG16's .h5 is 528 MB, and a replaced file
+   * changes size or mtime); undefined for random initialisation (the seed decides).
+   */
+  async weightsFingerprint(): Promise<string | undefined> {
+    if (!this.opts.weights) return undefined;
+    return fingerprintFiles([path.resolve(this.run.baseDir, this.opts.weights)], { base: this.run.baseDir });
   }
 
   /** Key of what determines the forward pass (for caches). */

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { TOKENS, type Dataset, type DatasetAdapter, type RunContext } from '@niwt/core';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { loadCub } from './load.js';
+import { sampleFilesFingerprint, withFingerprint } from '../fingerprint.js';
+import { ATT_SPLITS } from '../xlsa17/att-splits.js';
+import { RES101 } from '../xlsa17/res101.js';
+import { CUB_FILES, loadCub } from './load.js';
 
 export const CubOptions = z.strictObject({
   root: z.string().min(1).describe('the CUB_200_2011 folder, relative to the config'),
@@ -23,8 +26,15 @@ export class CubDataset implements DatasetAdapter {
     @inject(TOKENS.runContext) private readonly run: RunContext,
   ) {}
 
-  load(): Promise<Dataset> {
+  async load(): Promise<Dataset> {
     const at = (p: string): string => path.resolve(this.run.baseDir, p);
-    return loadCub(at(this.options.root), { ...this.options, xlsa17: at(this.options.xlsa17) });
+    const root = at(this.options.root);
+    const xlsa17 = at(this.options.xlsa17);
+    const ds = await loadCub(root, { ...this.options, xlsa17 });
+    const file = (n: string): string => path.join(root, n);
+    // classes, the image list and the xlsa17 split/labels decide the samples; every image is stat-ed
+    const files = [...[file(CUB_FILES.classes), file(CUB_FILES.images), file(CUB_FILES.labels)], path.join(xlsa17, ATT_SPLITS), path.join(xlsa17, RES101)];
+    const { resize, skipBadImages, features, split } = this.options;
+    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, { format: 'cub', resize, skipBadImages, features, split }));
   }
 }

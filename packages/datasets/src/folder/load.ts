@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatasetError, type Dataset, type ImageSpec, type Sample } from '@niwt/core';
+import { sampleFilesFingerprint, withFingerprint } from '../fingerprint.js';
 import { precheckImages } from '../images/check.js';
 import { firstFailureInOrder, listClassImages } from './image-files.js';
 import { FILES } from './layout.js';
@@ -64,7 +65,7 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
       : await precheckImages(listed, assigned, classNames, { skip: options.skipBadImages ?? false, listedIn: path.join(dir, FILES.images) });
   const { samples, split } = checked;
   const { prefetch, resize } = options;
-  return {
+  const dataset: Dataset = {
     name: options.name ?? path.basename(dir),
     root: dir,
     classes: classNames.map((name, index) => ({ index, name })),
@@ -75,6 +76,8 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
     readImages: (indices: readonly number[], imageSpec: ImageSpec, batchSize: number) =>
       readImages(samples, indices, imageSpec, batchSize, { prefetch, resize }),
   };
+  // classes and split decide labels; attributes.txt / class-attributes.txt are knowledge (not in it)
+  return withFingerprint(dataset, () => sampleFilesFingerprint(dataset, [classesFile, splitFile], { format: 'folder', resize: resize ?? 'stretch' }));
 }
 
 async function checkRoot(dir: string): Promise<void> {

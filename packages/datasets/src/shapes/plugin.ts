@@ -1,10 +1,11 @@
 /** The `shapes` dataset plugin: generates the synthetic dataset if missing, then loads it as a folder dataset. */
 import path from 'node:path';
-import { TOKENS, type Dataset, type DatasetAdapter, type Logger, type RunContext } from '@niwt/core';
+import { TOKENS, fingerprintOf, type Dataset, type DatasetAdapter, type Logger, type RunContext } from '@niwt/core';
 import { inject, injectable, optional } from 'inversify';
 import { loadFolderDataset } from '../folder/load.js';
+import { withFingerprint } from '../fingerprint.js';
 import { generateShapes } from './generate.js';
-import { shapesHash, type ShapesOptions } from './options.js';
+import { GENERATOR_VERSION, contentOf, shapesHash, type ShapesOptions } from './options.js';
 
 /** `root` resolved against the config's folder, else `<cacheDir>/data/shapes-<hash of options>`. */
 export function shapesRoot(options: ShapesOptions, run: Pick<RunContext, 'baseDir' | 'cacheDir'>): string {
@@ -29,6 +30,8 @@ export class ShapesDataset implements DatasetAdapter {
         `shapes: generated ${seenClasses}+${unseenClasses} classes × ${imagesPerClass} images in ${result.seconds.toFixed(1)} s at ${result.root}`,
       );
     }
-    return loadFolderDataset(result.root, { name: 'shapes' });
+    // the images are a pure function of the generator and its options (not of the folder they were written to)
+    const content = { generator: GENERATOR_VERSION, ...contentOf(this.options) };
+    return withFingerprint(await loadFolderDataset(result.root, { name: 'shapes' }), async () => fingerprintOf(content));
   }
 }

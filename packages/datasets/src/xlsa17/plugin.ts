@@ -3,7 +3,10 @@ import path from 'node:path';
 import { TOKENS, type Dataset, type DatasetAdapter, type RunContext } from '@niwt/core';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
+import { sampleFilesFingerprint, withFingerprint } from '../fingerprint.js';
+import { ATT_SPLITS } from './att-splits.js';
 import { loadXlsa17 } from './load.js';
+import { RES101 } from './res101.js';
 
 export const Xlsa17DatasetOptions = z.strictObject({
   root: z.string().min(1).describe('xlsa17 dataset folder (att_splits.mat, res101.mat), relative to the config'),
@@ -21,7 +24,12 @@ export class Xlsa17Dataset implements DatasetAdapter {
     @inject(TOKENS.runContext) private readonly run: RunContext,
   ) {}
 
-  load(): Promise<Dataset> {
-    return loadXlsa17(path.resolve(this.run.baseDir, this.options.root), this.options, this.run.baseDir);
+  async load(): Promise<Dataset> {
+    const root = path.resolve(this.run.baseDir, this.options.root);
+    const ds = await loadXlsa17(root, this.options, this.run.baseDir);
+    const features = this.options.features ? path.resolve(this.run.baseDir, this.options.features) : path.join(root, RES101);
+    // no images: the split and labels (att_splits.mat, res101.mat) and the features are what is consumed
+    const files = [path.join(root, ATT_SPLITS), path.join(root, RES101), features];
+    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, { format: 'xlsa17' }, false));
   }
 }

@@ -222,6 +222,8 @@ export async function encodeCaptions(dataset: Dataset, opts: CaptionsOptions, ru
     matrix: matrix(dataset.classes.length, stats.dim, data),
     dimNames: dimNames(stats.dim),
     description: describe(opts, stats),
+    // the cache key: options, the word2vec file's size and mtime, every caption file's size and mtime
+    fingerprint: key,
     stats: { ...stats, cached: hit, cacheDir: dir },
   };
 }
