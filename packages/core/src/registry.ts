@@ -41,22 +41,24 @@ export function packageCodeVersion(moduleUrl: string): string {
 }
 
 export class PluginRegistry {
-  private codeOf?: Map<PluginSpec, string>;
+  private codeOf?: Map<string, { impl: unknown; version: string }>;
 
   constructor(readonly container: Container) {}
 
   /** The code version of a plugin (`<package>@<version>` or `sha256:<module hash>`), `unknown` if unrecorded. */
   codeVersion(spec: PluginSpec): string {
     if (!this.codeOf) {
+      // a module builds its spec objects on every load: match by group, name and implementing class
       this.codeOf = new Map();
       for (const [module, version] of moduleCode) {
         const scratch = new Container();
         scratch.load(module);
         if (!scratch.isBound(TOKENS.pluginSpec)) continue;
-        for (const s of scratch.getAll<PluginSpec>(TOKENS.pluginSpec)) this.codeOf.set(s, version);
+        for (const s of scratch.getAll<PluginSpec>(TOKENS.pluginSpec)) this.codeOf.set(`${s.group}:${s.name}`, { impl: s.impl, version });
       }
     }
-    return this.codeOf.get(spec) ?? 'unknown';
+    const found = this.codeOf.get(`${spec.group}:${spec.name}`);
+    return found && found.impl === spec.impl ? found.version : 'unknown';
   }
 
   /** Every registered plugin, sorted by group then name. */

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { silentLogger, type Logger } from '@niwt/core';
+import { silentLogger, type CacheEvent, type Logger } from '@niwt/core';
 import { alternateCubSpelling, writeWord2Vec, type Word2VecEntry } from '@niwt/domain-knowledge';
 import { composeExperiment } from '../compose.js';
 import { runExperiment } from '../pipeline.js';
@@ -122,5 +122,37 @@ describe('niwt run with the captions encoder', () => {
     const lines = res.stderr.trimEnd().split('\n');
     expect(lines.at(-1)).toBe(`niwt: ${path.join(dir, 'bad.bin')}: wrong header "GoogleNews vectors" at line 1; expected "<vocab size> <dim>\\n" (word2vec binary)`);
     expect(lines.filter((l) => l.startsWith('niwt:'))).toHaveLength(1);
+  }, 300_000);
+
+  it('a changed word2vec file recomputes the class embedding and nothing else (asserted from the cache log)', async () => {
+    const dir = tempDir('captions-w2v');
+    await writeFixture(dir);
+    writeFileSync(path.join(dir, 'c.yaml'), `${CONFIG}cacheDir: cache\nexplain: { enabled: false }\n`);
+    let seen = 0;
+    const outcomes = (): Record<string, string> => {
+      const lines = readFileSync(path.join(dir, 'cache', 'cache-log.jsonl'), 'utf8').split('\n').filter((l) => l);
+      const events = lines.slice(seen).map((l) => JSON.parse(l) as CacheEvent);
+      seen = lines.length;
+      return Object.fromEntries(events.filter((e) => e.event !== 'miss').map((e) => [e.stage, e.event]));
+    };
+    const run = async (): Promise<string> => {
+      const r = await runCli(['run', 'c.yaml', '-q', '--json'], dir);
+      expect(r.code).toBe(0);
+      return readFileSync(path.join((JSON.parse(r.stdout) as { location: string }).location, 'params', 'fingerprint.knowledge'), 'utf8');
+    };
+    const fp0 = await run();
+    expect(outcomes()).toEqual({ 'knowledge-captions': 'computed', 'seen-network': 'computed', activations: 'computed', importances: 'computed' });
+    // the same words with other vectors (a retrained word2vec): same name, new content
+    const vocab = [...new Set([...COMMON, ...CLASSES.flatMap((c) => c.words), 'and', 'a'])];
+    const entries = function* (): Generator<Word2VecEntry> {
+      for (const w of vocab) yield [w, vectorOf(w).map((v) => -v)];
+    };
+    await writeWord2Vec(path.join(dir, 'vectors.bin.gz'), { vocab: vocab.length, dim: DIM }, entries(), { format: 'binary', gzip: true });
+    const fp1 = await run();
+    expect(outcomes()).toEqual({ 'knowledge-captions': 'computed', 'seen-network': 'hit', activations: 'hit', importances: 'hit' });
+    expect(fp1).toMatch(/^[0-9a-f]{16}$/);
+    expect(fp1).not.toBe(fp0);
+    await run();
+    expect(outcomes()).toEqual({ 'knowledge-captions': 'hit', 'seen-network': 'hit', activations: 'hit', importances: 'hit' });
   }, 300_000);
 });
