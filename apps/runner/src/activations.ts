@@ -64,7 +64,8 @@ export const EXTRACTION_OPTIONS = ['tap', 'engine'] as const;
 
 /** The backbone options minus those that do not change training. */
 export function trainingOptions(options: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.fromEntries(Object.entries(options).filter(([k]) => !(NOT_TRAINING_OPTIONS as readonly string[]).includes(k)));
+  const skip: readonly string[] = NOT_TRAINING_OPTIONS;
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(options).filter(([k]) => !skip.includes(k)));
   const train = out.train;
   if (train !== null && typeof train === 'object' && 'resume' in train) {
     const { resume: _resume, ...rest } = train as Record<string, unknown>;
@@ -79,11 +80,12 @@ export function trainingOptions(options: Record<string, unknown>): Record<string
  */
 export async function datasetFingerprint(dataset: Dataset, log: Logger): Promise<string> {
   if (dataset.fingerprint) return dataset.fingerprint();
-  log.warn(`dataset '${dataset.name}' has no fingerprint(): the cache key stats its ${dataset.samples.length} sample files instead (see the datasets README)`);
-  return fingerprintFiles(
-    dataset.samples.map((s) => s.path),
-    { base: dataset.root, extra: { dataset: dataset.name } },
+  log.warn(
+    `dataset '${dataset.name}' has no fingerprint(): the cache key stats its ${dataset.samples.length} sample files ` +
+      'instead (see "Adding a dataset plugin" in packages/datasets/README.md)',
   );
+  const paths = dataset.samples.map((s) => s.path);
+  return fingerprintFiles(paths, { base: dataset.root, extra: { dataset: dataset.name } });
 }
 
 /** A hash of the classes, every sample's label and the split: what indices in cached files refer to. */
@@ -92,24 +94,32 @@ export function datasetStructure(dataset: Dataset): string {
   return hashOf({
     classes: dataset.classes.map((c) => c.name),
     labels: dataset.samples.map((s) => s.classIndex),
-    split: [split.seen, split.unseen, split.trainval, split.testSeen, split.testUnseen, split.train ?? null, split.val ?? null],
+    split: [split.seen, split.unseen, split.trainval, split.testSeen, split.testUnseen],
+    validation: [split.train ?? null, split.val ?? null],
   });
 }
 
 /** What the seen network is computed from (its cache key is a hash of this). */
 export interface SeenNetworkInputs {
   readonly dataset: { readonly fingerprint: string; readonly structure: string; readonly code: string };
-  readonly backbone: { readonly name: string; readonly options: Record<string, unknown>; readonly code: string; readonly weights?: string };
+  readonly backbone: {
+    readonly name: string;
+    readonly options: Record<string, unknown>;
+    readonly code: string;
+    readonly weights?: string;
+  };
   readonly seed: number;
 }
 
 export function seenNetworkKey(inputs: SeenNetworkInputs): string {
-  return hashOf({ stage: 'seen-network', ...inputs, backbone: { ...inputs.backbone, options: trainingOptions(inputs.backbone.options) } });
+  const backbone = { ...inputs.backbone, options: trainingOptions(inputs.backbone.options) };
+  return hashOf({ stage: 'seen-network', ...inputs, backbone });
 }
 
 /** The activations' key: the network's, plus the options that change extraction (the tap, the engine). */
 export function activationsKey(networkKey: string, backboneOptions: Record<string, unknown>): string {
-  const extraction = Object.fromEntries(EXTRACTION_OPTIONS.filter((k) => k in backboneOptions).map((k) => [k, backboneOptions[k]]));
+  const present = EXTRACTION_OPTIONS.filter((k) => k in backboneOptions);
+  const extraction = Object.fromEntries(present.map((k) => [k, backboneOptions[k]]));
   return hashOf({ stage: 'activations', network: networkKey, extraction });
 }
 
@@ -178,16 +188,25 @@ async function extractTo(
   await writeNpy(path.join(dir, `${name}_indices.npy`), Int32Array.from(indices), [indices.length]);
 }
 
-async function readActivations(dir: string, name: string, dataset: Dataset, withTap: boolean, expected: readonly number[]): Promise<Activations> {
+async function readActivations(
+  dir: string,
+  name: string,
+  dataset: Dataset,
+  withTap: boolean,
+  expected: readonly number[],
+): Promise<Activations> {
   const idx = await readNpy(path.join(dir, `${name}_indices.npy`));
   const f = await readNpy(path.join(dir, `${name}_features.npy`));
   const indices = Array.from(idx.data);
   // Keys follow the dataset's structure, so this holds; a mismatch is a cache written by something else.
-  const bad = indices.findIndex((i, k) => !Number.isInteger(i) || i < 0 || i >= dataset.samples.length || i !== expected[k]);
+  const n = dataset.samples.length;
+  const bad = indices.findIndex((i, k) => !Number.isInteger(i) || i < 0 || i >= n || i !== expected[k]);
   if (bad >= 0 || indices.length !== expected.length || f.shape[0] !== indices.length) {
+    const where = bad >= 0 ? `; sample ${indices[bad]} at row ${bad}` : '';
     throw new StateError(
-      `${dir}: cached ${name} activations do not match dataset '${dataset.name}' (${indices.length} samples cached, ${expected.length} in the split` +
-        `${bad >= 0 ? `; sample ${indices[bad]} at row ${bad}` : ''}); remove the entry (niwt cache prune --stage activations --all) and rerun`,
+      `${dir}: cached ${name} activations do not match dataset '${dataset.name}' ` +
+        `(${indices.length} samples cached, ${expected.length} in the split${where}); ` +
+        'remove the entry (niwt cache prune --stage activations --all) and rerun',
     );
   }
   const features: Matrix = matrix(f.shape[0], f.shape[1], f.data as Float32Array);
@@ -229,9 +248,11 @@ export async function stageInputs(
 ): Promise<{ readonly network: SeenNetworkInputs; readonly params: Record<string, string> }> {
   const code = (p: ResolvedPlugin): string => exp.registry.codeVersion(p.spec);
   const weights = await backbone.weightsFingerprint?.();
+  const fingerprint = await datasetFingerprint(dataset, log);
+  const { spec, options } = exp.backbone;
   const network: SeenNetworkInputs = {
-    dataset: { fingerprint: await datasetFingerprint(dataset, log), structure: datasetStructure(dataset), code: code(exp.dataset) },
-    backbone: { name: exp.backbone.spec.name, options: exp.backbone.options, code: code(exp.backbone), ...(weights ? { weights } : {}) },
+    dataset: { fingerprint, structure: datasetStructure(dataset), code: code(exp.dataset) },
+    backbone: { name: spec.name, options, code: code(exp.backbone), ...(weights ? { weights } : {}) },
     seed: exp.top.seed,
   };
   const params: Record<string, string> = {
@@ -239,6 +260,8 @@ export async function stageInputs(
     'fingerprint.knowledge': knowledge.fingerprint ?? 'none',
     'fingerprint.weights': weights ?? 'none',
   };
-  for (const p of [exp.dataset, exp.knowledge, exp.backbone, ...exp.methods]) params[`code.${p.spec.group}.${p.spec.name}`] = code(p);
+  for (const p of [exp.dataset, exp.knowledge, exp.backbone, ...exp.methods]) {
+    params[`code.${p.spec.group}.${p.spec.name}`] = code(p);
+  }
   return { network, params };
 }

@@ -37,7 +37,14 @@ export const BUILTIN_MODULES: readonly ContainerModule[] = [datasetsModule, doma
 
 // Built-in plugins' code version (part of cache keys) is their package's version.
 const requireHere = createRequire(import.meta.url);
-const BUILTIN_PACKAGES = ['@niwt/datasets', '@niwt/domain-knowledge', '@niwt/backbones', '@niwt/niwt', '@niwt/baselines', '@niwt/tracking'];
+const BUILTIN_PACKAGES = [
+  '@niwt/datasets',
+  '@niwt/domain-knowledge',
+  '@niwt/backbones',
+  '@niwt/niwt',
+  '@niwt/baselines',
+  '@niwt/tracking',
+];
 BUILTIN_MODULES.forEach((m, i) => {
   let version = 'unknown';
   try {

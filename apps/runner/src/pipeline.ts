@@ -134,7 +134,9 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     const knowledge = await encoder.encode(dataset);
     t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
 
-    const cache = new StageCache(exp.run.cacheDir, { onWait: (stage, key, o) => log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`) });
+    const onWait = (stage: string, key: string, o: { pid: number; host: string }): void =>
+      log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`);
+    const cache = new StageCache(exp.run.cacheDir, { onWait });
     const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
     const inputs = await stageInputs(exp, dataset, knowledge, backbone, log);
     await parent.logParams(inputs.params);
@@ -188,6 +190,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           head: backbone.head(),
           seenClassifier: sc,
           seed: exp.top.seed,
+          // a method's own caches follow the activations and the method's code
           cache: { store: cache, inputsKey: hashOf({ activations: acts.key, code: exp.registry.codeVersion(m.spec) }) },
           imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log),
           log: sources ? quietStages(log) : log,

@@ -42,7 +42,8 @@ export async function folderPool(
   if (files.length === 0) throw new DatasetError(`${folder}: the stage D image pool folder has no .jpg/.jpeg/.png images`);
   if (limit !== undefined && files.length > limit) files = new Rng(deriveSeed(seed, 'pool-folder')).shuffle(files).slice(0, limit).sort();
   const stats = await Promise.all(files.map((f) => fs.stat(f)));
-  const key = hashOf({ stage: 'pool-folder', extraction: extractionKey, tap: backbone.tap.name, files: files.map((f, i) => [f, stats[i].size, stats[i].mtimeMs]) });
+  const listing = files.map((f, i) => [f, stats[i].size, stats[i].mtimeMs]);
+  const key = hashOf({ stage: 'pool-folder', extraction: extractionKey, tap: backbone.tap.name, files: listing });
   const samples = files.map((p, index) => ({ index, classIndex: -1, path: p }));
   const pool: Dataset = {
     name: `pool:${folder}`,

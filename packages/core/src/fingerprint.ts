@@ -23,7 +23,10 @@ async function statLine(file: string, base: string | undefined): Promise<string>
  * SHA-256 (hex, 32 chars) of the files' relative paths, sizes and mtimes, in the order given, plus `extra`
  * (options that change what is read from them, e.g. a resize mode). Stats run 64 at a time.
  */
-export async function fingerprintFiles(files: readonly string[], options: { base?: string; extra?: unknown } = {}): Promise<string> {
+export async function fingerprintFiles(
+  files: readonly string[],
+  options: { readonly base?: string; readonly extra?: unknown } = {},
+): Promise<string> {
   const lines = new Array<string>(files.length);
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -30,7 +30,8 @@ export function packageCodeVersion(moduleUrl: string): string {
   let dir = path.dirname(moduleUrl.startsWith('file:') ? fileURLToPath(moduleUrl) : moduleUrl);
   for (;;) {
     try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const text = readFileSync(path.join(dir, 'package.json'), 'utf8');
+      const pkg = JSON.parse(text) as { name?: string; version?: string };
       return `${pkg.name ?? path.basename(dir)}@${pkg.version ?? '0.0.0'}`;
     } catch {
       const up = path.dirname(dir);
@@ -54,7 +55,9 @@ export class PluginRegistry {
         const scratch = new Container();
         scratch.load(module);
         if (!scratch.isBound(TOKENS.pluginSpec)) continue;
-        for (const s of scratch.getAll<PluginSpec>(TOKENS.pluginSpec)) this.codeOf.set(`${s.group}:${s.name}`, { impl: s.impl, version });
+        for (const s of scratch.getAll<PluginSpec>(TOKENS.pluginSpec)) {
+          this.codeOf.set(`${s.group}:${s.name}`, { impl: s.impl, version });
+        }
       }
     }
     const found = this.codeOf.get(`${spec.group}:${spec.name}`);

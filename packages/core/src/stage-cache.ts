@@ -34,6 +34,8 @@ export interface CacheEvent {
   readonly seconds?: number;
 }
 
+type EventDetail = Pick<CacheEvent, 'owner' | 'seconds'>;
+
 /** The content of a lock file. */
 export interface LockOwner {
   readonly pid: number;
@@ -52,6 +54,8 @@ export interface StageCacheOptions {
 }
 
 export const CACHE_LOG = 'cache-log.jsonl';
+/** Default age after which a lock of another host is taken over. */
+export const FOREIGN_LOCK_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const HOST = os.hostname();
 
 export interface CacheResult {
@@ -67,7 +71,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function parseOwner(text: string): LockOwner | undefined {
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.started === 'number') return { pid: o.pid, host: o.host, started: o.started };
+    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.started === 'number') {
+      return { pid: o.pid, host: o.host, started: o.started };
+    }
   } catch {
     // a lock written by something else
   }
@@ -120,8 +126,9 @@ export class StageCache {
   }
 
   /** Appends one event to the log (O_APPEND: lines of concurrent processes do not interleave). Best effort. */
-  async log(stage: string, key: string, event: CacheEventKind, extra: Pick<CacheEvent, 'owner' | 'seconds'> = {}): Promise<void> {
-    const line: CacheEvent = { time: new Date().toISOString(), pid: process.pid, host: HOST, stage, key, event, ...extra };
+  async log(stage: string, key: string, event: CacheEventKind, extra: EventDetail = {}): Promise<void> {
+    const time = new Date().toISOString();
+    const line: CacheEvent = { time, pid: process.pid, host: HOST, stage, key, event, ...extra };
     await fs.appendFile(this.logFile, `${JSON.stringify(line)}\n`, { flag: 'a' }).catch(() => undefined);
   }
 
@@ -139,6 +146,8 @@ export class StageCache {
     await this.log(stage, key, 'miss');
     const t0 = performance.now();
     let waitedFor: LockOwner | undefined;
+    const seconds = (): number => (performance.now() - t0) / 1000;
+    const waitedEvent = (): EventDetail => ({ seconds: seconds(), ...(waitedFor ? { owner: waitedFor } : {}) });
     let poll = 20;
     for (;;) {
       const release = await this.tryLock(stage, key);
@@ -147,11 +156,11 @@ export class StageCache {
           // completed by another process between our first look and the lock
           const done = await this.get(stage, key);
           if (done) {
-            await this.log(stage, key, 'waited', { seconds: (performance.now() - t0) / 1000, ...(waitedFor ? { owner: waitedFor } : {}) });
+            await this.log(stage, key, 'waited', waitedEvent());
             return { dir: done, hit: true, waited: true };
           }
           const dir = await this.compute(stage, key, write);
-          await this.log(stage, key, 'computed', { seconds: (performance.now() - t0) / 1000 });
+          await this.log(stage, key, 'computed', { seconds: seconds() });
           return { dir, hit: false };
         } catch (e) {
           await this.log(stage, key, 'failed');
@@ -166,8 +175,9 @@ export class StageCache {
       if (owner === undefined) {
         // unreadable (not ours: ours are complete when they appear); give it a minute, then break it
         const st = await fs.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > 60_000 && (await this.breakLock(lock, undefined))) await this.log(stage, key, 'stale-lock');
-      } else if (lockIsStale(owner, this.options.foreignLockMaxAgeMs ?? 7 * 24 * 3600 * 1000)) {
+        const old = st !== undefined && Date.now() - st.mtimeMs > 60_000;
+        if (old && (await this.breakLock(lock, undefined))) await this.log(stage, key, 'stale-lock');
+      } else if (lockIsStale(owner, this.options.foreignLockMaxAgeMs ?? FOREIGN_LOCK_MAX_AGE_MS)) {
         if (await this.breakLock(lock, owner)) await this.log(stage, key, 'stale-lock', { owner });
         continue;
       } else if (!waitedFor || waitedFor.pid !== owner.pid || waitedFor.host !== owner.host) {
@@ -178,7 +188,7 @@ export class StageCache {
       poll = Math.min(this.options.maxPollMs ?? 500, Math.round(poll * 1.5));
       const done = await this.get(stage, key);
       if (done) {
-        await this.log(stage, key, 'waited', { seconds: (performance.now() - t0) / 1000, ...(waitedFor ? { owner: waitedFor } : {}) });
+        await this.log(stage, key, 'waited', waitedEvent());
         return { dir: done, hit: true, waited: true };
       }
     }
@@ -265,7 +275,13 @@ export class StageCache {
     }
     try {
       const moved = parseOwner(await fs.readFile(aside, 'utf8'));
-      const same = judged === undefined ? moved === undefined : moved !== undefined && moved.pid === judged.pid && moved.host === judged.host && moved.started === judged.started;
+      const same =
+        judged === undefined
+          ? moved === undefined
+          : moved !== undefined &&
+            moved.pid === judged.pid &&
+            moved.host === judged.host &&
+            moved.started === judged.started;
       if (!same) {
         await fs.link(aside, lock).catch(() => undefined); // put the live lock back (unless yet another exists)
         return false;
@@ -279,16 +295,27 @@ export class StageCache {
   }
 }
 
+/** A lock file found under a cache root. */
+export interface LockInfo {
+  readonly stage: string;
+  readonly key: string;
+  readonly file: string;
+  readonly owner: LockOwner | undefined;
+  readonly stale: boolean;
+}
+
 /** Every lock file under a cache root, with its owner (for `niwt cache ls` / `unlock`). */
-export async function listLocks(root: string): Promise<{ stage: string; key: string; file: string; owner: LockOwner | undefined; stale: boolean }[]> {
-  const out: { stage: string; key: string; file: string; owner: LockOwner | undefined; stale: boolean }[] = [];
-  const stages = (await fs.readdir(root, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+export async function listLocks(root: string): Promise<LockInfo[]> {
+  const out: LockInfo[] = [];
+  const dirs = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  const stages = dirs.filter((d) => d.isDirectory()).map((d) => d.name).sort();
   for (const stage of stages) {
     for (const name of (await fs.readdir(path.join(root, stage)).catch(() => [] as string[])).sort()) {
       if (!name.endsWith('.lock')) continue;
       const file = path.join(root, stage, name);
       const owner = (await readLock(file)) ?? undefined;
-      out.push({ stage, key: name.slice(0, -'.lock'.length), file, owner, stale: owner !== undefined && lockIsStale(owner, 7 * 24 * 3600 * 1000) });
+      const stale = owner !== undefined && lockIsStale(owner, FOREIGN_LOCK_MAX_AGE_MS);
+      out.push({ stage, key: name.slice(0, -'.lock'.length), file, owner, stale });
     }
   }
   return out;

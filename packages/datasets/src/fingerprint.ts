@@ -12,7 +12,12 @@ export function withFingerprint<D extends Dataset>(dataset: D, compute: () => Pr
  * that change the pixels (`extra`). Class-attribute tables are not in it: they are knowledge, fingerprinted by
  * the knowledge encoder, and editing one must not retrain the network.
  */
-export function sampleFilesFingerprint(dataset: Dataset, files: readonly string[], extra: unknown, withImages = true): Promise<string> {
+export function sampleFilesFingerprint(
+  dataset: Dataset,
+  files: readonly string[],
+  extra: Record<string, unknown>,
+  withImages = true,
+): Promise<string> {
   const images = withImages ? dataset.samples.map((s) => s.path) : [];
-  return fingerprintFiles([...files, ...images], { base: dataset.root, extra: { dataset: dataset.name, ...(extra as object) } });
+  return fingerprintFiles([...files, ...images], { base: dataset.root, extra: { dataset: dataset.name, ...extra } });
 }

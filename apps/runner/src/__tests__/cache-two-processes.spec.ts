@@ -26,7 +26,14 @@ afterAll(() => {
   for (const b of burners) b.kill('SIGKILL');
 });
 
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+interface Done {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  pid: number;
+}
+
+function cli(args: string[], cwd: string): Promise<Done> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], { cwd, env: { ...process.env, CI: 'true' } });
     let stdout = '';
@@ -38,9 +45,10 @@ function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout
 }
 
 describe('one computation per cache entry', () => {
-  it('two processes on the same cold config train the network once; the other waits and reports it cached', async () => {
+  it('two processes on one cold config train the network once; the other waits and reports it cached', async () => {
     const dir = tempDir('two-procs');
-    await generateShapes({ seed: 5, imageSize: 16, imagesPerClass: 24, seenClasses: 6, unseenClasses: 3 }, path.join(dir, 'data/shapes'));
+    const shapes = { seed: 5, imageSize: 16, imagesPerClass: 24, seenClasses: 6, unseenClasses: 3 };
+    await generateShapes(shapes, path.join(dir, 'data/shapes'));
     writeFileSync(path.join(dir, 'c.yaml'), CONFIG);
     for (let i = 0; i < 2; i++) burners.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
     // separate MLflow stores, so the only shared state is the cache
@@ -62,10 +70,15 @@ describe('one computation per cache entry', () => {
     expect(net.filter((e) => e.pid === waiter.pid).map((e) => e.event)).toEqual(['miss', 'waited']);
     expect(net.find((e) => e.event === 'waited')!.owner!.pid).toBe(owner.pid);
     // every other entry is computed once as well (the waiter may also find it finished: a plain hit)
-    for (const stage of ['activations', 'importances']) expect(log.filter((e) => e.stage === stage && e.event === 'computed'), stage).toHaveLength(1);
+    for (const stage of ['activations', 'importances']) {
+      expect(log.filter((e) => e.stage === stage && e.event === 'computed'), stage).toHaveLength(1);
+    }
     expect(log.filter((e) => e.event === 'failed' || e.event === 'stale-lock')).toEqual([]);
 
-    type Out = { seenNetwork: { cached: boolean; testSeenAccuracy: number }; methods: { s: number; u: number; H: number; zslT1: number }[] };
+    interface Out {
+      seenNetwork: { cached: boolean; testSeenAccuracy: number };
+      methods: { s: number; u: number; H: number; zslT1: number }[];
+    }
     const [ro, rw] = [JSON.parse(owner.stdout) as Out, JSON.parse(waiter.stdout) as Out];
     expect(ro.seenNetwork.cached).toBe(false);
     expect(rw.seenNetwork.cached).toBe(true);

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CACHE_LOG, UsageError, listLocks, temporaryOwner, type CacheEvent } from '@niwt/core';
+import { CACHE_LOG, UsageError, listLocks, temporaryOwner, type CacheEvent, type LockInfo } from '@niwt/core';
 
 export const DEFAULT_CACHE_DIR = '.niwt/cache';
 
@@ -127,8 +127,13 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<{ re
  * Removes lock files (all, of a stage, or of one key). For a lock whose owner is on another host (a shared
  * cache folder) and will not come back; a dead owner on this host is taken over automatically.
  */
-export async function unlockCache(root: string, opts: { stage?: string; key?: string } = {}): Promise<{ file: string; owner?: string }[]> {
-  const locks = (await listLocks(root)).filter((l) => (opts.stage === undefined || l.stage === opts.stage) && (opts.key === undefined || l.key === opts.key));
+export async function unlockCache(
+  root: string,
+  opts: { readonly stage?: string; readonly key?: string } = {},
+): Promise<{ file: string; owner?: string }[]> {
+  const wanted = (l: LockInfo): boolean =>
+    (opts.stage === undefined || l.stage === opts.stage) && (opts.key === undefined || l.key === opts.key);
+  const locks = (await listLocks(root)).filter(wanted);
   for (const l of locks) await fs.rm(l.file, { force: true });
   return locks.map((l) => ({ file: l.file, ...(l.owner ? { owner: `pid ${l.owner.pid} on ${l.owner.host}` } : {}) }));
 }
@@ -169,8 +174,14 @@ export function registerCacheCommands(program: Command): void {
         return { stage, entries: of.length, bytes: of.reduce((a, e) => a + e.bytes, 0) };
       });
       const locks = (await listLocks(root)).filter((l) => flags.stage === undefined || l.stage === flags.stage);
-      if (flags.json) return out(JSON.stringify({ dir: root, stages, entries: entries.map((e) => view(e, now)), locks }, null, 2));
-      for (const l of locks) out(`locked ${l.stage}/${l.key} by ${l.owner ? `pid ${l.owner.pid} on ${l.owner.host} since ${new Date(l.owner.started).toISOString()}` : 'unknown'}${l.stale ? ' (stale)' : ''}`);
+      if (flags.json) {
+        return out(JSON.stringify({ dir: root, stages, entries: entries.map((e) => view(e, now)), locks }, null, 2));
+      }
+      for (const l of locks) {
+        const since = l.owner ? new Date(l.owner.started).toISOString() : '';
+        const by = l.owner ? `pid ${l.owner.pid} on ${l.owner.host} since ${since}` : 'unknown';
+        out(`locked ${l.stage}/${l.key} by ${by}${l.stale ? ' (stale)' : ''}`);
+      }
       if (entries.length === 0) return out(`no cache entries in ${root}`);
       for (const s of stages) {
         out(`${s.stage}  ${s.entries} entr${s.entries === 1 ? 'y' : 'ies'}, ${formatBytes(s.bytes)}`);
@@ -199,7 +210,10 @@ export function registerCacheCommands(program: Command): void {
 
   cache
     .command('unlock')
-    .description('remove entry locks left by a process on another host that will not return (dead owners on this host are taken over automatically)')
+    .description(
+      'remove entry locks left by a process on another host that will not return ' +
+        '(dead owners on this host are taken over automatically)',
+    )
     .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
     .option('--stage <name>', 'only locks of this stage')
     .option('--key <key>', 'only the lock of this entry')
@@ -211,12 +225,16 @@ export function registerCacheCommands(program: Command): void {
 
   cache
     .command('log')
-    .description(`the hit/miss log (${CACHE_LOG}): one line per lookup — hit, miss, computed, waited, stale-lock, failed`)
+    .description(`the hit/miss log (${CACHE_LOG}): one line per lookup (hit, miss, computed, waited, stale-lock …)`)
     .option('--dir <path>', 'cache folder (the config’s cacheDir)', DEFAULT_CACHE_DIR)
     .option('--stage <name>', 'only this stage')
     .option('--json', 'as JSON lines')
     .action(async (flags: { dir: string; stage?: string; json?: boolean }) => {
-      const events = (await readCacheLog(path.resolve(flags.dir))).filter((e) => flags.stage === undefined || e.stage === flags.stage);
-      for (const e of events) out(flags.json ? JSON.stringify(e) : `${e.time}  ${e.event.padEnd(10)} ${e.stage}/${e.key}  pid ${e.pid} on ${e.host}${e.seconds !== undefined ? `  ${e.seconds.toFixed(1)}s` : ''}`);
+      const all = await readCacheLog(path.resolve(flags.dir));
+      for (const e of all.filter((x) => flags.stage === undefined || x.stage === flags.stage)) {
+        const took = e.seconds !== undefined ? `  ${e.seconds.toFixed(1)}s` : '';
+        const text = `${e.time}  ${e.event.padEnd(10)} ${e.stage}/${e.key}  pid ${e.pid} on ${e.host}${took}`;
+        out(flags.json ? JSON.stringify(e) : text);
+      }
     });
 }

@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StageCache, type CacheEvent } from '../stage-cache.js';
 
-const DIST = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/stage-cache.js')).href;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const DIST = pathToFileURL(path.resolve(HERE, '../../dist/stage-cache.js')).href;
 
 /**
  * A child that computes `stage/key` in `root`: it records the call in `calls/`, waits for `gate` to exist (when
@@ -48,14 +49,24 @@ afterAll(() => {
   for (const b of burners) b.kill('SIGKILL');
 });
 
-function child(root: string, gate = '', start = ''): { proc: ChildProcess; result: Promise<{ hit: boolean; waited: boolean; value: string }> } {
-  const proc = spawn(process.execPath, [script, root, gate, start], { env: { ...process.env, DIST }, stdio: ['ignore', 'pipe', 'pipe'] });
+interface ChildResult {
+  hit: boolean;
+  waited: boolean;
+  value: string;
+}
+
+function child(root: string, gate = '', start = ''): { proc: ChildProcess; result: Promise<ChildResult> } {
+  const env = { ...process.env, DIST };
+  const proc = spawn(process.execPath, [script, root, gate, start], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const result = new Promise<{ hit: boolean; waited: boolean; value: string }>((resolve, reject) =>
-    proc.on('exit', (code, signal) => (code === 0 ? resolve(JSON.parse(out) as { hit: boolean; waited: boolean; value: string }) : reject(new Error(`child ${code ?? signal}: ${err}`)))),
+  const result = new Promise<ChildResult>((resolve, reject) =>
+    proc.on('exit', (code, signal) => {
+      if (code === 0) resolve(JSON.parse(out) as ChildResult);
+      else reject(new Error(`child ${code ?? signal}: ${err}`));
+    }),
   );
   return { proc, result };
 }
@@ -86,14 +97,16 @@ describe('StageCache lock across processes', () => {
     const root = await freshRoot();
     const { proc, result } = child(root, path.join(root, 'never'));
     const lock = path.join(root, 'stage', 'key.lock');
-    await until(() => existsSync(lock) && readdirSync(path.join(root, 'calls')).length === 1, 'the child to lock and start computing');
+    const started = (): boolean => existsSync(lock) && readdirSync(path.join(root, 'calls')).length === 1;
+    await until(started, 'the child to lock and start computing');
     const tmp = readdirSync(path.join(root, 'stage')).filter((n) => n.startsWith('key.tmp-'));
     expect(tmp).toHaveLength(1);
     proc.kill('SIGKILL');
     await expect(result).rejects.toThrow('SIGKILL');
     expect(existsSync(lock)).toBe(true); // a SIGKILL runs no cleanup
 
-    const r = await new StageCache(root).getOrCreate('stage', 'key', (dir) => fs.writeFile(path.join(dir, 'value'), 'parent'));
+    const write = (dir: string): Promise<void> => fs.writeFile(path.join(dir, 'value'), 'parent');
+    const r = await new StageCache(root).getOrCreate('stage', 'key', write);
     expect(r.hit).toBe(false);
     expect(await fs.readFile(path.join(r.dir, 'value'), 'utf8')).toBe('parent');
     expect(existsSync(lock)).toBe(false);
@@ -151,7 +164,7 @@ describe('StageCache lock across processes', () => {
     expect(log.filter((e) => e.event === 'stale-lock' || e.event === 'failed')).toHaveLength(0);
   });
 
-  it('respects a lock of another host until it is removed (niwt cache unlock), and breaks one older than the age limit', async () => {
+  it('respects a lock of another host until removed (cache unlock); breaks one older than the age limit', async () => {
     const root = await freshRoot();
     await fs.mkdir(path.join(root, 'stage'), { recursive: true });
     const lock = path.join(root, 'stage', 'key.lock');
@@ -166,9 +179,11 @@ describe('StageCache lock across processes', () => {
     expect((await pending).hit).toBe(false);
 
     const old = new StageCache(root, { foreignLockMaxAgeMs: 60_000 });
-    writeFileSync(path.join(root, 'stage', 'k2.lock'), JSON.stringify({ pid: 1, host: 'other-host.example', started: Date.now() - 120_000 }));
+    const foreign = { pid: 1, host: 'other-host.example', started: Date.now() - 120_000 };
+    writeFileSync(path.join(root, 'stage', 'k2.lock'), JSON.stringify(foreign));
     expect((await old.getOrCreate('stage', 'k2', (dir) => fs.writeFile(path.join(dir, 'value'), 'x'))).hit).toBe(false);
-    expect((await events(root)).filter((e) => e.key === 'k2').map((e) => e.event)).toEqual(['miss', 'stale-lock', 'computed']);
+    const k2 = (await events(root)).filter((e) => e.key === 'k2');
+    expect(k2.map((e) => e.event)).toEqual(['miss', 'stale-lock', 'computed']);
   });
 
   it('a failed computation releases the lock and logs failed; the next caller computes', async () => {

@@ -34,8 +34,9 @@ export class Awa2Dataset implements DatasetAdapter {
     const ds = await loadAwa2(root, { ...this.options, xlsa17 });
     const file = (n: string): string => path.join(root, n);
     // classes, the image list and the xlsa17 split/labels decide the samples; every image is stat-ed
-    const files = [...[file(AWA2_FILES.classes)], path.join(xlsa17, ATT_SPLITS), path.join(xlsa17, RES101)];
+    const files = [file(AWA2_FILES.classes), path.join(xlsa17, ATT_SPLITS), path.join(xlsa17, RES101)];
     const { resize, skipBadImages, features, split } = this.options;
-    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, { format: 'awa2', resize, skipBadImages, features, split }));
+    const extra = { format: 'awa2', resize, skipBadImages, features, split };
+    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, extra));
   }
 }

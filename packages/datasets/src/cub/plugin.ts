@@ -33,8 +33,10 @@ export class CubDataset implements DatasetAdapter {
     const ds = await loadCub(root, { ...this.options, xlsa17 });
     const file = (n: string): string => path.join(root, n);
     // classes, the image list and the xlsa17 split/labels decide the samples; every image is stat-ed
-    const files = [...[file(CUB_FILES.classes), file(CUB_FILES.images), file(CUB_FILES.labels)], path.join(xlsa17, ATT_SPLITS), path.join(xlsa17, RES101)];
+    const lists = [file(CUB_FILES.classes), file(CUB_FILES.images), file(CUB_FILES.labels)];
+    const files = [...lists, path.join(xlsa17, ATT_SPLITS), path.join(xlsa17, RES101)];
     const { resize, skipBadImages, features, split } = this.options;
-    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, { format: 'cub', resize, skipBadImages, features, split }));
+    const extra = { format: 'cub', resize, skipBadImages, features, split };
+    return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, extra));
   }
 }

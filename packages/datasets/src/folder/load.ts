@@ -77,7 +77,8 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
       readImages(samples, indices, imageSpec, batchSize, { prefetch, resize }),
   };
   // classes and split decide labels; attributes.txt / class-attributes.txt are knowledge (not in it)
-  return withFingerprint(dataset, () => sampleFilesFingerprint(dataset, [classesFile, splitFile], { format: 'folder', resize: resize ?? 'stretch' }));
+  const extra = { format: 'folder', resize: resize ?? 'stretch' };
+  return withFingerprint(dataset, () => sampleFilesFingerprint(dataset, [classesFile, splitFile], extra));
 }
 
 async function checkRoot(dir: string): Promise<void> {

@@ -32,6 +32,7 @@ export class ShapesDataset implements DatasetAdapter {
     }
     // the images are a pure function of the generator and its options (not of the folder they were written to)
     const content = { generator: GENERATOR_VERSION, ...contentOf(this.options) };
-    return withFingerprint(await loadFolderDataset(result.root, { name: 'shapes' }), async () => fingerprintOf(content));
+    const dataset = await loadFolderDataset(result.root, { name: 'shapes' });
+    return withFingerprint(dataset, async () => fingerprintOf(content));
   }
 }

@@ -27,7 +27,8 @@ export class Xlsa17Dataset implements DatasetAdapter {
   async load(): Promise<Dataset> {
     const root = path.resolve(this.run.baseDir, this.options.root);
     const ds = await loadXlsa17(root, this.options, this.run.baseDir);
-    const features = this.options.features ? path.resolve(this.run.baseDir, this.options.features) : path.join(root, RES101);
+    const { features: own } = this.options;
+    const features = own ? path.resolve(this.run.baseDir, own) : path.join(root, RES101);
     // no images: the split and labels (att_splits.mat, res101.mat) and the features are what is consumed
     const files = [path.join(root, ATT_SPLITS), path.join(root, RES101), features];
     return withFingerprint(ds, () => sampleFilesFingerprint(ds, files, { format: 'xlsa17' }, false));
