@@ -188,7 +188,7 @@ async function extractTo(
   await writeNpy(path.join(dir, `${name}_indices.npy`), Int32Array.from(indices), [indices.length]);
 }
 
-async function readActivations(
+export async function readActivations(
   dir: string,
   name: string,
   dataset: Dataset,

@@ -91,4 +91,50 @@ describe('niwt cache', () => {
     expect(parseAge('2w')).toBe(14 * DAY);
     expect((await fs.readdir(path.join(root, 'activations'))).sort()).toEqual(['aaaa', 'bbbb']);
   });
+
+  it('ls shows held locks, unlock removes them, log prints the hit/miss log of the lookups', async () => {
+    const root = await fixture();
+    await new StageCache(root).getOrCreate('activations', 'aaaa', () => Promise.reject(new Error('not called')));
+    // a lock of another host: respected for 7 days, then stale
+    const owner = { pid: 4242, host: 'other-host', started: Date.now() - 3600_000 };
+    const old = { ...owner, started: Date.now() - 8 * DAY };
+    const file = (stage: string, key: string): string => path.join(root, stage, `${key}.lock`);
+    await fs.writeFile(file('seen-network', 'eeee'), JSON.stringify(owner));
+    await fs.writeFile(file('activations', 'gggg'), JSON.stringify(old));
+    const ls = JSON.parse(await cacheCli(['cache', 'ls', '--dir', root, '--json'])) as { locks: unknown[] };
+    expect(ls.locks).toEqual([
+      { stage: 'activations', key: 'gggg', file: file('activations', 'gggg'), owner: old, stale: true },
+      { stage: 'seen-network', key: 'eeee', file: file('seen-network', 'eeee'), owner, stale: false },
+    ]);
+    const text = await cacheCli(['cache', 'ls', '--dir', root]);
+    const since = new Date(owner.started).toISOString();
+    expect(text.split('\n')).toContain(`locked seen-network/eeee by pid 4242 on other-host since ${since}`);
+    expect(text).toMatch(/^locked activations\/gggg by pid 4242 on other-host since \S+ \(stale\)$/m);
+    // a temporary named the current way (pid, time, host) is recognised as one
+    await fs.mkdir(path.join(root, 'seen-network', 'ffff.tmp-4243-mabc12-somehost'));
+    const listed = JSON.parse(await cacheCli(['cache', 'ls', '--dir', root, '--json'])) as LsJson;
+    const states = listed.entries.map((e) => [e.key, e.state]);
+    expect(states).toContainEqual(['ffff.tmp-4243-mabc12-somehost', 'temporary']);
+
+    expect((await cacheCli(['cache', 'unlock', '--dir', root, '--stage', 'knowledge'])).trim()).toBe('removed 0 locks');
+    const unlocked = await cacheCli(['cache', 'unlock', '--dir', root, '--key', 'eeee']);
+    const held = '(held by pid 4242 on other-host)';
+    expect(unlocked).toBe(`unlocked ${file('seen-network', 'eeee')} ${held}\nremoved 1 lock\n`);
+    expect(await fs.readdir(path.join(root, 'seen-network'))).not.toContain('eeee.lock');
+    expect(await fs.readdir(path.join(root, 'activations'))).toContain('gggg.lock');
+
+    // the fixture computed three entries (miss, computed each), then one lookup hit
+    const lines = (await cacheCli(['cache', 'log', '--dir', root, '--json'])).trim().split('\n');
+    const log = lines.map((l) => JSON.parse(l) as { event: string; key: string });
+    const computed = (k: string): string[] => [`${k}:miss`, `${k}:computed`];
+    const expected = [...computed('aaaa'), ...computed('bbbb'), ...computed('cccc'), 'aaaa:hit'];
+    expect(log.map((e) => `${e.key}:${e.event}`)).toEqual(expected);
+    const plain = await cacheCli(['cache', 'log', '--dir', root, '--stage', 'seen-network']);
+    expect(plain.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^\\S+Z {2}miss {7}seen-network/cccc {2}pid ${process.pid} on \\S+$`)),
+      expect.stringMatching(
+        new RegExp(`^\\S+Z {2}computed {3}seen-network/cccc {2}pid ${process.pid} on \\S+ {2}\\d+\\.\\ds$`),
+      ),
+    ]);
+  });
 });
