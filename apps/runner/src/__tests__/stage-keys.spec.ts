@@ -14,7 +14,7 @@ const BASE: SeenNetworkInputs = {
   dataset: { fingerprint: 'f0', structure: 's0', code: '@niwt/datasets@0.1.0' },
   backbone: {
     name: 'vgg16',
-    options: { tap: 'block5_conv3', engine: 'auto', workers: 1, inputSize: 224, train: { mode: 'finetune', resume: true } },
+    options: { tap: 'block5_conv3', engine: 'auto', workers: 1, inputSize: 224, train: { mode: 'finetune', resume: 1 } },
     code: '@niwt/backbones@0.1.0',
   },
   seed: 7,
@@ -28,11 +28,11 @@ describe('stage keys', () => {
   it('the network key ignores tap, engine, workers and train.resume; the activations key adds tap and engine', () => {
     const k0 = seenNetworkKey(BASE);
     expect(trainingOptions(BASE.backbone.options)).toEqual({ inputSize: 224, train: { mode: 'finetune' } });
-    const ignored = [{ tap: 'block4_conv3' }, { engine: 'onnx' }, { workers: 4 }, { train: { mode: 'finetune', resume: false } }];
+    const ignored = [{ tap: 'block4_conv3' }, { engine: 'onnx' }, { workers: 4 }, { train: { mode: 'finetune', resume: 0 } }];
     for (const o of ignored) {
       expect(seenNetworkKey(withOptions(o)), JSON.stringify(o)).toBe(k0);
     }
-    for (const o of [{ inputSize: 112 }, { train: { mode: 'fixed', resume: true } }]) {
+    for (const o of [{ inputSize: 112 }, { train: { mode: 'fixed', resume: 1 } }]) {
       expect(seenNetworkKey(withOptions(o))).not.toBe(k0);
     }
     expect(seenNetworkKey({ ...BASE, seed: 8 })).not.toBe(k0);
@@ -54,7 +54,8 @@ describe('stage keys', () => {
     const dataset = { name: 'tiny', samples, split: { trainval: [0, 1, 2] } } as unknown as Dataset;
     const write = async (indices: number[]): Promise<void> => {
       await writeNpy(path.join(dir, 'trainval_indices.npy'), Int32Array.from(indices), [indices.length]);
-      await writeNpy(path.join(dir, 'trainval_features.npy'), new Float32Array(indices.length * 2), [indices.length, 2]);
+      const features = new Float32Array(indices.length * 2);
+      await writeNpy(path.join(dir, 'trainval_features.npy'), features, [indices.length, 2]);
     };
     await write([0, 1, 2]);
     expect(Array.from((await readActivations(dir, 'trainval', dataset, false, [0, 1, 2])).labels)).toEqual([0, 1, 0]);
@@ -67,6 +68,7 @@ describe('stage keys', () => {
         'remove the entry (niwt cache prune --stage activations --all) and rerun',
     );
     await write([0, 1]);
-    await expect(readActivations(dir, 'trainval', dataset, false, [0, 1, 2])).rejects.toThrow('(2 samples cached, 3 in the split)');
+    const short = readActivations(dir, 'trainval', dataset, false, [0, 1, 2]);
+    await expect(short).rejects.toThrow('(2 samples cached, 3 in the split)');
   });
 });
