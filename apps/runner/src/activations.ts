@@ -76,16 +76,17 @@ export function trainingOptions(options: Record<string, unknown>): Record<string
 
 /**
  * The dataset's fingerprint; for a dataset without `fingerprint()` (a third-party plugin), a fingerprint of
- * every sample's path, size and mtime (a path that is not a file counts as 'missing', stably).
+ * every sample's path, size and mtime (a path that is not a file counts as 'missing', stably) and of the
+ * plugin's options (conservatively: any of them might change the pixels).
  */
-export async function datasetFingerprint(dataset: Dataset, log: Logger): Promise<string> {
+export async function datasetFingerprint(dataset: Dataset, log: Logger, options: unknown = {}): Promise<string> {
   if (dataset.fingerprint) return dataset.fingerprint();
   log.warn(
     `dataset '${dataset.name}' has no fingerprint(): the cache key stats its ${dataset.samples.length} sample files ` +
       'instead (see "Adding a dataset plugin" in packages/datasets/README.md)',
   );
   const paths = dataset.samples.map((s) => s.path);
-  return fingerprintFiles(paths, { base: dataset.root, extra: { dataset: dataset.name } });
+  return fingerprintFiles(paths, { base: dataset.root, extra: { dataset: dataset.name, options } });
 }
 
 /** A hash of the classes, every sample's label and the split: what indices in cached files refer to. */
@@ -248,7 +249,7 @@ export async function stageInputs(
 ): Promise<{ readonly network: SeenNetworkInputs; readonly params: Record<string, string> }> {
   const code = (p: ResolvedPlugin): string => exp.registry.codeVersion(p.spec);
   const weights = await backbone.weightsFingerprint?.();
-  const fingerprint = await datasetFingerprint(dataset, log);
+  const fingerprint = await datasetFingerprint(dataset, log, exp.dataset.options);
   const { spec, options } = exp.backbone;
   const network: SeenNetworkInputs = {
     dataset: { fingerprint, structure: datasetStructure(dataset), code: code(exp.dataset) },
