@@ -1,6 +1,7 @@
 /** Stage 3–4 of the pipeline: the seen network and the activations it produces, both cached by input hash. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { removeCheckpointDir, seenNetworkCheckpointDir } from './checkpoints.js';
 import {
   Rng,
   StageCache,
@@ -53,12 +54,14 @@ export async function trainOrLoadSeenNetwork(
 ): Promise<SeenNetwork> {
   const key = hashOf({ stage: 'seen-network', ...keyParts });
   let report: SeenTrainingReport | undefined;
+  const checkpointDir = seenNetworkCheckpointDir(cache.root, key);
   const { dir, hit } = await cache.getOrCreate('seen-network', key, async (tmp) => {
     const { train, val } = seenValidationSplit(dataset, 0.1, seed);
-    report = await backbone.trainSeen({ dataset, seenClasses: dataset.split.seen, trainIndices: train, valIndices: val });
+    report = await backbone.trainSeen({ dataset, seenClasses: dataset.split.seen, trainIndices: train, valIndices: val, checkpointDir });
     await backbone.save(tmp);
     await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2));
   });
+  await removeCheckpointDir(checkpointDir); // the network is cached now
   if (hit) {
     await backbone.load(dir);
     report = JSON.parse(await fs.readFile(path.join(dir, 'report.json'), 'utf8')) as SeenTrainingReport;
