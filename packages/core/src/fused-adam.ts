@@ -96,9 +96,13 @@ export class FusedAdam {
     }));
   }
 
-  /** A copy of the step count and moments (for a checkpoint); the parameters are `params`. */
-  getState(): AdamState {
-    return { step: this.t, m: this.moments.map((x) => x.m.slice()), v: this.moments.map((x) => x.v.slice()) };
+  /**
+   * The step count and moments (for a checkpoint; the parameters are `params`): copies, or with `copy` false
+   * views on the optimizer's memory, valid until its next step (no second copy of a large model's moments).
+   */
+  getState(copy = true): AdamState {
+    const c = (a: Float32Array): Float32Array => (copy ? a.slice() : a);
+    return { step: this.t, m: this.moments.map((x) => c(x.m)), v: this.moments.map((x) => c(x.v)) };
   }
 
   /**
