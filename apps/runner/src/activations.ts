@@ -57,7 +57,8 @@ export async function trainOrLoadSeenNetwork(
   const checkpointDir = seenNetworkCheckpointDir(cache.root, key);
   const { dir, hit } = await cache.getOrCreate('seen-network', key, async (tmp) => {
     const { train, val } = seenValidationSplit(dataset, 0.1, seed);
-    report = await backbone.trainSeen({ dataset, seenClasses: dataset.split.seen, trainIndices: train, valIndices: val, checkpointDir });
+    const seenClasses = dataset.split.seen;
+    report = await backbone.trainSeen({ dataset, seenClasses, trainIndices: train, valIndices: val, checkpointDir });
     await backbone.save(tmp);
     await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2));
   });

@@ -13,7 +13,10 @@ export function seenNetworkCheckpointDir(cacheDir: string, key: string): string 
 }
 
 /** The folder of one method fit: the activations it runs on, its label and options, the seed, the design. */
-export function methodCheckpointDir(cacheDir: string, parts: { activations: string; label: string; options: unknown; seed: number; design?: unknown }): string {
+export function methodCheckpointDir(
+  cacheDir: string,
+  parts: { activations: string; label: string; options: unknown; seed: number; design?: unknown },
+): string {
   return path.join(cacheDir, 'checkpoints', 'method', hashOf(parts));
 }
 

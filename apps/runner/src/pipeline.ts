@@ -178,7 +178,13 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
         const prefix = designs.length > 1 ? `perm${p}/` : '';
         const pending: Promise<void>[] = [];
         const tm = log.stage(`${m.label}: fit${designs.length > 1 ? ` (permutation ${p + 1}/${designs.length})` : ''}`);
-        const checkpointDir = methodCheckpointDir(cache.root, { activations: acts.key, label: m.label, options: m.options, seed: exp.top.seed, design: sources });
+        const checkpointDir = methodCheckpointDir(cache.root, {
+          activations: acts.key,
+          label: m.label,
+          options: m.options,
+          seed: exp.top.seed,
+          design: sources,
+        });
         const summary = await method.fit({
           classNames,
           seen: split.seen,

@@ -70,7 +70,11 @@ export function writeSeenCheckpoint(dir: string, fingerprint: string, s: SeenLoo
  * The state saved in `dir` for `fingerprint`: `state` when there is one to resume, else `ignored` says why
  * a file there was not used (the caller warns and starts afresh).
  */
-export function readSeenCheckpoint(dir: string, fingerprint: string, sizes: readonly number[]): { state?: SeenLoopState; ignored?: string } {
+export function readSeenCheckpoint(
+  dir: string,
+  fingerprint: string,
+  sizes: readonly number[],
+): { state?: SeenLoopState; ignored?: string } {
   const r = readCheckpoint<Meta>(seenCheckpointFile(dir), fingerprint);
   if (r.status === 'absent') return {};
   if (r.status === 'ignored') return { ignored: r.reason };
@@ -79,8 +83,9 @@ export function readSeenCheckpoint(dir: string, fingerprint: string, sizes: read
   const weights = float32List(arrays, 'w', n);
   const best = float32List(arrays, 'best', n);
   const adam = adamStateFrom(arrays, meta.adamStep, n);
-  const fits = (list: readonly Float32Array[] | undefined): boolean => !!list && list.every((a, i) => a.length === sizes[i]);
-  if (meta.variables !== n || !weights || !best || !adam || !fits(weights) || !fits(best) || !fits(adam.m) || !fits(adam.v)) {
+  const fits = (list: readonly Float32Array[] | undefined): list is Float32Array[] =>
+    !!list && list.length === n && list.every((a, i) => a.length === sizes[i]);
+  if (meta.variables !== n || !fits(weights) || !fits(best) || !adam || !fits(adam.m) || !fits(adam.v)) {
     return { ignored: `its arrays do not match the ${n} variables of this network` };
   }
   return {

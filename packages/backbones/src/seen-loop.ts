@@ -42,9 +42,15 @@ export interface SeenLoop {
 }
 
 /** What a backbone's seen-loop checkpoint is for: its name, options, run seed, and the training data. */
-export function seenCheckpointFingerprint(backbone: string, options: unknown, seed: number, data: SeenTrainingData): string {
+export function seenCheckpointFingerprint(
+  backbone: string,
+  options: unknown,
+  seed: number,
+  data: SeenTrainingData,
+): string {
   const { dataset, seenClasses, trainIndices, valIndices } = data;
-  return hashOf({ backbone, options, seed, dataset: [dataset.name, dataset.root, dataset.samples.length], seenClasses, trainIndices, valIndices });
+  const source = [dataset.name, dataset.root, dataset.samples.length];
+  return hashOf({ backbone, options, seed, dataset: source, seenClasses, trainIndices, valIndices });
 }
 
 /** The progress detail after an epoch's checkpoint is on disk (tests kill a run exactly there). */
@@ -65,11 +71,20 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
   const ckpt = o.checkpoint && {
     dir: o.checkpoint.dir,
     // the caller's inputs, plus what this loop can check itself: settings, variable shapes, labels
-    fingerprint: hashOf({ inputs: o.checkpoint.fingerprint, settings: train, shapes: o.vars.map((v) => v.shape), rowShape: o.rowShape, labels: hashOf(Array.from(labels)) }),
+    fingerprint: hashOf({
+      inputs: o.checkpoint.fingerprint,
+      settings: train,
+      shapes: o.vars.map((v) => v.shape),
+      rowShape: o.rowShape,
+      labels: hashOf(Array.from(labels)),
+    }),
   };
   if (ckpt) {
     const { state, ignored } = readSeenCheckpoint(ckpt.dir, ckpt.fingerprint, o.vars.map((v) => v.size));
-    if (ignored) o.log.warn(`${o.label}: ignoring the checkpoint ${seenCheckpointFile(ckpt.dir)}: ${ignored}; training from epoch 1`);
+    if (ignored) {
+      const file = seenCheckpointFile(ckpt.dir);
+      o.log.warn(`${o.label}: ignoring the checkpoint ${file}: ${ignored}; training from epoch 1`);
+    }
     if (state) {
       tf.tidy(() => o.vars.forEach((v, i) => v.assign(tf.tensor(state.weights[i], v.shape))));
       optimizer.setState(state.adam);
@@ -110,7 +125,9 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
     done = epoch;
     if (ckpt) {
       const weights = o.vars.map((v) => v.dataSync() as Float32Array);
-      writeSeenCheckpoint(ckpt.dir, ckpt.fingerprint, { epoch, stopped, trainAcc, best, weights, adam: optimizer.getState(), rngState: rng.getState() });
+      const adam = optimizer.getState();
+      const rngState = rng.getState();
+      writeSeenCheckpoint(ckpt.dir, ckpt.fingerprint, { epoch, stopped, trainAcc, best, weights, adam, rngState });
       bar.tick(0, checkpointedDetail(epoch));
     }
   }

@@ -23,7 +23,9 @@ export interface AdamState {
 
 /** Checks that a saved state fits variables of these sizes; returns the reason when it does not. */
 export function adamStateMismatch(state: AdamState, sizes: readonly number[]): string | undefined {
-  if (state.m.length !== sizes.length || state.v.length !== sizes.length) return `${state.m.length} moments for ${sizes.length} variables`;
+  if (state.m.length !== sizes.length || state.v.length !== sizes.length) {
+    return `${state.m.length} moments for ${sizes.length} variables`;
+  }
   const bad = sizes.findIndex((n, i) => state.m[i].length !== n || state.v[i].length !== n);
   return bad < 0 ? undefined : `variable ${bad} has ${sizes[bad]} values, its saved moments ${state.m[bad].length}`;
 }
@@ -83,7 +85,8 @@ export class Adam {
 
   /** A copy of the step count and moments (for a checkpoint). */
   getState(): AdamState {
-    return { step: this.t, m: this.m.map((x) => x.dataSync().slice() as Float32Array), v: this.v.map((x) => x.dataSync().slice() as Float32Array) };
+    const copy = (x: tf.Tensor): Float32Array => x.dataSync().slice() as Float32Array;
+    return { step: this.t, m: this.m.map(copy), v: this.v.map(copy) };
   }
 
   /** Continues from a saved state (same variables, same order): the next step is the one after the saved one. */

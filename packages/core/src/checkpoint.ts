@@ -129,10 +129,13 @@ export function readCheckpoint<M>(file: string, fingerprint: string): Checkpoint
     readExactly(fd, json, 12);
     const header = JSON.parse(Buffer.from(json).toString('utf8')) as Header;
     if (header.fingerprint !== fingerprint) {
-      return { status: 'ignored', reason: `written for other inputs or settings (fingerprint ${header.fingerprint}, expected ${fingerprint})` };
+      const found = header.fingerprint;
+      const reason = `written for other inputs or settings (fingerprint ${found}, expected ${fingerprint})`;
+      return { status: 'ignored', reason };
     }
     let pos = 12 + jsonLength;
-    const expected = pos + header.arrays.reduce((s, a) => s + a.length * DTYPES[a.dtype].BYTES_PER_ELEMENT, 0) + END.length;
+    const body = header.arrays.reduce((s, a) => s + a.length * DTYPES[a.dtype].BYTES_PER_ELEMENT, 0);
+    const expected = pos + body + END.length;
     if (size !== expected) return { status: 'ignored', reason: `${size} bytes, its header describes ${expected}` };
     const arrays = new Map<string, CheckpointArray>();
     for (const a of header.arrays) {
@@ -153,15 +156,22 @@ export function readCheckpoint<M>(file: string, fingerprint: string): Checkpoint
 }
 
 /** Adam's state as checkpoint arrays under `prefix` (`<prefix>m<i>`, `<prefix>v<i>`), and its step count. */
-export function adamStateArrays(state: AdamState, prefix = 'adam/'): { step: number; arrays: [string, Float32Array][] } {
-  return {
-    step: state.step,
-    arrays: [...state.m.map((m, i): [string, Float32Array] => [`${prefix}m${i}`, m]), ...state.v.map((v, i): [string, Float32Array] => [`${prefix}v${i}`, v])],
-  };
+export function adamStateArrays(
+  state: AdamState,
+  prefix = 'adam/',
+): { step: number; arrays: [string, Float32Array][] } {
+  const named = (kind: 'm' | 'v', list: readonly Float32Array[]): [string, Float32Array][] =>
+    list.map((a, i) => [`${prefix}${kind}${i}`, a]);
+  return { step: state.step, arrays: [...named('m', state.m), ...named('v', state.v)] };
 }
 
 /** The inverse of `adamStateArrays`; undefined when an array is missing or not float32. */
-export function adamStateFrom(arrays: ReadonlyMap<string, CheckpointArray>, step: number, count: number, prefix = 'adam/'): AdamState | undefined {
+export function adamStateFrom(
+  arrays: ReadonlyMap<string, CheckpointArray>,
+  step: number,
+  count: number,
+  prefix = 'adam/',
+): AdamState | undefined {
   const m: Float32Array[] = [];
   const v: Float32Array[] = [];
   for (let i = 0; i < count; i++) {
@@ -175,7 +185,11 @@ export function adamStateFrom(arrays: ReadonlyMap<string, CheckpointArray>, step
 }
 
 /** Float32 arrays `<prefix><i>` for i < count, or undefined when one is missing. */
-export function float32List(arrays: ReadonlyMap<string, CheckpointArray>, prefix: string, count: number): Float32Array[] | undefined {
+export function float32List(
+  arrays: ReadonlyMap<string, CheckpointArray>,
+  prefix: string,
+  count: number,
+): Float32Array[] | undefined {
   const out: Float32Array[] = [];
   for (let i = 0; i < count; i++) {
     const a = arrays.get(`${prefix}${i}`);

@@ -17,7 +17,9 @@ export class Rng {
 
   /** A generator that continues exactly where the one whose `getState()` gave `state` was. */
   static fromState(state: number): Rng {
-    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) throw new RangeError(`Rng state must be a uint32, got ${state}`);
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) {
+      throw new RangeError(`Rng state must be a uint32, got ${state}`);
+    }
     const r = new Rng(0);
     r.state = state >>> 0;
     return r;

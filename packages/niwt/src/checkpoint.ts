@@ -65,12 +65,18 @@ interface Meta {
 }
 
 function bytesHash(m: Matrix): string {
-  return createHash('sha256').update(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)).digest('hex').slice(0, 16);
+  const bytes = new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
 /** What a stage D checkpoint is for: its inputs, options and engine. */
 export function stageDFingerprint(
-  inputs: { readonly tapShape: readonly number[]; readonly poolSize: number; readonly seenWeights: Matrix; readonly targets: Matrix },
+  inputs: {
+    readonly tapShape: readonly number[];
+    readonly poolSize: number;
+    readonly seenWeights: Matrix;
+    readonly targets: Matrix;
+  },
   options: object,
   implementation: string,
 ): string {
@@ -116,11 +122,13 @@ export class StageDCheckpointer {
     const scalars = arrays.get('scalars');
     const losses = arrays.get('losses');
     const adam = adamStateFrom(arrays, meta.adamStep, 1);
-    if (
-      !(wu instanceof Float32Array) || wu.length !== wuSize || !(order instanceof Int32Array) || order.length !== 2 * pairs ||
-      !(scalars instanceof Float64Array) || scalars.length !== 2 || !(losses instanceof Float64Array) || losses.length !== meta.step ||
-      !adam || adam.m[0].length !== wuSize || adam.v[0].length !== wuSize
-    ) {
+    const fits =
+      wu instanceof Float32Array && wu.length === wuSize &&
+      order instanceof Int32Array && order.length === 2 * pairs &&
+      scalars instanceof Float64Array && scalars.length === 2 &&
+      losses instanceof Float64Array && losses.length === meta.step &&
+      !!adam && adam.m[0].length === wuSize && adam.v[0].length === wuSize;
+    if (!fits) {
       this.c.onIgnored?.(`${this.file}: its arrays do not match this stage D (W_u ${wuSize} values, ${pairs} pairs)`);
       return undefined;
     }
@@ -146,7 +154,8 @@ export class StageDCheckpointer {
     if (!final && step - this.lastStep < this.everySteps && performance.now() - this.lastTime < this.everyMs) return;
     const s = state();
     const adam = adamStateArrays(s.adam);
-    const meta: Meta = { step: s.step, stopped: s.stopped, adamStep: adam.step, rngState: s.rngState, cursor: s.cursor, stopCount: s.stopCount };
+    const { stopped, rngState, cursor, stopCount } = s;
+    const meta: Meta = { step: s.step, stopped, adamStep: adam.step, rngState, cursor, stopCount };
     const arrays = new Map<string, CheckpointArray>([
       ['wu', s.wu],
       ['order', s.order],

@@ -220,14 +220,16 @@ class StageD {
     if (!c) return undefined;
     const { ortThreads, implementation: _asked, ...rest } = this.opts as TransferOptions & { ortThreads?: number };
     const options = { ...rest, ortThreads: implementation === 'fast-ort' ? ortThreads : undefined };
-    const inputs = { tapShape: this.data.pool.shape, poolSize: this.data.pool.size, seenWeights: this.data.seenWeights, targets: this.data.targets };
+    const { pool, seenWeights, targets } = this.data;
+    const inputs = { tapShape: pool.shape, poolSize: pool.size, seenWeights, targets };
     const ck = new StageDCheckpointer(c, stageDFingerprint(inputs, options, implementation));
     const s = ck.restore(this.wu.size, this.pairs.length);
     if (s) {
       tf.tidy(() => this.wu.assign(tf.tensor2d(s.wu, this.wu.shape)));
       this.optimizer.setState(s.adam);
       this.rng = Rng.fromState(s.rngState);
-      this.order = Array.from({ length: s.order.length / 2 }, (_, i): [number, number] => [s.order[2 * i], s.order[2 * i + 1]]);
+      const pair = (i: number): [number, number] => [s.order[2 * i], s.order[2 * i + 1]];
+      this.order = Array.from({ length: s.order.length / 2 }, (_, i) => pair(i));
       this.cursor = s.cursor;
       this.stop.setState({ monitor: s.stopMonitor, count: s.stopCount });
       this.step = s.step;
@@ -373,7 +375,8 @@ export async function trainUnseenWeightsAsync(
   }
   if (!ort) {
     lin?.dispose();
-    return { ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint), ortUnavailableReason: ortUnavailableReason ?? fallbackReason };
+    const result = trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint);
+    return { ...result, ortUnavailableReason: ortUnavailableReason ?? fallbackReason };
   }
   const run = new StageD(data, opts, lin);
   try {

@@ -46,21 +46,28 @@ function cli(args: string[], cwd: string, killWhen?: () => boolean): Promise<Don
 /** Files (not folders) under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : [p];
+  });
 }
 
 type Metrics = number[][];
-const metricsOf = (result: { methods: { s: number; u: number; H: number; zslT1: number }[] }): Metrics => result.methods.map((m) => [m.s, m.u, m.H, m.zslT1]);
+interface Results {
+  readonly methods: readonly { s: number; u: number; H: number; zslT1: number }[];
+}
+const metricsOf = (result: Results): Metrics => result.methods.map((m) => [m.s, m.u, m.H, m.zslT1]);
 
 /** The results.json artifact of the run a non-JSON `niwt run` printed (`run <id> in <location>`). */
 function resultsOf(dir: string, stdout: string): Metrics {
   const id = /run ([0-9a-f]{32}) in /.exec(stdout)![1];
-  const file = filesUnder(path.join(dir, 'mlruns')).find((f) => f.includes(id) && f.endsWith(path.join('results', 'results.json')))!;
-  return metricsOf(JSON.parse(readFileSync(file, 'utf8')));
+  const artifact = path.join('results', 'results.json');
+  const file = filesUnder(path.join(dir, 'mlruns')).find((f) => f.includes(id) && f.endsWith(artifact))!;
+  return metricsOf(JSON.parse(readFileSync(file, 'utf8')) as Results);
 }
 
 describe('checkpoints through the CLI', () => {
-  it('killed in seen training, then in stage D: each rerun continues from the checkpoint; same results; none left', async () => {
+  it('killed in seen training, then in stage D: reruns resume the checkpoints; same results; none left', async () => {
     const ref = tempDir('ckpt-ref');
     writeFileSync(path.join(ref, 'c.yaml'), CONFIG);
     const r0 = await cli(['run', 'c.yaml', '--json'], ref);
@@ -71,10 +78,12 @@ describe('checkpoints through the CLI', () => {
     const dir = tempDir('ckpt');
     writeFileSync(path.join(dir, 'c.yaml'), CONFIG);
     const ckpts = path.join(dir, '.niwt/cache/checkpoints');
-    const r1 = await cli(['run', 'c.yaml'], dir, () => filesUnder(path.join(ckpts, 'seen-network')).some((f) => f.endsWith('seen-loop.ckpt')));
+    const has = (sub: string, end: string) => (): boolean =>
+      filesUnder(path.join(ckpts, sub)).some((f) => f.endsWith(end));
+    const r1 = await cli(['run', 'c.yaml'], dir, has('seen-network', 'seen-loop.ckpt'));
     expect(r1.signal).toBe('SIGKILL');
 
-    const r2 = await cli(['run', 'c.yaml'], dir, () => filesUnder(path.join(ckpts, 'method')).some((f) => f.endsWith(path.join('stage-d', 'stage-d.ckpt'))));
+    const r2 = await cli(['run', 'c.yaml'], dir, has('method', path.join('stage-d', 'stage-d.ckpt')));
     expect(r2.signal).toBe('SIGKILL');
     expect(r2.stderr).toMatch(/train small-cnn: resuming after epoch [1-3] from .*seen-network/);
     // the seen network is cached now: its checkpoint folder is gone; stage D's is there

@@ -22,7 +22,11 @@ function make(cacheDir: string, log: Logger = silentLogger): Vgg16 {
   const opts = imagenetOptions('vgg16').parse({
     inputSize: 32,
     width: 1 / 16,
-    train: { mode: 'finetune', head: { epochs: 2, lr: 1e-3 }, finetune: { epochs: 3, batchSize: 8, microBatch: 4, lr: 1e-3, patience: 5, dropout: 0.2, clipNorm: 1 } },
+    train: {
+      mode: 'finetune',
+      head: { epochs: 2, lr: 1e-3 },
+      finetune: { epochs: 3, batchSize: 8, microBatch: 4, lr: 1e-3, patience: 5, dropout: 0.2, clipNorm: 1 },
+    },
   });
   return new Vgg16(opts, runContext(cacheDir), log);
 }
@@ -96,7 +100,8 @@ describe('fine-tuning resumes bit-identically', () => {
     for (const [k, v] of b) expect(a.get(k)!.equals(v), `checkpoint ${k} differs`).toBe(true);
     // ... and they hold real Adam state: the step count of 3 epochs × 2 steps, non-zero moments.
     const state = [...b.keys()].find((k) => k.endsWith('state.ckpt'))!;
-    const fp = readFileSync(path.join(refCkpt, 'finetune', state)).subarray(12).toString('latin1').match(/"fingerprint":"([0-9a-f]+)"/)![1];
+    const header = readFileSync(path.join(refCkpt, 'finetune', state)).subarray(12).toString('latin1');
+    const fp = /"fingerprint":"([0-9a-f]+)"/.exec(header)![1];
     const r = readCheckpoint<{ adamStep: number }>(path.join(refCkpt, 'finetune', state), fp);
     if (r.status !== 'ok') throw new Error(`unreadable checkpoint: ${JSON.stringify(r)}`);
     expect(r.content.meta.adamStep).toBe(6);

@@ -59,7 +59,7 @@ function files(dir: string): Record<string, Buffer> {
 function expectSameNetwork(dir: string, reference: string): void {
   const [got, want] = [files(dir), files(reference)];
   expect(Object.keys(got)).toEqual(Object.keys(want));
-  for (const f of Object.keys(want)) expect(got[f].equals(want[f]), `${f} differs from the uninterrupted run`).toBe(true);
+  for (const f of Object.keys(want)) expect(got[f].equals(want[f]), `${f} differs`).toBe(true);
 }
 
 const resumedAfter = (ticks: readonly string[]): number | undefined => {
@@ -110,7 +110,7 @@ describe('seen-network training resumes bit-identically (small CNN, 2 cores satu
     expect(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'))).toEqual({ ...ref, seconds: 0 });
   }, 120_000);
 
-  it('a checkpoint that is not one (a torn or foreign file) is ignored: training starts afresh, same result', async () => {
+  it('a checkpoint that is not one (a torn file) is ignored: training starts afresh, same result', async () => {
     const ckpt = tmp('ckpt');
     writeFileSync(path.join(ckpt, 'seen-loop.ckpt'), 'NIWTCKP1 torn');
     const out = tmp('out');

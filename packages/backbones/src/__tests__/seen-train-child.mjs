@@ -33,7 +33,8 @@ export function quadrants(perClass) {
           for (let y = 0; y < spec.height; y++)
             for (let x = 0; x < spec.width; x++) {
               const inQ = (y < spec.height / 2 ? 0 : 2) + (x < spec.width / 2 ? 0 : 1) === c;
-              for (let ch = 0; ch < 3; ch++) px[((k * spec.height + y) * spec.width + x) * 3 + ch] = (inQ ? 120 : 60) + 60 * rng.normal();
+              const at = ((k * spec.height + y) * spec.width + x) * 3;
+              for (let ch = 0; ch < 3; ch++) px[at + ch] = (inQ ? 120 : 60) + 60 * rng.normal();
             }
         });
         yield { indices: chunk, pixels: px, spec };
@@ -47,12 +48,15 @@ export const EPOCHS = 8;
 /** Trains and saves to `outDir`; `onTick(detail)` sees every progress tick. Returns the report. */
 export async function trainTiny(checkpointDir, outDir, onTick = () => undefined) {
   await initBackend('wasm');
-  const log = { ...silentLogger, progress: () => ({ tick: (_n, detail) => onTick(detail ?? ''), done: () => undefined }) };
-  const opts = smallCnnOptions.parse({ imageSize: 16, widths: [4, 6, 8], hidden: 12, train: { epochs: EPOCHS, batchSize: 8, lr: 3e-3, patience: 3, dropout: 0.3 } });
+  const progress = () => ({ tick: (_n, detail) => onTick(detail ?? ''), done: () => undefined });
+  const log = { ...silentLogger, progress };
+  const train = { epochs: EPOCHS, batchSize: 8, lr: 3e-3, patience: 3, dropout: 0.3 };
+  const opts = smallCnnOptions.parse({ imageSize: 16, widths: [4, 6, 8], hidden: 12, train });
   const net = new SmallCnn(opts, { seed: 5, baseDir: '.', cacheDir: '.', runDir: '.' }, log);
   const data = quadrants(20);
   const ids = data.split.trainval;
-  const report = await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2, 3], trainIndices: ids.slice(0, 64), valIndices: ids.slice(64), checkpointDir });
+  const split = { trainIndices: ids.slice(0, 64), valIndices: ids.slice(64) };
+  const report = await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2, 3], ...split, checkpointDir });
   await net.save(outDir);
   await fs.writeFile(path.join(outDir, 'report.json'), JSON.stringify({ ...report, seconds: 0 }));
   net.dispose();

@@ -108,7 +108,15 @@ describe('backbone: features', () => {
   it('interrupted mid-epoch and resumed from its checkpoint folder: the same weights (bytes) and report', async () => {
     const ds = dataset(12);
     const o = { hidden: [16, 8], train: { epochs: 8, batchSize: 8, lr: 5e-3, patience: 3, dropout: 0.3 } };
-    const data = (checkpointDir?: string) => ({ dataset: ds, seenClasses: [0, 1, 2, 3], trainIndices: ds.split.trainval.filter((_, k) => k % 3 !== 0), valIndices: ds.split.trainval.filter((_, k) => k % 3 === 0), checkpointDir });
+    const trainIndices = ds.split.trainval.filter((_, k) => k % 3 !== 0);
+    const valIndices = ds.split.trainval.filter((_, k) => k % 3 === 0);
+    const data = (checkpointDir?: string) => ({
+      dataset: ds,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices,
+      valIndices,
+      checkpointDir,
+    });
     const weights = (bb: FeaturesBackbone) => Buffer.from(bb.seenClassifier().weights.data.buffer.slice(0));
     const ref = make(o);
     const refReport = await ref.trainSeen(data());
@@ -127,7 +135,8 @@ describe('backbone: features', () => {
     await expect(first.trainSeen(data(dir))).rejects.toThrow('interrupted');
     first.dispose();
     const infos: string[] = [];
-    const again = new FeaturesBackbone(featuresBackboneOptions.parse(o), run(), { ...silentLogger, info: (m) => void infos.push(m) });
+    const recording = { ...silentLogger, info: (m: string) => void infos.push(m) };
+    const again = new FeaturesBackbone(featuresBackboneOptions.parse(o), run(), recording);
     const report = await again.trainSeen(data(dir));
     expect(infos).toEqual([`train features MLP: resuming after epoch 2 from ${path.join(dir, 'seen-loop.ckpt')}`]);
     expect({ ...report, seconds: 0 }).toEqual({ ...refReport, seconds: 0 });

@@ -159,7 +159,9 @@ export class FeaturesBackbone implements Backbone {
       settings: train,
       rng: new Rng(deriveSeed(this.run.seed, 'features/train')),
       log: this.log,
-      checkpoint: data.checkpointDir ? { dir: data.checkpointDir, fingerprint: seenCheckpointFingerprint(this.name, this.opts, this.run.seed, data) } : undefined,
+      checkpoint: data.checkpointDir
+        ? { dir: data.checkpointDir, fingerprint: seenCheckpointFingerprint(this.name, this.opts, this.run.seed, data) }
+        : undefined,
     });
     return { ...report, seconds: (performance.now() - t0) / 1000 };
   }

@@ -67,7 +67,8 @@ export class FinetuneCheckpoints {
    */
   async resume(sizes: readonly number[]): Promise<{ state: FinetuneState; adam: AdamState } | undefined> {
     removeStaleTemporaries(this.dir, 0);
-    const epochs = (await fs.readdir(this.dir).catch(() => [] as string[])).map((n) => numbered(n, 'epoch')).filter((n): n is number => n !== undefined);
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const epochs = names.map((n) => numbered(n, 'epoch')).filter((n): n is number => n !== undefined);
     if (!epochs.length) return undefined;
     const last = Math.max(...epochs);
     const dir = path.join(this.dir, epochDir(last));
@@ -80,7 +81,8 @@ export class FinetuneCheckpoints {
     const { meta, arrays } = r.content;
     const adam = adamStateFrom(arrays, meta.adamStep, sizes.length);
     const losses = arrays.get('losses');
-    if (meta.variables !== sizes.length || !adam || adam.m.some((m, i) => m.length !== sizes[i]) || !(losses instanceof Float64Array)) {
+    const fits = !!adam && meta.variables === sizes.length && adam.m.every((m, i) => m.length === sizes[i]);
+    if (!fits || !(losses instanceof Float64Array)) {
       return ignore(`its optimizer state does not match the ${sizes.length} variables of this network`);
     }
     try {
@@ -103,8 +105,9 @@ export class FinetuneCheckpoints {
   /** Commits the state after `state.epoch`: weights, Adam, early stopping, losses; then drops older folders. */
   async commit(state: FinetuneState, adam: AdamState): Promise<void> {
     const { step, arrays } = adamStateArrays(adam);
-    const meta: Meta = { epoch: state.epoch, bestAcc: state.bestAcc, bestEpoch: state.bestEpoch, trainAcc: state.trainAcc, stopped: state.stopped, adamStep: step, variables: adam.m.length };
-    const all = new Map<string, CheckpointArray>([['losses', Float64Array.from(state.losses)], ...arrays]);
+    const { losses, ...rest } = state;
+    const meta: Meta = { ...rest, adamStep: step, variables: adam.m.length };
+    const all = new Map<string, CheckpointArray>([['losses', Float64Array.from(losses)], ...arrays]);
     await this.writeFolder(epochDir(state.epoch), async (tmp) => {
       await this.weights.save(tmp);
       writeCheckpoint(path.join(tmp, STATE), { fingerprint: this.fingerprint, meta, arrays: all });
@@ -122,7 +125,8 @@ export class FinetuneCheckpoints {
     for (const name of await fs.readdir(this.dir)) {
       const e = numbered(name, 'epoch');
       const b = numbered(name, 'best');
-      if ((e !== undefined && e !== state.epoch) || (b !== undefined && b !== state.bestEpoch)) await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
+      const stale = (e !== undefined && e !== state.epoch) || (b !== undefined && b !== state.bestEpoch);
+      if (stale) await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
     }
   }
 

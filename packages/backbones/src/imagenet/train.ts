@@ -178,9 +178,18 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     },
   };
   // The runner's checkpoint folder for this training, else one under the cache keyed by the inputs.
-  const ckptDir = data.checkpointDir ? path.join(data.checkpointDir, 'finetune') : path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
+  const ckptDir = data.checkpointDir
+    ? path.join(data.checkpointDir, 'finetune')
+    : path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
   const ckpt = new FinetuneCheckpoints(ckptDir, key, weights, log, bb.name);
-  let state: FinetuneState = { epoch: 0, bestAcc: fixed.valAcc, bestEpoch: 0, trainAcc: fixed.trainAcc, stopped: false, losses: [] };
+  let state: FinetuneState = {
+    epoch: 0,
+    bestAcc: fixed.valAcc,
+    bestEpoch: 0,
+    trainAcc: fixed.trainAcc,
+    stopped: false,
+    losses: [],
+  };
   const resumed = train.resume ? await ckpt.resume(vars.map((v) => v.size)) : undefined;
   if (resumed) {
     state = resumed.state;

@@ -179,7 +179,9 @@ export class SmallCnn implements Backbone {
       settings: train,
       rng,
       log: this.log,
-      checkpoint: data.checkpointDir ? { dir: data.checkpointDir, fingerprint: seenCheckpointFingerprint(this.name, this.opts, this.run.seed, data) } : undefined,
+      checkpoint: data.checkpointDir
+        ? { dir: data.checkpointDir, fingerprint: seenCheckpointFingerprint(this.name, this.opts, this.run.seed, data) }
+        : undefined,
     });
     return { ...report, seconds: (performance.now() - t0) / 1000 };
   }

@@ -4,7 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Adam, FusedAdam, Rng, initBackend, ownTemporaries, readCheckpoint, writeCheckpoint, type CheckpointArray } from '../index.js';
+import {
+  Adam,
+  FusedAdam,
+  Rng,
+  initBackend,
+  ownTemporaries,
+  readCheckpoint,
+  writeCheckpoint,
+  type CheckpointArray,
+} from '../index.js';
 
 await initBackend('wasm');
 
@@ -41,12 +50,17 @@ describe('checkpoint files', () => {
     const file = path.join(dir, 'x.ckpt');
     expect(readCheckpoint(file, 'abc')).toEqual({ status: 'absent' });
     writeCheckpoint(file, { fingerprint: 'abc', meta: {}, arrays });
-    expect(readCheckpoint(file, 'abd')).toEqual({ status: 'ignored', reason: 'written for other inputs or settings (fingerprint abc, expected abd)' });
+    expect(readCheckpoint(file, 'abd')).toEqual({
+      status: 'ignored',
+      reason: 'written for other inputs or settings (fingerprint abc, expected abd)',
+    });
     const whole = readFileSync(file);
     writeFileSync(file, whole.subarray(0, whole.length - 3));
-    expect(readCheckpoint(file, 'abc')).toEqual({ status: 'ignored', reason: `${whole.length - 3} bytes, its header describes ${whole.length}` });
+    const reason = `${whole.length - 3} bytes, its header describes ${whole.length}`;
+    expect(readCheckpoint(file, 'abc')).toEqual({ status: 'ignored', reason });
     writeFileSync(file, whole.subarray(0, 20));
-    expect(readCheckpoint(file, 'abc')).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^unreadable \(/) });
+    const torn = readCheckpoint(file, 'abc');
+    expect(torn).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^unreadable/) });
     writeFileSync(file, 'hello, world');
     expect(readCheckpoint(file, 'abc')).toEqual({ status: 'ignored', reason: 'not a checkpoint file' });
   });
@@ -91,7 +105,8 @@ describe('states that continue a run exactly', () => {
     const c = new Adam([z], { lr: 0.05 });
     for (let i = 0; i < 2; i++) c.step(loss(z));
     expect(bytes(z.dataSync() as Float32Array).equals(bytes(x.dataSync() as Float32Array))).toBe(false);
-    expect(() => b.setState({ step: 1, m: [new Float32Array(3)], v: [new Float32Array(3)] })).toThrow(/variable 0 has 7 values/);
+    const short = { step: 1, m: [new Float32Array(3)], v: [new Float32Array(3)] };
+    expect(() => b.setState(short)).toThrow(/variable 0 has 7 values/);
     [a, b, c].forEach((o) => o.dispose());
     tf.dispose([x, y, z, target]);
   });
