@@ -20,6 +20,11 @@ export function methodCheckpointDir(
   return path.join(cacheDir, 'checkpoints', 'method', hashOf(parts));
 }
 
+/** Removes a checkpoint folder, then `checkpoints/<kind>/` and `checkpoints/` when they are left empty. */
 export async function removeCheckpointDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
+  for (const parent of [path.dirname(dir), path.dirname(path.dirname(dir))]) {
+    // rmdir removes only an empty folder: another computation's checkpoint keeps it
+    if (!(await fs.rmdir(parent).then(() => true, () => false))) break;
+  }
 }

@@ -83,7 +83,20 @@ export function writeCheckpoint<M>(file: string, content: CheckpointContent<M>):
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
   const tmp = temporaryFor(file);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    // the folder was removed meanwhile (a caller cleaning up empty checkpoint folders): recreate it once
+    try {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(path.dirname(file), { recursive: true });
+      fd = openSync(tmp, 'w');
+    } catch (again) {
+      releaseTemporary(tmp);
+      throw again;
+    }
+  }
   try {
     writeAll(fd, MAGIC);
     writeAll(fd, len);

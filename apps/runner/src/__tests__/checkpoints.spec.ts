@@ -73,7 +73,7 @@ describe('checkpoints through the CLI', () => {
     const r0 = await cli(['run', 'c.yaml', '--json'], ref);
     expect(r0.code).toBe(0);
     const reference = metricsOf(JSON.parse(r0.stdout));
-    expect(filesUnder(path.join(ref, '.niwt/cache/checkpoints'))).toEqual([]);
+    expect(existsSync(path.join(ref, '.niwt/cache/checkpoints'))).toBe(false);
 
     const dir = tempDir('ckpt');
     writeFileSync(path.join(dir, 'c.yaml'), CONFIG);
@@ -94,5 +94,6 @@ describe('checkpoints through the CLI', () => {
     expect(r3.stderr).toMatch(/niwt stage D: resuming after step \d+ from its checkpoint/);
     expect(resultsOf(dir, r3.stdout)).toEqual(reference);
     expect(filesUnder(ckpts)).toEqual([]);
+    expect(existsSync(ckpts)).toBe(false); // empty parents removed too: `niwt cache ls` shows no checkpoints stage
   }, 600_000);
 });
