@@ -6,6 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { removeCheckpointDir, seenNetworkCheckpointDir } from './checkpoints.js';
 import {
   Rng,
   StageCache,
@@ -133,12 +134,15 @@ export async function trainOrLoadSeenNetwork(
 ): Promise<SeenNetwork> {
   const key = seenNetworkKey(inputs);
   let report: SeenTrainingReport | undefined;
+  const checkpointDir = seenNetworkCheckpointDir(cache.root, key);
   const { dir, hit } = await cache.getOrCreate('seen-network', key, async (tmp) => {
     const { train, val } = seenValidationSplit(dataset, 0.1, seed);
-    report = await backbone.trainSeen({ dataset, seenClasses: dataset.split.seen, trainIndices: train, valIndices: val });
+    const seenClasses = dataset.split.seen;
+    report = await backbone.trainSeen({ dataset, seenClasses, trainIndices: train, valIndices: val, checkpointDir });
     await backbone.save(tmp);
     await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2));
   });
+  await removeCheckpointDir(checkpointDir); // the network is cached now
   if (hit) {
     await backbone.load(dir);
     report = JSON.parse(await fs.readFile(path.join(dir, 'report.json'), 'utf8')) as SeenTrainingReport;

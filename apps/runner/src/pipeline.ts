@@ -30,6 +30,7 @@ import { extractOrLoad, stageInputs, trainOrLoadSeenNetwork } from './activation
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
 import { folderPool } from './pool-folder.js';
+import { methodCheckpointDir, removeCheckpointDir } from './checkpoints.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -181,6 +182,13 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
         const prefix = designs.length > 1 ? `perm${p}/` : '';
         const pending: Promise<void>[] = [];
         const tm = log.stage(`${m.label}: fit${designs.length > 1 ? ` (permutation ${p + 1}/${designs.length})` : ''}`);
+        const checkpointDir = methodCheckpointDir(cache.root, {
+          activations: acts.key,
+          label: m.label,
+          options: m.options,
+          seed: exp.top.seed,
+          design: sources,
+        });
         const summary = await method.fit({
           classNames,
           seen: split.seen,
@@ -192,11 +200,13 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           seed: exp.top.seed,
           // a method's own caches follow the activations and the method's code
           cache: { store: cache, inputsKey: hashOf({ activations: acts.key, code: exp.registry.codeVersion(m.spec) }) },
+          checkpointDir,
           imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log),
           log: sources ? quietStages(log) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });
         await Promise.all(pending);
+        await removeCheckpointDir(checkpointDir); // the fit is done: a rerun fits afresh (same seed, same result)
         const fitSeconds = tm.end();
         const unseenScores = method.scores(acts.testUnseen.features);
         const r = evaluateGzsl(method.scores(acts.testSeen.features), acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);

@@ -11,6 +11,25 @@ export interface AdamOptions {
   readonly epsilon?: number;
 }
 
+/**
+ * Everything an Adam optimizer carries from one step to the next (a checkpoint): the step count and both
+ * moments, one array per variable in the optimizer's order. Restoring it continues the same float32 run.
+ */
+export interface AdamState {
+  readonly step: number;
+  readonly m: readonly Float32Array[];
+  readonly v: readonly Float32Array[];
+}
+
+/** Checks that a saved state fits variables of these sizes; returns the reason when it does not. */
+export function adamStateMismatch(state: AdamState, sizes: readonly number[]): string | undefined {
+  if (state.m.length !== sizes.length || state.v.length !== sizes.length) {
+    return `${state.m.length} moments for ${sizes.length} variables`;
+  }
+  const bad = sizes.findIndex((n, i) => state.m[i].length !== n || state.v[i].length !== n);
+  return bad < 0 ? undefined : `variable ${bad} has ${sizes[bad]} values, its saved moments ${state.m[bad].length}`;
+}
+
 export class Adam {
   private readonly m: tf.Tensor[];
   private readonly v: tf.Tensor[];
@@ -62,6 +81,25 @@ export class Adam {
     this.v[i].dispose();
     this.m[i] = tf.keep(m);
     this.v[i] = tf.keep(v);
+  }
+
+  /** A copy of the step count and moments (for a checkpoint). */
+  getState(): AdamState {
+    const copy = (x: tf.Tensor): Float32Array => x.dataSync().slice() as Float32Array;
+    return { step: this.t, m: this.m.map(copy), v: this.v.map(copy) };
+  }
+
+  /** Continues from a saved state (same variables, same order): the next step is the one after the saved one. */
+  setState(state: AdamState): void {
+    const why = adamStateMismatch(state, this.vars.map((x) => x.size));
+    if (why) throw new RangeError(`Adam.setState: ${why}`);
+    this.vars.forEach((x, i) => {
+      this.m[i].dispose();
+      this.v[i].dispose();
+      this.m[i] = tf.tensor(state.m[i], x.shape, 'float32');
+      this.v[i] = tf.tensor(state.v[i], x.shape, 'float32');
+    });
+    this.t = state.step;
   }
 
   dispose(): void {

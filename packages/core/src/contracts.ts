@@ -165,6 +165,12 @@ export interface SeenTrainingData {
   readonly seenClasses: readonly number[];
   readonly trainIndices: readonly number[];
   readonly valIndices: readonly number[];
+  /**
+   * A folder private to this computation that survives a kill: the callee writes its checkpoint there and
+   * resumes from it when present (bit-identical to an uninterrupted run); the caller deletes it once the
+   * result is cached. Absent: no checkpoints.
+   */
+  readonly checkpointDir?: string;
 }
 
 export interface SeenTrainingReport {
@@ -233,6 +239,12 @@ export interface ZeroShotContext {
   readonly imagesAtTap?: (folder: string, limit?: number) => Promise<TapSource>;
   /** Where a method may cache its own stage outputs; `inputsKey` identifies the activations it was given. */
   readonly cache?: { readonly store: StageCache; readonly inputsKey: string };
+  /**
+   * A folder private to this computation that survives a kill: the callee writes its checkpoint there and
+   * resumes from it when present (bit-identical to an uninterrupted run); the caller deletes it once the
+   * result is cached. Absent: no checkpoints.
+   */
+  readonly checkpointDir?: string;
   /** Records a metric series point of this method (prefixed by the runner). */
   metric(key: string, value: number, step?: number): void;
 }

@@ -18,6 +18,7 @@ export * from './fingerprint.js';
 export * from './temporaries.js';
 export * from './adam.js';
 export * from './fused-adam.js';
+export * from './checkpoint.js';
 export * from './variables.js';
 export * from './taps.js';
 export * from './onnx/index.js';

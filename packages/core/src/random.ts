@@ -10,6 +10,21 @@ export class Rng {
     this.state = (z ^ (z >>> 16)) >>> 0;
   }
 
+  /** The generator's whole state (one uint32), for a checkpoint; `Rng.fromState` continues the same stream. */
+  getState(): number {
+    return this.state;
+  }
+
+  /** A generator that continues exactly where the one whose `getState()` gave `state` was. */
+  static fromState(state: number): Rng {
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) {
+      throw new RangeError(`Rng state must be a uint32, got ${state}`);
+    }
+    const r = new Rng(0);
+    r.state = state >>> 0;
+    return r;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);

@@ -24,6 +24,17 @@ export class RelativeEarlyStop {
     return this.count >= this.patience;
   }
 
+  /** The monitor and the counter (for a checkpoint). */
+  getState(): { readonly monitor: number; readonly count: number } {
+    return { monitor: this.monitor, count: this.count };
+  }
+
+  /** Continues from `getState()`'s values. */
+  setState(state: { readonly monitor: number; readonly count: number }): void {
+    this.monitor = state.monitor;
+    this.count = state.count;
+  }
+
   get monitored(): number {
     return this.monitor;
   }

@@ -7,3 +7,4 @@ export * from './linear-head.js';
 export * from './niwt.js';
 export * from './module.js';
 export * from './explain.js';
+export * from './checkpoint.js';

@@ -149,6 +149,13 @@ export class Niwt implements ZeroShotMethod {
       { head, pool, seenWeights: sc.weights, targets: predicted },
       { ...this.opts, seed: deriveSeed(ctx.seed, 'niwt/transfer') },
       (step, loss) => ctx.metric('stageD/loss', loss, step),
+      ctx.checkpointDir
+        ? {
+            dir: path.join(ctx.checkpointDir, 'stage-d'),
+            onIgnored: (why) => ctx.log.warn(`niwt stage D: ignoring the checkpoint ${why}; starting from step 1`),
+            onResumed: (step) => ctx.log.info(`niwt stage D: resuming after step ${step} from its checkpoint`),
+          }
+        : undefined,
     );
     t.end(`${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
     if (transfer.fallbackReason) ctx.log.warn(`niwt stage D used double backprop: ${transfer.fallbackReason}`);

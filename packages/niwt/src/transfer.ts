@@ -10,7 +10,9 @@
  * - `fast` (the default otherwise when the head describes its layers): linear passes through the head frozen
  *   at each image's forward state (`LinearizedHead`, tfjs): one VJP for α, one JVP for ∂L/∂W_u.
  * - `reference`: α by backprop through the head and ∂L/∂W_u by a second backprop (double backprop).
- * Seen-centred initialisation; NIWT's 1 %-in-40-steps stop.
+ * Seen-centred initialisation; NIWT's 1 %-in-40-steps stop. With a checkpoint folder (the last argument of
+ * `trainUnseenWeights*`), the run's state is saved at a bounded interval and a later call resumes from it with
+ * the same result bits (`checkpoint.ts`).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +20,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Adam, BackendError, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
+import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
 import { OrtLinearizedHead } from './linear-head-ort.js';
 import type { TapSource } from '@niwt/core';
@@ -170,7 +173,7 @@ class StageD {
   readonly optimizer: Adam;
   readonly store?: StateStore;
   readonly losses: number[] = [];
-  private readonly rng: Rng;
+  private rng: Rng;
   private readonly rows: number;
   private readonly pairs: [number, number][] = [];
   private readonly stop: RelativeEarlyStop;
@@ -178,6 +181,8 @@ class StageD {
   private cursor = 0;
   step = 0;
   loss = NaN;
+  /** The early stop fired (restored from a checkpoint written at the end). */
+  stopped = false;
 
   constructor(
     readonly data: TransferData,
@@ -205,6 +210,52 @@ class StageD {
     this.stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
     this.store = lin ? new StateStore(lin, data.pool, [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
     this.order = this.rng.shuffle(this.pairs);
+  }
+
+  /**
+   * Restores the state saved in `c.dir` for this run and engine, if any (`step` is then the last step done);
+   * returns the checkpointer the loop calls after each step, or undefined without checkpoints.
+   */
+  resume(c: StageDCheckpointing | undefined, implementation: TransferImplementation): StageDCheckpointer | undefined {
+    if (!c) return undefined;
+    const { ortThreads, implementation: _asked, ...rest } = this.opts as TransferOptions & { ortThreads?: number };
+    const options = { ...rest, ortThreads: implementation === 'fast-ort' ? ortThreads : undefined };
+    const { pool, seenWeights, targets } = this.data;
+    const inputs = { tapShape: pool.shape, poolSize: pool.size, seenWeights, targets };
+    const ck = new StageDCheckpointer(c, stageDFingerprint(inputs, options, implementation));
+    const s = ck.restore(this.wu.size, this.pairs.length);
+    if (s) {
+      tf.tidy(() => this.wu.assign(tf.tensor2d(s.wu, this.wu.shape)));
+      this.optimizer.setState(s.adam);
+      this.rng = Rng.fromState(s.rngState);
+      const pair = (i: number): [number, number] => [s.order[2 * i], s.order[2 * i + 1]];
+      this.order = Array.from({ length: s.order.length / 2 }, (_, i) => pair(i));
+      this.cursor = s.cursor;
+      this.stop.setState({ monitor: s.stopMonitor, count: s.stopCount });
+      this.step = s.step;
+      this.stopped = s.stopped;
+      this.loss = s.loss;
+      this.losses.push(...s.losses);
+    }
+    return ck;
+  }
+
+  /** The state after the current step (`stopped`: the early stop fired at it). */
+  snapshot(stopped: boolean): StageDState {
+    const stop = this.stop.getState();
+    return {
+      step: this.step,
+      stopped,
+      wu: this.wu.dataSync() as Float32Array,
+      adam: this.optimizer.getState(),
+      rngState: this.rng.getState(),
+      order: Int32Array.from(this.order.flat()),
+      cursor: this.cursor,
+      stopMonitor: stop.monitor,
+      stopCount: stop.count,
+      loss: this.loss,
+      losses: this.losses,
+    };
   }
 
   /** The next batch of (pool image, unseen class) pairs. */
@@ -262,13 +313,20 @@ class StageD {
  * Stage D on tfjs: the linearised head ('fast', also for 'auto') or double backprop ('reference').
  * onnxruntime needs the asynchronous `trainUnseenWeightsAsync`; 'fast-ort' is refused here.
  */
-export function trainUnseenWeights(data: TransferData, opts: TransferOptions, onStep?: (step: number, loss: number) => void): TransferResult {
+export function trainUnseenWeights(
+  data: TransferData,
+  opts: TransferOptions,
+  onStep?: (step: number, loss: number) => void,
+  checkpoint?: StageDCheckpointing,
+): TransferResult {
   const want = opts.implementation ?? 'auto';
   if (want === 'fast-ort') throw new UnsupportedHead("implementation 'fast-ort' runs on onnxruntime, which is asynchronous: call trainUnseenWeightsAsync");
   const { lin, fallbackReason } = linearize(data, want);
   const run = new StageD(data, opts, lin);
   try {
-    for (run.step = 1; run.step <= opts.maxSteps; run.step++) {
+    const ck = run.resume(checkpoint, lin ? 'fast' : 'reference');
+    // a run restored after its early stop has no steps left (its `step` stays the stopping step)
+    if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
       const batch = run.nextBatch();
       const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
       let loss: number;
@@ -277,7 +335,9 @@ export function trainUnseenWeights(data: TransferData, opts: TransferOptions, on
       } finally {
         cls.dispose();
       }
-      if (run.record(loss, onStep)) break;
+      const stop = run.record(loss, onStep);
+      ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
+      if (stop) break;
     }
     return run.result(lin ? 'fast' : 'reference', fallbackReason, undefined);
   } finally {
@@ -295,9 +355,10 @@ export async function trainUnseenWeightsAsync(
   data: TransferData,
   opts: TransferOptions & { readonly ortThreads?: number },
   onStep?: (step: number, loss: number) => void,
+  checkpoint?: StageDCheckpointing,
 ): Promise<TransferResult> {
   const want = opts.implementation ?? 'auto';
-  if (want === 'fast' || want === 'reference') return trainUnseenWeights(data, opts, onStep);
+  if (want === 'fast' || want === 'reference') return trainUnseenWeights(data, opts, onStep, checkpoint);
   const { lin, fallbackReason } = linearize(data, want === 'fast-ort' ? 'fast' : 'auto');
   let ort: OrtLinearizedHead | undefined;
   let ortUnavailableReason: string | undefined;
@@ -314,14 +375,19 @@ export async function trainUnseenWeightsAsync(
   }
   if (!ort) {
     lin?.dispose();
-    return { ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep), ortUnavailableReason: ortUnavailableReason ?? fallbackReason };
+    const result = trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint);
+    return { ...result, ortUnavailableReason: ortUnavailableReason ?? fallbackReason };
   }
   const run = new StageD(data, opts, lin);
   try {
-    for (run.step = 1; run.step <= opts.maxSteps; run.step++) {
+    const ck = run.resume(checkpoint, 'fast-ort');
+    // a run restored after its early stop has no steps left (its `step` stays the stopping step)
+    if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
       const batch = run.nextBatch();
       const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
-      if (run.record(loss, onStep)) break;
+      const stop = run.record(loss, onStep);
+      ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
+      if (stop) break;
     }
     return run.result('fast-ort', undefined, undefined);
   } finally {

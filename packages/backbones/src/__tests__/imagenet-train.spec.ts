@@ -57,8 +57,8 @@ describe.each(['vgg16', 'resnet50', 'resnet101'] as const)('tiny %s', (family) =
     // A rerun with resume picks up the finished fine-tuning from its checkpoint instead of training again.
     const resumed = make(family, cache);
     const r2 = await resumed.trainSeen({ dataset: ds, seenClasses: [0, 1, 2, 3], trainIndices: train, valIndices: val });
-    expect(resumed.trainingLosses.length).toBe(0);
-    expect(r2.valAccuracy).toBeCloseTo(report.valAccuracy, 6);
+    expect(resumed.trainingLosses).toEqual(bb.trainingLosses);
+    expect({ ...r2, seconds: 0 }).toEqual({ ...report, seconds: 0 });
     resumed.dispose();
     bb.dispose();
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 2);

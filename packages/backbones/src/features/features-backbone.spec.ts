@@ -105,6 +105,52 @@ describe('backbone: features', () => {
     again.dispose();
   });
 
+  it('interrupted mid-epoch and resumed from its checkpoint folder: the same weights (bytes) and report', async () => {
+    const ds = dataset(12);
+    const o = { hidden: [16, 8], train: { epochs: 8, batchSize: 8, lr: 5e-3, patience: 3, dropout: 0.3 } };
+    const trainIndices = ds.split.trainval.filter((_, k) => k % 3 !== 0);
+    const valIndices = ds.split.trainval.filter((_, k) => k % 3 === 0);
+    const data = (checkpointDir?: string) => ({
+      dataset: ds,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices,
+      valIndices,
+      checkpointDir,
+    });
+    const weights = (bb: FeaturesBackbone) => Buffer.from(bb.seenClassifier().weights.data.buffer.slice(0));
+    const ref = make(o);
+    const refReport = await ref.trainSeen(data());
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'niwt-features-ckpt-'));
+    let ticks = 0;
+    const stopping = {
+      ...silentLogger,
+      progress: () => ({
+        tick: (_n?: number, detail?: string) => {
+          if (detail === 'epoch 3' && ++ticks === 2) throw new Error('interrupted');
+        },
+        done: () => undefined,
+      }),
+    };
+    const first = new FeaturesBackbone(featuresBackboneOptions.parse(o), run(), stopping);
+    await expect(first.trainSeen(data(dir))).rejects.toThrow('interrupted');
+    first.dispose();
+    const infos: string[] = [];
+    const recording = { ...silentLogger, info: (m: string) => void infos.push(m) };
+    const again = new FeaturesBackbone(featuresBackboneOptions.parse(o), run(), recording);
+    const report = await again.trainSeen(data(dir));
+    expect(infos).toEqual([`train features MLP: resuming after epoch 2 from ${path.join(dir, 'seen-loop.ckpt')}`]);
+    expect({ ...report, seconds: 0 }).toEqual({ ...refReport, seconds: 0 });
+    expect(weights(again).equals(weights(ref))).toBe(true);
+    const feats = async (bb: FeaturesBackbone) => {
+      const out: number[] = [];
+      for await (const b of bb.extract(ds, [0, 1, 2, 3, 5], 8)) out.push(...b.features);
+      return out;
+    };
+    expect(await feats(again)).toEqual(await feats(ref));
+    ref.dispose();
+    again.dispose();
+  });
+
   it('a dataset without precomputed features is a DatasetError', async () => {
     const ds = dataset(2, false);
     const bb = make({});

@@ -11,7 +11,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { runSeenLoop } from '../seen-loop.js';
+import { runSeenLoop, seenCheckpointFingerprint } from '../seen-loop.js';
 import { inject, injectable } from 'inversify';
 import {
   DatasetError,
@@ -159,6 +159,9 @@ export class FeaturesBackbone implements Backbone {
       settings: train,
       rng: new Rng(deriveSeed(this.run.seed, 'features/train')),
       log: this.log,
+      checkpoint: data.checkpointDir
+        ? { dir: data.checkpointDir, fingerprint: seenCheckpointFingerprint(this.name, this.opts, this.run.seed, data) }
+        : undefined,
     });
     return { ...report, seconds: (performance.now() - t0) / 1000 };
   }

@@ -7,13 +7,28 @@
  * - finetune: the same head first, then every layer (BN statistics frozen) at a lower rate: weight decay,
  *   per-gradient norm clipping, dropout, augmentation, early stopping on the val split. Gradients are
  *   accumulated over micro-batches (the 4 GB WASM heap holds 2 VGG16 images), in JS memory with Adam's
- *   moments (`FinetuneOptimizer`). A checkpoint per epoch (`<cacheDir>/finetune/<key>/last`, best in
- *   `best/`); `resume` continues from the last one (Adam's moments restart from zero on resume).
+ *   moments (`FinetuneOptimizer`). A checkpoint per epoch (`finetune-checkpoint.ts`: in the runner's
+ *   `checkpointDir`, else `<cacheDir>/finetune/<key>/`) with the weights, Adam's moments, the early-stopping
+ *   state and the losses; `resume` (default) continues after the last one, bit-identical to an uninterrupted run.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, FusedAdam, Rng, StateError, deriveSeed, hashOf, readNpy, variableFrom, writeNpy, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import {
+  Adam,
+  FusedAdam,
+  Rng,
+  StateError,
+  deriveSeed,
+  hashOf,
+  readNpy,
+  variableFrom,
+  writeNpy,
+  type AdamState,
+  type SeenTrainingData,
+  type SeenTrainingReport,
+} from '@niwt/core';
+import { checkpointedDetail } from '../seen-loop.js';
+import { FinetuneCheckpoints, type FinetuneState } from './finetune-checkpoint.js';
 import { readAugmented, readForInference } from '../preprocess/preprocess.js';
 import type { ImagenetBackbone } from './backbone.js';
 
@@ -144,42 +159,48 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
   // 2. Every layer at a lower rate.
   const ft = train.finetune;
   const key = hashOf({ fkey, classes: data.seenClasses, train: bb.opts.train, seed, tap: bb.opts.tap });
-  const ckpt = path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
   const vars: tf.Variable[] = [...bb.net.trainableVariables(), head.w, head.b];
   const kernels = new Set([...bb.net.kernels(), head.w].map((v) => v.name));
-  const saveAll = async (dir: string): Promise<void> => {
-    await bb.net.save(path.join(dir, 'network'));
-    await writeNpy(path.join(dir, 'seen_head__0.npy'), (await head.w.data()) as Float32Array, head.w.shape);
-    await writeNpy(path.join(dir, 'seen_head__1.npy'), (await head.b.data()) as Float32Array, head.b.shape);
+  const weights = {
+    save: async (dir: string): Promise<void> => {
+      await bb.net.save(path.join(dir, 'network'));
+      await writeNpy(path.join(dir, 'seen_head__0.npy'), (await head.w.data()) as Float32Array, head.w.shape);
+      await writeNpy(path.join(dir, 'seen_head__1.npy'), (await head.b.data()) as Float32Array, head.b.shape);
+    },
+    load: async (dir: string): Promise<void> => {
+      await bb.net.loadSaved(path.join(dir, 'network'));
+      const w = await readNpy(path.join(dir, 'seen_head__0.npy'));
+      const b = await readNpy(path.join(dir, 'seen_head__1.npy'));
+      tf.tidy(() => {
+        head.w.assign(tf.tensor2d(w.data as Float32Array, head.w.shape));
+        head.b.assign(tf.tensor1d(b.data as Float32Array));
+      });
+    },
   };
-  const loadAll = async (dir: string): Promise<void> => {
-    await bb.net.loadSaved(path.join(dir, 'network'));
-    const w = await readNpy(path.join(dir, 'seen_head__0.npy'));
-    const b = await readNpy(path.join(dir, 'seen_head__1.npy'));
-    tf.tidy(() => {
-      head.w.assign(tf.tensor2d(w.data as Float32Array, head.w.shape));
-      head.b.assign(tf.tensor1d(b.data as Float32Array));
-    });
+  // The runner's checkpoint folder for this training, else one under the cache keyed by the inputs.
+  const ckptDir = data.checkpointDir
+    ? path.join(data.checkpointDir, 'finetune')
+    : path.join(cacheDir, 'finetune', `${bb.name}-${key}`);
+  const ckpt = new FinetuneCheckpoints(ckptDir, key, weights, log, bb.name);
+  let state: FinetuneState = {
+    epoch: 0,
+    bestAcc: fixed.valAcc,
+    bestEpoch: 0,
+    trainAcc: fixed.trainAcc,
+    stopped: false,
+    losses: [],
   };
-  interface State { epoch: number; bestAcc: number; bestEpoch: number; trainAcc: number; stopped: boolean }
-  let state: State = { epoch: 0, bestAcc: fixed.valAcc, bestEpoch: 0, trainAcc: fixed.trainAcc, stopped: false };
-  let resumed = false;
-  if (train.resume) {
-    try {
-      state = JSON.parse(await fs.readFile(path.join(ckpt, 'state.json'), 'utf8')) as State;
-      await loadAll(path.join(ckpt, 'last'));
-      resumed = true;
-      log.info(`${bb.name}: resuming fine-tuning after epoch ${state.epoch} from ${ckpt}`);
-    } catch {
-      state = { epoch: 0, bestAcc: fixed.valAcc, bestEpoch: 0, trainAcc: fixed.trainAcc, stopped: false };
-    }
-  }
-  if (!resumed) {
-    await fs.rm(ckpt, { recursive: true, force: true });
-    await saveAll(path.join(ckpt, 'best'));
+  const resumed = train.resume ? await ckpt.resume(vars.map((v) => v.size)) : undefined;
+  if (resumed) {
+    state = resumed.state;
+    log.info(`${bb.name}: resuming fine-tuning after epoch ${state.epoch} from ${ckptDir}`);
+  } else {
+    await ckpt.reset();
+    await ckpt.saveBest(0);
   }
   const size = bb.opts.inputSize;
   const opt = new FinetuneOptimizer(vars, kernels, ft);
+  if (resumed) opt.setAdamState(resumed.adam);
   const steps = Math.ceil(trainY.length / ft.batchSize);
   const bar = log.progress(`fine-tune ${bb.name}`, Math.max(0, ft.epochs - state.epoch) * steps);
   const dropout = { rate: ft.dropout, after: bb.net.spec.dropoutAfter };
@@ -195,7 +216,7 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     }
     return correct / valY.length;
   };
-  const losses: number[] = [];
+  const losses = [...state.losses];
   while (!state.stopped && state.epoch < ft.epochs) {
     const epoch = state.epoch + 1;
     const rng = new Rng(deriveSeed(seed, `${bb.name}/finetune/${epoch}`));
@@ -230,23 +251,18 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
     }
     losses.push(lossSum / trainY.length);
     const valAcc = await valAccuracy();
-    state = { ...state, epoch, trainAcc: correct / trainY.length };
+    state = { ...state, epoch, trainAcc: correct / trainY.length, losses: [...losses] };
     log.info(`${bb.name}: fine-tune epoch ${epoch}: loss ${losses[losses.length - 1].toFixed(4)}, train acc ${(100 * state.trainAcc).toFixed(1)}%, val acc ${(100 * valAcc).toFixed(1)}%`);
     if (valAcc > state.bestAcc) {
-      state.bestAcc = valAcc;
-      state.bestEpoch = epoch;
-      await saveAll(path.join(ckpt, 'best.tmp'));
-      await fs.rm(path.join(ckpt, 'best'), { recursive: true, force: true });
-      await fs.rename(path.join(ckpt, 'best.tmp'), path.join(ckpt, 'best'));
-    } else if (epoch - state.bestEpoch >= ft.patience) state.stopped = true;
-    await saveAll(path.join(ckpt, 'last.tmp'));
-    await fs.rm(path.join(ckpt, 'last'), { recursive: true, force: true });
-    await fs.rename(path.join(ckpt, 'last.tmp'), path.join(ckpt, 'last'));
-    await fs.writeFile(path.join(ckpt, 'state.json'), JSON.stringify(state));
+      state = { ...state, bestAcc: valAcc, bestEpoch: epoch };
+      await ckpt.saveBest(epoch);
+    } else if (epoch - state.bestEpoch >= ft.patience) state = { ...state, stopped: true };
+    await ckpt.commit(state, opt.adamState());
+    bar.tick(0, checkpointedDetail(epoch));
   }
   bar.done();
   opt.dispose();
-  await loadAll(path.join(ckpt, 'best'));
+  await ckpt.loadBest(state);
   return { head, losses, report: { epochs: state.epoch, bestEpoch: state.bestEpoch, trainAccuracy: state.trainAcc, valAccuracy: state.bestAcc, seconds: (performance.now() - t0) / 1000 } };
 }
 
@@ -313,6 +329,16 @@ export class FinetuneOptimizer {
       this.adam.update(i, g);
       tf.tidy(() => v.assign(tf.tensor(shares ? x.slice() : x, v.shape)));
     });
+  }
+
+  /** Adam's step count and moments (views on its memory, valid until the next step: written out, not kept). */
+  adamState(): AdamState {
+    return this.adam.getState(false);
+  }
+
+  /** Continues Adam from a checkpoint (the weights are the variables' current values). */
+  setAdamState(state: AdamState): void {
+    this.adam.setState(state);
   }
 
   dispose(): void {
