@@ -4,7 +4,7 @@
  * early stopping on the validation accuracy, and the best epoch's weights restored at the end.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Adam, type Logger, type Rng, type SeenTrainingReport } from '@niwt/core';
+import { Adam, yieldToEventLoop, type Logger, type Rng, type SeenTrainingReport } from '@niwt/core';
 
 export interface SeenLoopSettings {
   readonly lr: number;
@@ -62,6 +62,7 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
       correct += (await hits!.data())[0];
       tf.dispose([x, y, hits!]);
       bar.tick(1, `epoch ${epoch}`);
+      await yieldToEventLoop(); // lets SIGINT/SIGTERM handlers run between batches
     }
     trainAcc = correct / Math.max(1, labels.length);
     const valAcc = o.valAccuracy ? await o.valAccuracy() : trainAcc;

@@ -16,7 +16,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, BackendError, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, BackendError, Rng, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
 import { OrtLinearizedHead } from './linear-head-ort.js';
@@ -322,6 +322,7 @@ export async function trainUnseenWeightsAsync(
       const batch = run.nextBatch();
       const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
       if (run.record(loss, onStep)) break;
+      await yieldToEventLoop(); // onnxruntime's promise may settle without a macrotask: let signals in
     }
     return run.result('fast-ort', undefined, undefined);
   } finally {
