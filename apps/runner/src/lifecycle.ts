@@ -27,7 +27,7 @@ export function ownerTags(): Record<string, string> {
 }
 
 /** How long closing runs may take after a signal before the process exits anyway (a spool keeps the rest). */
-export const CLOSE_BUDGET_MS = 4_000;
+export const CLOSE_BUDGET_MS = 8_000;
 
 type EndStatus = Exclude<RunStatus, 'RUNNING'>;
 
@@ -140,18 +140,24 @@ export class RunLifecycle {
     const ids = runs.map((r) => r.runId).reverse();
     const stage = this.stage;
     const text = `${status} during stage "${stage}" at ${new Date().toISOString()} (pid ${process.pid} on ${HOST})\n${reason}\n`;
-    const close = async (): Promise<void> => {
-      for (const r of runs) {
-        const inner = r.inner;
-        await inner.setTags({ [LIFECYCLE_TAGS.error]: firstLine(reason), [LIFECYCLE_TAGS.interruptedAt]: stage }).catch(() => undefined);
-        await inner.logText('error.txt', text).catch(() => undefined);
-        await inner.end(status).catch(() => undefined);
-        this.closed(r);
-      }
+    const closeOne = async (r: GuardedRun): Promise<void> => {
+      const inner = r.inner;
+      await inner.setTags({ [LIFECYCLE_TAGS.error]: firstLine(reason), [LIFECYCLE_TAGS.interruptedAt]: stage }).catch(() => undefined);
+      await inner.logText('error.txt', text).catch(() => undefined);
+      await inner.end(status).catch(() => undefined);
+      this.closed(r);
     };
+    // runs are independent: close them together, so one slow store does not hold the others
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([close(), new Promise<void>((res) => (timer = setTimeout(res, budgetMs)))]);
+    const inTime = await Promise.race([
+      Promise.all(runs.map(closeOne)).then(() => true),
+      new Promise<boolean>((res) => (timer = setTimeout(() => res(false), budgetMs))),
+    ]);
     clearTimeout(timer);
+    if (!inTime) {
+      const left = runs.filter((r) => this.open.includes(r)).map((r) => r.runId);
+      this.err(`niwt: closing run(s) ${left.join(', ')} took over ${budgetMs / 1000}s; the next niwt run of this config marks them KILLED\n`);
+    }
     return ids;
   }
 
@@ -184,12 +190,9 @@ export class RunLifecycle {
     }
     this.stopping = signal;
     haltLongLoops();
-    if (process.env.NIWT_DEBUG_SIGNAL) this.err(`[signal handled at ${Date.now()}]\n`);
     const stage = this.stage;
     const ids = await this.endAll('KILLED', `interrupted by ${signal}`);
-    if (process.env.NIWT_DEBUG_SIGNAL) this.err(`[runs closed at ${Date.now()}]\n`);
     runExitCleanupsSync();
-    if (process.env.NIWT_DEBUG_SIGNAL) this.err(`[cleaned at ${Date.now()}]\n`);
     const runPart = ids.length === 0 ? 'no run was open' : `run ${ids[0]} marked KILLED${ids.length > 1 ? ` (with ${ids.length - 1} nested)` : ''}`;
     this.err(`niwt: interrupted during ${stage}; ${runPart}; resume with: ${this.resumeCommand || 'the same command'}\n`);
     this.exit(EXIT_CODES[signal]);
