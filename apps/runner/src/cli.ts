@@ -56,13 +56,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--verbose', 'print stacks of errors')
     .action(async (config: string, flags: RunFlags & { resume?: boolean; skipBadImages?: boolean }) => {
       verbose = Boolean(flags.verbose);
+      lifecycle.begin(['niwt', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' '));
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
-      lifecycle.resumeCommand = ['niwt', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' ');
-      lifecycle.install();
       const { resume, abandoned } = await previousRuns(exp, Boolean(flags.resume), log);
       const result = await runExperiment(exp, log, { resume, abandoned });
       if (flags.json) {
@@ -89,8 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
       if (!flags.queue) {
         // a sweep skips the points that finished: running it again is its resume
-        lifecycle.resumeCommand = ['niwt', ...argv].map(shellQuote).join(' ');
-        lifecycle.install();
+        lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
       }
       if (flags.queue) {
         const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log });

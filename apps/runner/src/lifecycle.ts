@@ -104,6 +104,14 @@ export class RunLifecycle {
     this.exit = io.exit ?? ((code) => process.exit(code));
   }
 
+  /** A new command starts (in-process callers run several): forget the last one's stage and failure. */
+  begin(resumeCommand: string): void {
+    this.stage = 'startup';
+    this.failedRunId = undefined;
+    this.resumeCommand = resumeCommand;
+    this.install();
+  }
+
   /** Registers a run as open (parents first); returns the run to use from now on. */
   opened(run: TrackedRun): TrackedRun {
     const g = run instanceof GuardedRun ? run : new GuardedRun(run, this);
@@ -124,6 +132,8 @@ export class RunLifecycle {
   /** A logger that also records the stage in progress. */
   trackStages(log: Logger): Logger {
     const stage = (name: string): ReturnType<Logger['stage']> => {
+      // stopping: the next stage must not start (a synchronous one would hold the loop the handler needs)
+      if (this.stopping) throw new Error(`interrupted by ${this.stopping} before ${name}`);
       this.stage = name;
       if (process.env.NIWT_LOG_STAGE_START === '1') process.stderr.write(`… ${name}\n`);
       return log.stage(name);
@@ -161,9 +171,15 @@ export class RunLifecycle {
     return ids;
   }
 
-  /** Installs SIGINT/SIGTERM handlers once per process. */
+  /**
+   * Whether this process may own SIGINT/SIGTERM and uncaught errors: set by the `niwt` entry point only, so
+   * `main()` called in process (tests, embedding) leaves the host's handlers alone.
+   */
+  handleSignals = false;
+
+  /** Installs SIGINT/SIGTERM and uncaught-error handlers once per process (when `handleSignals`). */
   install(): void {
-    if (this.installed) return;
+    if (this.installed || !this.handleSignals) return;
     this.installed = true;
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void this.onSignal(sig));
     process.on('uncaughtException', (e) => void this.onCrash(e));

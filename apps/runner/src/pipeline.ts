@@ -319,6 +319,8 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
     await parent.end('FINISHED');
     return result;
   } catch (e) {
+    // interrupted: the signal handler closes the runs and exits; wait for it
+    if (lifecycle.stopping) await new Promise<never>(() => undefined);
     const err = e instanceof Error ? e : new Error(String(e));
     const ids = await lifecycle.endAll('FAILED', `${err.message}\n\n${err.stack ?? ''}`, undefined, open);
     if (ids.length > 0) lifecycle.failedRunId ??= ids[0];
