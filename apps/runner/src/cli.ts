@@ -5,10 +5,12 @@
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
-import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
+import { PluginRegistry, UsageError, isNiwtError, removeStaleTemporaries, type Logger } from '@niwt/core';
 import { runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
-import { findUnfinishedRun } from './finished.js';
+import { findUnfinishedRuns, type UnfinishedRun } from './finished.js';
+import { lifecycle, shellQuote } from './lifecycle.js';
+import type { Experiment } from './compose.js';
 import { registerWeightsCommands } from './commands/weights.js';
 import { registerReportCommands } from './commands/report.js';
 import { registerCacheCommands } from './commands/cache.js';
@@ -54,18 +56,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--verbose', 'print stacks of errors')
     .action(async (config: string, flags: RunFlags & { resume?: boolean; skipBadImages?: boolean }) => {
       verbose = Boolean(flags.verbose);
+      lifecycle.begin(['niwt', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' '));
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
-      let resumedFrom: string | undefined;
-      if (flags.resume) {
-        const previous = await findUnfinishedRun(exp);
-        resumedFrom = previous?.runId;
-        log.info(previous ? `resuming run ${previous.runId} (${previous.status}): completed stages come from the cache` : 'nothing to resume for this config: running it (completed stages still come from the cache)');
-      }
-      const result = await runExperiment(exp, log, { resumedFrom });
+      const { resume, abandoned } = await previousRuns(exp, Boolean(flags.resume), log);
+      const result = await runExperiment(exp, log, { resume, abandoned });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       } else {
@@ -88,6 +86,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       verbose = Boolean(flags.verbose);
       if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
+      if (!flags.queue) {
+        // a sweep skips the points that finished: running it again is its resume
+        lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
+      }
       if (flags.queue) {
         const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log });
         if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
@@ -150,8 +152,45 @@ export async function main(argv: readonly string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     code = report(e, verbose);
+    if (lifecycle.failedRunId !== undefined && !isNiwtError(e)) {
+      process.stderr.write(`niwt: failed during ${lifecycle.stage}; run ${lifecycle.failedRunId} marked FAILED; after fixing the cause, resume with: ${lifecycle.resumeCommand}\n`);
+    }
   }
   return code;
+}
+
+/**
+ * Startup of `niwt run`: removes temporaries of processes that are gone, then finds unfinished runs of this
+ * config. With `--resume` the newest is continued; runs left RUNNING by a gone process are marked KILLED.
+ */
+async function previousRuns(exp: Experiment, resume: boolean, log: Logger): Promise<{ resume?: UnfinishedRun; abandoned: UnfinishedRun[] }> {
+  const stale = removeStaleTemporaries(exp.run.cacheDir);
+  if (stale.length > 0) log.info(`removed ${stale.length} temporary cache folder(s) left by processes that are gone`);
+  let unfinished: UnfinishedRun[];
+  try {
+    unfinished = await findUnfinishedRuns(exp);
+  } catch (e) {
+    log.warn(`cannot look for unfinished runs of this config: ${(e as Error).message}`);
+    unfinished = [];
+  }
+  const gone = (r: UnfinishedRun): boolean => r.status === 'RUNNING' && r.ownerAlive === false;
+  if (!resume) return { abandoned: unfinished.filter(gone) };
+  const latest = unfinished[0];
+  if (!latest) {
+    log.info('nothing to resume for this config: running it (completed stages still come from the cache)');
+    return { abandoned: [] };
+  }
+  if (latest.status === 'RUNNING' && latest.ownerAlive !== false) {
+    const pid = latest.tags['niwt.pid'] ?? '?';
+    const host = latest.tags['niwt.host'] ?? '?';
+    throw new UsageError(
+      `run ${latest.runId} of this config is RUNNING in process ${pid} on ${host}; wait for it or stop it (kill ${pid}), then run again with --resume`,
+    );
+  }
+  const reused = latest.children.filter((c) => c.result).map((c) => c.runName);
+  const why = latest.status === 'RUNNING' ? 'RUNNING, its process is gone' : `${latest.status}${latest.tags['niwt.interrupted_at'] ? ` during ${latest.tags['niwt.interrupted_at']}` : ''}`;
+  log.info(`resuming run ${latest.runId} (${why}): completed stages come from the cache; finished methods reused: ${reused.join(', ') || 'none'}`);
+  return { resume: latest, abandoned: unfinished.slice(1).filter(gone) };
 }
 
 /** Prints an error the way the CLI promises; returns the exit code. */

@@ -1,12 +1,18 @@
 /**
- * Finding a run that already finished with the same resolved config (tag `niwt.config_hash`), so sweeps skip
- * work that is done. Reads the local file store; a tracking server is not searched (yet).
+ * Finding runs of the same resolved config (tag `niwt.config_hash`): one that already finished, so sweeps skip
+ * work that is done (local file store only), and ones that did not, so `niwt run --resume` continues them
+ * (file store or tracking server).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isServerUri, listLocalRuns, resolveStoreRoot } from '@niwt/tracking';
+import { processAlive } from '@niwt/core';
+import { DEFAULT_RETRY, isServerUri, listLocalRuns, makeClient, parseServerUri, resolveStoreRoot, type LocalRun, type RestRun } from '@niwt/tracking';
 import type { Experiment } from './compose.js';
-import type { RunResult } from './pipeline.js';
+import { HOST, LIFECYCLE_TAGS } from './lifecycle.js';
+import type { MethodResult, RunResult } from './pipeline.js';
+
+/** Artifact of each method run holding its `MethodResult`, read back when a resumed run reuses it. */
+export const METHOD_RESULT = 'results/method.json';
 
 export async function findFinishedRun(exp: Experiment): Promise<RunResult | undefined> {
   const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
@@ -29,15 +35,100 @@ export async function findFinishedRun(exp: Experiment): Promise<RunResult | unde
   }
 }
 
-/** The latest run of the same config that did not finish (interrupted, killed or failed), if any. */
-export async function findUnfinishedRun(exp: Experiment): Promise<{ runId: string; status: string } | undefined> {
+/** A stored run, as far as resuming needs it. */
+export interface StoredRun {
+  readonly runId: string;
+  readonly runName: string;
+  readonly status: string;
+  readonly startTime: number;
+  readonly tags: Readonly<Record<string, string>>;
+  /** Last logged step of each metric (a resumed run logs only later steps). */
+  readonly lastSteps: Readonly<Record<string, number>>;
+}
+
+/** A run of the same config that did not finish, with its method runs. */
+export interface UnfinishedRun extends StoredRun {
+  /**
+   * Whether the process that owns it (tags `niwt.pid`, `niwt.host`) still runs: false when it ended, or when
+   * the run carries no owner (older runs); undefined when it ran on another host (cannot tell).
+   */
+  readonly ownerAlive: boolean | undefined;
+  readonly children: readonly (StoredRun & { readonly result?: MethodResult })[];
+}
+
+/** Whether the owner of a run still runs (see `UnfinishedRun.ownerAlive`). */
+export function ownerAlive(tags: Readonly<Record<string, string>>): boolean | undefined {
+  const pid = Number(tags[LIFECYCLE_TAGS.pid]);
+  const host = tags[LIFECYCLE_TAGS.host];
+  if (!Number.isInteger(pid) || pid <= 0 || host === undefined) return false;
+  if (host !== HOST) return undefined;
+  return pid !== process.pid && processAlive(pid);
+}
+
+const isParentOf = (exp: Experiment, tags: Readonly<Record<string, string>>): boolean => tags['niwt.config_hash'] === exp.hash && !tags['niwt.method'];
+
+/**
+ * Runs of the same config (tag `niwt.config_hash`) that did not finish — interrupted, killed, failed, or still
+ * RUNNING because their process was SIGKILLed — newest first, from the local file store or a tracking server.
+ */
+export async function findUnfinishedRuns(exp: Experiment): Promise<UnfinishedRun[]> {
   const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
-  if (isServerUri(uri)) return undefined;
+  return isServerUri(uri) ? unfinishedOnServer(exp, uri) : unfinishedLocal(exp, uri);
+}
+
+async function unfinishedLocal(exp: Experiment, uri: string): Promise<UnfinishedRun[]> {
+  let runs;
   try {
-    const runs = await listLocalRuns(resolveStoreRoot(uri, exp.run.baseDir), { experiment: exp.top.experiment });
-    const r = runs.filter((x) => x.status !== 'FINISHED' && x.tags['niwt.config_hash'] === exp.hash && !x.tags['niwt.method']).sort((a, b) => b.startTime - a.startTime)[0];
-    return r ? { runId: r.runId, status: r.status } : undefined;
+    runs = await listLocalRuns(resolveStoreRoot(uri, exp.run.baseDir), { experiment: exp.top.experiment });
   } catch {
-    return undefined;
+    return []; // no store yet
   }
+  const lastSteps = (r: LocalRun): Record<string, number> =>
+    Object.fromEntries(Object.entries(r.metrics).map(([k, pts]) => [k, pts.reduce((m, p) => Math.max(m, p.step), -Infinity)]));
+  const stored = (r: LocalRun): StoredRun => ({ runId: r.runId, runName: r.runName, status: r.status, startTime: r.startTime, tags: r.tags, lastSteps: lastSteps(r) });
+  const out: UnfinishedRun[] = [];
+  for (const p of runs.filter((r) => r.status !== 'FINISHED' && isParentOf(exp, r.tags))) {
+    const children = [];
+    for (const c of runs.filter((r) => r.tags['mlflow.parentRunId'] === p.runId)) {
+      let result: MethodResult | undefined;
+      if (c.status === 'FINISHED') {
+        result = await fs
+          .readFile(path.join(c.dir, 'artifacts', METHOD_RESULT), 'utf8')
+          .then((t) => JSON.parse(t) as MethodResult)
+          .catch(() => undefined);
+      }
+      children.push({ ...stored(c), result });
+    }
+    out.push({ ...stored(p), ownerAlive: ownerAlive(p.tags), children });
+  }
+  return out;
+}
+
+async function unfinishedOnServer(exp: Experiment, uri: string): Promise<UnfinishedRun[]> {
+  const client = makeClient(parseServerUri(uri, process.env), 30_000, { ...DEFAULT_RETRY, budgetMs: 20_000 });
+  const experiment = await client.getExperimentByName(exp.top.experiment);
+  if (!experiment) return [];
+  const stored = (r: RestRun): StoredRun => {
+    const tags = Object.fromEntries((r.data.tags ?? []).map((t) => [t.key, t.value]));
+    // runs/search returns each metric's latest point: the one with the largest step
+    const lastSteps = Object.fromEntries((r.data.metrics ?? []).map((m) => [m.key, m.step]));
+    return { runId: r.info.run_id, runName: r.info.run_name ?? tags['mlflow.runName'] ?? '', status: r.info.status, startTime: r.info.start_time ?? 0, tags, lastSteps };
+  };
+  const parents = await client.searchRuns([experiment.experiment_id], `tags.\`niwt.config_hash\` = '${exp.hash}' and attributes.status != 'FINISHED'`);
+  const out: UnfinishedRun[] = [];
+  for (const p of parents.map((r) => ({ raw: r, run: stored(r) })).filter((x) => isParentOf(exp, x.run.tags))) {
+    const children = [];
+    for (const c of await client.searchRuns([experiment.experiment_id], `tags.\`mlflow.parentRunId\` = '${p.run.runId}'`)) {
+      let result: MethodResult | undefined;
+      if (c.info.status === 'FINISHED' && c.info.artifact_uri) {
+        result = await client
+          .downloadArtifact(c.info.artifact_uri, METHOD_RESULT)
+          .then((b) => JSON.parse(b.toString('utf8')) as MethodResult)
+          .catch(() => undefined);
+      }
+      children.push({ ...stored(c), result });
+    }
+    out.push({ ...p.run, ownerAlive: ownerAlive(p.run.tags), children });
+  }
+  return out.sort((a, b) => b.startTime - a.startTime);
 }

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
 import { main } from './cli.js';
+import { lifecycle } from './lifecycle.js';
 
+// the CLI process owns its signals: Ctrl-C and SIGTERM close open runs (see lifecycle.ts)
+lifecycle.handleSignals = true;
 process.exitCode = await main(process.argv.slice(2));

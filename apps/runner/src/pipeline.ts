@@ -31,6 +31,9 @@ import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
 import { folderPool } from './pool-folder.js';
 import { methodCheckpointDir, removeCheckpointDir } from './checkpoints.js';
+import { lifecycle, ownerTags, LIFECYCLE_TAGS } from './lifecycle.js';
+import { METHOD_RESULT, type UnfinishedRun } from './finished.js';
+import { skipLoggedSteps } from './resume.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -56,8 +59,10 @@ export interface RunResult {
   readonly runId: string;
   readonly location: string;
   readonly configHash: string;
-  /** The interrupted run this one continued (`--resume`), if any. */
+  /** The interrupted run this one continued (`--resume`), if any; equal to `runId` when it was reopened. */
   readonly resumedFrom?: string;
+  /** Methods whose finished run was reused by `--resume` instead of fitted again. */
+  readonly reusedMethods?: readonly string[];
   readonly seed: number;
   readonly backend: string;
   readonly dataset: { readonly classes: number; readonly seen: number; readonly unseen: number; readonly trainval: number; readonly testSeen: number; readonly testUnseen: number };
@@ -91,12 +96,28 @@ export function flattenParams(value: unknown, prefix = '', out: Record<string, s
 export interface RunOptions {
   /** Nest this run's parent run under another (e.g. the sweep's). */
   readonly parentRunId?: string;
-  /** The interrupted run this one continues (recorded as the tag `niwt.resumed_from`). */
-  readonly resumedFrom?: string;
+  /** The interrupted run this one continues: reopened under the same id (recorded as `niwt.resumed_from`). */
+  readonly resume?: UnfinishedRun;
+  /** Runs of this config left RUNNING by a process that is gone (SIGKILL): marked KILLED before starting. */
+  readonly abandoned?: readonly UnfinishedRun[];
 }
 
-export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptions = {}): Promise<RunResult> {
+/** Marks runs whose owner process is gone KILLED (with their RUNNING method runs), saying so in a tag. */
+async function markAbandoned(tracker: Tracker, runs: readonly UnfinishedRun[], log: Logger): Promise<void> {
+  if (!tracker.resumeRun) return;
+  for (const p of runs) {
+    for (const r of [...p.children.filter((c) => c.status === 'RUNNING'), p]) {
+      const run = await tracker.resumeRun(r.runId);
+      await run.setTags({ [LIFECYCLE_TAGS.error]: `owner process ${r.tags[LIFECYCLE_TAGS.pid] ?? '?'} ended without closing the run (killed)` });
+      await run.end('KILLED');
+    }
+    log.info(`run ${p.runId} of this config was left RUNNING by process ${p.tags[LIFECYCLE_TAGS.pid] ?? '(unknown)'}, which is gone: marked KILLED (niwt run --resume would have continued it)`);
+  }
+}
+
+export async function runExperiment(exp: Experiment, outerLog: Logger, opts: RunOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
+  const log = lifecycle.trackStages(outerLog);
   let t = log.stage('backend');
   const backend = await initBackend(exp.top.backend);
   t.end(`${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})${backend.note ? ` — ${backend.note}` : ''}`);
@@ -109,11 +130,21 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     'niwt.backend': backend.name,
     'mlflow.source.name': 'niwt run',
     ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
-    ...(opts.resumedFrom ? { 'niwt.resumed_from': opts.resumedFrom } : {}),
+    ...ownerTags(),
   };
-  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags });
+  if (opts.abandoned?.length) await markAbandoned(tracker, opts.abandoned, log);
+  const prior = opts.resume;
+  const reopen = prior !== undefined && tracker.resumeRun !== undefined;
+  if (prior && !reopen) tags['niwt.resumed_from'] = prior.runId;
+  const parent = lifecycle.opened(
+    reopen
+      ? skipLoggedSteps(await tracker.resumeRun!(prior.runId), prior.lastSteps)
+      : await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags }),
+  );
   const open: TrackedRun[] = [parent];
+  const reused: string[] = [];
   try {
+    if (reopen) await parent.setTags({ ...tags, 'niwt.resumed_from': prior.runId, 'niwt.resumes': String(Number(prior.tags['niwt.resumes'] ?? 0) + 1) });
     await parent.logParams(flattenParams(exp.resolved));
     await parent.logText('config/config.yaml', toYaml(exp.resolved));
     await parent.logText('config/overrides.yaml', toYaml(exp.overrides));
@@ -168,7 +199,21 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     const classNames = dataset.classes.map((c) => c.name);
     const results: MethodResult[] = [];
     for (const m of exp.methods) {
-      const child = await tracker.startRun({ experiment: exp.top.experiment, runName: m.label, parentRunId: parent.runId, tags: { ...tags, 'niwt.method': m.spec.name } });
+      const before = prior?.children.find((c) => c.runName === m.label);
+      if (before?.result) {
+        // finished before the interruption: its result is read back, not fitted again
+        log.info(`✓ ${`${m.label}: reused`.padEnd(34)}          finished in run ${before.runId} before the interruption`);
+        await parent.logMetrics(Object.fromEntries(Object.entries({ s: before.result.s, u: before.result.u, H: before.result.H, zsl_t1: before.result.zslT1, fit_seconds: before.result.fitSeconds }).map(([key, v]) => [`${m.label}/${key}`, v])));
+        results.push(before.result);
+        reused.push(m.label);
+        continue;
+      }
+      const child = lifecycle.opened(
+        before && reopen
+          ? skipLoggedSteps(await tracker.resumeRun!(before.runId), before.lastSteps)
+          : await tracker.startRun({ experiment: exp.top.experiment, runName: m.label, parentRunId: parent.runId, tags: { ...tags, 'niwt.method': m.spec.name } }),
+      );
+      if (before && reopen) await child.setTags({ ...ownerTags() });
       open.push(child);
       await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
       const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number }[] = [];
@@ -202,7 +247,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
           cache: { store: cache, inputsKey: hashOf({ activations: acts.key, code: exp.registry.codeVersion(m.spec) }) },
           checkpointDir,
           imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log),
-          log: sources ? quietStages(log) : log,
+          log: sources ? lifecycle.trackStages(quietStages(log)) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });
         await Promise.all(pending);
@@ -244,9 +289,11 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
       const perClass = Object.fromEntries([...r.perClass].map(([c, a]) => [classNames[c], a]));
       await child.logText('results/per_class_accuracy.json', JSON.stringify({ gzsl: perClass, zsl: Object.fromEntries([...r.perClassZsl].map(([c, a]) => [classNames[c], a])) }, null, 2));
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
+      const methodResult: MethodResult = { label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass };
+      await child.logText(METHOD_RESULT, JSON.stringify(methodResult, null, 2));
       await child.end('FINISHED');
       open.pop();
-      results.push({ label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass });
+      results.push(methodResult);
     }
     backbone.dispose();
     acts.trainval.tap?.close?.();
@@ -256,7 +303,8 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
       runId: parent.runId,
       location: parent.location,
       configHash: exp.hash,
-      resumedFrom: opts.resumedFrom,
+      resumedFrom: prior?.runId,
+      ...(prior ? { reusedMethods: reused } : {}),
       seed: exp.top.seed,
       backend: backend.name,
       dataset: {
@@ -273,12 +321,24 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
       methods: results,
       seconds: (performance.now() - t0) / 1000,
     };
+    if (prior) {
+      const cached = [net.cacheHit && 'seen network', acts.cacheHit && 'activations'].filter(Boolean).join(', ') || 'nothing';
+      const refit = exp.methods.map((m) => m.label).filter((l) => !reused.includes(l));
+      log.info(
+        `resumed run ${prior.runId}${reopen ? '' : ` as run ${parent.runId}`}: from the cache: ${cached}; ` +
+          `methods reused: ${reused.join(', ') || 'none'}; fitted again: ${refit.join(', ') || 'none'}`,
+      );
+    }
     await parent.logText('results/results.json', JSON.stringify(result, null, 2));
     await parent.logText('results/table.md', resultsTable(result));
     await parent.end('FINISHED');
     return result;
   } catch (e) {
-    for (const r of open.reverse()) await r.end('FAILED').catch(() => undefined);
+    // interrupted: the signal handler closes the runs and exits; wait for it
+    if (lifecycle.stopping) await new Promise<never>(() => undefined);
+    const err = e instanceof Error ? e : new Error(String(e));
+    const ids = await lifecycle.endAll('FAILED', `${err.message}\n\n${err.stack ?? ''}`, undefined, open);
+    if (ids.length > 0) lifecycle.failedRunId ??= ids[0];
     throw e;
   }
 }

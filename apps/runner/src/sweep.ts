@@ -13,6 +13,7 @@ import { composeExperiment } from './compose.js';
 import { runExperiment, type RunResult } from './pipeline.js';
 import { fmtSweepValue, summarizeSweep, writeSweepArtifacts, type SweepMetric, type SweepRow } from './sweep-summary.js';
 import { findFinishedRun } from './finished.js';
+import { lifecycle, ownerTags } from './lifecycle.js';
 
 export interface SweepPoint {
   readonly assignment: Readonly<Record<string, string | number | boolean>>;
@@ -78,7 +79,9 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
   const first = exps[0];
   const tracker = first.registry.create(first.tracker.spec, first.tracker.options) as Tracker;
   const sweepHash = hashOf({ grid, base: first.resolved });
-  const parent = await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(',') } });
+  const parent = lifecycle.opened(
+    await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(','), ...ownerTags() } }),
+  );
   try {
     await parent.logParams(Object.fromEntries(keys.map((k) => [`sweep.${k}`, grid[k].map(String).join(',')])));
     const done: SweepPoint[] = [];

@@ -7,7 +7,7 @@
  * was not (a kill mid-epoch loses that epoch's steps only).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, hashOf, type Logger, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import { Adam, Rng, hashOf, yieldToEventLoop, type Logger, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
 import { readSeenCheckpoint, seenCheckpointFile, writeSeenCheckpoint } from './seen-checkpoint.js';
 
 export interface SeenLoopSettings {
@@ -117,6 +117,7 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
       correct += (await hits!.data())[0];
       tf.dispose([x, y, hits!]);
       bar.tick(1, `epoch ${epoch}`);
+      await yieldToEventLoop(); // lets SIGINT/SIGTERM handlers run between batches
     }
     trainAcc = correct / Math.max(1, labels.length);
     const valAcc = o.valAccuracy ? await o.valAccuracy() : trainAcc;

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Rng, StateError, TOKENS, deriveSeed, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { Rng, StateError, TOKENS, deriveSeed, selectRows, yieldToEventLoop, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
 import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, positions, samplesOf, splitSeenClasses, type FeaturePreprocessing } from './common.js';
 import { readTidy } from './tensors.js';
 
@@ -352,6 +352,7 @@ export class Ale implements ZeroShotMethod {
         const budget = o.epochs ?? o.maxEpochs;
         for (let epoch = 1; epoch <= budget && sinceBest < o.patience; epoch++) {
           trainer.epoch();
+          await yieldToEventLoop(); // signals are handled between epochs
           const acc = candidateAccuracy(aleScores(xVal, trainer.weights(), valEmb), valLabels, split.val);
           ctx.metric(`select/lr_${candidate}/val_acc`, acc, epoch);
           if (acc >= run.acc) {
@@ -372,6 +373,7 @@ export class Ale implements ZeroShotMethod {
     let last: AleEpoch = { updates: 0, updateRate: 0 };
     for (let epoch = 1; epoch <= epochs; epoch++) {
       last = trainer.epoch();
+      await yieldToEventLoop();
       ctx.metric('train/update_rate', last.updateRate, epoch);
     }
     this.fitted = { pre, w: trainer.weights(), classEmb: emb };

@@ -289,6 +289,12 @@ export interface TrackedRun {
 
 export interface Tracker {
   startRun(options: StartRunOptions): Promise<TrackedRun>;
+  /**
+   * Reopens an ended or interrupted run under the same id (status RUNNING again, so its end sets the final
+   * status and end time) to log more into it (`niwt run --resume`). Optional: without it a resume opens a
+   * new run tagged `niwt.resumed_from`.
+   */
+  resumeRun?(runId: string): Promise<TrackedRun>;
 }
 
 // ---------------------------------------------------------------- explanations

@@ -136,3 +136,21 @@ export function removeStaleTemporaries(root: string, depth = 2, foreignMaxAgeMs 
   walk(root, 0);
   return removed;
 }
+
+let halted = false;
+
+/**
+ * Gives the event loop a turn (a macrotask, unlike `await` of a resolved promise), so signal handlers run.
+ * Long CPU-bound loops call it between batches: a SIGINT is then handled within one batch. After
+ * `haltLongLoops()` it never resolves, so those loops stop competing with the handler closing runs.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    if (!halted) setImmediate(resolve);
+  });
+}
+
+/** The process is exiting (a signal): loops that call `yieldToEventLoop` stop at their next call. */
+export function haltLongLoops(): void {
+  halted = true;
+}

@@ -18,7 +18,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, BackendError, Rng, variableFrom, matrix, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, BackendError, Rng, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
@@ -388,6 +388,7 @@ export async function trainUnseenWeightsAsync(
       const stop = run.record(loss, onStep);
       ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
       if (stop) break;
+      await yieldToEventLoop(); // onnxruntime's promise may settle without a macrotask: let signals in
     }
     return run.result('fast-ort', undefined, undefined);
   } finally {

@@ -170,6 +170,29 @@ describe('FileStoreTracker layout', () => {
     expect((await readLocalRun(run.location)).status).toBe('KILLED');
     expect((await rejection(run.end('RUNNING' as 'FINISHED'))).message).toBe('end: status must be FINISHED, FAILED or KILLED, got "RUNNING"');
   });
+
+  it('resumeRun() reopens a killed run under the same id: RUNNING, end_time null, logs kept and appended', async () => {
+    const first = await tracker().startRun({ experiment: 'x', runName: 'r' });
+    await first.logParams({ lr: 0.1 });
+    await first.logMetrics({ loss: 2 }, 1);
+    clock += 1000;
+    await first.end('KILLED');
+    clock += 1000;
+    const again = await tracker().resumeRun(first.runId);
+    expect(again.runId).toBe(first.runId);
+    expect(again.location).toBe(first.location);
+    let meta = await readYaml(path.join(first.location, 'meta.yaml'));
+    expect(meta).toMatchObject({ status: 1, end_time: null, start_time: 1_765_034_524_370, run_name: 'r' });
+    await again.logParams({ lr: 0.1 }); // the same value again is allowed
+    await again.logMetrics({ loss: 1 }, 2);
+    clock += 1000;
+    await again.end('FINISHED');
+    meta = await readYaml(path.join(first.location, 'meta.yaml'));
+    expect(meta).toMatchObject({ status: 3, end_time: 1_765_034_527_370 });
+    const read = await readLocalRun(first.location);
+    expect(read.metrics.loss.map((p) => [p.step, p.value])).toEqual([[1, 2], [2, 1]]);
+    expect((await rejection(tracker().resumeRun('0'.repeat(32)))).message).toMatch(/^resumeRun: run 0{32} not found in /);
+  });
 });
 
 describe('params, metrics, tags, artifacts', () => {

@@ -151,6 +151,25 @@ export class FileStoreTracker implements Tracker {
     }
     return new FileStoreRun(runId, experiment.meta.experiment_id, dir, this.now);
   }
+
+  /**
+   * Reopens a run of this store (`niwt run --resume`): status RUNNING, `end_time` cleared, same folder, so
+   * params, tags, metrics and artifacts logged before are kept and new ones are added beside them.
+   */
+  async resumeRun(runId: string): Promise<FileStoreRun> {
+    validateRunId('run id', runId);
+    const dir = await this.layout.findRunDir(runId);
+    if (!dir) throw new TrackingError(`resumeRun: run ${runId} not found in ${this.root}; resume with the same tracking.uri it was logged to`);
+    const file = path.join(dir, META_FILE);
+    const current = await readYamlFile(file);
+    if (!isRecord(current)) throw new TrackingError(`resumeRun: ${file} is missing or unreadable; the run folder is damaged`);
+    if (current.lifecycle_stage === 'deleted') throw new TrackingError(`resumeRun: run ${runId} is deleted; restore it in the MLflow UI or run the config again`);
+    const updated = { ...current, status: statusCode('RUNNING'), end_time: null };
+    await writeFileAtomic(file, stringifyMeta(updated), dir, { durable: true }).catch((e: unknown) => {
+      throw storeError(`reopen run ${runId}`, file, e);
+    });
+    return new FileStoreRun(runId, String(current.experiment_id), dir, this.now);
+  }
 }
 
 /**

@@ -34,7 +34,7 @@ export class MlflowTracker implements Tracker {
   /** The underlying store, unredacted: for tests and `niwt runs`. */
   readonly store: FileStoreTracker | RestTracker;
   readonly redactor: Redactor;
-  private readonly tracker: Tracker;
+  private readonly tracker: RedactingTracker;
 
   /** Resolves and checks `uri` here, so a bad value fails before any training starts. */
   constructor(
@@ -63,6 +63,11 @@ export class MlflowTracker implements Tracker {
 
   startRun(options: StartRunOptions): Promise<TrackedRun> {
     return this.tracker.startRun(options);
+  }
+
+  /** Reopens a run of this store under the same id (see `Tracker.resumeRun`). */
+  resumeRun(runId: string): Promise<TrackedRun> {
+    return this.tracker.resumeRun(runId);
   }
 }
 

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { RunStatus, StartRunOptions, TrackedRun, Tracker } from '@niwt/core';
+import { TrackingError, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
 
 export const REDACTED = '***';
 /** Shorter values are only redacted as whole values: replacing every "ab" in a text would shred it. */
@@ -94,6 +94,11 @@ export class RedactingTracker implements Tracker {
     const tags = options.tags ? (this.redactor.entries(options.tags) as Record<string, string>) : undefined;
     const runName = options.runName === undefined ? undefined : this.redactor.text(options.runName);
     return new RedactingRun(await this.inner.startRun({ ...options, runName, tags }), this.redactor);
+  }
+
+  async resumeRun(runId: string): Promise<TrackedRun> {
+    if (!this.inner.resumeRun) throw new TrackingError('this tracker cannot reopen runs');
+    return new RedactingRun(await this.inner.resumeRun(runId), this.redactor);
   }
 }
 

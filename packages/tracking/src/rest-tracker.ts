@@ -14,7 +14,7 @@ import { MLFLOW_TAGS } from './file-store.js';
 import { MlflowRestClient } from './rest/client.js';
 import { DEFAULT_RETRY, MlflowHttpError, type RetryPolicy } from './rest/http.js';
 import { toWireDouble } from './rest/types.js';
-import { SpoolRun, type SpoolOp } from './spool/spool.js';
+import { initialState, SpoolRun, type SpoolOp } from './spool/spool.js';
 import { Syncer } from './spool/sync.js';
 import { normalizeArtifactPath, paramToString, validateExperimentName, validateKey, validateMetric, validateParamValue, validateRunId, validateTagValue } from './validation.js';
 
@@ -132,6 +132,43 @@ export class RestTracker implements Tracker {
       }
     }
     const run = new RestTrackedRun(this, spool, runId, experimentId, location, parent === undefined, this.now);
+    this.runs.set(key, run);
+    return run;
+  }
+
+  /**
+   * Reopens a server run (`niwt run --resume`): `runs/update` sets it RUNNING again (MLflow keeps the old
+   * end_time until the run ends again), and a fresh spool bound to the same run id carries what is logged
+   * next. Needs the server: a run that cannot be read cannot be continued.
+   */
+  async resumeRun(runId: string): Promise<TrackedRun> {
+    validateRunId('run id', runId);
+    let stored;
+    try {
+      stored = await this.client.getRun(runId);
+      await this.client.updateRun(runId, 'RUNNING');
+    } catch (e) {
+      throw new TrackingError(`resumeRun: cannot reopen run ${runId} on ${this.server.baseUrl}: ${(e as Error).message}`, { cause: e });
+    }
+    const info = stored.info;
+    const parentRunId = stored.data.tags?.find((t) => t.key === MLFLOW_TAGS.parentRunId)?.value;
+    const parent = parentRunId === undefined ? undefined : [...this.runs.values()].find((r) => r.runId === parentRunId);
+    const key = randomUUID().replace(/-/g, '');
+    const spool = await SpoolRun.create(this.spoolDir, {
+      version: 1,
+      key,
+      uri: this.server.baseUrl,
+      experiment: info.experiment_id,
+      runName: info.run_name ?? runId,
+      startTime: info.start_time ?? Math.trunc(this.now()),
+      user: this.user,
+      tags: {},
+      ...(parent ? { parentKey: parent.spool.key } : parentRunId !== undefined ? { parentRunId } : {}),
+    });
+    // Bound to the existing run: the syncer never creates it again.
+    await spool.saveState({ ...initialState(), runId, experimentId: info.experiment_id, artifactUri: info.artifact_uri });
+    const location = `${this.server.baseUrl}/#/experiments/${info.experiment_id}/runs/${runId}`;
+    const run = new RestTrackedRun(this, spool, runId, info.experiment_id, location, parent === undefined, this.now);
     this.runs.set(key, run);
     return run;
   }

@@ -219,3 +219,25 @@ describe('push and redaction', () => {
     expect(new Set(auth)).toEqual(new Set(['Bearer tok-3f9a7c1e55']));
   });
 });
+
+describe('RestTracker.resumeRun', () => {
+  it('reopens a killed server run under the same id (RUNNING), continues its metrics, and ends it FINISHED', async () => {
+    const run = await tracker('resume-a').startRun({ experiment: 'resume' });
+    await run.logMetrics({ loss: 2 }, 1);
+    await run.end('KILLED');
+    expect((await direct.getRun(run.runId)).info.status).toBe('KILLED');
+    // another process (another tracker and spool) continues it
+    const again = await tracker('resume-b').resumeRun(run.runId);
+    expect(again.runId).toBe(run.runId);
+    expect((await direct.getRun(run.runId)).info.status).toBe('RUNNING');
+    await again.logMetrics({ loss: 1 }, 2);
+    await again.end('FINISHED');
+    const after = await direct.getRun(run.runId);
+    expect(after.info.status).toBe('FINISHED');
+    expect((await direct.getMetricHistory(run.runId, 'loss')).map((m) => [m.step, m.value])).toEqual([
+      [1, 2],
+      [2, 1],
+    ]);
+    await expect(tracker('resume-c').resumeRun('0'.repeat(32))).rejects.toThrow(/^resumeRun: cannot reopen run 0{32} on /);
+  });
+});

@@ -20,6 +20,7 @@ import {
   syncSpool,
   type LocalRun,
 } from '@niwt/tracking';
+import { ownerAlive } from '../finished.js';
 
 interface CommonFlags {
   json?: boolean;
@@ -106,9 +107,21 @@ export function registerRunsCommands(program: Command): void {
           pending.push({ key: meta.key, experiment: meta.experiment, runName: meta.runName, uri: meta.uri, serverRunId: state.runId ?? null, lastError: state.lastError ?? null });
         }
       }
-      const rows = local.map((r) => ({ runId: r.runId, experimentId: r.experimentId, runName: r.runName, status: r.status, startTime: r.startTime, parentRunId: r.tags['mlflow.parentRunId'] ?? null }));
+      const rows = local.map((r) => ({
+        runId: r.runId,
+        experimentId: r.experimentId,
+        runName: r.runName,
+        status: r.status,
+        // a run whose process died without closing it (SIGKILL, power loss): the next `niwt run` marks it KILLED
+        ownerGone: r.status === 'RUNNING' && ownerAlive(r.tags) === false,
+        startTime: r.startTime,
+        parentRunId: r.tags['mlflow.parentRunId'] ?? null,
+      }));
       if (flags.json) return out(JSON.stringify({ local: rows, spooled: pending }, null, 2));
-      for (const r of rows) out(`${r.runId}  ${r.status.padEnd(8)} ${new Date(r.startTime).toISOString()}  ${r.parentRunId ? '  ' : ''}${r.runName}`);
+      for (const r of rows) {
+        const status = r.ownerGone ? 'RUNNING (owner gone)' : r.status;
+        out(`${r.runId}  ${status.padEnd(8)} ${new Date(r.startTime).toISOString()}  ${r.parentRunId ? '  ' : ''}${r.runName}`);
+      }
       for (const p of pending) out(`${p.key}  SPOOLED  → ${p.uri}  ${p.runName}${p.lastError ? ` (last error: ${p.lastError})` : ''}`);
       if (rows.length + pending.length === 0) out('no runs');
     });
