@@ -17,8 +17,10 @@ import { registerRunsCommands } from './commands/runs.js';
 import { registerDatasetsCommands } from './commands/datasets.js';
 import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
-import { baseContainer, composeExperiment } from './compose.js';
-import { resultsTable, runExperiment } from './pipeline.js';
+import { Redactor, secretValuesFromEnv } from '@niwt/tracking';
+import { baseContainer, composeExperiment, type Experiment } from './compose.js';
+import { flattenParams, resultsTable, runExperiment } from './pipeline.js';
+import { preflightExperiment } from './preflight.js';
 
 export const DEFAULT_CONFIG = 'configs/demo.yaml';
 
@@ -58,6 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
+      await preflightExperiment(exp);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
       let resumedFrom: string | undefined;
       if (flags.resume) {
@@ -113,8 +116,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'as JSON')
     .action(async (config: string, flags: { set: string[]; json?: boolean }) => {
       const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
-      if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2)}\n`);
-      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
+      // Redacted as the saved config is: credentials are never printed.
+      const redact = configRedactor(exp);
+      if (flags.json) process.stdout.write(`${redact(JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2))}\n`);
+      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${redact(toYaml(exp.resolved))}`);
     });
 
   registerWeightsCommands(program);
@@ -152,6 +157,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     code = report(e, verbose);
   }
   return code;
+}
+
+/** Redacts config text the way the tracker redacts the saved `config/config.yaml`. */
+function configRedactor(exp: Experiment): (text: string) => string {
+  const opts = exp.tracker.options;
+  const keys = Array.isArray(opts.secretKeys) ? opts.secretKeys.map(String) : [];
+  const r = new Redactor(keys, secretValuesFromEnv(process.env, typeof opts.uri === 'string' ? opts.uri : undefined));
+  r.entries(flattenParams(exp.resolved)); // learns the values of secret keys
+  return (text) => r.text(text);
 }
 
 /** Prints an error the way the CLI promises; returns the exit code. */

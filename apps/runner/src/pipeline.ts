@@ -25,6 +25,7 @@ import {
   type ZeroShotMethod,
 } from '@niwt/core';
 import type { Experiment } from './compose.js';
+import { preflightExperiment } from './preflight.js';
 import { extractOrLoad, trainOrLoadSeenNetwork } from './activations.js';
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
@@ -94,6 +95,7 @@ export interface RunOptions {
 }
 
 export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptions = {}): Promise<RunResult> {
+  await preflightExperiment(exp); // before a run opens: a wrong path must not leave a FAILED run
   const t0 = performance.now();
   let t = log.stage('backend');
   const backend = await initBackend(exp.top.backend);
