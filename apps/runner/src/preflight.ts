@@ -6,7 +6,7 @@
 import { ConfigError, formatPath, writableProblem, type PreflightContext } from '@niwt/core';
 import type { Experiment, ResolvedPlugin } from './compose.js';
 
-/** Experiments already checked (the CLI checks before printing its first line; runExperiment checks again otherwise). */
+/** Experiments already checked (the CLI checks before its first line; runExperiment checks the others). */
 const checked = new WeakSet<Experiment>();
 
 export async function preflightExperiment(exp: Experiment): Promise<void> {
@@ -16,7 +16,9 @@ export async function preflightExperiment(exp: Experiment): Promise<void> {
     throw new ConfigError(`${exp.source.locate(p)} ${formatPath(p)}: ${message}`);
   };
   const why = writableProblem(exp.run.cacheDir);
-  if (why !== undefined) fail(['cacheDir'], `${exp.run.cacheDir} cannot be written (${why}); set cacheDir to a folder you can write`);
+  if (why !== undefined) {
+    fail(['cacheDir'], `${exp.run.cacheDir} cannot be written (${why}); set cacheDir to a folder you can write`);
+  }
   const plugins: [readonly (string | number)[], ResolvedPlugin][] = [
     [['dataset'], exp.dataset],
     [['knowledge'], exp.knowledge],

@@ -14,7 +14,7 @@ export const NON_RESULT_KEYS = ['experiment', 'cacheDir', 'plugins', 'tracking']
 const SECRET_SEGMENT = /(password|passwd|passphrase|secret|token|apikey|accesskey|privatekey|credentials?)$/;
 const USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi;
 
-/** Whether one key (a segment of a dotted path) names a secret: `password`, `dbPassword`, `auth_token`, `apiKey`, … */
+/** Whether one key (a segment of a dotted path) names a secret: `password`, `dbPassword`, `auth_token`, … */
 export function isSecretKeySegment(key: string): boolean {
   return SECRET_SEGMENT.test(key.toLowerCase().replace(/[_-]/g, ''));
 }
@@ -30,7 +30,9 @@ export function stripUserInfo(s: string): string {
  */
 export function withoutSecrets(value: unknown, secretPaths: readonly string[] = [], prefix = ''): unknown {
   if (typeof value === 'string') return stripUserInfo(value);
-  if (Array.isArray(value)) return value.map((v, i) => withoutSecrets(v, secretPaths, prefix ? `${prefix}.${i}` : String(i)));
+  if (Array.isArray(value)) {
+    return value.map((v, i) => withoutSecrets(v, secretPaths, prefix ? `${prefix}.${i}` : String(i)));
+  }
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
@@ -45,7 +47,9 @@ function withoutPath(value: unknown, segs: readonly string[]): unknown {
   if (segs.length === 0 || value === null || typeof value !== 'object') return value;
   const [head, ...rest] = segs;
   if (!(head in (value as Record<string, unknown>))) return value;
-  const copy: Record<string, unknown> | unknown[] = Array.isArray(value) ? [...(value as unknown[])] : { ...(value as Record<string, unknown>) };
+  const copy: Record<string, unknown> | unknown[] = Array.isArray(value)
+    ? [...(value as unknown[])]
+    : { ...(value as Record<string, unknown>) };
   if (rest.length === 0) delete (copy as Record<string, unknown>)[head];
   else (copy as Record<string, unknown>)[head] = withoutPath((value as Record<string, unknown>)[head], rest);
   return copy;
@@ -58,9 +62,13 @@ export interface ExperimentHashOptions {
   readonly secretPaths?: readonly string[];
 }
 
-/** What the experiment hash is computed from (exported for tests and `config show`). */
-export function experimentHashInput(resolved: Readonly<Record<string, unknown>>, opts: ExperimentHashOptions = {}): unknown {
-  let v: unknown = Object.fromEntries(Object.entries(resolved).filter(([k]) => !(NON_RESULT_KEYS as readonly string[]).includes(k)));
+/** What the experiment hash is computed from (exported for tests). */
+export function experimentHashInput(
+  resolved: Readonly<Record<string, unknown>>,
+  opts: ExperimentHashOptions = {},
+): unknown {
+  const dropped: readonly string[] = NON_RESULT_KEYS;
+  let v: unknown = Object.fromEntries(Object.entries(resolved).filter(([k]) => !dropped.includes(k)));
   for (const p of opts.nonResult ?? []) v = withoutPath(v, p.split('.'));
   return withoutSecrets(v, opts.secretPaths ?? []);
 }

@@ -1,4 +1,4 @@
-/** Whether a folder can be written, checked before work starts (a probe file, not permission bits: root ignores those). */
+/** Whether a folder can be written, checked before work starts (a probe file: root ignores permission bits). */
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 

@@ -21,7 +21,11 @@ function checkFolder(ctx: PreflightContext, key: string, rel: string, e: Expecte
   const want = [...(e.files ?? []), ...(e.dirs ?? []).map((d) => `${d}/`)].join(', ');
   const issue = (message: string): PreflightIssue[] => [{ path: [key], message }];
   const st = statSync(dir, { throwIfNoEntry: false });
-  if (!st) return issue(`${dir} does not exist; expected ${e.what} (with ${want}); fix the path (relative to the config)`);
+  if (!st) {
+    return issue(
+      `${dir} does not exist; expected ${e.what} (with ${want}); fix the path (relative to the config)`,
+    );
+  }
   if (!st.isDirectory()) return issue(`${dir} is not a folder; expected ${e.what} (with ${want})`);
   if (readdirSync(dir).length === 0) return issue(`${dir} is empty; expected ${e.what} (with ${want})`);
   for (const f of e.files ?? []) {
@@ -49,10 +53,13 @@ const xlsa17 = (name: string): Expected => ({ what: `the xlsa17 ${name} folder`,
 
 export function folderPreflight(o: { root: string }, ctx: PreflightContext): PreflightIssue[] {
   const { classes, attributes, classAttributes, split, images } = FILES;
-  return checkFolder(ctx, 'root', o.root, { what: 'a folder-format dataset', files: [classes, attributes, classAttributes, split], dirs: [images] });
+  const files = [classes, attributes, classAttributes, split];
+  return checkFolder(ctx, 'root', o.root, { what: 'a folder-format dataset', files, dirs: [images] });
 }
 
-export function awa2Preflight(o: { root: string; xlsa17: string; attributes: string }, ctx: PreflightContext): PreflightIssue[] {
+type Awa2Paths = { root: string; xlsa17: string; attributes: string };
+
+export function awa2Preflight(o: Awa2Paths, ctx: PreflightContext): PreflightIssue[] {
   const files = ['classes.txt', 'predicates.txt', `predicate-matrix-${o.attributes}.txt`];
   return [
     ...checkFolder(ctx, 'root', o.root, { what: 'the Animals_with_Attributes2 folder', files, dirs: ['JPEGImages'] }),
@@ -62,15 +69,22 @@ export function awa2Preflight(o: { root: string; xlsa17: string; attributes: str
 
 export function cubPreflight(o: { root: string; xlsa17: string }, ctx: PreflightContext): PreflightIssue[] {
   return [
-    ...checkFolder(ctx, 'root', o.root, { what: 'the CUB_200_2011 folder', files: ['classes.txt', 'images.txt', 'image_class_labels.txt'], dirs: ['images'] }),
+    ...checkFolder(ctx, 'root', o.root, {
+      what: 'the CUB_200_2011 folder',
+      files: ['classes.txt', 'images.txt', 'image_class_labels.txt'],
+      dirs: ['images'],
+    }),
     ...checkFolder(ctx, 'xlsa17', o.xlsa17, xlsa17('CUB')),
   ];
 }
 
-export function xlsa17Preflight(o: { root: string; features?: string; attributeNames?: string }, ctx: PreflightContext): PreflightIssue[] {
-  return [
-    ...checkFolder(ctx, 'root', o.root, { what: 'an xlsa17 dataset folder', files: o.features === undefined ? XLSA17_FILES : ['att_splits.mat'] }),
-    ...(o.features === undefined ? [] : checkFile(ctx, 'features', o.features, 'a res101-layout .mat or a .npy [images × dims]')),
-    ...(o.attributeNames === undefined ? [] : checkFile(ctx, 'attributeNames', o.attributeNames, 'a file naming the attributes')),
-  ];
+type Xlsa17Paths = { root: string; features?: string; attributeNames?: string };
+
+export function xlsa17Preflight(o: Xlsa17Paths, ctx: PreflightContext): PreflightIssue[] {
+  const files = o.features === undefined ? XLSA17_FILES : ['att_splits.mat'];
+  const npy = 'a res101-layout .mat or a .npy [images × dims]';
+  const features = o.features === undefined ? [] : checkFile(ctx, 'features', o.features, npy);
+  const named = 'a file naming the attributes';
+  const names = o.attributeNames === undefined ? [] : checkFile(ctx, 'attributeNames', o.attributeNames, named);
+  return [...checkFolder(ctx, 'root', o.root, { what: 'an xlsa17 dataset folder', files }), ...features, ...names];
 }

@@ -11,6 +11,7 @@ import { DEFAULT_SPOOL_DIR } from './spool/spool.js';
 import { DEFAULT_TRACKING_URI, isServerUri, resolveStoreRoot, trackingUriProblem } from './uri.js';
 
 /** A TrackingError's message without the `tracking.uri[ = "…"] ` it starts with (the issue names the path). */
+const WRITABLE = 'choose a folder you can write';
 const bare = (e: unknown): string => (e as Error).message.replace(/^tracking\.uri(?: = "[^"]*")?:? /, '');
 
 export async function mlflowPreflight(opts: MlflowTrackerOptions, ctx: PreflightContext): Promise<PreflightIssue[]> {
@@ -26,13 +27,17 @@ export async function mlflowPreflight(opts: MlflowTrackerOptions, ctx: Preflight
       throw e;
     }
     const why = writableProblem(root);
-    return why === undefined ? [] : [{ path: ['uri'], message: `the file store ${root} cannot be written (${why}); choose a folder you can write` }];
+    if (why === undefined) return [];
+    return [{ path: ['uri'], message: `the file store ${root} cannot be written (${why}); ${WRITABLE}` }];
   }
   const spool = path.resolve(ctx.baseDir, opts.spoolDir ?? DEFAULT_SPOOL_DIR);
   const why = writableProblem(spool);
-  if (why !== undefined) return [{ path: ['spoolDir'], message: `the spool ${spool} cannot be written (${why}); choose a folder you can write` }];
+  if (why !== undefined) {
+    return [{ path: ['spoolDir'], message: `the spool ${spool} cannot be written (${why}); ${WRITABLE}` }];
+  }
   try {
-    await probeServer(probeClient(parseServerUri(uri), Math.min(opts.timeoutMs ?? PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS)));
+    const timeout = Math.min(opts.timeoutMs ?? PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS);
+    await probeServer(probeClient(parseServerUri(uri), timeout));
   } catch (e) {
     if (e instanceof TrackingError) return [{ path: ['uri'], message: bare(e) }];
     throw e;

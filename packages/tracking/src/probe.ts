@@ -12,7 +12,8 @@ export const PROBE_TIMEOUT_MS = 5_000;
 
 /** A client for probes: one attempt of at most `timeoutMs`. */
 export function probeClient(server: ServerUri, timeoutMs = PROBE_TIMEOUT_MS): MlflowRestClient {
-  return new MlflowRestClient({ baseUrl: server.baseUrl, credentials: server.credentials, timeoutMs, retry: { ...DEFAULT_RETRY, budgetMs: 0 } });
+  const retry = { ...DEFAULT_RETRY, budgetMs: 0 };
+  return new MlflowRestClient({ baseUrl: server.baseUrl, credentials: server.credentials, timeoutMs, retry });
 }
 
 /**

@@ -27,7 +27,10 @@ export async function syncSpool(options: SyncSpoolOptions): Promise<SyncReport &
   const t0 = performance.now();
   const env = options.env ?? process.env;
   if (!statSync(options.spoolDir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new TrackingError(`--spool ${options.spoolDir}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default .niwt/spool)`);
+    throw new TrackingError(
+      `--spool ${options.spoolDir}: no such folder; ` +
+        'runs logged to a server are spooled in tracking.spoolDir (default .niwt/spool)',
+    );
   }
   const clients = new Map<string, MlflowRestClient>();
   const only = options.uri === undefined ? undefined : parseServerUri(options.uri, env, '--uri').baseUrl;
@@ -35,7 +38,8 @@ export async function syncSpool(options: SyncSpoolOptions): Promise<SyncReport &
   const clientFor = (uri: string): MlflowRestClient => {
     let c = clients.get(uri);
     if (!c) {
-      c = makeClient(parseServerUri(uri, env), timeout, { ...DEFAULT_RETRY, budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY.budgetMs });
+      const retry = { ...DEFAULT_RETRY, budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY.budgetMs };
+      c = makeClient(parseServerUri(uri, env), timeout, retry);
       clients.set(uri, c);
     }
     return c;
@@ -55,10 +59,15 @@ export async function syncSpool(options: SyncSpoolOptions): Promise<SyncReport &
   if (down.size > 0 && down.size === pending.size) {
     const [uri, why] = [...down][0];
     const n = [...pending.values()].reduce((k, keys) => k + keys.length, 0);
-    throw new TrackingError(`tracking server ${uri} unreachable (${why}): ${n} spooled run(s) kept in ${options.spoolDir}; start the server and rerun niwt runs sync`);
+    throw new TrackingError(
+      `tracking server ${uri} unreachable (${why}): ${n} spooled run(s) kept in ${options.spoolDir}; ` +
+        'start the server and rerun niwt runs sync',
+    );
   }
   const syncer = new Syncer(clientFor, options.spoolDir);
   const report = await syncer.syncAll((m) => (only === undefined || m.uri === only) && !down.has(m.uri));
-  const skipped = [...down].flatMap(([uri, why]) => (pending.get(uri) ?? []).map((key) => ({ key, error: `tracking server ${uri} unreachable (${why})` })));
+  const skipped = [...down].flatMap(([uri, why]) =>
+    (pending.get(uri) ?? []).map((key) => ({ key, error: `tracking server ${uri} unreachable (${why})` })),
+  );
   return { ...report, failed: [...report.failed, ...skipped], seconds: (performance.now() - t0) / 1000 };
 }

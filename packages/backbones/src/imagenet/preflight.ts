@@ -12,15 +12,21 @@ export function imagenetPreflight(family: Family) {
     if (opts.weights !== undefined) {
       const file = path.resolve(ctx.baseDir, opts.weights);
       const st = statSync(file, { throwIfNoEntry: false });
-      if (!st) issues.push({ path: ['weights'], message: `${file} does not exist; expected a Keras .h5 or tfjs model.json (or remove weights: for random weights)` });
-      else if (!st.isFile() || st.size === 0) issues.push({ path: ['weights'], message: `${file} is ${st.isFile() ? 'empty' : 'not a file'}; expected a Keras .h5 or tfjs model.json` });
+      const want = 'expected a Keras .h5 or tfjs model.json (or remove weights: for random weights)';
+      if (!st) issues.push({ path: ['weights'], message: `${file} does not exist; ${want}` });
+      else if (!st.isFile() || st.size === 0) {
+        issues.push({ path: ['weights'], message: `${file} is ${st.isFile() ? 'empty' : 'not a file'}; ${want}` });
+      }
     }
     if (family !== 'vgg16' && !opts.allowDegenerateTap) {
       const taps = resnetSpec(family, 224, 1).taps;
       if (opts.tap === taps[taps.length - 1]) {
         issues.push({
           path: ['tap'],
-          message: `'${opts.tap}' sits directly before global average pooling and a linear head, so every image gets the same neuron importances; use e.g. 'conv5_block1_out' (or allowDegenerateTap: true)`,
+          message:
+            `'${opts.tap}' sits directly before global average pooling and a linear head, ` +
+            'so every image gets the same neuron importances; ' +
+            "use e.g. 'conv5_block1_out' (or allowDegenerateTap: true)",
         });
       }
     }

@@ -9,11 +9,16 @@ export function captionsPreflight(o: CaptionsOptions, ctx: PreflightContext): Pr
   const root = path.resolve(ctx.baseDir, o.textRoot);
   const rs = statSync(root, { throwIfNoEntry: false });
   const want = "expected Reed et al.'s text_c10 folder (<class folder>/<image>.txt)";
-  if (!rs?.isDirectory()) return [{ path: ['textRoot'], message: `${root} ${rs ? 'is not a folder' : 'does not exist'}; ${want}` }];
+  if (!rs?.isDirectory()) {
+    return [{ path: ['textRoot'], message: `${root} ${rs ? 'is not a folder' : 'does not exist'}; ${want}` }];
+  }
   if (readdirSync(root).length === 0) return [{ path: ['textRoot'], message: `${root} is empty; ${want}` }];
   const file = path.resolve(ctx.baseDir, o.word2vec);
   const ws = statSync(file, { throwIfNoEntry: false });
-  if (!ws?.isFile()) return [{ path: ['word2vec'], message: `${file} ${ws ? 'is not a file' : 'does not exist'}; expected a word2vec file (.bin, .bin.gz or text)` }];
-  if (ws.size === 0) return [{ path: ['word2vec'], message: `${file} is empty; expected a word2vec file (.bin, .bin.gz or text)` }];
+  const w2v = 'expected a word2vec file (.bin, .bin.gz or text)';
+  if (!ws?.isFile()) {
+    return [{ path: ['word2vec'], message: `${file} ${ws ? 'is not a file' : 'does not exist'}; ${w2v}` }];
+  }
+  if (ws.size === 0) return [{ path: ['word2vec'], message: `${file} is empty; ${w2v}` }];
   return [];
 }
