@@ -118,8 +118,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
       // Redacted as the saved config is: credentials are never printed.
       const redact = configRedactor(exp);
-      if (flags.json) process.stdout.write(`${redact(JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2))}\n`);
-      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${redact(toYaml(exp.resolved))}`);
+      const includes = exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : '';
+      const view = { hash: exp.hash, includes: exp.source.includes, config: exp.resolved };
+      if (flags.json) process.stdout.write(`${redact(JSON.stringify(view, null, 2))}\n`);
+      else process.stdout.write(`# ${config} — hash ${exp.hash}${includes}\n${redact(toYaml(exp.resolved))}`);
     });
 
   registerWeightsCommands(program);

@@ -73,9 +73,20 @@ export interface ComposeOptions {
  * What the experiment hash leaves out besides the non-result top-level keys: each plugin's
  * `nonResultOptions` and the tracker's `secretKeys` (see `experimentHash`).
  */
-function hashOptions(dataset: ResolvedPlugin, knowledge: ResolvedPlugin, backbone: ResolvedPlugin, methods: readonly ResolvedMethod[], tracker: ResolvedPlugin) {
+function hashOptions(
+  dataset: ResolvedPlugin,
+  knowledge: ResolvedPlugin,
+  backbone: ResolvedPlugin,
+  methods: readonly ResolvedMethod[],
+  tracker: ResolvedPlugin,
+) {
   const at = (prefix: string, r: ResolvedPlugin): string[] => (r.spec.nonResultOptions ?? []).map((o) => `${prefix}.${o}`);
-  const nonResult = [...at('dataset', dataset), ...at('knowledge', knowledge), ...at('backbone', backbone), ...methods.flatMap((m, i) => at(`methods.${i}`, m))];
+  const nonResult = [
+    ...at('dataset', dataset),
+    ...at('knowledge', knowledge),
+    ...at('backbone', backbone),
+    ...methods.flatMap((m, i) => at(`methods.${i}`, m)),
+  ];
   const secretKeys = tracker.options.secretKeys;
   return { nonResult, secretPaths: Array.isArray(secretKeys) ? secretKeys.map(String) : [] };
 }

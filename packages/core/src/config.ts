@@ -274,7 +274,10 @@ export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefi
   if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
     const values = issue.values as string[];
     // Long enums (the layers of a ResNet-101) are shortened; the suggestion names the likely one.
-    if (values.length > MAX_LISTED) msg = `expected one of ${values.slice(0, MAX_LISTED).map((v) => JSON.stringify(v)).join('|')}|… (${values.length} in all: niwt plugins ls lists them)`;
+    if (values.length > MAX_LISTED) {
+      const first = values.slice(0, MAX_LISTED).map((v) => JSON.stringify(v));
+      msg = `expected one of ${first.join('|')}|… (${values.length} in all: niwt plugins ls lists them)`;
+    }
     if (typeof found === 'string') hint = suggestion(found, values);
   }
   throw new ConfigError(`${source.locate(p)} ${formatPath(p)}: ${msg} (found ${describeValue(found)}${hint})`);

@@ -51,7 +51,10 @@ export interface PluginSpec<G extends PluginGroup = PluginGroup, S extends z.Zod
    * Checks that need the file system or the network (folders present, files non-empty, a server that
    * answers), run before a run opens; each issue names an option path and becomes a one-line ConfigError.
    */
-  readonly preflight?: (options: z.output<S>, context: PreflightContext) => readonly PreflightIssue[] | Promise<readonly PreflightIssue[]>;
+  readonly preflight?: (
+    options: z.output<S>,
+    context: PreflightContext,
+  ) => readonly PreflightIssue[] | Promise<readonly PreflightIssue[]>;
 }
 
 /** What a plugin's `preflight` may use. */
@@ -61,7 +64,7 @@ export interface PreflightContext {
   readonly cacheDir: string;
 }
 
-/** One problem found by a `preflight`: `path` is inside the plugin's block, `message` says what was expected and the fix. */
+/** A `preflight` problem: `path` is inside the plugin's block; `message` says what was expected, and the fix. */
 export interface PreflightIssue {
   readonly path: readonly (string | number)[];
   readonly message: string;

@@ -206,7 +206,9 @@ export class RestTracker implements Tracker {
     if (down !== undefined) {
       this.failed(down, false);
       if (run.root) {
-        this.log.warn(`tracking server ${this.server.baseUrl} unreachable: run ${run.runId} spooled to ${run.spool.dir}; push it later with niwt runs sync`);
+        this.log.warn(
+          `tracking server ${this.server.baseUrl} unreachable: run ${run.runId} spooled to ${run.spool.dir}; push it later with niwt runs sync`,
+        );
         for (const r of family) this.runs.delete(r.spool.key);
       }
       return;

@@ -28,7 +28,9 @@ const BARE_HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9
  */
 export function trackingUriProblem(uri: string): string | undefined {
   if (uri.trim() === '') return `empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`;
-  if (BARE_HOST_PORT.test(uri)) return `${JSON.stringify(uri)} has no scheme; for a tracking server write "http://${uri}" (a local store is "file:./mlruns")`;
+  if (BARE_HOST_PORT.test(uri)) {
+    return `${JSON.stringify(uri)} has no scheme; for a tracking server write "http://${uri}" (a local store is "file:./mlruns")`;
+  }
   return undefined;
 }
 

@@ -58,8 +58,12 @@ export function registerRunsCommands(program: Command): void {
       if (flags.uri !== undefined && !isServerUri(flags.uri)) throw new UsageError(`--uri ${JSON.stringify(flags.uri)}: expected http(s)://host:port`);
       if (!statSync(path.resolve(flags.spool), { throwIfNoEntry: false })?.isDirectory()) {
         // The default spool appears with the first run logged to a server: nothing to do yet.
-        if (cmd.getOptionValueSource('spool') === 'default') return out(flags.json ? JSON.stringify({ synced: [], done: [], failed: [] }) : `nothing spooled (${flags.spool} does not exist)`);
-        throw new UsageError(`--spool ${flags.spool}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default ${DEFAULT_SPOOL_DIR})`);
+        if (cmd.getOptionValueSource('spool') === 'default') {
+          return out(flags.json ? JSON.stringify({ synced: [], done: [], failed: [] }) : `nothing spooled (${flags.spool} does not exist)`);
+        }
+        throw new UsageError(
+          `--spool ${flags.spool}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default ${DEFAULT_SPOOL_DIR})`,
+        );
       }
       const report = await syncSpool({ spoolDir: path.resolve(flags.spool), uri: flags.uri, retryBudgetMs: ms(flags.retryBudget, '--retry-budget') });
       if (flags.json) out(JSON.stringify(report, null, 2));

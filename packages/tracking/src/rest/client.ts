@@ -40,8 +40,9 @@ export class MlflowRestClient {
 
   async getExperimentByName(name: string): Promise<RestExperiment | undefined> {
     try {
-      const r = await this.json<{ experiment?: RestExperiment }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
-      return this.http.expect(r.experiment, 'experiments/get-by-name', 'experiment', r);
+      const endpoint = 'experiments/get-by-name';
+      const r = await this.json<{ experiment?: RestExperiment }>('GET', endpoint, undefined, { experiment_name: name });
+      return this.http.expect(r.experiment, endpoint, 'experiment', r);
     } catch (e) {
       if (e instanceof MlflowHttpError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
       throw e;
@@ -54,7 +55,8 @@ export class MlflowRestClient {
     if (found) return this.checkActive(found);
     try {
       const r = await this.json<{ experiment_id?: string }>('POST', 'experiments/create', { name });
-      return { experiment_id: this.http.expect(r.experiment_id, 'experiments/create', 'experiment_id', r), name, lifecycle_stage: 'active' };
+      const id = this.http.expect(r.experiment_id, 'experiments/create', 'experiment_id', r);
+      return { experiment_id: id, name, lifecycle_stage: 'active' };
     } catch (e) {
       if (!(e instanceof MlflowHttpError && e.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw e;
     }
