@@ -10,7 +10,6 @@ import { runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
 import { findUnfinishedRuns, type UnfinishedRun } from './finished.js';
 import { lifecycle, shellQuote } from './lifecycle.js';
-import type { Experiment } from './compose.js';
 import { registerWeightsCommands } from './commands/weights.js';
 import { registerReportCommands } from './commands/report.js';
 import { registerCacheCommands } from './commands/cache.js';
@@ -19,8 +18,10 @@ import { registerRunsCommands } from './commands/runs.js';
 import { registerDatasetsCommands } from './commands/datasets.js';
 import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
-import { baseContainer, composeExperiment } from './compose.js';
-import { resultsTable, runExperiment } from './pipeline.js';
+import { Redactor, secretValuesFromEnv } from '@niwt/tracking';
+import { baseContainer, composeExperiment, type Experiment } from './compose.js';
+import { flattenParams, resultsTable, runExperiment } from './pipeline.js';
+import { preflightExperiment } from './preflight.js';
 
 export const DEFAULT_CONFIG = 'configs/demo.yaml';
 
@@ -61,6 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
       const exp = await composeExperiment(config, { overrides, logger: log });
       if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
+      await preflightExperiment(exp);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
       const { resume, abandoned } = await previousRuns(exp, Boolean(flags.resume), log);
       const result = await runExperiment(exp, log, { resume, abandoned });
@@ -115,8 +117,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'as JSON')
     .action(async (config: string, flags: { set: string[]; json?: boolean }) => {
       const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
-      if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2)}\n`);
-      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
+      // Redacted as the saved config is: credentials are never printed.
+      const redact = configRedactor(exp);
+      const includes = exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : '';
+      const view = { hash: exp.hash, includes: exp.source.includes, config: exp.resolved };
+      if (flags.json) process.stdout.write(`${redact(JSON.stringify(view, null, 2))}\n`);
+      else process.stdout.write(`# ${config} — hash ${exp.hash}${includes}\n${redact(toYaml(exp.resolved))}`);
     });
 
   registerWeightsCommands(program);
@@ -191,6 +197,15 @@ async function previousRuns(exp: Experiment, resume: boolean, log: Logger): Prom
   const why = latest.status === 'RUNNING' ? 'RUNNING, its process is gone' : `${latest.status}${latest.tags['niwt.interrupted_at'] ? ` during ${latest.tags['niwt.interrupted_at']}` : ''}`;
   log.info(`resuming run ${latest.runId} (${why}): completed stages come from the cache; finished methods reused: ${reused.join(', ') || 'none'}`);
   return { resume: latest, abandoned: unfinished.slice(1).filter(gone) };
+}
+
+/** Redacts config text the way the tracker redacts the saved `config/config.yaml`. */
+function configRedactor(exp: Experiment): (text: string) => string {
+  const opts = exp.tracker.options;
+  const keys = Array.isArray(opts.secretKeys) ? opts.secretKeys.map(String) : [];
+  const r = new Redactor(keys, secretValuesFromEnv(process.env, typeof opts.uri === 'string' ? opts.uri : undefined));
+  r.entries(flattenParams(exp.resolved)); // learns the values of secret keys
+  return (text) => r.text(text);
 }
 
 /** Prints an error the way the CLI promises; returns the exit code. */

@@ -11,7 +11,7 @@ import {
   METHOD_ENTRY_KEYS,
   PluginRegistry,
   TOKENS,
-  hashOf,
+  experimentHash,
   importPluginModules,
   packageCodeVersion,
   setModuleCodeVersion,
@@ -92,6 +92,28 @@ export interface ComposeOptions {
   readonly inlineText?: string;
 }
 
+/**
+ * What the experiment hash leaves out besides the non-result top-level keys: each plugin's
+ * `nonResultOptions` and the tracker's `secretKeys` (see `experimentHash`).
+ */
+function hashOptions(
+  dataset: ResolvedPlugin,
+  knowledge: ResolvedPlugin,
+  backbone: ResolvedPlugin,
+  methods: readonly ResolvedMethod[],
+  tracker: ResolvedPlugin,
+) {
+  const at = (prefix: string, r: ResolvedPlugin): string[] => (r.spec.nonResultOptions ?? []).map((o) => `${prefix}.${o}`);
+  const nonResult = [
+    ...at('dataset', dataset),
+    ...at('knowledge', knowledge),
+    ...at('backbone', backbone),
+    ...methods.flatMap((m, i) => at(`methods.${i}`, m)),
+  ];
+  const secretKeys = tracker.options.secretKeys;
+  return { nonResult, secretPaths: Array.isArray(secretKeys) ? secretKeys.map(String) : [] };
+}
+
 /** A container with the built-in plugins (and shared services) bound. */
 export function baseContainer(logger: Logger): Container {
   const container = new Container();
@@ -146,7 +168,7 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     tracking: block(tracker),
     explain: top.explain,
   };
-  const hash = hashOf(resolved);
+  const hash = experimentHash(resolved, hashOptions(dataset, knowledge, backbone, methods, tracker));
   const cacheDir = path.resolve(cwd, top.cacheDir);
   const run: RunContext = { seed: top.seed, baseDir: cwd, cacheDir, runDir: path.join(cacheDir, '..', 'runs', `${Date.now()}-${hash.slice(0, 8)}`) };
   container.bind(TOKENS.runContext).toConstantValue(run);

@@ -26,6 +26,7 @@ import {
   type ZeroShotMethod,
 } from '@niwt/core';
 import type { Experiment } from './compose.js';
+import { preflightExperiment } from './preflight.js';
 import { extractOrLoad, stageInputs, trainOrLoadSeenNetwork } from './activations.js';
 import { permuteUnseenKnowledge, unseenPermutations } from './controls.js';
 import { explainUnseen, type Explanations } from './explanations.js';
@@ -116,6 +117,7 @@ async function markAbandoned(tracker: Tracker, runs: readonly UnfinishedRun[], l
 }
 
 export async function runExperiment(exp: Experiment, outerLog: Logger, opts: RunOptions = {}): Promise<RunResult> {
+  await preflightExperiment(exp); // before a run opens: a wrong path must not leave a FAILED run
   const t0 = performance.now();
   const log = lifecycle.trackStages(outerLog);
   let t = log.stage('backend');

@@ -8,8 +8,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, hashOf, readConfigSource, validateTopConfig, type Logger, type Tracker } from '@niwt/core';
+import { ConfigError, hashOf, readConfigSource, validateTopConfig, withoutSecrets, type Logger, type Tracker } from '@niwt/core';
 import { composeExperiment } from './compose.js';
+import { preflightExperiment } from './preflight.js';
 import { runExperiment, type RunResult } from './pipeline.js';
 import { fmtSweepValue, summarizeSweep, writeSweepArtifacts, type SweepMetric, type SweepRow } from './sweep-summary.js';
 import { findFinishedRun } from './finished.js';
@@ -78,7 +79,9 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
   }
   const first = exps[0];
   const tracker = first.registry.create(first.tracker.spec, first.tracker.options) as Tracker;
-  const sweepHash = hashOf({ grid, base: first.resolved });
+  for (const e of exps) await preflightExperiment(e); // before the sweep's run opens
+  // the points' experiment hashes, never the resolved config: it may hold a password
+  const sweepHash = hashOf({ grid: withoutSecrets(grid), base: first.hash });
   const parent = lifecycle.opened(
     await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(','), ...ownerTags() } }),
   );

@@ -22,5 +22,6 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     description: 'DEM: knowledge → visual space MLP, nearest class prototype (Zhang et al., CVPR 2017)',
     schema: demOptions,
     impl: Dem,
+    nonResultOptions: ['engine'],
   });
 });

@@ -234,6 +234,9 @@ export function readConfigSource(file: string, overrides: readonly string[] = []
   return { file, baseDir: path.dirname(path.resolve(file)), raw, overridden, locate, includes: files.slice(0, -1).map((f) => f.file) };
 }
 
+/** Enum values listed in full in a message; longer enums are shortened. */
+const MAX_LISTED = 12;
+
 function describeValue(v: unknown): string {
   if (v === undefined) return 'missing';
   const s = JSON.stringify(v);
@@ -266,8 +269,18 @@ export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefi
     throw new ConfigError(`${source.locate(keyPath)} ${formatPath(keyPath)}: unknown key${known}`);
   }
   const found = valueAt(source.raw, p);
-  const msg = issue.message.replace(/^Invalid input: /, '');
-  throw new ConfigError(`${source.locate(p)} ${formatPath(p)}: ${msg} (found ${describeValue(found)})`);
+  let msg = issue.message.replace(/^Invalid input: /, '');
+  let hint = '';
+  if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
+    const values = issue.values as string[];
+    // Long enums (the layers of a ResNet-101) are shortened; the suggestion names the likely one.
+    if (values.length > MAX_LISTED) {
+      const first = values.slice(0, MAX_LISTED).map((v) => JSON.stringify(v));
+      msg = `expected one of ${first.join('|')}|… (${values.length} in all: niwt plugins ls lists them)`;
+    }
+    if (typeof found === 'string') hint = suggestion(found, values);
+  }
+  throw new ConfigError(`${source.locate(p)} ${formatPath(p)}: ${msg} (found ${describeValue(found)}${hint})`);
 }
 
 /** The keys a (possibly nested) zod object schema accepts at `sub`. */

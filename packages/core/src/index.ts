@@ -10,6 +10,8 @@ export * from './npy.js';
 export * from './metrics.js';
 export * from './random.js';
 export * from './hash.js';
+export * from './experiment-hash.js';
+export * from './writable.js';
 export * from './did-you-mean.js';
 export * from './config.js';
 export * from './registry.js';

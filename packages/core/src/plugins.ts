@@ -42,6 +42,32 @@ export interface PluginSpec<G extends PluginGroup = PluginGroup, S extends z.Zod
   /** Strict schema of the plugin's options (the config block minus `name`). */
   readonly schema: S;
   readonly impl: Newable<PluginKinds[G]>;
+  /**
+   * Dotted option paths (within the block) that do not change results: worker counts, inference engines,
+   * checks. They are left out of the experiment hash, so changing them still finds the finished run.
+   */
+  readonly nonResultOptions?: readonly string[];
+  /**
+   * Checks that need the file system or the network (folders present, files non-empty, a server that
+   * answers), run before a run opens; each issue names an option path and becomes a one-line ConfigError.
+   */
+  readonly preflight?: (
+    options: z.output<S>,
+    context: PreflightContext,
+  ) => readonly PreflightIssue[] | Promise<readonly PreflightIssue[]>;
+}
+
+/** What a plugin's `preflight` may use. */
+export interface PreflightContext {
+  /** Directory relative option paths resolve against. */
+  readonly baseDir: string;
+  readonly cacheDir: string;
+}
+
+/** A `preflight` problem: `path` is inside the plugin's block; `message` says what was expected, and the fix. */
+export interface PreflightIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
 }
 
 /** Shared services and per-instance values, by token. */

@@ -7,6 +7,7 @@ import { ShapesDataset } from './shapes/plugin.js';
 import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
 import { CubDataset, CubOptions } from './cub/plugin.js';
 import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
+import { awa2Preflight, cubPreflight, folderPreflight, xlsa17Preflight } from './preflight.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
@@ -15,6 +16,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'your own dataset: classes.txt, attributes.txt, class-attributes.txt, split.yaml, images/<class>/',
     schema: FolderOptions,
     impl: FolderDataset,
+    preflight: folderPreflight,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -29,6 +31,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'xlsa17 proposed split alone: att_splits.mat + res101.mat features (no images; use backbone features)',
     schema: Xlsa17DatasetOptions,
     impl: Xlsa17Dataset,
+    preflight: xlsa17Preflight, nonResultOptions: ['checkSizes'],
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -36,6 +39,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'Animals with Attributes 2 (raw Animals_with_Attributes2/) with the xlsa17 proposed split',
     schema: Awa2Options,
     impl: Awa2Dataset,
+    preflight: awa2Preflight, nonResultOptions: ['checkSizes'],
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -43,5 +47,6 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'CUB-200-2011 (raw CUB_200_2011/) with the xlsa17 proposed split',
     schema: CubOptions,
     impl: CubDataset,
+    preflight: cubPreflight, nonResultOptions: ['checkSizes'],
   });
 });

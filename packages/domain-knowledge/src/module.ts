@@ -2,6 +2,7 @@ import { ContainerModule } from 'inversify';
 import { registerPlugin } from '@niwt/core';
 import { AttributesEncoder, attributesOptions } from './attributes.js';
 import { CaptionsEncoder, captionsOptions } from './captions/index.js';
+import { captionsPreflight } from './captions/preflight.js';
 
 /** Registers the knowledge encoders of this package. */
 export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
@@ -18,5 +19,6 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
     description: "Reed et al. text_c10 captions through word2vec: mean word vector per caption → image → class",
     schema: captionsOptions,
     impl: CaptionsEncoder,
+    preflight: captionsPreflight,
   });
 });

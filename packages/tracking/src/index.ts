@@ -33,3 +33,6 @@ export { pushLocalRun, type PushOptions, type PushResult } from './push.js';
 export { syncSpool, type SyncSpoolOptions } from './sync-spool.js';
 export { MlflowTestServer, freePort } from './testing/server.js';
 export { FaultProxy, type Fault, type RecordedRequest } from './testing/proxy.js';
+export { PROBE_TIMEOUT_MS, probeClient, probeServer } from './probe.js';
+export { trackingUriProblem } from './uri.js';
+export { NotMlflowError, describeBody } from './rest/http.js';

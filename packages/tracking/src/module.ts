@@ -9,6 +9,7 @@ import { ContainerModule, inject, injectable, optional } from 'inversify';
 import { z } from 'zod';
 import { registerPlugin, TOKENS, type Logger, type RunContext, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
 import { secretValuesFromEnv } from './credentials.js';
+import { mlflowPreflight } from './preflight.js';
 import { FileStoreTracker } from './file-store.js';
 import { RedactingTracker, Redactor } from './redact.js';
 import { RestTracker } from './rest-tracker.js';
@@ -79,5 +80,6 @@ export const trackingModule = new ContainerModule(({ bind }) => {
     description: 'MLflow runs: a local file store (uri: file:./mlruns, the default) or a tracking server (uri: http://host:port, spooled)',
     schema: mlflowTrackerOptions,
     impl: MlflowTracker,
+    preflight: mlflowPreflight,
   });
 });

@@ -21,6 +21,7 @@ const MIN_SUBSTRING = 4;
 const SECRET_SEGMENT = /(password|passwd|passphrase|secret|token|apikey|accesskey|privatekey|credentials?)$/;
 const LINE = /^(\s*(?:[-{[]\s*)?["']?)([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)(\S.*?)(,?)\s*$/;
 
+const URI_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)(?!\*\*\*@)[^/\s@]+@/gi;
 const norm = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
 
 export class Redactor {
@@ -56,7 +57,8 @@ export class Redactor {
   }
 
   text(s: string): string {
-    let out = s;
+    // A URI's password, however short: `scheme://user:***@host`.
+    let out = s.replace(URI_PASSWORD, `$1${REDACTED}@`);
     for (const v of [...this.values].sort((a, b) => b.length - a.length)) {
       if (out === v) return REDACTED;
       if (v.length >= MIN_SUBSTRING && out.includes(v)) out = out.split(v).join(REDACTED);

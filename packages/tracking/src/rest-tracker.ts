@@ -16,6 +16,7 @@ import { DEFAULT_RETRY, MlflowHttpError, type RetryPolicy } from './rest/http.js
 import { toWireDouble } from './rest/types.js';
 import { initialState, SpoolRun, type SpoolOp } from './spool/spool.js';
 import { Syncer } from './spool/sync.js';
+import { PROBE_TIMEOUT_MS, probeClient, probeServer } from './probe.js';
 import { normalizeArtifactPath, paramToString, validateExperimentName, validateKey, validateMetric, validateParamValue, validateRunId, validateTagValue } from './validation.js';
 
 export interface RestTrackerOptions {
@@ -53,6 +54,8 @@ export class RestTracker implements Tracker {
   readonly syncer: Syncer;
   /** Used by background flushes (short budget). */
   readonly liveSyncer: Syncer;
+  /** One attempt of at most PROBE_TIMEOUT_MS: is the server there at the end of a run? */
+  private readonly probe: MlflowRestClient;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly user: string;
@@ -73,6 +76,7 @@ export class RestTracker implements Tracker {
     const full = (this.client = makeClient(this.server, timeout, { ...DEFAULT_RETRY, budgetMs: budget }));
     const live = makeClient(this.server, Math.min(timeout, LIVE_BUDGET_MS), { ...DEFAULT_RETRY, budgetMs: Math.min(budget, LIVE_BUDGET_MS) });
     const envFor = (fallback: MlflowRestClient) => (uri: string) => (uri === this.server.baseUrl ? fallback : makeClient(parseServerUri(uri, options.env ?? process.env), timeout, { ...DEFAULT_RETRY, budgetMs: budget }));
+    this.probe = probeClient(this.server, Math.min(timeout, PROBE_TIMEOUT_MS));
     this.syncer = new Syncer(envFor(full), this.spoolDir);
     this.liveSyncer = new Syncer(envFor(live), this.spoolDir);
     this.log = options.logger ?? silentLogger;
@@ -182,10 +186,10 @@ export class RestTracker implements Tracker {
     this.offlineUntil = 0;
   }
 
-  private failed(e: unknown): void {
+  private failed(e: unknown, warn = true): void {
     this.failures++;
     this.offlineUntil = this.now() + Math.min(MAX_OFFLINE_MS, 1_000 * 2 ** this.failures);
-    if (!this.warned) {
+    if (warn && !this.warned) {
       this.warned = true;
       this.log.warn(`tracking: ${(e as Error).message}; logging continues into the spool ${this.spoolDir} and is replayed at the end of the run or by 'niwt runs sync'`);
     }
@@ -234,6 +238,18 @@ export class RestTracker implements Tracker {
     await this.flushing;
     if (!run.root && !this.online()) return;
     const family = run.root ? [...this.runs.values()].filter((r) => r.ended) : [run];
+    // One quick probe finds a down server; the replay's retry budget is for a server that answers.
+    const down = await probeServer(this.probe).catch(() => undefined);
+    if (down !== undefined) {
+      this.failed(down, false);
+      if (run.root) {
+        this.log.warn(
+          `tracking server ${this.server.baseUrl} unreachable: run ${run.runId} spooled to ${run.spool.dir}; push it later with niwt runs sync`,
+        );
+        for (const r of family) this.runs.delete(r.spool.key);
+      }
+      return;
+    }
     const pending: string[] = [];
     for (const r of family) {
       try {

@@ -19,6 +19,21 @@ export function isServerUri(uri: string): boolean {
   return scheme !== undefined && REST_SCHEMES.has(scheme);
 }
 
+/** `host:port` or `host:port/prefix` without a scheme: `127.0.0.1:5701`, `localhost:5000`, `[::1]:5000`. */
+const BARE_HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9-]+)*):\d{1,5}(\/.*)?$/;
+
+/**
+ * The problem with a tracking URI's form, or undefined when it is well formed: a bare `host:port` would
+ * otherwise be a folder (or a scheme) named after the server.
+ */
+export function trackingUriProblem(uri: string): string | undefined {
+  if (uri.trim() === '') return `empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`;
+  if (BARE_HOST_PORT.test(uri)) {
+    return `${JSON.stringify(uri)} has no scheme; for a tracking server write "http://${uri}" (a local store is "file:./mlruns")`;
+  }
+  return undefined;
+}
+
 /**
  * Resolves `file:./mlruns`, `file:///abs/mlruns`, `file:/abs/mlruns` or a plain path to an absolute
  * directory; relative paths are resolved against `baseDir` (the config file's folder).
@@ -27,6 +42,8 @@ export function isServerUri(uri: string): boolean {
 export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracking.uri'): string {
   const shown = `${configKey} = ${JSON.stringify(uri)}`;
   if (uri.trim() === '') throw new TrackingError(`${shown}: empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`);
+  const problem = trackingUriProblem(uri);
+  if (problem !== undefined) throw new TrackingError(`${configKey}: ${problem}`);
   const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();
   // A one-letter "scheme" is a Windows drive (C:\mlruns), i.e. a plain path.
   if (scheme === undefined || scheme.length === 1) return path.resolve(baseDir, uri);

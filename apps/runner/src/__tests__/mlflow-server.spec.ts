@@ -5,11 +5,13 @@
  * fault proxy (every metric point exactly once after `niwt runs sync`), and credentials kept out of the store.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@niwt/core';
-import { silentLogger } from '@niwt/core';
+import { canonicalJson, experimentHash, hashOf, silentLogger } from '@niwt/core';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, FaultProxy, listLocalRuns, listSpoolRuns, MlflowRestClient, MlflowTestServer, type LocalRun, type RestRun } from '@niwt/tracking';
 import { composeExperiment } from '../compose.js';
@@ -216,8 +218,10 @@ describe('a niwt run on a tracking server', () => {
     expect(Object.keys(pp).length).toBeGreaterThan(20);
     expect(kv(child.data.params)).toEqual(lc.params);
 
-    // Tags: every local tag is on the server with the same value (the config hash covers tracking.uri, so it differs).
-    const differ = new Set(['niwt.config_hash', 'mlflow.runName', 'mlflow.parentRunId']);
+    // Tags: every local tag is on the server with the same value; the config hash (and the run name made
+    // from it) too: the store is not part of the experiment.
+    expect(kv(parent.data.tags)['niwt.config_hash']).toBe(lp.tags['niwt.config_hash']);
+    const differ = new Set(['mlflow.parentRunId']);
     for (const [l, r] of [[lp, parent], [lc, child]] as const) {
       const rt = kv(r.data.tags);
       for (const [k, v] of Object.entries(l.tags)) if (!differ.has(k)) expect([k, rt[k]]).toEqual([k, v]);
@@ -281,6 +285,49 @@ describe('a niwt run on a tracking server', () => {
     expect((await allBytes(path.join(dirR(), 'spool'))).includes(PASSWORD)).toBe(false);
     expect((await allBytes(path.join(root, 'server'))).includes('uri: http://niwt:***@')).toBe(true);
   });
+
+  it('lets no stored value give the password away: every file the run wrote, and a brute force of every stored hash', async () => {
+    // Everything the run wrote: the server's database and artifacts, the spool and run folder, the cache.
+    const wrote = [path.join(root, 'server'), dirR(), path.join(root, 'cache')];
+    const bytes = Buffer.concat(await Promise.all(wrote.map(allBytes)));
+    expect(bytes.length).toBeGreaterThan(100_000);
+    expect(bytes.includes(PASSWORD)).toBe(false);
+    expect(bytes.includes(Buffer.from(`niwt:${PASSWORD}`).toString('base64'))).toBe(false);
+    const { parent, children } = await serverRuns('tiny');
+    const stored = [bytes.toString('latin1'), JSON.stringify([parent, ...children])];
+    for (const r of [parent, ...children]) {
+      for (const a of await client.listArtifacts(r.info.artifact_uri ?? '')) stored.push((await client.downloadArtifact(r.info.artifact_uri ?? '', a)).toString('latin1'));
+    }
+    const haystack = stored.join('\n');
+    // The saved config with '***' replaced by a candidate is what an attacker hashes, in every way a hash could
+    // have been made of it: the tag's 16 hex digits, the full sha256, and today's experiment hash.
+    const saved = (await client.downloadArtifact(parent.info.artifact_uri ?? '', 'config/config.yaml')).toString();
+    const fill = (v: unknown, pw: string): unknown =>
+      typeof v === 'string' ? v.split('***').join(pw) : Array.isArray(v) ? v.map((x) => fill(x, pw)) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x, pw)])) : v;
+    const hashes = (pw: string): string[] => {
+      const cfg = fill(parseYaml(saved), pw) as Record<string, unknown>;
+      return [hashOf(cfg), createHash('sha256').update(canonicalJson(cfg)).digest('hex'), hashOf(cfg, 64), experimentHash(cfg)];
+    };
+    const candidates = ['hunter2', 'password', 'letmein', PASSWORD, 'pw-Zq83nVx42', 'S3cretPw', 'correct horse'];
+    const table = new Map(candidates.map((pw) => [pw, hashes(pw)]));
+    // A way of hashing leaks when the stored values match it for some candidates but not for all of them.
+    const leaks = (text: string): string[] => {
+      const out = new Set<string>();
+      for (let f = 0; f < hashes('x').length; f++) {
+        const hit = candidates.filter((pw) => text.includes((table.get(pw) as string[])[f]));
+        if (hit.length > 0 && hit.length < candidates.length) for (const pw of hit) out.add(pw);
+      }
+      return [...out];
+    };
+    // The brute force works: a store holding the old hash (sha256 of the config, password included) is caught.
+    const old = hashOf(fill(parseYaml(saved), PASSWORD));
+    expect(leaks(`${haystack}\n${old}`)).toEqual([PASSWORD]);
+    // The stored values do not tell the true password from the decoys.
+    expect(leaks(haystack)).toEqual([]);
+    for (const [f, h] of (table.get(PASSWORD) as string[]).entries()) expect([f, haystack.includes(h)]).toEqual([f, haystack.includes((table.get('hunter2') as string[])[f])]);
+    // The stored hash is recomputed from the saved, redacted config: it never saw the password.
+    expect(experimentHash(parseYaml(saved) as Record<string, unknown>)).toBe(kv(parent.data.tags)['niwt.config_hash']);
+  });
 });
 
 describe('niwt runs push / ls / show', () => {
@@ -336,12 +383,13 @@ async function expectExactlyOnce(spool: string, experiment: string): Promise<num
 }
 
 describe('faults: the run finishes, and after niwt runs sync the server holds every metric point exactly once', () => {
-  const scenario = async (name: string, uri: () => string, hook: (event: string) => void): Promise<{ spool: string; warnings: string[] }> => {
+  const short = ['tracking.retryBudgetMs=1500', 'tracking.timeoutMs=5000'];
+  const scenario = async (name: string, uri: () => string, hook: (event: string) => void, budget = short): Promise<{ spool: string; warnings: string[] }> => {
     const dir = path.join(root, name);
     await fs.mkdir(dir, { recursive: true });
     const warnings: string[] = [];
     const spool = path.join(dir, 'spool');
-    const result = await tinyRun(dir, name, [`tracking.uri=${uri()}`, `tracking.spoolDir=${spool}`, 'tracking.retryBudgetMs=1500', 'tracking.timeoutMs=5000'], hookLogger(hook, warnings));
+    const result = await tinyRun(dir, name, [`tracking.uri=${uri()}`, `tracking.spoolDir=${spool}`, ...budget], hookLogger(hook, warnings));
     expect(result.methods).toHaveLength(1);
     expect(result.methods[0].zslT1).toBeGreaterThan(0);
     return { spool, warnings };
@@ -365,8 +413,8 @@ describe('faults: the run finishes, and after niwt runs sync the server holds ev
     await server.stop();
     const { spool, warnings } = await scenario('before', () => server.uri, () => undefined);
     expect(warnings.join('\n')).toContain('niwt runs sync');
-    const offline = await runsCli(['sync', '--spool', spool, '--retry-budget', '300']);
-    expect(offline.error?.message).toMatch(/2 spooled run\(s\) not synced .*cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/);
+    const offline = await runsCli(['sync', '--spool', spool]);
+    expect(offline.error?.message).toBe(`tracking server ${server.uri} unreachable (ECONNREFUSED): 2 spooled run(s) kept in ${spool}; start the server and rerun niwt runs sync`);
     await server.start();
     await syncAndCheck(spool, 'before');
   }, 600_000);
@@ -388,14 +436,17 @@ describe('faults: the run finishes, and after niwt runs sync the server holds ev
   }, 600_000);
 
   it('server stopped at the end of the run (after the fit, before the runs end)', async () => {
-    let stopped = false;
-    const { spool } = await scenario('at-end', () => server.uri, (e) => {
+    let stopped = 0;
+    const { spool, warnings } = await scenario('at-end', () => server.uri, (e) => {
       if (e.startsWith('end:niwt: fit') && !stopped) {
         server.stopNow();
-        stopped = true;
+        stopped = performance.now();
       }
-    });
-    expect(stopped).toBe(true);
+    }, []); // the default budget: 30 s per attempt, 60 s of retries
+    expect(stopped).toBeGreaterThan(0);
+    // the runs end without waiting out a retry budget (it was 60 s per run), saying where the run is
+    expect((performance.now() - stopped) / 1000).toBeLessThan(30);
+    expect(warnings.at(-1)).toMatch(new RegExp(`^tracking server ${server.uri} unreachable: run [0-9a-f]{32} spooled to ${spool}/[0-9a-f]{32}; push it later with niwt runs sync$`));
     await server.start();
     await syncAndCheck(spool, 'at-end');
   }, 600_000);

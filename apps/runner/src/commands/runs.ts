@@ -3,6 +3,7 @@
  * server (what `end()` could not send), `push` copies local file-store runs to a server, `ls`/`show`
  * read the local store without Python. User mistakes are NiwtErrors (one line, exit 2).
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { TrackingError, UsageError } from '@niwt/core';
@@ -54,8 +55,17 @@ export function registerRunsCommands(program: Command): void {
     .option('--uri <uri>', 'only runs logged for this server')
     .option('--retry-budget <ms>', 'time one call may spend retrying')
     .option('--json', 'print the report as JSON')
-    .action(async (flags: CommonFlags & { spool: string; uri?: string; retryBudget?: string }) => {
+    .action(async (flags: CommonFlags & { spool: string; uri?: string; retryBudget?: string }, cmd: Command) => {
       if (flags.uri !== undefined && !isServerUri(flags.uri)) throw new UsageError(`--uri ${JSON.stringify(flags.uri)}: expected http(s)://host:port`);
+      if (!statSync(path.resolve(flags.spool), { throwIfNoEntry: false })?.isDirectory()) {
+        // The default spool appears with the first run logged to a server: nothing to do yet.
+        if (cmd.getOptionValueSource('spool') === 'default') {
+          return out(flags.json ? JSON.stringify({ synced: [], done: [], failed: [] }) : `nothing spooled (${flags.spool} does not exist)`);
+        }
+        throw new UsageError(
+          `--spool ${flags.spool}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default ${DEFAULT_SPOOL_DIR})`,
+        );
+      }
       const report = await syncSpool({ spoolDir: path.resolve(flags.spool), uri: flags.uri, retryBudgetMs: ms(flags.retryBudget, '--retry-budget') });
       if (flags.json) out(JSON.stringify(report, null, 2));
       else {

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, StateError, hashOf, readConfigSource, validateTopConfig, type Logger, type Tracker } from '@niwt/core';
+import { ConfigError, StateError, hashOf, readConfigSource, validateTopConfig, withoutSecrets, type Logger, type Tracker } from '@niwt/core';
 import { composeExperiment } from '../compose.js';
 import { expandGrid } from '../sweep.js';
 import { summarizeSweep, writeSweepArtifacts, type SweepRow } from '../sweep-summary.js';
@@ -67,7 +67,8 @@ export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<
   const exps = [];
   for (const p of points) exps.push(await composeExperiment(file, { overrides: [...(opts.overrides ?? []), ...keys.map((k) => toOverride(k, p[k]))], cwd: opts.cwd, logger: log, inlineText: text }));
   const tracker = exps[0].registry.create(exps[0].tracker.spec, exps[0].tracker.options) as Tracker;
-  const sweepHash = hashOf({ grid, base: exps[0].resolved });
+  // the points' experiment hashes, never the resolved config: it may hold a password
+  const sweepHash = hashOf({ grid: withoutSecrets(grid), base: exps[0].hash });
   const parent = await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(','), 'niwt.sweep.queue': url.replace(/\/\/[^@/]*@/, '//***@') } });
   const connection = new libs.Redis(url, { maxRetriesPerRequest: null });
   const queue = new libs.Queue<RunJobData, RunJobResult>(opts.queueName ?? DEFAULT_QUEUE_NAME, { connection });

@@ -6,6 +6,8 @@
  */
 import { z } from 'zod';
 import { preprocessingOption } from '../preprocess/preprocess.js';
+import { resnetSpec } from '../nets/resnet.js';
+import { vgg16Spec } from '../nets/vgg16.js';
 
 export type Family = 'vgg16' | 'resnet50' | 'resnet101';
 
@@ -28,11 +30,20 @@ export const REFERENCE_PRESETS: Record<Family, ReferencePreset> = {
 const oneOrGrid = z.union([z.number().positive(), z.array(z.number().positive()).min(1)]);
 const decayOrGrid = z.union([z.number().min(0), z.array(z.number().min(0)).min(1)]);
 
+/** The layers of a network a tap may be read at (Keras names, from the architecture definition). */
+export function tapNames(family: Family): [string, ...string[]] {
+  const spec = family === 'vgg16' ? vgg16Spec(224, 1) : resnetSpec(family, 224, 1);
+  return spec.taps as [string, ...string[]];
+}
+
+/** Options that do not change results (left out of the experiment hash). */
+export const IMAGENET_NON_RESULT_OPTIONS = ['workers', 'engine'] as const;
+
 export function imagenetOptions(family: Family) {
   const ref = REFERENCE_PRESETS[family];
   return z.strictObject({
-    /** Layer whose output neuron importance is read at (Keras name). */
-    tap: z.string().default(ref.tap),
+    /** Layer whose output neuron importance is read at (Keras name; an unknown one fails with a suggestion). */
+    tap: z.enum(tapNames(family)).default(ref.tap),
     /** Keras `.h5` (Applications or save_weights layout) or tfjs layers `model.json`; absent: random He-normal weights. */
     weights: z.string().optional(),
     /** What the weights expect (a name or a descriptor); Keras' VGG16/ResNet weights: 'caffe'. */

@@ -40,8 +40,9 @@ export class MlflowRestClient {
 
   async getExperimentByName(name: string): Promise<RestExperiment | undefined> {
     try {
-      const r = await this.json<{ experiment: RestExperiment }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
-      return r.experiment;
+      const endpoint = 'experiments/get-by-name';
+      const r = await this.json<{ experiment?: RestExperiment }>('GET', endpoint, undefined, { experiment_name: name });
+      return this.http.expect(r.experiment, endpoint, 'experiment', r);
     } catch (e) {
       if (e instanceof MlflowHttpError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
       throw e;
@@ -53,8 +54,9 @@ export class MlflowRestClient {
     const found = await this.getExperimentByName(name);
     if (found) return this.checkActive(found);
     try {
-      const { experiment_id } = await this.json<{ experiment_id: string }>('POST', 'experiments/create', { name });
-      return { experiment_id, name, lifecycle_stage: 'active' };
+      const r = await this.json<{ experiment_id?: string }>('POST', 'experiments/create', { name });
+      const id = this.http.expect(r.experiment_id, 'experiments/create', 'experiment_id', r);
+      return { experiment_id: id, name, lifecycle_stage: 'active' };
     } catch (e) {
       if (!(e instanceof MlflowHttpError && e.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw e;
     }
@@ -78,14 +80,14 @@ export class MlflowRestClient {
 
   async createRun(r: CreateRunRequest): Promise<RestRunInfo> {
     // Not idempotent: after a lost answer the caller looks the run up by its key tag (see Syncer).
-    const res = await this.json<{ run: RestRun }>(
+    const res = await this.json<{ run?: RestRun }>(
       'POST',
       'runs/create',
       { experiment_id: r.experimentId, run_name: r.runName, start_time: r.startTime, user_id: r.userId, tags: r.tags },
       undefined,
       true,
     );
-    return res.run.info;
+    return this.http.expect(res.run?.info, 'runs/create', 'run.info', res);
   }
 
   async updateRun(runId: string, status: RestRunStatus, endTime?: number): Promise<void> {
@@ -93,7 +95,8 @@ export class MlflowRestClient {
   }
 
   async getRun(runId: string): Promise<RestRun> {
-    return (await this.json<{ run: RestRun }>('GET', 'runs/get', undefined, { run_id: runId })).run;
+    const r = await this.json<{ run?: RestRun }>('GET', 'runs/get', undefined, { run_id: runId });
+    return this.http.expect(r.run, 'runs/get', 'run', r);
   }
 
   /** Every run matching `filter` (all pages). */

@@ -45,6 +45,36 @@ export class MlflowHttpError extends TrackingError {
   }
 }
 
+/**
+ * The server answered, but not as MLflow does: an HTML page (a login, a wrong path prefix), or JSON of
+ * another shape. Final (retrying cannot help); the message names the URI, the endpoint and what came back.
+ */
+export class NotMlflowError extends MlflowHttpError {
+  constructor(baseUrl: string, endpoint: string, status: number, got: string) {
+    super(
+      `tracking.uri ${baseUrl}: expected an MLflow REST answer from /api/2.0/mlflow/${endpoint}, ` +
+        `got HTTP ${status} ${got}; ` +
+        `check that the URI is the MLflow server's root (no login page or extra path in between)`,
+      status,
+      undefined,
+      false,
+      false,
+    );
+  }
+}
+
+/** `text/html "<!DOCTYPE html><html>…"`: the content type and the start of a body, for messages. */
+export function describeBody(contentType: unknown, body: unknown): string {
+  const type = typeof contentType === 'string' && contentType !== '' ? contentType.split(';')[0].trim() : 'no content type';
+  const json = (): string => JSON.stringify(body) ?? String(body);
+  const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : json();
+  const start = text.replace(/\s+/g, ' ').trim();
+  return `${type} ${JSON.stringify(start.length > 60 ? `${start.slice(0, 60)}…` : start)}`;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export class HttpTransport {
@@ -76,7 +106,19 @@ export class HttpTransport {
    */
   async json<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, params?: Record<string, string | number>, appends = false): Promise<T> {
     const res = await this.call({ method, url: `/api/2.0/mlflow/${endpoint}`, data: body, params, headers: { 'Content-Type': 'application/json' } }, endpoint, appends);
+    if (!isObject(res.data)) {
+      throw new NotMlflowError(this.options.baseUrl, endpoint, res.status, describeBody(res.headers['content-type'], res.data));
+    }
     return res.data as T;
+  }
+
+  /** `value` when the answer had it, else a NotMlflowError naming the missing field (JSON of another shape). */
+  expect<V>(value: V | undefined | null, endpoint: string, field: string, body: unknown): V {
+    if (value === undefined || value === null) {
+      const got = `JSON without '${field}': ${describeBody('application/json', body)}`;
+      throw new NotMlflowError(this.options.baseUrl, endpoint, 200, got);
+    }
+    return value;
   }
 
   /** Raw call (artifacts). */
@@ -93,7 +135,7 @@ export class HttpTransport {
       try {
         const res = await this.http.request(config);
         if (res.status >= 200 && res.status < 300) return res;
-        err = this.statusError(res, what, maybeApplied);
+        err = this.statusError(res, config, what, maybeApplied);
       } catch (e) {
         err = this.networkError(e, what, maybeApplied);
       }
@@ -104,8 +146,13 @@ export class HttpTransport {
     }
   }
 
-  private statusError(res: AxiosResponse, what: string, before: boolean): MlflowHttpError {
+  private statusError(res: AxiosResponse, config: AxiosRequestConfig, what: string, before: boolean): MlflowHttpError {
     const body: unknown = res.data;
+    const type = String(res.headers['content-type'] ?? '');
+    if (!RETRY_STATUS.has(res.status) && /html/i.test(type) && typeof config.url === 'string') {
+      const endpoint = config.url.replace(/^\/api\/2\.0\/mlflow\//, '');
+      return new NotMlflowError(this.options.baseUrl, endpoint, res.status, describeBody(type, body));
+    }
     const rec = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     const code = typeof rec.error_code === 'string' ? rec.error_code : undefined;
     const detail = typeof rec.message === 'string' ? rec.message.split('\n')[0] : typeof body === 'string' ? body.slice(0, 200).trim() : '';

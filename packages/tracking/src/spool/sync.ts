@@ -224,14 +224,23 @@ export class Syncer {
     const synced: string[] = [];
     const done: string[] = [];
     const failed: { key: string; error: string }[] = [];
+    // A server found unreachable is not tried again for the next runs: each would wait out the retry budget.
+    const down = new Map<string, string>();
     for (const run of await listSpoolRuns(this.spoolRoot)) {
-      if (filter && !filter(await run.meta())) continue;
+      const meta = await run.meta();
+      if (filter && !filter(meta)) continue;
+      const known = down.get(meta.uri);
+      if (known !== undefined) {
+        failed.push({ key: run.key, error: known });
+        continue;
+      }
       try {
         if (await this.syncRun(run)) done.push(run.key);
         synced.push(run.key);
       } catch (e) {
         const error = e instanceof Error ? e.message : String(e);
         failed.push({ key: run.key, error });
+        if (e instanceof MlflowHttpError && e.transient && e.status === undefined) down.set(meta.uri, error);
         await run
           .state()
           .then((s) => run.saveState({ ...s, lastError: error }))
