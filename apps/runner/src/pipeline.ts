@@ -130,6 +130,7 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
         (dataset.skippedImages ? `, ${dataset.skippedImages} bad images skipped` : ''),
     );
     if (dataset.skippedImages !== undefined) await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
+    for (const w of dataset.warnings ?? []) log.warn(w);
 
     t = log.stage('knowledge');
     const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Eszsl, Sae, dense, eszslOptions, mul, saeOptions, solveSylvesterSymmetric, symmetricEigen, transpose, type ZeroShotMethod } from '../index.js';
-import type { Matrix } from '@niwt/core';
+import { Eszsl, Sae, dense, eszslOptions, mul, saeOptions, solveSylvesterSymmetric, symmetricEigen, transpose } from '../index.js';
+import type { Matrix, ZeroShotMethod } from '@niwt/core';
 import { evaluate, syntheticProblem } from './fixtures.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
