@@ -75,11 +75,12 @@ export const niwtOptions = z.strictObject({
 export type NiwtOptions = z.infer<typeof niwtOptions>;
 
 /**
- * Seen classes held out for the map's epoch selection when `heldOutClasses: auto`: a fifth of the seen
- * classes, rounded, between 1 and 5, and never more than seen − 2 (chosen by measurement, packages/niwt/README.md).
+ * Seen classes held out for the map's epoch selection when `heldOutClasses: auto`: a quarter of the seen
+ * classes, rounded, between 2 and 5 (the release's 5 from 20 seen classes on), and never more than seen − 2
+ * (chosen by measurement, packages/niwt/README.md "Held-out classes and the refit").
  */
 export function autoHeldOutClasses(seen: number): number {
-  return Math.max(1, Math.min(5, Math.round(seen / 5), seen - 2));
+  return Math.max(1, Math.min(5, Math.max(2, Math.round(seen / 4)), seen - 2));
 }
 
 interface Fitted {

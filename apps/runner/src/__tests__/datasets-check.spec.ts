@@ -81,10 +81,25 @@ describe('niwt datasets check', () => {
     const cfg = path.join(dir, 'exp.yaml');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${cub.xlsa17.dir} }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    // the xlsa17 folder is 'CUBx': `niwt run` compares with no published entry, and neither does the check
     const c = await checkDataset(cfg);
     expect(c.kind).toBe('cub');
-    expect(c.published).toBe('CUB');
-    expect(c.ok).toBe(false);
+    expect(c.published).toBeUndefined();
+    expect(c.ok).toBe(true);
+  });
+
+  it('a config: the same published-size checks as niwt run, and checkSizes: false switches both off', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const named = path.join(dir, 'named', 'CUB');
+    await cp(cub.xlsa17.dir, named, { recursive: true });
+    const cfg = path.join(dir, 'exp-cub.yaml');
+    await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${named} }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    await expect(checkDataset(cfg)).rejects.toThrow(`${path.join(named, 'att_splits.mat')}: allclasses_names has 6; expected 200 for xlsa17 CUB (published proposed split; set checkSizes: false for a modified copy)`);
+    await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${named}, checkSizes: false }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    const c = await checkDataset(cfg);
+    expect(c.published).toBeUndefined();
+    expect(c.ok).toBe(true);
+    expect(c.notes).toContain('checkSizes: false — counts not compared with the published split (as niwt run)');
   });
 
   it('an unknown folder is a usage error naming it', async () => {

@@ -134,8 +134,11 @@ export async function checkDataset(target: string, options: CheckOptions = {}): 
     const ds = await (exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter).load();
     const kind = exp.dataset.spec.name;
     // the same checks as `niwt run` with the same options: checkSizes: false compares with nothing published
-    const checkSizes = (exp.dataset.options as { checkSizes?: boolean }).checkSizes !== false;
-    const key = !checkSizes ? undefined : kind === 'awa2' ? 'AWA2' : kind === 'cub' ? 'CUB' : kind === 'xlsa17' ? publishedFor(path.basename(ds.root))?.key : undefined;
+    // (the loaders compare with the table entry named by the xlsa17 folder, as here)
+    const dsOptions = exp.dataset.options as { checkSizes?: boolean; xlsa17?: string };
+    const checkSizes = dsOptions.checkSizes !== false;
+    const xlsa17Dir = kind === 'xlsa17' ? ds.root : dsOptions.xlsa17;
+    const key = checkSizes && xlsa17Dir ? publishedFor(path.basename(xlsa17Dir))?.key : undefined;
     const notes = [`dataset block of ${abs}`, ...(checkSizes ? [] : ['checkSizes: false — counts not compared with the published split (as niwt run)']), ...(ds.warnings ?? [])];
     return fromDataset(abs, kind, ds, key, notes);
   }
