@@ -86,13 +86,20 @@ const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 /**
  * Text or binary word2vec, from the content: binary files always start with a `"<vocab> <dim>"` header and
  * then raw float32 bytes; a text file's first vector line is a word and `dim` decimal numbers. So: no header →
- * text; a header followed by a line of a word and exactly `dim` numbers → text; otherwise binary.
+ * text; a header followed by a line of a word and exactly `dim` numbers → text; otherwise binary. A first line
+ * that is neither a header nor a vector line falls back to the name.
  */
 export async function detectFormat(file: string, gzip?: boolean): Promise<Word2VecFormat> {
   const b = await head(file, gzip ?? (await isGzip(file)));
   const nl = b.indexOf(10);
-  const header = parseHeaderLine(b.subarray(0, nl < 0 ? b.length : nl).toString('latin1').trim());
-  if (!header) return 'text';
+  const first = b.subarray(0, nl < 0 ? b.length : nl).toString('latin1').trim();
+  const header = parseHeaderLine(first);
+  if (!header) {
+    // headerless text starts with a vector line; anything else is unreadable either way, and the name picks
+    // the parser whose message fits ("wrong header" for a .bin)
+    const tokens = first.split(/\s+/);
+    return (tokens.length > 2 && tokens.slice(1).every((t) => NUMBER.test(t))) || !/\.bin(\.gz)?$/i.test(file) ? 'text' : 'binary';
+  }
   const rest = b.subarray(nl + 1);
   const end = rest.indexOf(10);
   const tokens = rest.subarray(0, end < 0 ? rest.length : end).toString('latin1').trim().split(/\s+/);
