@@ -35,6 +35,7 @@ import { methodCheckpointDir, removeCheckpointDir } from './checkpoints.js';
 import { lifecycle, ownerTags, LIFECYCLE_TAGS } from './lifecycle.js';
 import { METHOD_RESULT, type UnfinishedRun } from './finished.js';
 import { skipLoggedSteps } from './resume.js';
+import { atGamma, chooseGamma, testCurve, thinCurve, type Calibration } from './calibration.js';
 
 export interface MethodResult {
   readonly label: string;
@@ -53,6 +54,8 @@ export interface MethodResult {
   readonly explanations?: Explanations;
   /** Per-class accuracy (GZSL), by class name. */
   readonly perClass: Record<string, number>;
+  /** Calibrated stacking: AUSUC, the test seen-unseen curve and the γ chosen on the seen classes. */
+  readonly calibration?: Calibration;
 }
 
 export interface RunResult {
@@ -162,6 +165,7 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
         (dataset.skippedImages ? `, ${dataset.skippedImages} bad images skipped` : ''),
     );
     if (dataset.skippedImages !== undefined) await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
+    for (const w of dataset.warnings ?? []) log.warn(w);
 
     t = log.stage('knowledge');
     const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;
@@ -218,7 +222,8 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
       if (before && reopen) await child.setTags({ ...ownerTags() });
       open.push(child);
       await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
-      const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number }[] = [];
+      const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number; ausuc: number }[] = [];
+      let calibration: Calibration | undefined;
       let explanations: Explanations | undefined;
       const fixedPoints: number[] = [];
       const designs = m.control === 'permute-unseen-knowledge' ? unseenPermutations(split.unseen, exp.top.seed, m.permutations ?? 'balanced') : [undefined];
@@ -256,7 +261,21 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
         await removeCheckpointDir(checkpointDir); // the fit is done: a rerun fits afresh (same seed, same result)
         const fitSeconds = tm.end();
         const unseenScores = method.scores(acts.testUnseen.features);
-        const r = evaluateGzsl(method.scores(acts.testSeen.features), acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
+        const seenTestScores = method.scores(acts.testSeen.features);
+        const r = evaluateGzsl(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
+        const curve = testCurve(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
+        if (p === 0) {
+          calibration = { ausuc: curve.ausuc, curve: thinCurve(curve.points, 400) };
+          await child.logText('results/seen_unseen_curve.json', JSON.stringify({ ausuc: curve.ausuc, points: curve.points }));
+          if (!sources && exp.top.calibration.enabled) {
+            const tc = log.stage(`${m.label}: calibrated stacking`);
+            const ctx = { classNames, seen: split.seen, unseen: split.unseen, knowledge, trainval: acts.trainval, head: backbone.head(), seenClassifier: sc, seed: exp.top.seed, log, metric: () => undefined };
+            const g = await chooseGamma(() => exp.registry.create(m.spec, m.options) as ZeroShotMethod, ctx, exp.top.calibration);
+            const at = atGamma(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen, g.gamma);
+            calibration = { ...calibration, chosen: { gamma: g.gamma, ...at, validationH: g.validationH, pseudoUnseen: g.pseudoUnseen.map((c) => classNames[c]) } };
+            tc.end(`γ ${g.gamma.toPrecision(3)} (validation H ${pct(g.validationH)}): s ${pct(at.s)}, u ${pct(at.u)}, H ${pct(at.H)}; AUSUC ${pct(curve.ausuc)}`);
+          }
+        }
         const explainer = !sources && exp.top.explain.enabled ? method.explainer?.() : undefined;
         if (explainer) {
           const te = log.stage(`${m.label}: explanations`);
@@ -278,20 +297,23 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
           for (const c of explanations.perClass) log.info(`    ${c.class}: ${c.top.slice(0, 3).map((d) => `${d.name} ${d.score.toFixed(2)}`).join(', ')}`);
         }
         if (designs.length > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
-        runs.push({ r, summary, fitSeconds });
+        runs.push({ r, summary, fitSeconds, ausuc: curve.ausuc });
       }
       const mean = (f: (x: (typeof runs)[number]) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
       const agg = { s: mean((x) => x.r.s), u: mean((x) => x.r.u), H: mean((x) => x.r.H), zslT1: mean((x) => x.r.zslT1), fitSeconds: mean((x) => x.fitSeconds) };
       const { r, summary } = runs[0];
       if (fixedPoints.length > 0) await child.logParams({ 'control.fixed_points': fixedPoints.join(',') });
-      const metrics = { s: agg.s, u: agg.u, H: agg.H, zsl_t1: agg.zslT1, fit_seconds: agg.fitSeconds };
+      const chosen = calibration?.chosen;
+      if (calibration) calibration = { ...calibration, ausuc: mean((x) => x.ausuc) };
+      const calMetrics: Record<string, number> = chosen ? { cal_gamma: chosen.gamma, cal_s: chosen.s, cal_u: chosen.u, cal_H: chosen.H, cal_validation_H: chosen.validationH } : {};
+      const metrics = { s: agg.s, u: agg.u, H: agg.H, zsl_t1: agg.zslT1, fit_seconds: agg.fitSeconds, ausuc: mean((x) => x.ausuc), ...calMetrics };
       const numeric = Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
       await child.logMetrics({ ...metrics, ...numeric });
       await parent.logMetrics(Object.fromEntries(Object.entries(metrics).map(([key, v]) => [`${m.label}/${key}`, v])));
       const perClass = Object.fromEntries([...r.perClass].map(([c, a]) => [classNames[c], a]));
       await child.logText('results/per_class_accuracy.json', JSON.stringify({ gzsl: perClass, zsl: Object.fromEntries([...r.perClassZsl].map(([c, a]) => [classNames[c], a])) }, null, 2));
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
-      const methodResult: MethodResult = { label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass };
+      const methodResult: MethodResult = { label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass, calibration };
       await child.logText(METHOD_RESULT, JSON.stringify(methodResult, null, 2));
       await child.end('FINISHED');
       open.pop();
@@ -354,8 +376,13 @@ const pct = (v: number): string => (100 * v).toFixed(1);
 
 /** The final table: method, s, u, H, ZSL T1, fit time. */
 export function resultsTable(r: RunResult): string {
-  const head = ['method', 's', 'u', 'H', 'ZSL T1', 'fit'];
-  const rows = r.methods.map((m) => [m.permutations > 1 ? `${m.label} (mean of ${m.permutations})` : m.label, pct(m.s), pct(m.u), pct(m.H), pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`]);
+  const head = ['method', 's', 'u', 'H', 'cal. s', 'cal. u', 'cal. H', 'AUSUC', 'ZSL T1', 'fit'];
+  const rows = r.methods.map((m) => {
+    const c = m.calibration?.chosen;
+    const cal = c ? [pct(c.s), pct(c.u), pct(c.H)] : ['–', '–', '–'];
+    const ausuc = m.calibration ? pct(m.calibration.ausuc) : '–';
+    return [m.permutations > 1 ? `${m.label} (mean of ${m.permutations})` : m.label, pct(m.s), pct(m.u), pct(m.H), ...cal, ausuc, pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`];
+  });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   return [
@@ -364,5 +391,6 @@ export function resultsTable(r: RunResult): string {
     ...rows.map(line),
     '',
     `chance ZSL T1 = ${pct(r.chanceZsl)}%; seen network alone on test_seen: ${pct(r.seenNetwork.testSeenAccuracy)}%`,
+    'cal.: calibrated stacking at the γ chosen on a seen-class split (no test data); AUSUC: area under the test seen-unseen curve',
   ].join('\n');
 }

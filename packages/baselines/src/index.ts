@@ -2,12 +2,18 @@ import { ContainerModule } from 'inversify';
 import { registerPlugin } from '@niwt/core';
 import { Ale, aleOptions } from './ale.js';
 import { Dem, demOptions } from './dem.js';
+import { Eszsl, eszslOptions } from './eszsl.js';
+import { Sae, saeOptions } from './sae.js';
 
 export * from './common.js';
 export * from './ale.js';
 export * from './dem.js';
+export * from './eszsl.js';
+export * from './sae.js';
+export * from './linalg.js';
+export * from './closed-form.js';
 
-/** Registers the zero-shot baselines ALE and DEM as `method:ale` and `method:dem`. */
+/** Registers the zero-shot baselines as `method:ale`, `method:dem`, `method:eszsl` and `method:sae`. */
 export const baselinesModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'method',
@@ -23,5 +29,19 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     schema: demOptions,
     impl: Dem,
     nonResultOptions: ['engine'],
+  });
+  registerPlugin(bind, {
+    group: 'method',
+    name: 'eszsl',
+    description: 'ESZSL: closed-form bilinear map with ridge terms on both sides (Romera-Paredes & Torr, ICML 2015)',
+    schema: eszslOptions,
+    impl: Eszsl,
+  });
+  registerPlugin(bind, {
+    group: 'method',
+    name: 'sae',
+    description: 'SAE: semantic autoencoder, closed form by a Sylvester equation (Kodirov et al., CVPR 2017)',
+    schema: saeOptions,
+    impl: Sae,
   });
 });

@@ -56,6 +56,19 @@ export const topConfigSchema = z.strictObject({
       classImages: z.number().int().min(1).default(16),
     })
     .prefault({}),
+  /**
+   * Calibrated stacking (Chao et al. 2016): γ chosen on a seen-class split by refitting each method once
+   * (apps/runner/README.md "Calibrated stacking"); the test curve and AUSUC are reported either way.
+   */
+  calibration: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Share of the seen classes that play "unseen" while γ is chosen (at least 1, leaving 2). */
+      pseudoUnseenFraction: z.number().gt(0).lt(1).default(0.2),
+      /** Share of each remaining seen class's trainval images held out to validate γ. */
+      validationFraction: z.number().gt(0).lt(1).default(0.2),
+    })
+    .prefault({}),
 });
 
 export type TopConfig = z.infer<typeof topConfigSchema>;

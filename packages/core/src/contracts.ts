@@ -80,6 +80,8 @@ export interface Dataset {
   readonly features?: FeatureSource;
   /** Images dropped by the bad-image pre-check (`skipBadImages: true`), for the run record. */
   readonly skippedImages?: number;
+  /** Things a user should know about how the files were read (the runner logs them as warnings). */
+  readonly warnings?: readonly string[];
   /** Streams the given samples' pixels in batches, in order, with bounded memory. */
   readImages(indices: readonly number[], spec: ImageSpec, batchSize: number): AsyncIterable<ImageBatch>;
   /**

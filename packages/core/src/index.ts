@@ -8,6 +8,7 @@ export * from './plugins.js';
 export * from './tensor/index.js';
 export * from './npy.js';
 export * from './metrics.js';
+export * from './calibration.js';
 export * from './random.js';
 export * from './hash.js';
 export * from './experiment-hash.js';

@@ -6,17 +6,22 @@ import { closeSync, openSync, promises as fs, renameSync, rmSync, writeSync } fr
 import { FormatError } from './errors.js';
 import { releaseTemporary, temporaryFor } from './temporaries.js';
 
+/** What `encodeNpy` writes. */
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u1';
 
+/** Every NumPy bool, integer and float dtype `decodeNpy` reads (little-endian names; big-endian files are swapped). */
+export type NpyReadDtype = NpyDtype | '<f2' | '<i1' | '<i2' | '<i8' | '<u2' | '<u4' | '<u8' | '|b1';
+
 export interface NpyArray {
-  readonly dtype: NpyDtype;
+  readonly dtype: NpyReadDtype;
   readonly shape: readonly number[];
-  readonly data: Float32Array | Float64Array | Int32Array | Uint8Array;
+  /** int64/uint64 arrive as float64 (exact within ±2^53, refused beyond); float16 as float32. */
+  readonly data: Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
 }
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
-function dtypeOf(data: NpyArray['data']): NpyDtype {
+function dtypeOf(data: Float32Array | Float64Array | Int32Array | Uint8Array): NpyDtype {
   if (data instanceof Float32Array) return '<f4';
   if (data instanceof Float64Array) return '<f8';
   if (data instanceof Int32Array) return '<i4';
@@ -24,7 +29,7 @@ function dtypeOf(data: NpyArray['data']): NpyDtype {
 }
 
 /** Encodes an array as `.npy` bytes (version 1.0; header padded to a multiple of 64). */
-export function encodeNpy(data: NpyArray['data'], shape: readonly number[]): Buffer {
+export function encodeNpy(data: Float32Array | Float64Array | Int32Array | Uint8Array, shape: readonly number[]): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new FormatError(`npy: shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
   const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -66,19 +71,64 @@ export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
     if (bytes.length < count * n) throw new FormatError(`${source}: truncated .npy data (${bytes.length} bytes, expected ${count * n})`);
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * n) as ArrayBuffer;
   };
-  switch (descr) {
-    case '<f4':
-      return { dtype: descr, shape, data: new Float32Array(copy(4)) };
-    case '<f8':
-      return { dtype: descr, shape, data: new Float64Array(copy(8)) };
-    case '<i4':
-      return { dtype: descr, shape, data: new Int32Array(copy(4)) };
-    case '|u1':
-    case '<u1':
-      return { dtype: '<u1', shape, data: new Uint8Array(copy(1)) };
-    default:
-      throw new FormatError(`${source}: unsupported .npy dtype '${descr}' (expected <f4, <f8, <i4 or |u1)`);
+  const m = /^([<>|=])([fiub])(\d+)$/.exec(descr);
+  const kind = m ? `${m[2]}${m[3]}` : '';
+  const size = m ? Number(m[3]) : 0;
+  if (!m || !SUPPORTED.has(kind)) {
+    throw new FormatError(`${source}: unsupported .npy dtype '${descr}' (expected a bool, integer or float dtype: b1, i1–i8, u1–u8, f2, f4, f8)`);
   }
+  const raw = copy(size);
+  // '>' is big-endian; '=' (native) is little-endian on every platform Node runs on here
+  if (m[1] === '>' && size > 1) {
+    const b = new Uint8Array(raw);
+    for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
+  }
+  const dtype = (kind === 'b1' ? '|b1' : kind === 'u1' ? '<u1' : `<${kind}`) as NpyReadDtype;
+  switch (kind) {
+    case 'f4':
+      return { dtype, shape, data: new Float32Array(raw) };
+    case 'f8':
+      return { dtype, shape, data: new Float64Array(raw) };
+    case 'f2':
+      return { dtype, shape, data: Float32Array.from(new Uint16Array(raw), halfToFloat) };
+    case 'i1':
+      return { dtype, shape, data: new Int8Array(raw) };
+    case 'i2':
+      return { dtype, shape, data: new Int16Array(raw) };
+    case 'i4':
+      return { dtype, shape, data: new Int32Array(raw) };
+    case 'u2':
+      return { dtype, shape, data: new Uint16Array(raw) };
+    case 'u4':
+      return { dtype, shape, data: new Uint32Array(raw) };
+    case 'i8':
+    case 'u8': {
+      const big = kind === 'i8' ? new BigInt64Array(raw) : new BigUint64Array(raw);
+      const out = new Float64Array(big.length);
+      for (let i = 0; i < big.length; i++) {
+        const v = big[i];
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
+          throw new FormatError(`${source}: ${kind === 'i8' ? 'int64' : 'uint64'} value ${v} at index ${i} is beyond ±2^53 and cannot be read exactly; convert the array (e.g. to float64) in NumPy`);
+        }
+        out[i] = Number(v);
+      }
+      return { dtype, shape, data: out };
+    }
+    default:
+      return { dtype, shape, data: new Uint8Array(raw) };
+  }
+}
+
+const SUPPORTED = new Set(['b1', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'f2', 'f4', 'f8']);
+
+/** IEEE 754 half → float. */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 export async function readNpy(file: string): Promise<NpyArray> {
@@ -92,7 +142,7 @@ export async function readNpy(file: string): Promise<NpyArray> {
 }
 
 /** Writes atomically (temp file + rename) so a killed process never leaves a truncated cache. */
-export async function writeNpy(file: string, data: NpyArray['data'], shape: readonly number[]): Promise<void> {
+export async function writeNpy(file: string, data: Float32Array | Float64Array | Int32Array | Uint8Array, shape: readonly number[]): Promise<void> {
   const tmp = temporaryFor(file);
   try {
     await fs.writeFile(tmp, encodeNpy(data, shape));

@@ -26,7 +26,7 @@ export { readAttSplits, ATT_SPLITS, LOC_NAMES, type AttSplits, type LocName } fr
 export { readRes101Meta, relativeImagePath, featureSource, RES101, type Res101Meta } from './xlsa17/res101.js';
 export { buildXlsa17Split, checkPublishedSizes, type Xlsa17Split } from './xlsa17/split.js';
 export { PUBLISHED as XLSA17_PUBLISHED, publishedFor, type PublishedSplit } from './xlsa17/published.js';
-export { loadXlsa17, readXlsa17, type Xlsa17Info, type Xlsa17Options } from './xlsa17/load.js';
+export { loadXlsa17, missingOriginalAtt, readXlsa17, type Xlsa17Info, type Xlsa17Options } from './xlsa17/load.js';
 export { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
 export { parseIndexedNames } from './xlsa17/indexed-names.js';
 export { loadAwa2, AWA2_FILES, type Awa2LoadOptions } from './awa2/load.js';

@@ -5,7 +5,8 @@
  *
  * It holds everything the remaining steps depend on: W_u (float32 bytes), Adam's step count and moments, the
  * batch sampler (the RNG state, the current pass's pair order and its cursor), the early stop's monitor and
- * counter, the step, and the loss history (so the result's losses are those of an uninterrupted run). A resumed
+ * counter, the step, the per-epoch loss bookkeeping of `finalWeights: 'best-epoch-loss'` (the epoch in progress and
+ * the best epoch's weights), and the loss history (so the result's losses are those of an uninterrupted run). A resumed
  * stage D therefore ends with the same W_u bits and losses. The fingerprint covers the inputs (head tap shape,
  * pool size, seen weights, targets), every option and the engine that ran: another one is ignored, with a
  * warning through `onIgnored`, and stage D starts afresh.
@@ -22,6 +23,7 @@ import {
   type CheckpointArray,
   type Matrix,
 } from '@niwt/core';
+import type { EpochBest } from './transfer.js';
 
 /** Where and how often stage D checkpoints (`trainUnseenWeights*`'s last argument). */
 export interface StageDCheckpointing {
@@ -53,6 +55,8 @@ export interface StageDState {
   readonly stopCount: number;
   readonly loss: number;
   readonly losses: readonly number[];
+  /** `finalWeights: 'best-epoch-loss'` bookkeeping: the epoch in progress and the best one so far. */
+  readonly epochs: EpochBest;
 }
 
 interface Meta {
@@ -62,6 +66,9 @@ interface Meta {
   readonly rngState: number;
   readonly cursor: number;
   readonly stopCount: number;
+  readonly epoch: number;
+  readonly epochCount: number;
+  readonly bestEpoch?: number;
 }
 
 function bytesHash(m: Matrix): string {
@@ -125,13 +132,26 @@ export class StageDCheckpointer {
     const fits =
       wu instanceof Float32Array && wu.length === wuSize &&
       order instanceof Int32Array && order.length === 2 * pairs &&
-      scalars instanceof Float64Array && scalars.length === 2 &&
+      scalars instanceof Float64Array && scalars.length === 4 &&
       losses instanceof Float64Array && losses.length === meta.step &&
       !!adam && adam.m[0].length === wuSize && adam.v[0].length === wuSize;
     if (!fits) {
       this.c.onIgnored?.(`${this.file}: its arrays do not match this stage D (W_u ${wuSize} values, ${pairs} pairs)`);
       return undefined;
     }
+    const bestWeights = arrays.get('bestWeights');
+    if (meta.bestEpoch !== undefined && !(bestWeights instanceof Float32Array && bestWeights.length === wuSize)) {
+      this.c.onIgnored?.(`${this.file}: its best-epoch weights do not match this stage D (${wuSize} values)`);
+      return undefined;
+    }
+    const epochs: EpochBest = {
+      epoch: meta.epoch,
+      sum: scalars[2],
+      count: meta.epochCount,
+      ...(meta.bestEpoch !== undefined && bestWeights instanceof Float32Array
+        ? { best: { epoch: meta.bestEpoch, meanLoss: scalars[3], weights: bestWeights } }
+        : {}),
+    };
     this.lastStep = meta.step;
     this.c.onResumed?.(meta.step);
     return {
@@ -146,6 +166,7 @@ export class StageDCheckpointer {
       stopCount: meta.stopCount,
       loss: scalars[1],
       losses: Array.from(losses),
+      epochs,
     };
   }
 
@@ -155,13 +176,15 @@ export class StageDCheckpointer {
     const s = state();
     const adam = adamStateArrays(s.adam);
     const { stopped, rngState, cursor, stopCount } = s;
-    const meta: Meta = { step: s.step, stopped, adamStep: adam.step, rngState, cursor, stopCount };
+    const { epoch, count: epochCount, best } = s.epochs;
+    const meta: Meta = { step: s.step, stopped, adamStep: adam.step, rngState, cursor, stopCount, epoch, epochCount, bestEpoch: best?.epoch };
     const arrays = new Map<string, CheckpointArray>([
       ['wu', s.wu],
       ['order', s.order],
       // non-finite values (an unset monitor, a NaN loss) survive as float64, not JSON
-      ['scalars', Float64Array.of(s.stopMonitor, s.loss)],
+      ['scalars', Float64Array.of(s.stopMonitor, s.loss, s.epochs.sum, best?.meanLoss ?? Number.NaN)],
       ['losses', Float64Array.from(s.losses)],
+      ...(best ? [['bestWeights', best.weights] as [string, CheckpointArray]] : []),
       ...adam.arrays,
     ]);
     writeCheckpoint(this.file, { fingerprint: this.fingerprint, meta, arrays });

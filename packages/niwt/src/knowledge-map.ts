@@ -21,7 +21,7 @@ export interface MapTrainingData {
   readonly knowledge: Matrix;
   /** Classes the map is trained on. */
   readonly trainClasses: readonly number[];
-  /** Seen classes held out for model selection. */
+  /** Seen classes held out for model selection; none: train exactly `epochs` epochs and keep the last. */
   readonly heldOutClasses: readonly number[];
 }
 
@@ -176,6 +176,7 @@ export class HeldOutScorer {
 
   /** Mean Spearman ρ over held-out images (higher is better), or held-out cosine loss (lower is better). */
   score(map: KnowledgeMap): number {
+    if (this.data.heldOutClasses.length === 0) return NaN;
     if (this.select === 'cosine') return perImageLoss(map, this.data, this.data.heldOutClasses);
     if (this.imageRanks.length === 0) return 0;
     const preds = applyMap(map, selectRows(this.data.knowledge, this.data.heldOutClasses));
@@ -254,7 +255,7 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
       const score = scorer.score(current);
       history.push({ epoch, trainLoss, heldOut: score });
       onEpoch?.(epoch, trainLoss, score);
-      if (better(score, best.score)) best = { epoch, score, map: current };
+      if (data.heldOutClasses.length === 0 ? epoch === opts.epochs : better(score, best.score)) best = { epoch, score, map: current };
     }
   } finally {
     optimizer.dispose();

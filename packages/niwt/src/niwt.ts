@@ -22,7 +22,16 @@ export const niwtOptions = z.strictObject({
   batchSize: z.number().int().min(1).default(64),
   /** (pool image, unseen class) pairs per unseen class in stage D. */
   pairsPerClass: z.number().int().min(1).default(200),
+  /** A cap on stage D steps (the project's; the release has none — its presets set a high value). */
   maxSteps: z.number().int().min(1).default(3000),
+  /** Stage D passes over the pairs (the release: `num_epochs − 1`); no limit by default. */
+  maxEpochs: z.number().int().min(1).optional(),
+  /** Adam ε of stage D (1e-7, tfjs/Keras; the release: TF1's 1e-8). */
+  adamEpsilon: z.number().positive().default(1e-7),
+  /** 'last': the weights at the stop; 'best-epoch-loss': the epoch with the lowest mean training loss (release). */
+  finalWeights: z.enum(['last', 'best-epoch-loss']).default('last'),
+  /** The seen head's biases in the joint scores: 'keep' (default) or 'zero' (the release's ResNet stage D). */
+  seenBias: z.enum(['keep', 'zero']).default('keep'),
   /** Stop after this many steps without a relative improvement of `minImprovement`. */
   patience: z.number().int().min(1).default(40),
   minImprovement: z.number().min(0).default(0.01),
@@ -31,9 +40,15 @@ export const niwtOptions = z.strictObject({
       lr: z.number().positive().default(1e-2),
       /** Full passes of the class-level objective. */
       epochs: z.number().int().min(1).default(500),
-      /** Seen classes held out to select the epoch. */
-      heldOutClasses: z.number().int().min(1).default(5),
-      select: z.enum(['spearman', 'cosine']).default('spearman'),
+      /**
+       * Seen classes held out to select the epoch: a number, or 'auto' = `autoHeldOutClasses` (measured; see the
+       * README). The release holds out 5 (`n_train_class` = seen − 5).
+       */
+      heldOutClasses: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
+      /** After selecting the epoch, retrain the map on all seen classes for that many epochs (the release does not). */
+      refit: z.boolean().default(true),
+      /** 'spearman' (the paper's wording) or 'loss' (held-out cosine loss: the release's code); 'cosine' = 'loss'. */
+      select: z.enum(['spearman', 'loss', 'cosine']).default('spearman'),
       /** 'linear' (the paper) or a one-hidden-layer ReLU MLP. */
       kind: z.enum(['linear', 'mlp']).default('linear'),
       hidden: z.number().int().min(1).default(256),
@@ -58,6 +73,15 @@ export const niwtOptions = z.strictObject({
   importanceBatch: z.number().int().min(1).default(64),
 });
 export type NiwtOptions = z.infer<typeof niwtOptions>;
+
+/**
+ * Seen classes held out for the map's epoch selection when `heldOutClasses: auto`: a quarter of the seen
+ * classes, rounded, between 2 and 5 (the release's 5 from 20 seen classes on), and never more than seen − 2
+ * (chosen by measurement, packages/niwt/README.md "Held-out classes and the refit").
+ */
+export function autoHeldOutClasses(seen: number): number {
+  return Math.max(1, Math.min(5, Math.max(2, Math.round(seen / 4)), seen - 2));
+}
 
 interface Fitted {
   readonly numClasses: number;
@@ -120,21 +144,27 @@ export class Niwt implements ZeroShotMethod {
     // Stage C
     t = ctx.log.stage('niwt C: knowledge → importance');
     const rng = new Rng(deriveSeed(ctx.seed, 'niwt/heldout'));
-    const nHeld = Math.min(this.opts.map.heldOutClasses, Math.max(1, ctx.seen.length - 2));
+    const mapOpts = this.opts.map;
+    const select = mapOpts.select === 'spearman' ? 'spearman' : 'cosine';
+    const wanted = mapOpts.heldOutClasses === 'auto' ? autoHeldOutClasses(ctx.seen.length) : mapOpts.heldOutClasses;
+    const nHeld = Math.min(wanted, Math.max(1, ctx.seen.length - 2));
     const shuffled = rng.shuffle(ctx.seen);
     const heldOut = shuffled.slice(0, nHeld);
-    const mapResult = trainKnowledgeMap(
-      { importances, labels: trainval.labels, knowledge: ctx.knowledge.matrix, trainClasses: shuffled.slice(nHeld), heldOutClasses: heldOut },
-      { ...this.opts.map, seed: deriveSeed(ctx.seed, 'niwt/map') },
-      (epoch, loss, score) => {
-        if (epoch % 10 === 0 || epoch === 1) {
-          ctx.metric('stageC/train_loss', loss, epoch);
-          ctx.metric(`stageC/heldout_${this.opts.map.select}`, score, epoch);
-        }
-      },
-    );
+    const mapData = { importances, labels: trainval.labels, knowledge: ctx.knowledge.matrix, trainClasses: shuffled.slice(nHeld), heldOutClasses: heldOut };
+    const mapSeed = deriveSeed(ctx.seed, 'niwt/map');
+    const selected = trainKnowledgeMap(mapData, { ...mapOpts, select, seed: mapSeed }, (epoch, loss, score) => {
+      if (epoch % 10 === 0 || epoch === 1) {
+        ctx.metric('stageC/train_loss', loss, epoch);
+        ctx.metric(`stageC/heldout_${select === 'cosine' ? 'loss' : select}`, score, epoch);
+      }
+    });
+    // the refit sees every seen class for the selected number of epochs, from the same initialisation
+    const mapResult = mapOpts.refit
+      ? trainKnowledgeMap({ ...mapData, trainClasses: ctx.seen, heldOutClasses: [] }, { ...mapOpts, select, epochs: selected.bestEpoch, seed: mapSeed })
+      : selected;
     const predicted = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.unseen));
-    t.end(`best epoch ${mapResult.bestEpoch}, held-out ${this.opts.map.select} ${mapResult.bestScore.toFixed(3)}`);
+    const selectName = select === 'cosine' ? 'loss' : select;
+    t.end(`best epoch ${selected.bestEpoch} of ${nHeld} held-out classes' ${selectName} ${selected.bestScore.toFixed(3)}${mapOpts.refit ? ', refit on all seen' : ''}`);
 
     // Stage D
     let pool = trainval.tap!;
@@ -172,16 +202,19 @@ export class Niwt implements ZeroShotMethod {
       mapNorm,
       numClasses: ctx.classNames.length,
       seenWeights: sc.weights,
-      seenBias: sc.bias,
+      seenBias: this.opts.seenBias === 'zero' ? new Float32Array(sc.bias.length) : sc.bias,
       seenClasses: sc.classes,
       unseenWeights: transfer.weights,
       unseenClasses: ctx.unseen,
     };
     this.importances = { seenMean: classMeanRows(importances, trainval.labels, ctx.seen), seenClasses: ctx.seen, predictedUnseen: predicted, unseenClasses: ctx.unseen };
     return {
-      stageC_best_epoch: mapResult.bestEpoch,
-      [`stageC_heldout_${this.opts.map.select}`]: mapResult.bestScore,
+      stageC_best_epoch: selected.bestEpoch,
+      [`stageC_heldout_${selectName}`]: selected.bestScore,
       stageC_heldout_classes: heldOut.map((c) => ctx.classNames[c]).join(','),
+      stageC_heldout_count: nHeld,
+      stageC_refit: mapOpts.refit ? 'all seen classes' : 'no',
+      ...(transfer.bestEpoch ? { stageD_best_epoch: transfer.bestEpoch.epoch, stageD_best_epoch_loss: transfer.bestEpoch.meanLoss } : {}),
       stageD_steps: transfer.steps,
       stageD_implementation: transfer.implementation,
       stageD_pool: poolName,

@@ -51,6 +51,15 @@ export interface TransferOptions {
    * linearised head on tfjs, 'fast-ort' = on onnxruntime (async only), 'reference' = double backprop.
    */
   readonly implementation?: 'auto' | 'fast-ort' | 'fast' | 'reference';
+  /** Adam ε (default 1e-7, tfjs/Keras; the release ran TF1's `AdamOptimizer`, ε = 1e-8). */
+  readonly adamEpsilon?: number;
+  /**
+   * Which weights are returned: 'last' (those at the stop, default) or 'best-epoch-loss' (the release: the
+   * weights at the end of the epoch — one pass over the pairs — with the lowest mean training loss, `<=`).
+   */
+  readonly finalWeights?: 'last' | 'best-epoch-loss';
+  /** Stop after this many passes over the pairs (the release's `num_epochs − 1`); no limit by default. */
+  readonly maxEpochs?: number;
 }
 
 export interface TransferResult {
@@ -65,6 +74,21 @@ export interface TransferResult {
   /** Why `auto` (async) did not use onnxruntime, if it did not. */
   readonly ortUnavailableReason?: string;
   readonly losses: number[];
+  /** Epoch whose weights were returned with `finalWeights: 'best-epoch-loss'` (1-based), and its mean loss. */
+  readonly bestEpoch?: { readonly epoch: number; readonly meanLoss: number };
+}
+
+/**
+ * The release's final-weights rule as loop state: per epoch (pass over the pairs) the mean training loss; the
+ * weights at the end of the epoch with the lowest mean (ties: the later epoch). Plain data, so a checkpoint
+ * of stage D can carry it.
+ */
+export interface EpochBest {
+  /** Current epoch (1-based), its loss sum and step count. */
+  epoch: number;
+  sum: number;
+  count: number;
+  best?: { epoch: number; meanLoss: number; weights: Float32Array };
 }
 
 /** Row statistics of the seen weights: mean μ_d and population std σ_d of each row. */
@@ -91,6 +115,11 @@ export function seenCentredInit(seen: Matrix, numUnseen: number, rng: Rng): Matr
   return matrix(seen.rows, numUnseen, out);
 }
 
+/** `tf.oneHot`, also for one class (tfjs refuses depth 1: NIWT with a single unseen class). */
+function oneHot(classes: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return depth === 1 ? tf.ones([classes.shape[0], 1], 'int32') : (tf.oneHot(classes, depth) as tf.Tensor2D);
+}
+
 /** Data term of the loss from α: mean_j [1 − cos(α_j, t̂_{c_j})]. */
 function cosineTerm(alpha: tf.Tensor2D, targetsHat: tf.Tensor2D, classes: tf.Tensor1D): tf.Scalar {
   const alphaHat = tf.div(alpha, tf.add(tf.norm(alpha, 'euclidean', 1, true), 1e-12));
@@ -103,7 +132,7 @@ function cosineTerm(alpha: tf.Tensor2D, targetsHat: tf.Tensor2D, classes: tf.Ten
  */
 export function transferLoss(head: TapHead, wu: tf.Tensor2D, tapBatch: tf.Tensor4D, classes: tf.Tensor1D, targetsHat: tf.Tensor2D, mu: tf.Tensor2D, lambda: number): tf.Scalar {
   // one-hot matmul instead of gather: gather's gradient needs UnsortedSegmentSum, which WASM lacks
-  const wPer = tf.matMul(tf.oneHot(classes, wu.shape[1]), wu, false, true) as tf.Tensor2D; // B × D
+  const wPer = tf.matMul(oneHot(classes, wu.shape[1]), wu, false, true) as tf.Tensor2D; // B × D
   const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(head.apply(a as tf.Tensor4D), wPer)))(tapBatch);
   const alpha = tf.sum(grad, [1, 2]) as tf.Tensor2D; // B × K
   return tf.add(cosineTerm(alpha, targetsHat, classes), tf.mul(lambda / 2, tf.sum(tf.square(tf.sub(wu, mu))))) as tf.Scalar;
@@ -183,6 +212,8 @@ class StageD {
   loss = NaN;
   /** The early stop fired (restored from a checkpoint written at the end). */
   stopped = false;
+  /** `finalWeights: 'best-epoch-loss'` bookkeeping (part of the loop's state). */
+  readonly epochs: EpochBest = { epoch: 1, sum: 0, count: 0 };
 
   constructor(
     readonly data: TransferData,
@@ -206,7 +237,7 @@ class StageD {
       const t = tf.tensor2d(data.targets.data, [nU, K]);
       return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
     });
-    this.optimizer = new Adam([this.wu], { lr: opts.lr });
+    this.optimizer = new Adam([this.wu], { lr: opts.lr, epsilon: opts.adamEpsilon });
     this.stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
     this.store = lin ? new StateStore(lin, data.pool, [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
     this.order = this.rng.shuffle(this.pairs);
@@ -236,6 +267,7 @@ class StageD {
       this.stopped = s.stopped;
       this.loss = s.loss;
       this.losses.push(...s.losses);
+      Object.assign(this.epochs, s.epochs);
     }
     return ck;
   }
@@ -255,12 +287,15 @@ class StageD {
       stopCount: stop.count,
       loss: this.loss,
       losses: this.losses,
+      epochs: { ...this.epochs },
     };
   }
 
-  /** The next batch of (pool image, unseen class) pairs. */
-  nextBatch(): [number, number][] {
+  /** The next batch of (pool image, unseen class) pairs, or undefined once `maxEpochs` passes are done. */
+  nextBatch(): [number, number][] | undefined {
     if (this.cursor + this.opts.batchSize > this.order.length) {
+      this.endEpoch();
+      if (this.opts.maxEpochs !== undefined && this.epochs.epoch > this.opts.maxEpochs) return undefined;
       this.order = this.rng.shuffle(this.pairs);
       this.cursor = 0;
     }
@@ -269,10 +304,24 @@ class StageD {
     return batch;
   }
 
+  /** Closes the current epoch: keeps its end weights when its mean loss is the lowest so far (the release's `<=`). */
+  private endEpoch(): void {
+    const e = this.epochs;
+    if (e.count > 0 && this.opts.finalWeights === 'best-epoch-loss') {
+      const meanLoss = e.sum / e.count;
+      if (!e.best || meanLoss <= e.best.meanLoss) e.best = { epoch: e.epoch, meanLoss, weights: this.wu.dataSync().slice() as Float32Array };
+    }
+    if (e.count > 0) e.epoch++;
+    e.sum = 0;
+    e.count = 0;
+  }
+
   /** Records a step's loss; true when the early stop fires. */
   record(loss: number, onStep?: (step: number, loss: number) => void): boolean {
     this.loss = loss;
     this.losses.push(loss);
+    this.epochs.sum += loss;
+    this.epochs.count++;
     onStep?.(this.step, loss);
     return this.stop.step(loss);
   }
@@ -289,9 +338,13 @@ class StageD {
   }
 
   result(implementation: TransferImplementation, fallbackReason: string | undefined, ortUnavailableReason: string | undefined): TransferResult {
+    // the release also scores the partial epoch the early stop ended
+    this.endEpoch();
+    const best = this.epochs.best;
     return {
-      weights: matrix(this.rows, this.nU, this.wu.dataSync().slice() as Float32Array),
-      steps: Math.min(this.step, this.opts.maxSteps),
+      weights: matrix(this.rows, this.nU, best ? best.weights : (this.wu.dataSync().slice() as Float32Array)),
+      bestEpoch: best ? { epoch: best.epoch, meanLoss: best.meanLoss } : undefined,
+      steps: this.losses.length,
       finalLoss: this.loss,
       initialLoss: this.losses[0],
       implementation,
@@ -328,6 +381,7 @@ export function trainUnseenWeights(
     // a run restored after its early stop has no steps left (its `step` stays the stopping step)
     if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
       const batch = run.nextBatch();
+      if (!batch) break;
       const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
       let loss: number;
       try {
@@ -384,6 +438,7 @@ export async function trainUnseenWeightsAsync(
     // a run restored after its early stop has no steps left (its `step` stays the stopping step)
     if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
       const batch = run.nextBatch();
+      if (!batch) break;
       const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
       const stop = run.record(loss, onStep);
       ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
@@ -406,13 +461,13 @@ async function ortStep(ort: OrtLinearizedHead, bits: Uint8Array, batch: readonly
   // (typed arrays are assigned, not returned: tidy would walk a returned array element by element)
   tf.tidy(() => {
     const cls = tf.tensor1d(classes, 'int32');
-    wPer = tf.matMul(tf.oneHot(cls, run.nU), run.wu, false, true).dataSync() as Float32Array; // B × D
+    wPer = tf.matMul(oneHot(cls, run.nU), run.wu, false, true).dataSync() as Float32Array; // B × D
     t = tf.gather(run.targetsHat, cls).dataSync() as Float32Array; // B × K
   });
   const { cos, adjoint } = await ort.step(bits, B, wPer, t);
   let loss = 1 - cos.reduce((a, c) => a + c, 0) / B;
   tf.tidy(() => {
-    const onehot = tf.oneHot(tf.tensor1d(classes, 'int32'), run.nU);
+    const onehot = oneHot(tf.tensor1d(classes, 'int32'), run.nU);
     const diff = tf.sub(run.wu, run.mu);
     const gW = tf.add(tf.matMul(tf.tensor2d(adjoint, [B, ort.D]), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
     loss += (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
@@ -436,7 +491,7 @@ function fastStep(
   let loss = NaN;
   tf.tidy(() => {
     const masks = lin.masks(bits, B);
-    const onehot = tf.oneHot(cls, wu.shape[1]);
+    const onehot = oneHot(cls, wu.shape[1]);
     const wPer = tf.matMul(onehot, wu, false, true) as tf.Tensor2D; // B × D
     const alpha = lin.alpha(masks, wPer); // B × K
     const { value, grad } = tf.valueAndGrad((a: tf.Tensor) => cosineTerm(a as tf.Tensor2D, targetsHat, cls))(alpha);

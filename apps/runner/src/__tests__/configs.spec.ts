@@ -33,4 +33,20 @@ describe('shipped configs', () => {
     const exp = await composeExperiment(file, { cwd: REPO, logger: silentLogger });
     expect(exp.methods.length).toBeGreaterThan(0);
   });
+
+  // the release's arg_configs/*.json (ramprs/neuron-importance-zsl): batch_size, reg_lambda, num_epochs − 1, seen biases
+  const RELEASE: Record<string, [batch: number, lambda: number, epochs: number, seenBias: string]> = {
+    'awa2-resnet101-attributes': [32, 1e-3, 499, 'zero'],
+    'awa2-vgg16-attributes': [64, 1e-3, 299, 'keep'],
+    'cub-resnet101-attributes': [32, 1e-2, 499, 'zero'],
+    'cub-resnet101-captions': [64, 1e-2, 499, 'zero'],
+    'cub-vgg16-attributes': [32, 1e-2, 299, 'keep'],
+    'cub-vgg16-captions': [32, 1e-4, 299, 'keep'],
+  };
+  it.each(Object.entries(RELEASE))('paper preset %s uses the release\'s values for every documented departure', async (name, [batch, lambda, epochs, seenBias]) => {
+    const exp = await composeExperiment(path.join(REPO, 'configs/paper', `${name}.yaml`), { cwd: REPO, logger: silentLogger });
+    const niwt = exp.methods.find((m) => m.spec.name === 'niwt')!.options as Record<string, unknown>;
+    expect(niwt).toMatchObject({ batchSize: batch, lambda, maxEpochs: epochs, seenBias, adamEpsilon: 1e-8, finalWeights: 'best-epoch-loss', maxSteps: 100_000_000 });
+    expect(niwt.map).toMatchObject({ heldOutClasses: 5, refit: false, select: 'loss' });
+  });
 });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeAwa2Fixture, writeCubFixture, type MatVarSpec, type RawFixture } from '@niwt/datasets';
+import { loadXlsa17, writeAwa2Fixture, writeCubFixture, type MatVarSpec, type RawFixture } from '@niwt/datasets';
 import { checkDataset, formatCheck, registerDatasetsCommands } from '../commands/datasets.js';
 import { REPO, commandCli, tempDir } from './helpers.js';
 
@@ -81,10 +81,43 @@ describe('niwt datasets check', () => {
     const cfg = path.join(dir, 'exp.yaml');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${cub.xlsa17.dir} }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    // the xlsa17 folder is 'CUBx': `niwt run` compares with no published entry, and neither does the check
     const c = await checkDataset(cfg);
     expect(c.kind).toBe('cub');
-    expect(c.published).toBe('CUB');
-    expect(c.ok).toBe(false);
+    expect(c.published).toBeUndefined();
+    expect(c.ok).toBe(true);
+  });
+
+  it('a config: the same published-size checks as niwt run, and checkSizes: false switches both off', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const named = path.join(dir, 'named', 'CUB');
+    await cp(cub.xlsa17.dir, named, { recursive: true });
+    const cfg = path.join(dir, 'exp-cub.yaml');
+    await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${named} }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    await expect(checkDataset(cfg)).rejects.toThrow(`${path.join(named, 'att_splits.mat')}: allclasses_names has 6; expected 200 for xlsa17 CUB (published proposed split; set checkSizes: false for a modified copy)`);
+    await writeFile(cfg, `experiment: e\ndataset: { name: cub, root: ${cub.root}, xlsa17: ${named}, checkSizes: false }\nknowledge: { name: attributes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n`);
+    const c = await checkDataset(cfg);
+    expect(c.published).toBeUndefined();
+    expect(c.ok).toBe(true);
+    expect(c.notes).toContain('checkSizes: false — counts not compared with the published split (as niwt run)');
+  });
+
+  it('an att_splits.mat without original_att: the warning names the matrix used, in the check and in the dataset', async () => {
+    const bare = path.join(dir, 'bare', 'CUBy');
+    await cp(cub.xlsa17.dir, bare, { recursive: true });
+    const mat = path.join(bare, 'att_splits.mat');
+    python ??= execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+    const drop = "import scipy.io as s, sys; m = {k: v for k, v in s.loadmat(sys.argv[1]).items() if not k.startswith('__') and k != 'original_att'}; s.savemat(sys.argv[1], m)";
+    execFileSync(python, ['-c', drop, mat]);
+    const warning = `${mat}: no 'original_att' (0–100 attributes); using 'att' (unit-L2 columns) instead — set attributes: att to make this explicit`;
+    const c = await checkDataset(bare);
+    expect(c.notes).toContain(warning);
+    const ds = await loadXlsa17(bare, { checkSizes: false });
+    expect(ds.warnings).toEqual([warning]);
+    expect(ds.attributes?.source).toBe(`${mat} 'att' (the file has no 'original_att')`);
+    const full = await loadXlsa17(cub.xlsa17.dir, { checkSizes: false });
+    expect(full.warnings).toBeUndefined();
+    expect(full.attributes?.source).toBe(`${path.join(cub.xlsa17.dir, 'att_splits.mat')} 'original_att'`);
   });
 
   it('an unknown folder is a usage error naming it', async () => {

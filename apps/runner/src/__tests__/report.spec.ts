@@ -78,6 +78,11 @@ describe('niwt report', () => {
     expect(html).toContain(`<td class="l">niwt</td><td>${pct(m.s)}</td><td>${pct(m.u)}</td><td>${pct(m.H)}</td><td>${pct(m.zslT1)}</td>`);
     const textual = JSON.parse(await fs.readFile(path.join(child.dir, 'artifacts', 'explanations', 'textual.json'), 'utf8')) as { perClass: { class: string }[] };
     for (const c of textual.perClass) expect(html).toContain(`<td class="l">${c.class}</td>`);
+    // calibrated stacking: one seen-unseen curve per method in one chart, AUSUC in the legend, the chosen γ marked
+    expect(m.calibration?.chosen).toBeDefined();
+    expect(html.match(/<polyline class="line su"/g)).toHaveLength(1);
+    expect(html).toContain(`niwt (AUSUC ${pct(m.calibration!.ausuc)})`);
+    expect(html.match(/<circle class="chosen"/g)).toHaveLength(1);
 
     const screenshot = path.join(REPO, '.reports', 'report-run.png');
     const page = await checkPageInChromium(json.artifact, { chromium, screenshot });

@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { DatasetError, UsageError, silentLogger, type Dataset, type DatasetAdapter } from '@niwt/core';
-import { XLSA17_PUBLISHED, loadAwa2, loadCub, loadFolderDataset, loadXlsa17, publishedFor, readAttSplits, type PublishedSplit } from '@niwt/datasets';
+import { XLSA17_PUBLISHED, missingOriginalAtt, loadAwa2, loadCub, loadFolderDataset, loadXlsa17, publishedFor, readAttSplits, type PublishedSplit } from '@niwt/datasets';
 import { composeExperiment } from '../compose.js';
 
 export interface SplitCount {
@@ -117,6 +117,7 @@ async function attSplitsOnly(dir: string): Promise<DatasetCheck> {
     notes: [
       'res101.mat not found: counts from att_splits.mat; class counts from trainvalclasses.txt / testclasses.txt / trainclasses1.txt / valclasses1.txt',
       'train_loc/val_loc as stored (they overlap test_seen_loc; a run keeps only their trainval images)',
+      att.originalAtt ? "attributes: 'original_att' (attributes: original, the default)" : missingOriginalAtt(att.file),
     ],
     ok,
   };
@@ -132,14 +133,20 @@ export async function checkDataset(target: string, options: CheckOptions = {}): 
     const exp = await composeExperiment(abs, { cwd, logger: silentLogger, overrides: skipBadImages ? ['dataset.skipBadImages=true'] : [] });
     const ds = await (exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter).load();
     const kind = exp.dataset.spec.name;
-    const key = kind === 'awa2' ? 'AWA2' : kind === 'cub' ? 'CUB' : kind === 'xlsa17' ? publishedFor(path.basename(ds.root))?.key : undefined;
-    return fromDataset(abs, kind, ds, key, [`dataset block of ${abs}`]);
+    // the same checks as `niwt run` with the same options: checkSizes: false compares with nothing published
+    // (the loaders compare with the table entry named by the xlsa17 folder, as here)
+    const dsOptions = exp.dataset.options as { checkSizes?: boolean; xlsa17?: string };
+    const checkSizes = dsOptions.checkSizes !== false;
+    const xlsa17Dir = kind === 'xlsa17' ? ds.root : dsOptions.xlsa17;
+    const key = checkSizes && xlsa17Dir ? publishedFor(path.basename(xlsa17Dir))?.key : undefined;
+    const notes = [`dataset block of ${abs}`, ...(checkSizes ? [] : ['checkSizes: false — counts not compared with the published split (as niwt run)']), ...(ds.warnings ?? [])];
+    return fromDataset(abs, kind, ds, key, notes);
   }
   if (has(abs, 'att_splits.mat')) {
     if (!has(abs, 'res101.mat')) return attSplitsOnly(abs);
     const ds = await loadXlsa17(abs, { checkSizes: false }, cwd);
     const v = ds.xlsa17.split;
-    const notes = [`validation from ${v.validation}${v.droppedFromValidation ? ` (${v.droppedFromValidation} test_seen images dropped from train_loc/val_loc)` : ''}`];
+    const notes = [`validation from ${v.validation}${v.droppedFromValidation ? ` (${v.droppedFromValidation} test_seen images dropped from train_loc/val_loc)` : ''}`, ...(ds.warnings ?? [])];
     return fromDataset(abs, 'xlsa17', ds, publishedFor(path.basename(abs))?.key, notes);
   }
   if (has(abs, 'JPEGImages', 'predicates.txt')) {

@@ -2,7 +2,7 @@
  * Renders a ReportModel as one self-contained HTML page: inline CSS, inline SVG, images as data: URIs,
  * no script and no external reference, so it opens offline, from a mail attachment or an artifact view.
  */
-import { PALETTE, barChartSvg, esc, lineChartSvg, tradeoffSvg, type ScatterPoint } from './svg.js';
+import { PALETTE, barChartSvg, esc, lineChartSvg, seenUnseenSvg, tradeoffSvg, type ScatterPoint } from './svg.js';
 import type { ReportModel, ResultRow, Scalar } from './model.js';
 import { signedPoints, type PairedRow } from '../sweep-summary.js';
 
@@ -97,6 +97,10 @@ export function renderReportHtml(m: ReportModel, generatedAt: Date = new Date())
   if (m.perSeed) parts.push(section('per-seed', 'Sweep results per seed', resultsTable(m.perSeed, [...m.sweepKeys, 'seed'], 'per-seed-results')));
   const charts: string[] = [];
   if (m.rows.length > 0) charts.push(tradeoff(m));
+  if (m.seenUnseen && m.seenUnseen.length > 0) {
+    const series = m.seenUnseen.map((c, k) => ({ name: c.label, colour: PALETTE[k % PALETTE.length], ausuc: c.ausuc, points: c.points, chosen: c.chosen }));
+    charts.push(seenUnseenSvg('seen-unseen accuracy curves (calibrated stacking over γ; ○ = γ chosen on seen classes)', series));
+  }
   if (m.kind === 'sweep') charts.push(...sweepCurves(m.rows, m.sweepKeys));
   for (const c of m.curves) charts.push(lineChartSvg({ title: c.title, xTitle: 'step', yTitle: c.metric, xLabels: c.steps.map(String), series: [{ name: c.metric.split('/').pop() ?? c.metric, colour: PALETTE[4], ys: c.values }] }));
   if (charts.length > 0) parts.push(section('curves', m.kind === 'sweep' ? 'Trade-off and sweep curves' : 'Trade-off and training curves', `<div class="charts">${charts.join('')}</div>`));

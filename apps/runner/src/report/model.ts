@@ -57,6 +57,15 @@ export interface Curve {
   readonly values: readonly number[];
 }
 
+/** A method's seen-unseen accuracy curve over the calibration γ (Chao et al.), with its area. */
+export interface SeenUnseenSeries {
+  readonly label: string;
+  readonly ausuc: number;
+  readonly points: readonly { readonly u: number; readonly s: number }[];
+  /** Test accuracies at the γ chosen on the seen classes, when calibration ran. */
+  readonly chosen?: { readonly u: number; readonly s: number };
+}
+
 export interface ReportModel {
   readonly kind: 'run' | 'sweep';
   readonly runId: string;
@@ -76,6 +85,8 @@ export interface ReportModel {
   readonly paired?: readonly PairedRow[];
   readonly perClass: readonly PerClass[];
   readonly curves: readonly Curve[];
+  /** Every method's seen-unseen curve (one chart); empty for runs made before calibration was recorded. */
+  readonly seenUnseen?: readonly SeenUnseenSeries[];
   readonly galleries: readonly Gallery[];
   readonly textual: readonly Textual[];
   /** Artifacts a full report would show but the run does not have (e.g. explanations disabled). */
@@ -92,7 +103,20 @@ const runResults = z.looseObject({
   seconds: z.number().optional(),
   seenNetwork: z.looseObject({ testSeenAccuracy: z.number() }).optional(),
   dataset: z.looseObject({ classes: z.number(), seen: z.number(), unseen: z.number() }).optional(),
-  methods: z.array(metricRow.extend({ fitSeconds: z.number().optional(), runId: z.string().optional(), permutations: z.number().optional() })),
+  methods: z.array(
+    metricRow.extend({
+      fitSeconds: z.number().optional(),
+      runId: z.string().optional(),
+      permutations: z.number().optional(),
+      calibration: z
+        .looseObject({
+          ausuc: z.number(),
+          curve: z.array(z.looseObject({ u: z.number(), s: z.number() })),
+          chosen: z.looseObject({ u: z.number(), s: z.number() }).optional(),
+        })
+        .optional(),
+    }),
+  ),
 });
 const sweepResults = z.array(z.looseObject({ assignment: z.record(z.string(), scalar), runId: z.string(), methods: z.array(metricRow) }));
 const perClassFile = z.looseObject({ gzsl: z.record(z.string(), z.number()), zsl: z.record(z.string(), z.number()).optional() });
@@ -214,5 +238,8 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
   facts.push(['config hash', results?.configHash ?? run.tags['niwt.config_hash'] ?? '—'], ['seed', String(results?.seed ?? run.tags['niwt.seed'] ?? '—')], ['backend', results?.backend ?? run.tags['niwt.backend'] ?? '—']);
   if (run.tags['mlflow.source.git.commit']) facts.push(['git commit', run.tags['mlflow.source.git.commit']]);
   if (results?.seconds !== undefined) facts.push(['wall time', `${results.seconds.toFixed(1)} s`]);
-  return { ...base, kind: 'run', configTitle: 'Configuration (config/config.yaml)', configYaml, facts, sweepKeys: [], rows, perClass, curves, galleries, textual, missing };
+  const seenUnseen: SeenUnseenSeries[] = (results?.methods ?? []).flatMap((m) =>
+    m.calibration ? [{ label: m.label, ausuc: m.calibration.ausuc, points: m.calibration.curve.map((p) => ({ u: p.u, s: p.s })), chosen: m.calibration.chosen && { u: m.calibration.chosen.u, s: m.calibration.chosen.s } }] : [],
+  );
+  return { ...base, kind: 'run', configTitle: 'Configuration (config/config.yaml)', configYaml, facts, sweepKeys: [], rows, perClass, curves, seenUnseen, galleries, textual, missing };
 }

@@ -168,3 +168,41 @@ export function tradeoffSvg(title: string, points: readonly ScatterPoint[]): str
   [...legend].slice(0, 16).forEach(([name, colour], i) => body.push(`<circle cx="${m.l + size + 20}" cy="${m.t + 10 + i * 20}" r="5" fill="${colour}"/>`, text(m.l + size + 32, m.t + 14 + i * 20, name, 'class="s"')));
   return svg(width, height, title, body);
 }
+
+export interface SeenUnseenCurveSeries {
+  readonly name: string;
+  readonly colour: string;
+  readonly ausuc: number;
+  /** u (x) and s (y) in [0, 1], by increasing γ. */
+  readonly points: readonly { readonly u: number; readonly s: number }[];
+  /** The point at the γ chosen without test data. */
+  readonly chosen?: { readonly u: number; readonly s: number };
+}
+
+/** Seen-unseen accuracy curves of calibrated stacking (Chao et al. 2016), one polyline per method, AUSUC in the legend. */
+export function seenUnseenSvg(title: string, series: readonly SeenUnseenCurveSeries[]): string {
+  const size = 380;
+  const m = { l: 60, r: 220, t: 36, b: 50 };
+  const width = size + m.l + m.r;
+  const height = size + m.t + m.b;
+  const x = (v: number): number => m.l + v * size;
+  const y = (v: number): number => m.t + size - v * size;
+  const body: string[] = [];
+  for (const v of niceTicks(0, 100)) {
+    body.push(`<line x1="${num(x(v / 100))}" x2="${num(x(v / 100))}" y1="${m.t}" y2="${m.t + size}" stroke="#eee"/>`, text(x(v / 100), m.t + size + 16, String(v), 'text-anchor="middle" class="s"'));
+    body.push(`<line x1="${m.l}" x2="${m.l + size}" y1="${num(y(v / 100))}" y2="${num(y(v / 100))}" stroke="#eee"/>`, text(m.l - 6, y(v / 100) + 4, String(v), 'text-anchor="end" class="s"'));
+  }
+  body.push(
+    `<rect x="${m.l}" y="${m.t}" width="${size}" height="${size}" fill="none" stroke="#444"/>`,
+    text(m.l + size / 2, height - 12, 'u: unseen accuracy (%)', 'text-anchor="middle"'),
+    text(16, m.t + size / 2, 's: seen accuracy (%)', `text-anchor="middle" transform="rotate(-90 16 ${m.t + size / 2})"`),
+  );
+  series.forEach((c, k) => {
+    const pts = c.points.map((p) => `${num(x(p.u))},${num(y(p.s))}`).join(' ');
+    body.push(`<polyline class="line su" points="${pts}" fill="none" stroke="${c.colour}" stroke-width="2"><title>${esc(`${c.name}: AUSUC ${(100 * c.ausuc).toFixed(1)}`)}</title></polyline>`);
+    if (c.chosen) body.push(`<circle class="chosen" cx="${num(x(c.chosen.u))}" cy="${num(y(c.chosen.s))}" r="4.5" fill="#fff" stroke="${c.colour}" stroke-width="2"><title>${esc(`${c.name} at the chosen γ: s ${(100 * c.chosen.s).toFixed(1)}, u ${(100 * c.chosen.u).toFixed(1)}`)}</title></circle>`);
+    const ly = m.t + 12 + k * 20;
+    body.push(`<line x1="${m.l + size + 14}" x2="${m.l + size + 36}" y1="${ly}" y2="${ly}" stroke="${c.colour}" stroke-width="3"/>`, text(m.l + size + 42, ly + 4, `${c.name} (AUSUC ${(100 * c.ausuc).toFixed(1)})`, 'class="s"'));
+  });
+  return svg(width, height, title, body);
+}

@@ -32,6 +32,7 @@ import {
   type SeenClassifier,
   type SeenTrainingData,
   type SeenTrainingReport,
+  type HeadLayer,
   type TapHead,
   type TapInfo,
 } from '@niwt/core';
@@ -203,6 +204,8 @@ export class FeaturesBackbone implements Backbone {
       tap,
       outDim: this.penultimateDim,
       apply: (a: tf.Tensor4D) => this.forward(tf.reshape(a, [a.shape[0], tap.shape[2]]) as tf.Tensor2D, from),
+      // the same computation as `apply`, layer by layer, so NIWT's stage D takes its exact fast path
+      layers: [{ kind: 'flatten' }, ...this.layers.slice(from).flatMap((l): HeadLayer[] => [{ kind: 'dense', weights: l.w, bias: l.b }, { kind: 'relu' }])],
     };
   }
 

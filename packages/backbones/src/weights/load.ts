@@ -24,7 +24,7 @@ const KERAS3_CLASS: Record<ParamLayer['kind'], string> = { conv: 'conv2d', bn: '
 /** Name in the file of each network layer (the same name, except in the Keras 3 layout). */
 function fileNames(spec: NetSpec, file: WeightFile): Map<string, string> {
   const out = new Map<string, string>();
-  if (file.format !== 'keras3-weights-h5') {
+  if (file.format !== 'keras3-weights-h5' && file.format !== 'keras3-archive') {
     for (const l of spec.layers) out.set(l.name, l.name);
     return out;
   }

@@ -6,11 +6,13 @@
  * layer's values on demand, so a 500 MB file never sits in memory twice.
  */
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { FormatError } from '@niwt/core';
+import { FormatError, NiwtError } from '@niwt/core';
+import { describeKind, detectFileKind, readZipEntry, zipEntries } from './file-kind.js';
 
-export type WeightFormat = 'keras-h5' | 'keras-h5-model' | 'keras3-weights-h5' | 'tfjs-layers';
+export type WeightFormat = 'keras-h5' | 'keras-h5-model' | 'keras3-weights-h5' | 'keras3-archive' | 'tfjs-layers';
 
 export interface WeightInfo {
   readonly name: string;
@@ -28,6 +30,8 @@ export interface WeightFile {
   readonly format: WeightFormat;
   /** Layers that hold weights, in file order. */
   readonly layers: readonly LayerWeights[];
+  /** What else the file says about itself (a `.keras` archive: Keras version, model class and name). */
+  readonly contents?: string;
   /** Values of one layer's weights, in `layers` order, as float32. */
   read(layer: string): Promise<Float32Array[]>;
   close(): void;
@@ -71,6 +75,16 @@ async function openH5(file: string): Promise<WeightFile> {
   } catch (e) {
     throw new FormatError(`${file}: not a readable HDF5 file (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
+  try {
+    return readH5Layout(file, f);
+  } catch (e) {
+    f.close();
+    if (e instanceof NiwtError) throw e;
+    throw new FormatError(`${file}: damaged HDF5 file (${e instanceof Error ? e.message : String(e)}); copy or download it again`, { cause: e });
+  }
+}
+
+function readH5Layout(file: string, f: InstanceType<typeof h5wasm.File>): WeightFile {
   const datasets = new Map<string, string[]>();
   const layers: LayerWeights[] = [];
   let format: WeightFormat;
@@ -115,7 +129,6 @@ async function openH5(file: string): Promise<WeightFile> {
       datasets.set(layer, keys.map((k) => `/layers/${layer}/vars/${k}`));
     }
   } else {
-    f.close();
     throw new FormatError(
       `${file}: not a Keras weights file (expected a root attribute 'layer_names', a 'model_weights' group or a 'layers' group; found ${rootKeys.slice(0, 5).join(', ') || 'nothing'})`,
     );
@@ -201,7 +214,66 @@ export async function openWeightFile(file: string): Promise<WeightFile> {
   } catch {
     throw new FormatError(`weights file not found: ${file}`);
   }
-  return file.endsWith('.json') ? openTfjs(file) : openH5(file);
+  if (file.endsWith('.json')) return openTfjs(file);
+  const kind = await detectFileKind(file);
+  if (kind.kind === 'zip') return openKerasArchive(file);
+  if (kind.kind !== 'hdf5') {
+    throw new FormatError(`${file}: not an HDF5 file or a Keras archive — it looks like ${describeKind(kind)}; expected a Keras .h5 / .keras file or a tfjs model.json`);
+  }
+  const { size } = await fs.stat(file);
+  if (kind.eof !== undefined && size < kind.eof) {
+    throw new FormatError(`${file}: truncated HDF5 file (${size} bytes; its superblock says ${kind.eof}); copy or download it again`);
+  }
+  return openH5(file);
+}
+
+/**
+ * A Keras 3 `.keras` archive (a zip of `metadata.json`, `config.json` and `model.weights.h5`): the weights
+ * file is extracted to a temporary directory (removed on close) and read in the Keras 3 layout.
+ */
+async function openKerasArchive(file: string): Promise<WeightFile> {
+  const entries = await zipEntries(file);
+  const names = entries.map((e) => e.name);
+  const weights = entries.find((e) => e.name === 'model.weights.h5');
+  if (!weights) throw new FormatError(`${file}: zip archive without model.weights.h5 (it holds ${names.slice(0, 6).join(', ') || 'nothing'}); expected a Keras 3 .keras file`);
+  const json = async (name: string): Promise<Record<string, unknown> | undefined> => {
+    const e = entries.find((x) => x.name === name);
+    if (!e) return undefined;
+    try {
+      return JSON.parse((await readZipEntry(file, e)).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  };
+  const meta = await json('metadata.json');
+  const config = await json('config.json');
+  const inner = config?.config as { name?: unknown; layers?: unknown[] } | undefined;
+  const contents = [
+    `Keras ${typeof meta?.keras_version === 'string' ? meta.keras_version : '(version not recorded)'} archive`,
+    config ? `${String(config.class_name ?? 'model')} '${String(inner?.name ?? '?')}'${Array.isArray(inner?.layers) ? ` of ${inner.layers.length} layers` : ''}` : 'no config.json',
+    `entries: ${names.join(', ')}`,
+  ].join('; ');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-keras-'));
+  try {
+    const h5 = path.join(dir, 'model.weights.h5');
+    await fs.writeFile(h5, await readZipEntry(file, weights));
+    const kind = await detectFileKind(h5);
+    if (kind.kind !== 'hdf5') throw new FormatError(`${file}: model.weights.h5 inside the archive is not HDF5 (it looks like ${describeKind(kind)})`);
+    const wf = await openH5(h5);
+    return {
+      ...wf,
+      source: file,
+      format: 'keras3-archive',
+      contents,
+      close: () => {
+        wf.close();
+        void fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 export function formatShape(shape: readonly number[]): string {

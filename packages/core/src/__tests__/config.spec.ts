@@ -31,7 +31,7 @@ describe('config: top level', () => {
   });
 
   it.each([
-    ['a misspelled top-level key', base.replace('seed: 1', 'sed: 1'), [], "exp.yaml:2 sed: unknown key (known: experiment, seed, plugins, backend, cacheDir, dataset, knowledge, backbone, methods, tracking, sweep, explain; did you mean 'seed'?)"],
+    ['a misspelled top-level key', base.replace('seed: 1', 'sed: 1'), [], "exp.yaml:2 sed: unknown key (known: experiment, seed, plugins, backend, cacheDir, dataset, knowledge, backbone, methods, tracking, sweep, explain, calibration; did you mean 'seed'?)"],
     ['a wrong type', base.replace('seed: 1', 'seed: one'), [], 'exp.yaml:2 seed: expected number, received string (found "one")'],
     ['a negative seed', base.replace('seed: 1', 'seed: -3'), [], 'exp.yaml:2 seed: Too small: expected number to be >=0 (found -3)'],
     ['no methods', base.replace(/methods:\n {2}- name: niwt\n/, 'methods: []\n'), [], 'exp.yaml:7 methods: Too small: expected array to have >=1 items (found [])'],

@@ -42,10 +42,16 @@ export async function readXlsa17(root: string, options: Xlsa17Options = {}): Pro
 /** The attribute table the options ask for, with names from `attributeNames` or `a1…aE`. */
 export async function xlsa17Attributes(info: Xlsa17Info, options: Xlsa17Options, baseDir: string): Promise<AttributeTable> {
   const m: Matrix | undefined = options.attributes === 'att' ? info.att.att : (info.att.originalAtt ?? info.att.att);
+  const used = options.attributes === 'att' ? "'att'" : info.att.originalAtt ? "'original_att'" : "'att' (the file has no 'original_att')";
   const names = options.attributeNames
     ? await readIndexedNames(path.resolve(baseDir, options.attributeNames), m.cols, 'attribute', `the ${m.cols} attributes of ${info.att.file}`)
     : Array.from({ length: m.cols }, (_, j) => `a${j + 1}`);
-  return { names, matrix: m, source: info.att.file };
+  return { names, matrix: m, source: `${info.att.file} ${used}` };
+}
+
+/** The warning when `attributes: original` finds no `original_att` and uses the unit-L2 `att`. */
+export function missingOriginalAtt(file: string): string {
+  return `${file}: no 'original_att' (0–100 attributes); using 'att' (unit-L2 columns) instead — set attributes: att to make this explicit`;
 }
 
 export async function features(file: string, count: number, column?: (sample: number) => number): Promise<FeatureSource> {
@@ -75,6 +81,7 @@ export async function loadXlsa17(root: string, options: Xlsa17Options = {}, base
     attributes: await xlsa17Attributes(info, options, baseDir),
     features: feats,
     xlsa17: info,
+    ...(options.attributes !== 'att' && !info.att.originalAtt ? { warnings: [missingOriginalAtt(info.att.file)] } : {}),
     readImages: () => {
       throw new DatasetError(
         `${dir}: the xlsa17 dataset has precomputed features only, no images; expected backbone: { name: features } ` +

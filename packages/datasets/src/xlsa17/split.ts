@@ -29,6 +29,12 @@ export function checkPublishedSizes(att: AttSplits, key: string, p: PublishedSpl
   if (att.locs.train_loc) expect('train_loc', att.locs.train_loc.length, p.train);
   if (att.locs.val_loc) expect('val_loc', att.locs.val_loc.length, p.val);
   if (images) expect('image count', images.count, p.images, images.file);
+  // the class counts `niwt datasets check` compares too
+  const { trainval, test, train1, val1 } = att.lists;
+  if (trainval) expect('seen classes', trainval.names.length, p.seen, trainval.file);
+  if (test) expect('unseen classes', test.names.length, p.unseen, test.file);
+  if (train1) expect('train classes', train1.names.length, p.trainClasses, train1.file);
+  if (val1) expect('val classes', val1.names.length, p.valClasses, val1.file);
 }
 
 /** Builds the split from the loc vectors and each image's 0-based class label. */

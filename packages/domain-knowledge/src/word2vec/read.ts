@@ -6,14 +6,14 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { DatasetError, FormatError } from '@niwt/core';
-import { BinaryParser } from './binary.js';
+import { BinaryParser, parseHeaderLine } from './binary.js';
 import { TextParser } from './text.js';
 import { WordSelector } from './select.js';
 
 export type Word2VecFormat = 'binary' | 'text';
 
 export interface ReadWord2VecOptions {
-  /** `auto`: binary when the name contains `.bin`, else text. */
+  /** `auto`: decided by the content (`detectFormat`), whatever the file is named. */
   readonly format?: Word2VecFormat | 'auto';
   /** Try a case-insensitive match when the exact word is absent (default true). */
   readonly lowercaseFallback?: boolean;
@@ -58,8 +58,52 @@ async function isGzip(file: string): Promise<boolean> {
   }
 }
 
-export function detectFormat(file: string): Word2VecFormat {
-  return /\.bin(\.gz)?$/i.test(file) ? 'binary' : 'text';
+/** Bytes of the (decompressed) start of a file that `detectFormat` looks at. */
+const SNIFF_BYTES = 1 << 20;
+
+async function head(file: string, gzip: boolean): Promise<Buffer> {
+  const raw = createReadStream(file, { start: 0, end: gzip ? undefined : SNIFF_BYTES - 1 });
+  const gunzip = gzip ? createGunzip() : undefined;
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of (gunzip ? raw.pipe(gunzip) : raw) as AsyncIterable<Buffer>) {
+      chunks.push(c);
+      n += c.length;
+      if (n >= SNIFF_BYTES) break;
+    }
+  } catch {
+    // a corrupt gzip stream is reported by the full read with its own message
+  } finally {
+    raw.destroy();
+    gunzip?.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+}
+
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/**
+ * Text or binary word2vec, from the content: binary files always start with a `"<vocab> <dim>"` header and
+ * then raw float32 bytes; a text file's first vector line is a word and `dim` decimal numbers. So: no header →
+ * text; a header followed by a line of a word and exactly `dim` numbers → text; otherwise binary. A first line
+ * that is neither a header nor a vector line falls back to the name.
+ */
+export async function detectFormat(file: string, gzip?: boolean): Promise<Word2VecFormat> {
+  const b = await head(file, gzip ?? (await isGzip(file)));
+  const nl = b.indexOf(10);
+  const first = b.subarray(0, nl < 0 ? b.length : nl).toString('latin1').trim();
+  const header = parseHeaderLine(first);
+  if (!header) {
+    // headerless text starts with a vector line; anything else is unreadable either way, and the name picks
+    // the parser whose message fits ("wrong header" for a .bin)
+    const tokens = first.split(/\s+/);
+    return (tokens.length > 2 && tokens.slice(1).every((t) => NUMBER.test(t))) || !/\.bin(\.gz)?$/i.test(file) ? 'text' : 'binary';
+  }
+  const rest = b.subarray(nl + 1);
+  const end = rest.indexOf(10);
+  const tokens = rest.subarray(0, end < 0 ? rest.length : end).toString('latin1').trim().split(/\s+/);
+  return tokens.length === header.dim + 1 && tokens.slice(1).every((t) => NUMBER.test(t)) ? 'text' : 'binary';
 }
 
 export async function readWord2Vec(file: string, words: Iterable<string>, opts: ReadWord2VecOptions = {}): Promise<Word2VecVectors> {
@@ -71,8 +115,8 @@ export async function readWord2Vec(file: string, words: Iterable<string>, opts: 
     throw new DatasetError(`${file}: word2vec file not found; expected a word2vec .bin, .bin.gz or text file`);
   }
   if (!stat.isFile()) throw new DatasetError(`${file}: not a file; expected a word2vec .bin, .bin.gz or text file`);
-  const format = !opts.format || opts.format === 'auto' ? detectFormat(file) : opts.format;
   const gzip = await isGzip(file);
+  const format = !opts.format || opts.format === 'auto' ? await detectFormat(file, gzip) : opts.format;
   const select = new WordSelector(words, opts.lowercaseFallback ?? true);
   const parser = format === 'binary' ? new BinaryParser(file, select, opts.dim) : new TextParser(file, select, opts.dim);
 

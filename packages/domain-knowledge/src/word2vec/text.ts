@@ -66,7 +66,7 @@ export class TextParser {
     // copy: the stream may reuse its buffers
     this.carry.push(Buffer.from(part));
     this.carryBytes += part.length;
-    if (this.carryBytes > MAX_LINE_BYTES) this.fail(this.line + 1, `line longer than ${MAX_LINE_BYTES >> 20} MiB; not a word2vec text file (a binary file needs format: binary or a .bin name)`);
+    if (this.carryBytes > MAX_LINE_BYTES) this.fail(this.line + 1, `line longer than ${MAX_LINE_BYTES >> 20} MiB; not a word2vec text file (set format: binary for a binary one)`);
   }
 
   end(): void {

@@ -118,3 +118,27 @@ describe('stage D checkpoints that do not fit are ignored', () => {
     expect(torn.losses).toEqual(ref.losses);
   }, 60_000);
 });
+
+describe("stage D with the release's final weights (best epoch by mean loss, maxEpochs) resumes bit-identically", () => {
+  // 15 pairs, batches of 4: 3 steps per epoch; 12 epochs = 36 steps. Interrupted at step 20 (checkpoint at 14),
+  // when a best epoch (and its weights) is already held: both must come back from the file.
+  it('same W_u bytes, best epoch and losses as an uninterrupted run', async () => {
+    const o = { ...opts, implementation: 'auto' as const, patience: 1000, finalWeights: 'best-epoch-loss' as const, maxEpochs: 12 };
+    const ref = await trainUnseenWeightsAsync(data, o);
+    expect(ref.steps).toBe(36);
+    expect(ref.bestEpoch?.epoch).toBeGreaterThan(0);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'niwt-stage-d-best-'));
+    const events: string[] = [];
+    const ck: StageDCheckpointing = { dir, everySteps: 7, everySeconds: 3600, onResumed: (s) => void events.push(`resumed ${s}`) };
+    await expect(
+      trainUnseenWeightsAsync(data, o, (step) => {
+        if (step === 20) throw new Error('interrupted');
+      }, ck),
+    ).rejects.toThrow('interrupted');
+    const resumed = await trainUnseenWeightsAsync(data, o, undefined, ck);
+    expect(events).toEqual(['resumed 14']);
+    expect(resumed.bestEpoch).toEqual(ref.bestEpoch);
+    expect(resumed.losses).toEqual(ref.losses);
+    expect(bytes(resumed.weights).equals(bytes(ref.weights))).toBe(true);
+  }, 60_000);
+});

@@ -94,6 +94,31 @@ describe('stage D', () => {
     expect(r.std[1]).toBe(0);
   });
 
+  it("finalWeights 'best-epoch-loss' returns the end of the epoch of lowest mean loss; maxEpochs caps the passes; Adam ε is used", () => {
+    const rng = new Rng(5);
+    const seenW = matrix(D, 4, Float32Array.from({ length: D * 4 }, () => rng.normal()));
+    const targets = matrix(nU, k, Float32Array.from({ length: nU * k }, () => rng.normal()));
+    // 2 classes × 10 pairs, batch 4: an epoch is 5 steps
+    const base = { lambda: 0.01, lr: 1, batchSize: 4, pairsPerClass: 10, patience: 1000, minImprovement: 0.01, seed: 3 };
+    const go = (o: object) => trainUnseenWeights({ head, pool: memoryTaps(tap, [h, w, k]), seenWeights: seenW, targets }, { ...base, maxSteps: 80, ...o });
+    const last = go({});
+    // independent: epoch means from the per-step losses, the last of the lowest
+    const means = Array.from({ length: 16 }, (_, e) => last.losses.slice(5 * e, 5 * e + 5).reduce((a, b) => a + b, 0) / 5);
+    let bestEpoch = 0;
+    means.forEach((m, e) => (bestEpoch = m <= means[bestEpoch] ? e : bestEpoch));
+    expect(bestEpoch).toBeLessThan(15); // not the last epoch: the rule differs from 'last' here
+    const best = go({ finalWeights: 'best-epoch-loss' });
+    expect(best.bestEpoch?.epoch).toBe(bestEpoch + 1);
+    expect(best.bestEpoch?.meanLoss).toBeCloseTo(means[bestEpoch], 6);
+    expect(Array.from(best.weights.data)).toEqual(Array.from(go({ maxSteps: 5 * (bestEpoch + 1) }).weights.data));
+    expect(best.losses).toEqual(last.losses);
+    const capped = go({ maxEpochs: 3 });
+    expect(capped.steps).toBe(15);
+    expect(Array.from(capped.weights.data)).toEqual(Array.from(go({ maxSteps: 15 }).weights.data));
+    // ε enters Adam's step: a huge ε slows the first steps
+    expect(go({ adamEpsilon: 1e3, maxSteps: 3 }).losses[2]).not.toBe(go({ maxSteps: 3 }).losses[2]);
+  });
+
   it('lowers the loss and reaches the target importances, with flat tensor memory', () => {
     const rng = new Rng(21);
     const seenW = matrix(D, 4, Float32Array.from({ length: D * 4 }, () => rng.normal()));
