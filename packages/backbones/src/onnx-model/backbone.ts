@@ -271,9 +271,11 @@ export class OnnxBackbone implements Backbone {
     if (this.opts.seenHead === 'model') {
       const { w, b } = this.ownClassifier(data.seenClasses.length);
       this.seen = { w: variableFrom(w, [D, data.seenClasses.length], `${this.scope}seen_head/kernel`), b: variableFrom(b, [data.seenClasses.length], `${this.scope}seen_head/bias`), classes: [...data.seenClasses] };
+      const trainAcc = await this.accuracy(await this.featuresOf(data.dataset, data.trainIndices), Int32Array.from(data.trainIndices, labelOf));
       const valY = Int32Array.from(data.valIndices, labelOf);
-      const acc = await this.accuracy(await this.featuresOf(data.dataset, data.valIndices), valY);
-      return { epochs: 0, bestEpoch: 0, trainAccuracy: NaN, valAccuracy: acc, seconds: (performance.now() - t0) / 1000 };
+      const valAcc = valY.length ? await this.accuracy(await this.featuresOf(data.dataset, data.valIndices), valY) : trainAcc;
+      this.log.info(`onnx: seen classifier = the model's own last layer (train acc ${(100 * trainAcc).toFixed(1)}%)`);
+      return { epochs: 0, bestEpoch: 0, trainAccuracy: trainAcc, valAccuracy: valAcc, seconds: (performance.now() - t0) / 1000 };
     }
     const trainF = await this.featuresOf(data.dataset, data.trainIndices);
     const valF = await this.featuresOf(data.dataset, data.valIndices);

@@ -105,7 +105,8 @@ export function checkModel(opts: Pick<OnnxBackboneOptions, 'model' | 'tap' | 'fe
   const head = graph.headNodes(opts.tap, features)!;
   const bad = graph.unsupported(head);
   if (bad) {
-    throw new OptionProblem('tap', `node '${bad.name}' after tap '${opts.tap}' is a ${bad.domain ? `${bad.domain}.` : ''}${bad.opType}, which the onnx backbone's tfjs head does not implement; choose a later tap (niwt weights inspect ${opts.model})`);
+    const op = `${bad.domain ? `${bad.domain}.` : ''}${bad.opType}`;
+    throw new OptionProblem('tap', `node '${bad.name}' (op ${op}) after tap '${opts.tap}' is not implemented by the onnx backbone's tfjs head; choose a later tap (niwt weights inspect ${opts.model})`);
   }
   let preprocessing: WeightsDescriptor;
   if (opts.preprocessing !== undefined) preprocessing = descriptorOf(opts.preprocessing);
