@@ -63,21 +63,27 @@ describe('onnx backbone errors (exit 2, one line, before the run opens)', () => 
     const dir = tempDir('onnx-tap');
     copyFileSync(CUSTOM, path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('/pool2/MaxPool_output'));
-    expect(line).toMatch(/^niwt: exp\.yaml:7 backbone\.tap: unknown tap '\/pool2\/MaxPool_output' in .*model\.onnx; did you mean '\/pool2\/MaxPool_output_0'\? \(list the taps: niwt weights inspect model\.onnx\)/);
+    expect(line).toMatch(
+      /^niwt: exp\.yaml:7 backbone\.tap: unknown tap '\/pool2\/MaxPool_output' in .*model\.onnx; did you mean '\/pool2\/MaxPool_output_0'\? \(list the taps: niwt weights inspect model\.onnx\)/,
+    );
   });
 
   it('a value inside a residual join is not a tap', async () => {
     const dir = tempDir('onnx-tap2');
     copyFileSync(CUSTOM, path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('/Sigmoid_output_0'));
-    expect(line).toMatch(/backbone\.tap: '\/Sigmoid_output_0' cannot be a tap of .*a path from the input reaches the features without passing through it/);
+    expect(line).toMatch(
+      /backbone\.tap: '\/Sigmoid_output_0' cannot be a tap of .*a path from the input reaches the features without passing through it/,
+    );
   });
 
   it('an op the tfjs head lacks names the node, its op type and the tap', async () => {
     const dir = tempDir('onnx-op');
     erfModel(path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('tap_relu'));
-    expect(line).toMatch(/^niwt: exp\.yaml:7 backbone\.tap: node 'Erf_\d+' \(op Erf\) after tap 'tap_relu' is not implemented by the onnx backbone's tfjs head; choose a later tap/);
+    expect(line).toMatch(
+      /^niwt: exp\.yaml:7 backbone\.tap: node 'Erf_\d+' \(op Erf\) after tap 'tap_relu' is not implemented by the onnx backbone's tfjs head; choose a later tap/,
+    );
   });
 
   it('a missing model file names it', async () => {
@@ -122,7 +128,15 @@ describe('train in PyTorch → export → NIWT, ALE and DEM here', () => {
     const dir = tempDir('onnx-e2e');
     const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`];
     // the seen trainval images of the dataset the run will use, for PyTorch
-    const probe = await composeExperiment('probe.yaml', { inlineText: E2E(CUSTOM).replace('/relu3/Relu_output_0', '/pool2/MaxPool_output_0').replace('seenHead: model', 'seenHead: train').replace('backbone:', 'backbone:\n  preprocessing: tf'), cwd: dir, overrides, logger: silentLogger });
+    const probe = await composeExperiment('probe.yaml', {
+      inlineText: E2E(CUSTOM)
+        .replace('/relu3/Relu_output_0', '/pool2/MaxPool_output_0')
+        .replace('seenHead: model', 'seenHead: train')
+        .replace('backbone:', 'backbone:\n  preprocessing: tf'),
+      cwd: dir,
+      overrides,
+      logger: silentLogger,
+    });
     const dataset = await (probe.registry.create(probe.dataset.spec, probe.dataset.options) as DatasetAdapter).load();
     const seenPos = new Map(dataset.split.seen.map((c, i) => [c, i]));
     const idx = dataset.split.trainval.filter((i) => seenPos.has(dataset.samples[i].classIndex));
@@ -134,15 +148,37 @@ describe('train in PyTorch → export → NIWT, ALE and DEM here', () => {
       k += b.indices.length;
     }
     await writeNpy(path.join(dir, 'pixels.npy'), pixels, [idx.length, 32, 32, 3]);
-    await writeNpy(path.join(dir, 'labels.npy'), Float32Array.from(idx, (i) => seenPos.get(dataset.samples[i].classIndex)!), [idx.length]);
-    const py = execFileSync(path.join(REPO, 'scripts/torch-venv.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 }).trim().split('\n').pop()!;
-    const out = execFileSync(py, [path.join(REPO, 'scripts/onnx-train.py'), dir, path.join(dir, 'pixels.npy'), path.join(dir, 'labels.npy'), '12'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+    await writeNpy(
+      path.join(dir, 'labels.npy'),
+      Float32Array.from(idx, (i) => seenPos.get(dataset.samples[i].classIndex)!),
+      [idx.length],
+    );
+    const py = execFileSync(path.join(REPO, 'scripts/torch-venv.sh'), [], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 900_000,
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
+    const out = execFileSync(
+      py,
+      [path.join(REPO, 'scripts/onnx-train.py'), dir, path.join(dir, 'pixels.npy'), path.join(dir, 'labels.npy'), '12'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 },
+    );
     const model = out.trim().split('\n').pop()!;
 
-    const exp = await composeExperiment('e2e.yaml', { inlineText: E2E(model), cwd: dir, overrides, logger: silentLogger });
+    const exp = await composeExperiment('e2e.yaml', {
+      inlineText: E2E(model),
+      cwd: dir,
+      overrides,
+      logger: silentLogger,
+    });
     const r = await runExperiment(exp, silentLogger);
     const by = (label: string) => r.methods.find((m) => m.label === label)!;
-    console.info(`onnx e2e: seen network test_seen ${r.seenNetwork.testSeenAccuracy.toFixed(3)}; ${r.methods.map((m) => `${m.label} s ${m.s.toFixed(3)} u ${m.u.toFixed(3)} H ${m.H.toFixed(3)} ZSL ${m.zslT1.toFixed(3)}`).join('; ')}`);
+    console.info(
+      `onnx e2e: seen network test_seen ${r.seenNetwork.testSeenAccuracy.toFixed(3)}; ${r.methods.map((m) => `${m.label} s ${m.s.toFixed(3)} u ${m.u.toFixed(3)} H ${m.H.toFixed(3)} ZSL ${m.zslT1.toFixed(3)}`).join('; ')}`,
+    );
     expect(r.chanceZsl).toBeCloseTo(1 / 8, 10);
     const niwt = by('niwt');
     expect(niwt.zslT1).toBeGreaterThanOrEqual(2 * r.chanceZsl);

@@ -11,7 +11,7 @@ export function registerWeightsCommands(program: Command): void {
   weights
     .command('inspect')
     .description('list the layers of a weight file with their weight shapes')
-    .argument('<file>', 'a Keras .h5 (Applications or save_weights layout), a tfjs layers model.json, or an .onnx model')
+    .argument('<file>', 'a Keras .h5 (Applications or save_weights layout), a tfjs model.json, or an .onnx model')
     .option('--json', 'print JSON')
     .option('--input-size <n>', 'image side for an .onnx model with dynamic H, W', (v) => Number(v), 224)
     .action(async (file: string, flags: { json?: boolean; inputSize: number }) => {
@@ -44,11 +44,18 @@ async function printOnnx(file: string, flags: { json?: boolean; inputSize: numbe
     return;
   }
   const head = [
-    `${r.file}: ONNX opset ${r.opset}${r.producer ? ` (${r.producer})` : ''}, ${r.nodes} nodes, ${r.parameters.toLocaleString('en-US')} parameters`,
+    `${r.file}: ONNX opset ${r.opset}${r.producer ? ` (${r.producer})` : ''}, ${r.nodes} nodes, ` +
+      `${r.parameters.toLocaleString('en-US')} parameters`,
     `input ${r.input.name} [${r.input.dims.join(', ')}]`,
-    r.features ? `features ${r.features.name} (${r.features.dim}-d, the input of the last Gemm/MatMul)` : 'features: none detected (no Gemm/MatMul); set backbone.features',
+    r.features
+      ? `features ${r.features.name} (${r.features.dim}-d, the input of the last Gemm/MatMul)`
+      : 'features: none detected (no Gemm/MatMul); set backbone.features',
     `taps (${r.taps.length}; value, shape N×C×H×W, node, head support):`,
   ];
-  const lines = r.taps.map((t) => `  ${t.name.padEnd(48)} ${t.shape.join('×').padEnd(14)} ${t.op.padEnd(18)} ${t.unsupported ? `head has ${t.unsupported}` : 'ok'}`);
+  const lines = r.taps.map(
+    (t) =>
+      `  ${t.name.padEnd(48)} ${t.shape.join('×').padEnd(14)} ${t.op.padEnd(18)} ` +
+      (t.unsupported ? `head has ${t.unsupported}` : 'ok'),
+  );
   process.stdout.write(`${[...head, ...lines].join('\n')}\n`);
 }

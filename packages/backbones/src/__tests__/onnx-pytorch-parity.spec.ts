@@ -21,11 +21,20 @@ import { REPO, relMaxError } from './keras-fixtures.js';
 let dir = '';
 beforeAll(async () => {
   await initBackend('wasm');
-  const out = execFileSync(path.join(REPO, 'scripts/onnx-fixtures.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_200_000 });
+  const out = execFileSync(path.join(REPO, 'scripts/onnx-fixtures.sh'), [], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 1_200_000,
+  });
   dir = out.trim().split('\n').pop()!;
 }, 1_200_000);
 
-const IDENTITY = { channels: 'RGB' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
+const IDENTITY = {
+  channels: 'RGB' as const,
+  scale: 1,
+  mean: [0, 0, 0] as [number, number, number],
+  std: [1, 1, 1] as [number, number, number],
+};
 
 async function npy(...p: string[]): Promise<{ data: Float32Array; shape: number[] }> {
   const a = await readNpy(path.join(dir, ...p));
@@ -33,17 +42,26 @@ async function npy(...p: string[]): Promise<{ data: Float32Array; shape: number[
 }
 
 function backbone(arch: string, tap: string): OnnxBackbone {
-  const opts = onnxBackboneOptions.parse({ model: path.join(dir, `${arch}.onnx`), tap, preprocessing: IDENTITY, engine: 'onnx' });
+  const opts = onnxBackboneOptions.parse({
+    model: path.join(dir, `${arch}.onnx`),
+    tap,
+    preprocessing: IDENTITY,
+    engine: 'onnx',
+  });
   return new OnnxBackbone(opts, { seed: 1, baseDir: dir, cacheDir: dir, runDir: dir }, silentLogger);
 }
 
 function source(data: Float32Array, shape: readonly [number, number, number], size: number): TapSource {
   const per = shape[0] * shape[1] * shape[2];
-  return { shape, size, read: (idx: readonly number[]) => {
-    const out = new Float32Array(idx.length * per);
-    idx.forEach((i, k) => out.set(data.subarray(i * per, (i + 1) * per), k * per));
-    return out;
-  } } as TapSource;
+  return {
+    shape,
+    size,
+    read: (idx: readonly number[]) => {
+      const out = new Float32Array(idx.length * per);
+      idx.forEach((i, k) => out.set(data.subarray(i * per, (i + 1) * per), k * per));
+      return out;
+    },
+  } as TapSource;
 }
 
 /** Measured relative errors, printed once for the README table. */
@@ -72,7 +90,10 @@ async function parity(arch: string, k: number): Promise<void> {
     // engine 'tfjs': the whole graph interpreted with the head's ops
     const tfFwd = await createForward(bb.checked, [tap, bb.checked.features], 'tfjs', weights);
     const o2 = await tfFwd.run(nchw, n);
-    e.tfjsEngine = Math.max(relMaxError(o2[tap].data, tapRef.data), relMaxError(o2[bb.checked.features].data, featRef.data));
+    e.tfjsEngine = Math.max(
+      relMaxError(o2[tap].data, tapRef.data),
+      relMaxError(o2[bb.checked.features].data, featRef.data),
+    );
   }
   // the imported head on PyTorch's own tap values
   const head = bb.head();
@@ -92,10 +113,15 @@ async function parity(arch: string, k: number): Promise<void> {
   const mu = await npy(arch, `tap${k}`, 'mu.npy');
   const targets = await npy(arch, `tap${k}`, 'targets.npy');
   const pairs = await npy(arch, `tap${k}`, 'pairs.npy');
-  const lambda = (JSON.parse(readFileSync(path.join(dir, arch, `tap${k}`, 'lambda.json'), 'utf8')) as { lambda: number }).lambda;
+  const lambda = (
+    JSON.parse(readFileSync(path.join(dir, arch, `tap${k}`, 'lambda.json'), 'utf8')) as { lambda: number }
+  ).lambda;
   const P = pairs.shape[0];
   const imgs = Array.from({ length: P }, (_, i) => pairs.data[2 * i]);
-  const cls = tf.tensor1d(Int32Array.from({ length: P }, (_, i) => pairs.data[2 * i + 1]), 'int32');
+  const cls = tf.tensor1d(
+    Int32Array.from({ length: P }, (_, i) => pairs.data[2 * i + 1]),
+    'int32',
+  );
   const per = h * w * c;
   const batch = new Float32Array(P * per);
   imgs.forEach((img, j) => batch.set(tapRef.data.subarray(img * per, (img + 1) * per), j * per));
@@ -106,7 +132,9 @@ async function parity(arch: string, k: number): Promise<void> {
     const t = tf.tensor2d(targets.data, targets.shape as [number, number]);
     return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
   });
-  const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => transferLoss(head, v as tf.Tensor2D, tapBatch, cls, tHat, muT, lambda))(wuT);
+  const { value, grad } = tf.valueAndGrad((v: tf.Tensor) =>
+    transferLoss(head, v as tf.Tensor2D, tapBatch, cls, tHat, muT, lambda),
+  )(wuT);
   e.stageDLoss = relMaxError(await value.data(), (await npy(arch, `tap${k}`, 'loss.npy')).data);
   e.stageDGrad = relMaxError(await grad.data(), (await npy(arch, `tap${k}`, 'grad.npy')).data);
   e.fastPath = head.layers ? 1 : 0;
@@ -138,8 +166,22 @@ describe('stage D on the imported ResNet-18 head', () => {
     lin.dispose();
     const pool = source(tapRef.data, [h, w, c], 4);
     const fcW = await npy('resnet18', 'fc_w.npy');
-    const data = { head, pool, seenWeights: matrix(fcW.shape[0], fcW.shape[1], fcW.data), targets: matrix(3, c, (await npy('resnet18', 'tap0', 'targets.npy')).data) };
-    const opts = { lambda: 1e-2, lr: 1e-3, batchSize: 4, pairsPerClass: 4, maxSteps: 5, patience: 40, minImprovement: 0.01, seed: 5 };
+    const data = {
+      head,
+      pool,
+      seenWeights: matrix(fcW.shape[0], fcW.shape[1], fcW.data),
+      targets: matrix(3, c, (await npy('resnet18', 'tap0', 'targets.npy')).data),
+    };
+    const opts = {
+      lambda: 1e-2,
+      lr: 1e-3,
+      batchSize: 4,
+      pairsPerClass: 4,
+      maxSteps: 5,
+      patience: 40,
+      minImprovement: 0.01,
+      seed: 5,
+    };
     const fast = trainUnseenWeights(data, { ...opts, implementation: 'auto' });
     const ref = trainUnseenWeights(data, { ...opts, implementation: 'reference' });
     expect(fast.implementation).toBe('fast');
@@ -164,12 +206,16 @@ describe('stage D on the imported ResNet-18 head', () => {
 
 describe('on the cpu backend too', () => {
   // the custom CNN holds every op with a hand-written second-order path (dilated grouped conv, padded pools)
-  it.each([0, 1])('custom, tap %i: within 1e-4 of PyTorch', async (k) => {
-    await initBackend('cpu');
-    try {
-      await parity('custom', k);
-    } finally {
-      await initBackend('wasm');
-    }
-  }, 300_000);
+  it.each([0, 1])(
+    'custom, tap %i: within 1e-4 of PyTorch',
+    async (k) => {
+      await initBackend('cpu');
+      try {
+        await parity('custom', k);
+      } finally {
+        await initBackend('wasm');
+      }
+    },
+    300_000,
+  );
 });

@@ -5,6 +5,7 @@
  * where it maps onto them (NIWT's fast stage D). PyTorch's NCHW is transposed to the project's NHWC at the
  * boundary. The seen classifier is trained on the cached features, or is the model's own last layer.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -53,7 +54,8 @@ export function toNetworkInput(pixels: Float32Array, n: number, size: number, d:
     for (let c = 0; c < 3; c++) {
       const src = order[c];
       const base = i * 3 * plane + c * plane;
-      for (let p = 0; p < plane; p++) out[base + p] = (pixels[(i * plane + p) * 3 + src] * d.scale - d.mean[c]) / d.std[c];
+      for (let p = 0; p < plane; p++)
+        out[base + p] = (pixels[(i * plane + p) * 3 + src] * d.scale - d.mean[c]) / d.std[c];
     }
   }
   return out;
@@ -63,7 +65,9 @@ export function toNetworkInput(pixels: Float32Array, n: number, size: number, d:
 export function nchwToNhwc(x: Float32Array, dims: readonly number[]): Float32Array {
   const [n, c, h, w] = dims;
   const out = new Float32Array(x.length);
-  for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) for (let y = 0; y < h * w; y++) out[(i * h * w + y) * c + k] = x[(i * c + k) * h * w + y];
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < c; k++)
+      for (let y = 0; y < h * w; y++) out[(i * h * w + y) * c + k] = x[(i * c + k) * h * w + y];
   return out;
 }
 
@@ -75,7 +79,12 @@ export interface OnnxForward {
   dispose(): Promise<void>;
 }
 
-export async function createForward(m: CheckedModel, values: readonly string[], engine: 'auto' | 'onnx' | 'tfjs', weights: HeadWeights): Promise<OnnxForward> {
+export async function createForward(
+  m: CheckedModel,
+  values: readonly string[],
+  engine: 'auto' | 'onnx' | 'tfjs',
+  weights: HeadWeights,
+): Promise<OnnxForward> {
   const resolved = await resolveEngine(engine);
   const size = m.inputSize;
   if (resolved.engine === 'onnx') {
@@ -95,17 +104,27 @@ export async function createForward(m: CheckedModel, values: readonly string[], 
             padded.set(feed);
             feed = padded;
           }
-          const out = await prog.run({ [m.model.inputs[0].name]: { data: feed, dims: [m.fixedBatch ?? k, 3, size, size] } });
+          const out = await prog.run({
+            [m.model.inputs[0].name]: { data: feed, dims: [m.fixedBatch ?? k, 3, size, size] },
+          });
           const part: Record<string, { data: Float32Array; dims: number[] }> = {};
           for (const v of values) {
             const o = out[v];
             const dims = [k, ...o.dims.slice(1)];
             const len = dims.reduce((a, b) => a * b, 1);
-            part[v] = { data: dims.length === 4 ? nchwToNhwc(o.data.subarray(0, len), dims) : o.data.slice(0, len), dims };
+            part[v] = {
+              data: dims.length === 4 ? nchwToNhwc(o.data.subarray(0, len), dims) : o.data.slice(0, len),
+              dims,
+            };
           }
           parts.push(part);
         }
-        return Object.fromEntries(values.map((v) => [v, { data: concat(parts.map((p) => p[v].data)), dims: [n, ...parts[0][v].dims.slice(1)] }]));
+        return Object.fromEntries(
+          values.map((v) => [
+            v,
+            { data: concat(parts.map((p) => p[v].data)), dims: [n, ...parts[0][v].dims.slice(1)] },
+          ]),
+        );
       },
       dispose: () => prog.dispose(),
     };
@@ -114,7 +133,10 @@ export async function createForward(m: CheckedModel, values: readonly string[], 
   const nodes = values.map((v) => m.graph.headNodes(inputName, v) ?? []);
   const unsupported = m.graph.unsupported(nodes.flat());
   if (unsupported) {
-    throw new BackendError(`${m.file}: node '${unsupported.name}' (${unsupported.opType}) has no tfjs implementation, so the forward pass needs onnxruntime-node (engine: onnx)`);
+    throw new BackendError(
+      `${m.file}: node '${unsupported.name}' (${unsupported.opType}) has no tfjs ` +
+        `implementation, so the forward pass needs onnxruntime-node (engine: onnx)`,
+    );
   }
   return {
     how: `tfjs ${tf.getBackend()}`,
@@ -150,11 +172,24 @@ function concat(arrays: readonly Float32Array[]): Float32Array {
 
 let instances = 0;
 
+const fingerprints = new WeakMap<Uint8Array, string>();
+
+function fingerprintOf(bytes: Uint8Array): string {
+  let f = fingerprints.get(bytes);
+  if (!f) {
+    f = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    fingerprints.set(bytes, f);
+  }
+  return f;
+}
+
 @injectable()
 export class OnnxBackbone implements Backbone {
   readonly name = 'onnx';
   readonly input: ImageSpec;
   readonly checked: CheckedModel;
+  /** sha256 of the `.onnx` file: what the network computes (for cache keys; the path alone is not enough). */
+  readonly fingerprint: string;
   private tapShape?: readonly [number, number, number];
   private dim?: number;
   private readonly weights = new HeadWeights();
@@ -175,23 +210,36 @@ export class OnnxBackbone implements Backbone {
       throw e;
     }
     if (this.checked.degenerate) {
-      const why = `onnx: tap '${opts.tap}' is followed only by global pooling before the features, so every image gets the same neuron importances (α_c = w_c); pick an earlier tap`;
-      if (!opts.allowDegenerateTap) throw new ConfigError(`backbone.tap: ${why} (set allowDegenerateTap: true to use it anyway)`);
+      const why =
+        `onnx: tap '${opts.tap}' is followed only by global pooling before the features, so every image gets ` +
+        'the same neuron importances (α_c = w_c); pick an earlier tap';
+      if (!opts.allowDegenerateTap)
+        throw new ConfigError(`backbone.tap: ${why} (set allowDegenerateTap: true to use it anyway)`);
       log.warn(why);
     }
     const s = this.checked.inputSize;
     this.input = { height: s, width: s, channels: 3 };
+    this.fingerprint = fingerprintOf(this.checked.model.bytes);
   }
 
   /** Shapes of the tap and the features, from one forward pass on a blank image (first use). */
   async prepare(): Promise<void> {
     if (this.tapShape) return;
-    const fwd = await createForward(this.checked, [this.opts.tap, this.checked.features], this.opts.engine, this.weights);
+    const fwd = await createForward(
+      this.checked,
+      [this.opts.tap, this.checked.features],
+      this.opts.engine,
+      this.weights,
+    );
     try {
       const s = this.checked.inputSize;
       const out = await fwd.run(new Float32Array(3 * s * s), 1);
       const t = out[this.opts.tap].dims;
-      if (t.length !== 4) throw new ConfigError(`backbone.tap: '${this.opts.tap}' has shape [${t.join(', ')}], not an image-like [N, C, H, W]; choose a convolutional layer's output`);
+      if (t.length !== 4)
+        throw new ConfigError(
+          `backbone.tap: '${this.opts.tap}' has shape [${t.join(', ')}], not ` +
+            `an image-like [N, C, H, W]; choose a convolutional layer's output`,
+        );
       this.tapShape = [t[2], t[3], t[1]];
       this.dim = out[this.checked.features].dims.slice(1).reduce((a, b) => a * b, 1);
     } finally {
@@ -208,7 +256,8 @@ export class OnnxBackbone implements Backbone {
   }
 
   get penultimateDim(): number {
-    if (this.dim === undefined) throw new StateError('onnx: the backbone is not prepared yet (trainSeen, load or extract first)');
+    if (this.dim === undefined)
+      throw new StateError('onnx: the backbone is not prepared yet (trainSeen, load or extract first)');
     return this.dim;
   }
 
@@ -223,10 +272,20 @@ export class OnnxBackbone implements Backbone {
     yield* this.forward(dataset, indices, batchSize, true);
   }
 
-  private async *forward(dataset: Dataset, indices: readonly number[], batchSize: number, withTap: boolean): AsyncIterable<ExtractedBatch> {
+  private async *forward(
+    dataset: Dataset,
+    indices: readonly number[],
+    batchSize: number,
+    withTap: boolean,
+  ): AsyncIterable<ExtractedBatch> {
     const { tap } = this.opts;
     const { features, inputSize, preprocessing } = this.checked;
-    const fwd = await createForward(this.checked, withTap ? [tap, features] : [features], this.opts.engine, this.weights);
+    const fwd = await createForward(
+      this.checked,
+      withTap ? [tap, features] : [features],
+      this.opts.engine,
+      this.weights,
+    );
     this.noteEngine(fwd.how);
     let pending: Promise<ExtractedBatch> | undefined;
     try {
@@ -238,7 +297,13 @@ export class OnnxBackbone implements Backbone {
         }
         const n = batch.indices.length;
         const input = toNetworkInput(batch.pixels, n, inputSize, preprocessing);
-        pending = fwd.run(input, n).then((r) => ({ indices: batch.indices, tap: withTap ? r[tap].data : new Float32Array(0), features: r[features].data }));
+        pending = fwd
+          .run(input, n)
+          .then((r) => ({
+            indices: batch.indices,
+            tap: withTap ? r[tap].data : new Float32Array(0),
+            features: r[features].data,
+          }));
       }
       if (pending) yield await pending;
     } finally {
@@ -270,12 +335,27 @@ export class OnnxBackbone implements Backbone {
     this.disposeSeen();
     if (this.opts.seenHead === 'model') {
       const { w, b } = this.ownClassifier(data.seenClasses.length);
-      this.seen = { w: variableFrom(w, [D, data.seenClasses.length], `${this.scope}seen_head/kernel`), b: variableFrom(b, [data.seenClasses.length], `${this.scope}seen_head/bias`), classes: [...data.seenClasses] };
-      const trainAcc = await this.accuracy(await this.featuresOf(data.dataset, data.trainIndices), Int32Array.from(data.trainIndices, labelOf));
+      this.seen = {
+        w: variableFrom(w, [D, data.seenClasses.length], `${this.scope}seen_head/kernel`),
+        b: variableFrom(b, [data.seenClasses.length], `${this.scope}seen_head/bias`),
+        classes: [...data.seenClasses],
+      };
+      const trainAcc = await this.accuracy(
+        await this.featuresOf(data.dataset, data.trainIndices),
+        Int32Array.from(data.trainIndices, labelOf),
+      );
       const valY = Int32Array.from(data.valIndices, labelOf);
-      const valAcc = valY.length ? await this.accuracy(await this.featuresOf(data.dataset, data.valIndices), valY) : trainAcc;
+      const valAcc = valY.length
+        ? await this.accuracy(await this.featuresOf(data.dataset, data.valIndices), valY)
+        : trainAcc;
       this.log.info(`onnx: seen classifier = the model's own last layer (train acc ${(100 * trainAcc).toFixed(1)}%)`);
-      return { epochs: 0, bestEpoch: 0, trainAccuracy: trainAcc, valAccuracy: valAcc, seconds: (performance.now() - t0) / 1000 };
+      return {
+        epochs: 0,
+        bestEpoch: 0,
+        trainAccuracy: trainAcc,
+        valAccuracy: valAcc,
+        seconds: (performance.now() - t0) / 1000,
+      };
     }
     const trainF = await this.featuresOf(data.dataset, data.trainIndices);
     const valF = await this.featuresOf(data.dataset, data.valIndices);
@@ -284,7 +364,11 @@ export class OnnxBackbone implements Backbone {
     const rng = new Rng(deriveSeed(this.run.seed, 'onnx/seen-head'));
     const C = data.seenClasses.length;
     const w0 = Float32Array.from({ length: D * C }, () => rng.normal() * Math.sqrt(1 / D));
-    this.seen = { w: variableFrom(w0, [D, C], `${this.scope}seen_head/kernel`), b: variableFrom(new Float32Array(C), [C], `${this.scope}seen_head/bias`), classes: [...data.seenClasses] };
+    this.seen = {
+      w: variableFrom(w0, [D, C], `${this.scope}seen_head/kernel`),
+      b: variableFrom(new Float32Array(C), [C], `${this.scope}seen_head/bias`),
+      classes: [...data.seenClasses],
+    };
     const { w, b } = this.seen;
     const report = await runSeenLoop({
       label: 'train onnx seen head',
@@ -308,15 +392,23 @@ export class OnnxBackbone implements Backbone {
     const n = graph.classifier;
     const B = n ? graph.constant(n.inputs[1]) : undefined;
     if (!n || !B || B.dims.length !== 2 || n.inputs[0] !== this.checked.features) {
-      throw new ConfigError(`backbone.seenHead: 'model' needs ${file} to end in a Gemm/MatMul with constant weights that reads the features; use seenHead: train`);
+      throw new ConfigError(
+        `backbone.seenHead: 'model' needs ${file} to end in a Gemm/MatMul ` +
+          `with constant weights that reads the features; use seenHead: train`,
+      );
     }
     const transB = n.opType === 'Gemm' && n.attrs.get('transB') === 1;
     const [r, c] = B.dims;
     const D = transB ? c : r;
     const C = transB ? r : c;
-    if (C !== numSeen) throw new ConfigError(`backbone.seenHead: 'model' needs the model's last layer to classify exactly the ${numSeen} seen classes of the dataset; it has ${C} outputs (use seenHead: train)`);
+    if (C !== numSeen)
+      throw new ConfigError(
+        `backbone.seenHead: 'model' needs the model's last layer to classify exactly the ` +
+          `${numSeen} seen classes of the dataset; it has ${C} outputs (use seenHead: train)`,
+      );
     const w = new Float32Array(D * C);
-    for (let i = 0; i < D; i++) for (let j = 0; j < C; j++) w[i * C + j] = transB ? B.data[j * D + i] : B.data[i * C + j];
+    for (let i = 0; i < D; i++)
+      for (let j = 0; j < C; j++) w[i * C + j] = transB ? B.data[j * D + i] : B.data[i * C + j];
     const bias = new Float32Array(C);
     const bc = n.opType === 'Gemm' && n.inputs[2] ? graph.constant(n.inputs[2]) : undefined;
     if (bc) bias.set(Float32Array.from(bc.data));
@@ -326,7 +418,9 @@ export class OnnxBackbone implements Backbone {
   private async accuracy(feats: Float32Array, labels: Int32Array): Promise<number> {
     if (!this.seen || labels.length === 0) return 0;
     const { w, b } = this.seen;
-    const pred = tf.tidy(() => tf.argMax(tf.add(tf.matMul(tf.tensor2d(feats, [labels.length, this.penultimateDim]), w), b), 1));
+    const pred = tf.tidy(() =>
+      tf.argMax(tf.add(tf.matMul(tf.tensor2d(feats, [labels.length, this.penultimateDim]), w), b), 1),
+    );
     const p = await pred.data();
     pred.dispose();
     let hits = 0;
@@ -335,14 +429,22 @@ export class OnnxBackbone implements Backbone {
   }
 
   head(): TapHead {
-    if (!this.tapShape) throw new StateError('onnx: the backbone is not prepared yet (trainSeen, load or extract first)');
+    if (!this.tapShape)
+      throw new StateError('onnx: the backbone is not prepared yet (trainSeen, load or extract first)');
     const { graph, head, features } = this.checked;
     const tap = this.opts.tap;
     if (!this.mapping) {
       // one traced run gives every value's shape (and creates the weight tensors the layers share)
       let shapes = new Map<string, number[]>();
       tf.tidy(() => {
-        shapes = runHead(graph, head, tap, features, tf.zeros([1, ...this.tapShape!]) as tf.Tensor4D, this.weights).shapes;
+        shapes = runHead(
+          graph,
+          head,
+          tap,
+          features,
+          tf.zeros([1, ...this.tapShape!]) as tf.Tensor4D,
+          this.weights,
+        ).shapes;
       });
       this.mapping = headLayers(graph, head, tap, features, shapes, this.weights);
     }
@@ -375,25 +477,37 @@ export class OnnxBackbone implements Backbone {
     await fs.mkdir(dir, { recursive: true });
     await writeNpy(path.join(dir, 'seen_head__0.npy'), (await this.seen.w.data()) as Float32Array, this.seen.w.shape);
     await writeNpy(path.join(dir, 'seen_head__1.npy'), (await this.seen.b.data()) as Float32Array, this.seen.b.shape);
-    const meta = { name: this.name, model: this.checked.file, tap: this.opts.tap, seenClasses: this.seen.classes };
+    const meta = {
+      name: this.name,
+      model: this.checked.file,
+      fingerprint: this.fingerprint,
+      tap: this.opts.tap,
+      seenClasses: this.seen.classes,
+    };
     await fs.writeFile(path.join(dir, 'meta.json.tmp'), JSON.stringify(meta, null, 2));
     await fs.rename(path.join(dir, 'meta.json.tmp'), path.join(dir, 'meta.json'));
   }
 
   async load(dir: string): Promise<boolean> {
-    let meta: { name: string; seenClasses: number[] };
+    let meta: { name: string; seenClasses: number[]; fingerprint?: string };
     try {
       meta = JSON.parse(await fs.readFile(path.join(dir, 'meta.json'), 'utf8')) as typeof meta;
     } catch {
       return false;
     }
     if (meta.name !== this.name) throw new StateError(`${dir}: holds a saved ${meta.name}, not an onnx backbone`);
+    // a seen head trained on another version of the model file (re-exported to the same path) is not reused
+    if (meta.fingerprint !== this.fingerprint) return false;
     await this.prepare();
     const w = await readNpy(path.join(dir, 'seen_head__0.npy'));
     const b = await readNpy(path.join(dir, 'seen_head__1.npy'));
     this.disposeSeen();
     const C = meta.seenClasses.length;
-    this.seen = { w: variableFrom(w.data as Float32Array, [this.penultimateDim, C], `${this.scope}seen_head/kernel`), b: variableFrom(b.data as Float32Array, [C], `${this.scope}seen_head/bias`), classes: meta.seenClasses };
+    this.seen = {
+      w: variableFrom(w.data as Float32Array, [this.penultimateDim, C], `${this.scope}seen_head/kernel`),
+      b: variableFrom(b.data as Float32Array, [C], `${this.scope}seen_head/bias`),
+      classes: meta.seenClasses,
+    };
     return true;
   }
 
@@ -409,4 +523,3 @@ export class OnnxBackbone implements Backbone {
     this.mapping = undefined;
   }
 }
-

@@ -8,10 +8,37 @@ import type { OnnxModel, OnnxNode, OnnxTensor } from './model.js';
 
 /** Ops the tfjs head implements (constant subgraphs of shape arithmetic included). */
 export const HEAD_OPS: ReadonlySet<string> = new Set([
-  'Conv', 'BatchNormalization', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh',
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'Flatten', 'Reshape', 'Gemm',
-  'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Concat', 'Identity', 'Dropout', 'Constant', 'Shape', 'Gather',
-  'Unsqueeze', 'Squeeze', 'Cast',
+  'Conv',
+  'BatchNormalization',
+  'Relu',
+  'LeakyRelu',
+  'Clip',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'ReduceMean',
+  'Flatten',
+  'Reshape',
+  'Gemm',
+  'MatMul',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Concat',
+  'Identity',
+  'Dropout',
+  'Constant',
+  'Shape',
+  'Gather',
+  'Unsqueeze',
+  'Squeeze',
+  'Cast',
 ]);
 
 export class OnnxGraphView {
@@ -103,7 +130,11 @@ export class OnnxGraphView {
     if (this.model.initializers.has(v)) return true;
     const p = this.producer.get(v);
     let r = false;
-    if (p) r = p.opType === 'Constant' || p.opType === 'Shape' || (p.inputs.length > 0 && p.inputs.every((i) => !i || this.constantValue(i, memo)));
+    if (p)
+      r =
+        p.opType === 'Constant' ||
+        p.opType === 'Shape' ||
+        (p.inputs.length > 0 && p.inputs.every((i) => !i || this.constantValue(i, memo)));
     memo.set(v, r);
     return r;
   }

@@ -28,7 +28,14 @@ const numOf = (n: OnnxNode, k: string, d: number): number => {
 /**
  * @param shapes logical (NCHW) shapes of the head's values, from one traced run
  */
-export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: string, features: string, shapes: ReadonlyMap<string, number[]>, w: HeadWeights): LayerMapping {
+export function headLayers(
+  g: OnnxGraphView,
+  nodes: readonly OnnxNode[],
+  tap: string,
+  features: string,
+  shapes: ReadonlyMap<string, number[]>,
+  w: HeadWeights,
+): LayerMapping {
   const inHead = new Set(nodes);
   const consumers = (v: string): OnnxNode[] => (g.consumers.get(v) ?? []).filter((n) => inHead.has(n));
   const need = (c: OnnxTensor | undefined, what: string): OnnxTensor => {
@@ -48,14 +55,21 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
       case 'Relu':
         return [{ kind: 'relu' }];
       case 'BatchNormalization':
-        return [{ kind: 'affine', scale: w.get(`${n.name}/scale`, () => tf.zeros([1])) as tf.Tensor1D, offset: w.get(`${n.name}/offset`, () => tf.zeros([1])) as tf.Tensor1D }];
+        return [
+          {
+            kind: 'affine',
+            scale: w.get(`${n.name}/scale`, () => tf.zeros([1])) as tf.Tensor1D,
+            offset: w.get(`${n.name}/offset`, () => tf.zeros([1])) as tf.Tensor1D,
+          },
+        ];
       case 'Conv': {
         const wc = need(g.constant(n.inputs[1]), `${n.name} weights`);
         const [, , kh, kw] = wc.dims;
         const st = intsOf(n, 'strides', [1, 1]);
         const d = intsOf(n, 'dilations', [1, 1]);
         const p = intsOf(n, 'pads', [0, 0, 0, 0]);
-        if (numOf(n, 'group', 1) !== 1 || d.some((q) => q !== 1) || st[0] !== st[1] || n.attrs.has('auto_pad')) throw new NoFastPath(`${n.name}: grouped, dilated or auto-padded Conv`);
+        if (numOf(n, 'group', 1) !== 1 || d.some((q) => q !== 1) || st[0] !== st[1] || n.attrs.has('auto_pad'))
+          throw new NoFastPath(`${n.name}: grouped, dilated or auto-padded Conv`);
         let padding: 'valid' | 'same';
         if (p.every((q) => q === 0)) padding = 'valid';
         else if (st[0] === 1 && kh === kw && kh % 2 === 1 && p.every((q) => q === (kh - 1) / 2)) padding = 'same';
@@ -69,7 +83,8 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
         const k = intsOf(n, 'kernel_shape', [1, 1]);
         const st = intsOf(n, 'strides', [1, 1]);
         const p = intsOf(n, 'pads', [0, 0, 0, 0]);
-        if (k[0] !== k[1] || st[0] !== st[1] || p.some((q) => q !== 0) || numOf(n, 'ceil_mode', 0) === 1) throw new NoFastPath(`${n.name}: padded or non-square ${n.opType}`);
+        if (k[0] !== k[1] || st[0] !== st[1] || p.some((q) => q !== 0) || numOf(n, 'ceil_mode', 0) === 1)
+          throw new NoFastPath(`${n.name}: padded or non-square ${n.opType}`);
         return [{ kind: n.opType === 'MaxPool' ? 'maxpool' : 'avgpool', size: k[0], stride: st[0], padding: 'valid' }];
       }
       case 'GlobalAveragePool':
@@ -85,7 +100,11 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
       }
       case 'Gemm':
       case 'MatMul': {
-        if (n.opType === 'Gemm' && (numOf(n, 'transA', 0) !== 0 || numOf(n, 'alpha', 1) !== 1 || numOf(n, 'beta', 1) !== 1)) throw new NoFastPath(`${n.name}: Gemm with transA/alpha/beta`);
+        if (
+          n.opType === 'Gemm' &&
+          (numOf(n, 'transA', 0) !== 0 || numOf(n, 'alpha', 1) !== 1 || numOf(n, 'beta', 1) !== 1)
+        )
+          throw new NoFastPath(`${n.name}: Gemm with transA/alpha/beta`);
         const B = need(g.constant(n.inputs[1]), `${n.name} weights`);
         const transB = n.opType === 'Gemm' && numOf(n, 'transB', 0) === 1;
         const perm = flattenOf;
@@ -98,11 +117,18 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
           const [c, h, ww] = perm;
           return tf.reshape(tf.transpose(tf.reshape(m, [c, h, ww, -1]), [1, 2, 0, 3]), [c * h * ww, -1]);
         }) as tf.Tensor2D;
-        const bias = n.opType === 'Gemm' && n.inputs[2] ? (w.get(`${n.name}/C1`, () => tf.tensor1d(Float32Array.from(need(g.constant(n.inputs[2]), 'bias').data))) as tf.Tensor1D) : undefined;
+        const bias =
+          n.opType === 'Gemm' && n.inputs[2]
+            ? (w.get(`${n.name}/C1`, () =>
+                tf.tensor1d(Float32Array.from(need(g.constant(n.inputs[2]), 'bias').data)),
+              ) as tf.Tensor1D)
+            : undefined;
         return [{ kind: 'dense', weights, bias }];
       }
       default:
-        throw new NoFastPath(`${n.name} (${n.opType}) is not piecewise linear with frozen masks or has no HeadLayer form`);
+        throw new NoFastPath(
+          `${n.name} (${n.opType}) is not piecewise linear with frozen masks or has no HeadLayer form`,
+        );
     }
   };
 
@@ -120,7 +146,10 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
           const c = need(g.constant(n.inputs.find((i) => i !== v)!), `${n.name} bias`);
           const last = layers.pop() as Extract<HeadLayer, { kind: 'dense' }>;
           if (last.bias) throw new NoFastPath(`${n.name}: a second bias`);
-          layers.push({ ...last, bias: w.get(`${n.name}/bias1`, () => tf.tensor1d(Float32Array.from(c.data))) as tf.Tensor1D });
+          layers.push({
+            ...last,
+            bias: w.get(`${n.name}/bias1`, () => tf.tensor1d(Float32Array.from(c.data))) as tf.Tensor1D,
+          });
           v = n.outputs[0];
           continue;
         }
@@ -150,7 +179,13 @@ export function headLayers(g: OnnxGraphView, nodes: readonly OnnxNode[], tap: st
     const layers = nodeLayers(first);
     const rest = chain(first.outputs[0], features);
     const join = consumers(rest.at)[0];
-    if (!join || join.opType !== 'Add' || !join.inputs.includes(rest.at) || !join.inputs.includes(rest.at === v ? v : rest.at)) return { layers: [] };
+    if (
+      !join ||
+      join.opType !== 'Add' ||
+      !join.inputs.includes(rest.at) ||
+      !join.inputs.includes(rest.at === v ? v : rest.at)
+    )
+      return { layers: [] };
     return { layers: [...layers, ...rest.layers], join };
   };
 

@@ -70,7 +70,13 @@ export interface HeadRun {
 
 /** Runs the head nodes on tap activations NHWC `[N,h,w,k]`; returns the features `[N,D]`. */
 export function runHead(
-  g: OnnxGraphView, nodes: readonly OnnxNode[], tap: string, features: string, x: tf.Tensor4D, w: HeadWeights, keepRank = false,
+  g: OnnxGraphView,
+  nodes: readonly OnnxNode[],
+  tap: string,
+  features: string,
+  x: tf.Tensor4D,
+  w: HeadWeights,
+  keepRank = false,
 ): HeadRun {
   const vals = new Map<string, Val>([[tap, { t: x }]]);
   const shapes = new Map<string, number[]>([[tap, lshape({ t: x })]]);
@@ -82,7 +88,11 @@ export function runHead(
     throw new ConfigError(`${g.model.file}: value '${name}' is needed by the head but not computed before it`);
   };
   for (const n of nodes) {
-    const outs = evalNode(n, n.inputs.map((i) => (i ? get(i) : undefined)), w);
+    const outs = evalNode(
+      n,
+      n.inputs.map((i) => (i ? get(i) : undefined)),
+      w,
+    );
     outs.forEach((v, i) => {
       vals.set(n.outputs[i], v);
       shapes.set(n.outputs[i], lshape(v));
@@ -130,11 +140,27 @@ function evalNode(n: OnnxNode, ins: readonly (Val | undefined)[], w: HeadWeights
     const end = a.has('end') ? axis(num(a.get('end'), s.length), s.length) : s.length;
     return [constOut([end - start], s.slice(start, end))];
   }
-  if (allConst) return [evalConst(n, ins.map((v) => (v && !isT(v) ? (v as CVal).c : undefined)))];
+  if (allConst)
+    return [
+      evalConst(
+        n,
+        ins.map((v) => (v && !isT(v) ? (v as CVal).c : undefined)),
+      ),
+    ];
   const t = (v: Val | undefined, rank: number): tf.Tensor => tensorOf(v, rank);
   switch (n.opType) {
     case 'Conv':
-      return [{ t: conv(n, t(x, 4) as tf.Tensor4D, (ins[1] as CVal).c, ins[2] && !isT(ins[2]) ? (ins[2] as CVal).c : undefined, w) }];
+      return [
+        {
+          t: conv(
+            n,
+            t(x, 4) as tf.Tensor4D,
+            (ins[1] as CVal).c,
+            ins[2] && !isT(ins[2]) ? (ins[2] as CVal).c : undefined,
+            w,
+          ),
+        },
+      ];
     case 'BatchNormalization': {
       const [sc, b, m, v] = [1, 2, 3, 4].map((i) => (ins[i] as CVal).c.data);
       const eps = num(a.get('epsilon'), 1e-5);
@@ -174,13 +200,21 @@ function evalNode(n: OnnxNode, ins: readonly (Val | undefined)[], w: HeadWeights
       return [{ t: tf.max(t(x, 4), [1, 2], true) }];
     case 'ReduceMean': {
       const xt = t(x, 0);
-      const axesIn = ins[1] && !isT(ins[1]) ? Array.from((ins[1] as CVal).c.data) : ints(a.get('axes'), xt.shape.map((_, i) => i));
+      const axesIn =
+        ins[1] && !isT(ins[1])
+          ? Array.from((ins[1] as CVal).c.data)
+          : ints(
+              a.get('axes'),
+              xt.shape.map((_, i) => i),
+            );
       const ax = axesIn.map((i) => axis(i, xt.rank)).map((i) => (xt.rank === 4 ? PHYS[i] : i));
       const keep = num(a.get('keepdims'), 1) === 1;
       const r = tf.mean(xt, ax, keep);
       // a rank-4 result stays NHWC; dropping axes of an NHWC tensor gives the logical order only for H, W
       if (xt.rank === 4 && !keep && !(ax.length === 2 && ax.includes(1) && ax.includes(2))) {
-        throw new ConfigError(`${n.name}: ReduceMean over axes [${axesIn}] without keepdims is not supported in the head`);
+        throw new ConfigError(
+          `${n.name}: ReduceMean over axes [${axesIn}] without keepdims is not supported in the head`,
+        );
       }
       return [{ t: r }];
     }
@@ -204,13 +238,23 @@ function evalNode(n: OnnxNode, ins: readonly (Val | undefined)[], w: HeadWeights
       let y = tf.matMul(A, B, num(a.get('transA'), 0) === 1, num(a.get('transB'), 0) === 1);
       const alpha = num(a.get('alpha'), 1);
       if (alpha !== 1) y = tf.mul(y, alpha);
-      if (ins[2]) y = tf.add(y, tf.mul(w.get(`${n.name}/C`, () => constTensor((ins[2] as CVal).c, 0)), num(a.get('beta'), 1)));
+      if (ins[2])
+        y = tf.add(
+          y,
+          tf.mul(
+            w.get(`${n.name}/C`, () => constTensor((ins[2] as CVal).c, 0)),
+            num(a.get('beta'), 1),
+          ),
+        );
       return [{ t: y }];
     }
     case 'MatMul': {
       const A = t(x, 0);
       const B = ins[1] && isT(ins[1]) ? ins[1].t : w.get(`${n.name}/B`, () => constTensor((ins[1] as CVal).c, 0));
-      if (A.rank !== 2 || B.rank !== 2) throw new ConfigError(`${n.name}: MatMul in the head must multiply matrices (got ranks ${A.rank} and ${B.rank})`);
+      if (A.rank !== 2 || B.rank !== 2)
+        throw new ConfigError(
+          `${n.name}: MatMul in the head must multiply matrices (got ranks ${A.rank} and ${B.rank})`,
+        );
       return [{ t: tf.matMul(A, B) }];
     }
     case 'Add':
@@ -225,7 +269,9 @@ function evalNode(n: OnnxNode, ins: readonly (Val | undefined)[], w: HeadWeights
       });
       const f = { Add: tf.add, Sub: tf.sub, Mul: tf.mul, Div: tf.div }[n.opType as 'Add'];
       if (p.rank !== q.rank && p.rank > 0 && q.rank > 0 && (p.rank === 4 || q.rank === 4)) {
-        throw new ConfigError(`${n.name}: ${n.opType} of a rank-${p.rank} and a rank-${q.rank} tensor is not supported in the head`);
+        throw new ConfigError(
+          `${n.name}: ${n.opType} of a rank-${p.rank} and a rank-${q.rank} tensor is not supported in the head`,
+        );
       }
       return [{ t: f(p, q) }];
     }
@@ -272,13 +318,22 @@ function evalConst(n: OnnxNode, ins: readonly (OnnxTensor | undefined)[]): Val {
     case 'Unsqueeze': {
       const axesIn = ins[1] ? Array.from(ins[1].data) : ints(a.get('axes'), []);
       const dims = [...x.dims];
-      for (const i of axesIn.map((i) => axis(i, dims.length + axesIn.length)).sort((p, q) => p - q)) dims.splice(i, 0, 1);
+      for (const i of axesIn.map((i) => axis(i, dims.length + axesIn.length)).sort((p, q) => p - q))
+        dims.splice(i, 0, 1);
       return constOut(dims, x.data, x.kind);
     }
     case 'Squeeze':
-      return constOut(x.dims.filter((d) => d !== 1), x.data, x.kind);
+      return constOut(
+        x.dims.filter((d) => d !== 1),
+        x.data,
+        x.kind,
+      );
     case 'Concat':
-      return constOut([ins.reduce((s, t) => s + (t ? t.data.length : 0), 0)], ins.flatMap((t) => (t ? Array.from(t.data) : [])), x.kind);
+      return constOut(
+        [ins.reduce((s, t) => s + (t ? t.data.length : 0), 0)],
+        ins.flatMap((t) => (t ? Array.from(t.data) : [])),
+        x.kind,
+      );
     case 'Cast':
       return { c: x };
     case 'Add':
@@ -288,9 +343,18 @@ function evalConst(n: OnnxNode, ins: readonly (OnnxTensor | undefined)[]): Val {
       const y = ins[1]!;
       const len = Math.max(x.data.length, y.data.length);
       const at = (t: OnnxTensor, i: number): number => t.data[t.data.length === 1 ? 0 : i];
-      const f = { Add: (p: number, q: number) => p + q, Sub: (p: number, q: number) => p - q, Mul: (p: number, q: number) => p * q, Div: (p: number, q: number) => (x.kind === 'int' ? Math.trunc(p / q) : p / q) }[n.opType as 'Add'];
+      const f = {
+        Add: (p: number, q: number) => p + q,
+        Sub: (p: number, q: number) => p - q,
+        Mul: (p: number, q: number) => p * q,
+        Div: (p: number, q: number) => (x.kind === 'int' ? Math.trunc(p / q) : p / q),
+      }[n.opType as 'Add'];
       if (x.data.length !== y.data.length && x.data.length !== 1 && y.data.length !== 1) break;
-      return constOut(x.data.length >= y.data.length ? x.dims : y.dims, Array.from({ length: len }, (_, i) => f(at(x, i), at(y, i))), x.kind);
+      return constOut(
+        x.data.length >= y.data.length ? x.dims : y.dims,
+        Array.from({ length: len }, (_, i) => f(at(x, i), at(y, i))),
+        x.kind,
+      );
     }
     default:
       break;
@@ -299,7 +363,14 @@ function evalConst(n: OnnxNode, ins: readonly (OnnxTensor | undefined)[]): Val {
 }
 
 /** Pads of a Conv/Pool node as [top, left, bottom, right], from `pads` or `auto_pad`. */
-function padsOf(n: OnnxNode, inH: number, inW: number, k: readonly number[], s: readonly number[], d: readonly number[]): number[] {
+function padsOf(
+  n: OnnxNode,
+  inH: number,
+  inW: number,
+  k: readonly number[],
+  s: readonly number[],
+  d: readonly number[],
+): number[] {
   const auto = n.attrs.get('auto_pad');
   if (typeof auto === 'string' && auto.startsWith('SAME')) {
     const p = [inH, inW].map((sz, i) => Math.max(0, (Math.ceil(sz / s[i]) - 1) * s[i] + (k[i] - 1) * d[i] + 1 - sz));
@@ -311,16 +382,39 @@ function padsOf(n: OnnxNode, inH: number, inW: number, k: readonly number[], s: 
 
 function padded(x: tf.Tensor4D, p: readonly number[], value = 0): tf.Tensor4D {
   if (p.every((q) => q === 0)) return x;
-  return tf.pad(x, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]], value);
+  return tf.pad(
+    x,
+    [
+      [0, 0],
+      [p[0], p[2]],
+      [p[1], p[3]],
+      [0, 0],
+    ],
+    value,
+  );
 }
 
 /** Rows/cols (offset + stride·o) for o < out of a padded NHWC tensor, with plain slices and reshapes. */
-function strided(x: tf.Tensor4D, oy: number, ox: number, outH: number, outW: number, sy: number, sx: number): tf.Tensor4D {
+function strided(
+  x: tf.Tensor4D,
+  oy: number,
+  ox: number,
+  outH: number,
+  outW: number,
+  sy: number,
+  sx: number,
+): tf.Tensor4D {
   const [N, H, W, C] = x.shape;
   const needH = oy + outH * sy;
   const needW = ox + outW * sx;
   let src = x;
-  if (needH > H || needW > W) src = tf.pad(x, [[0, 0], [0, Math.max(0, needH - H)], [0, Math.max(0, needW - W)], [0, 0]]);
+  if (needH > H || needW > W)
+    src = tf.pad(x, [
+      [0, 0],
+      [0, Math.max(0, needH - H)],
+      [0, Math.max(0, needW - W)],
+      [0, 0],
+    ]);
   let s = tf.slice(src, [0, oy, ox, 0], [N, outH * sy, outW * sx, C]);
   if (sy === 1 && sx === 1) return s;
   s = tf.reshape(s, [N, outH, sy, outW, sx, C]) as unknown as tf.Tensor4D;
@@ -347,7 +441,15 @@ function conv(n: OnnxNode, x: tf.Tensor4D, wc: OnnxTensor, bc: OnnxTensor | unde
   } else if (group === C && Ig === 1) {
     // depthwise (channel multiplier O / C): Σ over kernel positions of a shifted slice times per-channel weights
     const mult = O / C;
-    const src = mult === 1 ? xp : (tf.reshape(tf.tile(tf.expandDims(xp, 4), [1, 1, 1, 1, mult]), [xp.shape[0], xp.shape[1], xp.shape[2], C * mult]) as tf.Tensor4D);
+    const src =
+      mult === 1
+        ? xp
+        : (tf.reshape(tf.tile(tf.expandDims(xp, 4), [1, 1, 1, 1, mult]), [
+            xp.shape[0],
+            xp.shape[1],
+            xp.shape[2],
+            C * mult,
+          ]) as tf.Tensor4D);
     const wk = w.get(`${n.name}/dw`, () => tf.reshape(filter, [kh, kw, O])); // output channel o reads input o / mult
     const terms: tf.Tensor4D[] = [];
     for (let i = 0; i < kh; i++) {
@@ -360,9 +462,15 @@ function conv(n: OnnxNode, x: tf.Tensor4D, wc: OnnxTensor, bc: OnnxTensor | unde
   } else {
     const groups = Array.from({ length: group }, (_, gi) => {
       const xg = group === 1 ? xp : tf.slice(xp, [0, 0, 0, gi * Ig], [-1, -1, -1, Ig]);
-      const fg = group === 1 ? filter : w.get(`${n.name}/filter${gi}`, () => tf.slice(filter, [0, 0, 0, gi * (O / group)], [-1, -1, -1, O / group]));
+      const fg =
+        group === 1
+          ? filter
+          : w.get(`${n.name}/filter${gi}`, () =>
+              tf.slice(filter, [0, 0, 0, gi * (O / group)], [-1, -1, -1, O / group]),
+            );
       if (!dilated) return tf.conv2d(xg, fg as tf.Tensor4D, [s[0], s[1]], 'valid');
-      // dilated: Σ over kernel positions of a shifted slice times a 1×1 filter (conv2d's dilated gradients are not twice differentiable)
+      // dilated: Σ over kernel positions of a shifted slice times a 1×1 filter
+      // (conv2d's dilated gradients are not twice differentiable)
       const terms: tf.Tensor4D[] = [];
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
@@ -374,7 +482,11 @@ function conv(n: OnnxNode, x: tf.Tensor4D, wc: OnnxTensor, bc: OnnxTensor | unde
     });
     y = group === 1 ? groups[0] : tf.concat(groups, 3);
   }
-  if (bc) y = tf.add(y, w.get(`${n.name}/bias`, () => tf.tensor1d(Float32Array.from(bc.data))));
+  if (bc)
+    y = tf.add(
+      y,
+      w.get(`${n.name}/bias`, () => tf.tensor1d(Float32Array.from(bc.data))),
+    );
   return y;
 }
 

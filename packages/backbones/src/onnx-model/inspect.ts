@@ -47,7 +47,9 @@ export async function inspectOnnx(file: string, inputSize = 224): Promise<OnnxIn
   const prog = await OrtProgram.create(withOutputs(model.bytes, extra), { threads: 1 });
   let out: Record<string, { dims: number[] }>;
   try {
-    out = await prog.run({ [input.name]: { data: new Float32Array(batch * 3 * size * size), dims: [batch, 3, size, size] } });
+    out = await prog.run({
+      [input.name]: { data: new Float32Array(batch * 3 * size * size), dims: [batch, 3, size, size] },
+    });
   } finally {
     await prog.dispose();
   }
@@ -57,7 +59,13 @@ export async function inspectOnnx(file: string, inputSize = 224): Promise<OnnxIn
     if (!dims || dims.length !== 4) continue;
     const bad = features ? g.unsupported(g.headNodes(v, features) ?? []) : undefined;
     const p = g.producer.get(v)!;
-    taps.push({ name: v, node: p.name, op: p.opType, shape: [1, ...dims.slice(1)], unsupported: bad ? `${bad.opType} (${bad.name})` : '' });
+    taps.push({
+      name: v,
+      node: p.name,
+      op: p.opType,
+      shape: [1, ...dims.slice(1)],
+      unsupported: bad ? `${bad.opType} (${bad.name})` : '',
+    });
   }
   let parameters = 0;
   for (const t of model.initializers.values()) if (t.kind === 'float') parameters += t.data.length;

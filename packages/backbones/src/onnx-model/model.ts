@@ -5,7 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { FormatError } from '@niwt/core';
-import { ProtoReader, encodeField, encodeVarintField, floats, signed, str, varints, type ProtoField } from './proto-reader.js';
+import {
+  ProtoReader,
+  encodeField,
+  encodeVarintField,
+  floats,
+  signed,
+  str,
+  varints,
+  type ProtoField,
+} from './proto-reader.js';
 
 /** A constant tensor: float32 data (float/double/float16 converted) or integers (int32/int64/bool as numbers). */
 export interface OnnxTensor {
@@ -62,7 +71,11 @@ function tensor(b: Uint8Array, what: string): OnnxTensor & { name: string } {
     else if (f.field === 10) fl.push(...doubles(f));
     else if (f.field === 14) external = Number(f.int) === 1;
   }
-  if (external) throw new FormatError(`${what}: tensor '${name}' keeps its data in an external file; re-export with the weights inside the .onnx (models under 2 GB)`);
+  if (external)
+    throw new FormatError(
+      `${what}: tensor '${name}' keeps its data in an external file; ` +
+        `re-export with the weights inside the .onnx (models under 2 GB)`,
+    );
   const size = dims.reduce((a, c) => a * c, 1);
   const isFloat = type === 1 || type === 10 || type === 11 || type === 16;
   let data: Float32Array | Float64Array;
@@ -75,7 +88,10 @@ function tensor(b: Uint8Array, what: string): OnnxTensor & { name: string } {
     else if (type === 7) data = Float64Array.from({ length: size }, (_, i) => Number(v.getBigInt64(i * 8, true)));
     else if (type === 6) data = Float64Array.from(new Int32Array(copy.buffer, 0, size));
     else if (type === 9 || type === 2) data = Float64Array.from(copy.subarray(0, size));
-    else throw new FormatError(`${what}: tensor '${name}' has ONNX data type ${type}, which the onnx backbone does not read`);
+    else
+      throw new FormatError(
+        `${what}: tensor '${name}' has ONNX data type ${type}, which the onnx backbone does not read`,
+      );
   } else {
     data = isFloat ? Float32Array.from(fl) : Float64Array.from(ints);
   }
@@ -150,7 +166,8 @@ function valueInfo(b: Uint8Array, what: string): OnnxValueInfo {
           if (tt.field !== 2) continue; // shape
           for (const d of new ProtoReader(tt.bytes, what).fields()) {
             let dim: number | string = '?';
-            for (const x of new ProtoReader(d.bytes, what).fields()) dim = x.field === 1 ? signed(x.int) : x.field === 2 ? str(x.bytes) : dim;
+            for (const x of new ProtoReader(d.bytes, what).fields())
+              dim = x.field === 1 ? signed(x.int) : x.field === 2 ? str(x.bytes) : dim;
             dims.push(dim);
           }
         }
@@ -224,7 +241,9 @@ export function readModel(file: string, stat: { mtimeMs: number; size: number })
 export function withOutputs(bytes: Uint8Array, names: readonly string[]): Uint8Array {
   const tensorType = encodeField(1, encodeVarintField(1, 1)); // TypeProto.tensor_type { elem_type: FLOAT }
   const enc = new TextEncoder();
-  const outs = names.map((n) => encodeField(12, new Uint8Array([...encodeField(1, enc.encode(n)), ...encodeField(2, tensorType)])));
+  const outs = names.map((n) =>
+    encodeField(12, new Uint8Array([...encodeField(1, enc.encode(n)), ...encodeField(2, tensorType)])),
+  );
   const graph = encodeField(7, concat(outs));
   return concat([bytes, graph]);
 }

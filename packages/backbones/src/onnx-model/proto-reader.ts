@@ -55,7 +55,13 @@ export class ProtoReader {
           break;
         case 1:
           if (this.pos + 8 > this.buf.length) this.fail('truncated fixed64');
-          yield { field, wire, int: view.getBigUint64(this.pos, true), f32: view.getFloat64(this.pos, true), bytes: EMPTY };
+          yield {
+            field,
+            wire,
+            int: view.getBigUint64(this.pos, true),
+            f32: view.getFloat64(this.pos, true),
+            bytes: EMPTY,
+          };
           this.pos += 8;
           break;
         case 2: {
