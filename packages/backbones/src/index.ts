@@ -10,3 +10,4 @@ export {
   type SeenLoopSettings,
 } from './seen-loop.js';
 export * from './seen-checkpoint.js';
+export * from './onnx-model/index.js';

@@ -2,6 +2,7 @@ import { ContainerModule } from 'inversify';
 import { registerPlugin } from '@niwt/core';
 import { SmallCnn, smallCnnOptions } from './small-cnn/small-cnn.js';
 import { FeaturesBackbone, featuresBackboneOptions } from './features/index.js';
+import { OnnxBackbone, onnxBackboneOptions } from './onnx-model/index.js';
 import { ResNet101, ResNet50, Vgg16, resnet101Options, resnet50Options, vgg16Options } from './imagenet/backbone.js';
 import { IMAGENET_NON_RESULT_OPTIONS } from './imagenet/options.js';
 import { imagenetPreflight } from './imagenet/preflight.js';
@@ -19,4 +20,11 @@ export const backbonesModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, { group: 'backbone', name: 'resnet50', description: 'ResNet-50 (Keras names, .h5/model.json weights), fixed or fine-tuned (default tap conv5_block1_out)', schema: resnet50Options, impl: ResNet50, nonResultOptions: IMAGENET_NON_RESULT_OPTIONS, preflight: imagenetPreflight('resnet50') });
   registerPlugin(bind, { group: 'backbone', name: 'resnet101', description: 'ResNet-101 (Keras names, .h5/model.json weights), fixed or fine-tuned (default tap conv5_block1_out)', schema: resnet101Options, impl: ResNet101, nonResultOptions: IMAGENET_NON_RESULT_OPTIONS, preflight: imagenetPreflight('resnet101') });
   registerPlugin(bind, { group: 'backbone', name: 'features', description: 'precomputed features (xlsa17 res101.mat / .npy) as input; MLP seen head (taps input, hidden)', schema: featuresBackboneOptions, impl: FeaturesBackbone });
+  registerPlugin(bind, {
+    group: 'backbone',
+    name: 'onnx',
+    description: 'any trained CNN exported to ONNX (torch.onnx.export): forward on onnxruntime, head imported into tfjs',
+    schema: onnxBackboneOptions,
+    impl: OnnxBackbone,
+  });
 });

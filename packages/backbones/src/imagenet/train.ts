@@ -137,7 +137,14 @@ export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingD
   const dim = bb.penultimateDim;
 
   // 1. Head on cached penultimate features.
-  const fkey = hashOf({ forward: await bb.forwardKey(), dataset: data.dataset.name, root: data.dataset.root, train: data.trainIndices, val: data.valIndices });
+  const fkey = hashOf({
+    forward: await bb.forwardKey(),
+    dataset: data.dataset.name,
+    root: data.dataset.root,
+    files: await data.dataset.fingerprint?.(), // images replaced under the same names
+    train: data.trainIndices,
+    val: data.valIndices,
+  });
   const fdir = path.join(cacheDir, 'backbone-features', `${bb.name}-${fkey}`);
   const trainF = (await bb.extractSplit(data.dataset, data.trainIndices, path.join(fdir, 'train'), { withTap: false })).features;
   const valF = (await bb.extractSplit(data.dataset, data.valIndices, path.join(fdir, 'val'), { withTap: false })).features;
