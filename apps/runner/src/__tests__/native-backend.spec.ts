@@ -27,16 +27,22 @@ async function run(dir: string, backend: string): Promise<RunResult> {
   const exp = await composeExperiment('test.yaml', {
     inlineText: CONFIG,
     cwd: dir,
-    overrides: [`backend=${backend}`, `cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`],
+    overrides: [
+      `backend=${backend}`,
+      `cacheDir=${path.join(dir, 'cache')}`,
+      `tracking.uri=file:${path.join(dir, 'mlruns')}`,
+    ],
     logger: silentLogger,
   });
   return runExperiment(exp, silentLogger);
 }
 
-const metrics = (r: RunResult) => Object.fromEntries(r.methods.map((m) => [m.label, { s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 }]));
+const metrics = (r: RunResult) =>
+  Object.fromEntries(r.methods.map((m) => [m.label, { s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 }]));
 
 beforeAll(() => {
-  execFileSync(path.join(REPO, 'scripts/tfjs-native.sh'), [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  const script = path.join(REPO, 'scripts/tfjs-native.sh');
+  execFileSync(script, [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
 }, 900_000);
 
 describe('niwt run with backend: tensorflow', () => {
@@ -56,7 +62,9 @@ describe('niwt run with backend: tensorflow', () => {
     console.log(`same network: wasm ${JSON.stringify(mw)}; tensorflow ${JSON.stringify(mn)}`);
     expect(Object.keys(mn).sort()).toEqual(['ale', 'dem', 'niwt']);
     for (const [label, m] of Object.entries(mw)) {
-      for (const k of ['s', 'u', 'H', 'zslT1'] as const) expect(Math.abs(mn[label]![k] - m[k]), `${label} ${k}`).toBeLessThanOrEqual(1e-3);
+      for (const k of ['s', 'u', 'H', 'zslT1'] as const) {
+        expect(Math.abs(mn[label]![k] - m[k]), `${label} ${k}`).toBeLessThanOrEqual(1e-3);
+      }
     }
   }, 900_000);
 

@@ -20,7 +20,8 @@ import { kerasFixtures, relMaxError, REPO } from './keras-fixtures.js';
 
 let dir = '';
 beforeAll(async () => {
-  execFileSync(path.join(REPO, 'scripts/tfjs-native.sh'), [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  const script = path.join(REPO, 'scripts/tfjs-native.sh');
+  execFileSync(script, [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
   expect((await initBackend('tensorflow')).name).toBe('tensorflow');
   dir = kerasFixtures();
 }, 1_800_000);
@@ -52,7 +53,8 @@ describe.each(FORWARD)('$family on tensorflow matches Keras', ({ family, spec, t
       relMaxError(await f.data(), await fixture(family, penult, 1)),
       relMaxError(await p.data(), await fixture(family, 'predictions', 1)),
     ];
-    console.log(`${family} on tensorflow vs Keras, relative errors (tap, ${penult}, predictions): ${errs.map((e) => e.toExponential(2))}`);
+    const shown = errs.map((e) => e.toExponential(2));
+    console.log(`${family} on tensorflow vs Keras, relative errors (tap, ${penult}, predictions): ${shown}`);
     for (const e of errs) expect(e).toBeLessThan(1e-4);
     tf.dispose([a, f, p, x]);
     net.dispose();
@@ -64,21 +66,27 @@ describe.each(FORWARD)('$family on tensorflow matches Keras', ({ family, spec, t
  * backend is too slow for full size) plus a linear head, softmax cross-entropy on 4 images of 3 classes;
  * returns the gradients and the updated weights, flattened.
  */
-async function fineTuneStep(backend: string, spec: () => NetSpec): Promise<{ grads: Float32Array[]; weights: Float32Array[] }> {
+async function fineTuneStep(
+  backend: string,
+  spec: () => NetSpec,
+): Promise<{ grads: Float32Array[]; weights: Float32Array[] }> {
   await initBackend(backend as 'cpu' | 'tensorflow');
   const net = new Network(spec(), PREPROCESSING.caffe);
   net.initRandom(5);
-  const x = tf.tensor4d(Float32Array.from({ length: 4 * 64 * 64 * 3 }, (_, k) => (k * 2654435761) % 256), [4, 64, 64, 3]);
+  const pixels = Float32Array.from({ length: 4 * 64 * 64 * 3 }, (_, k) => (k * 2654435761) % 256);
+  const x = tf.tensor4d(pixels, [4, 64, 64, 3]);
   const dim = net.features(x.slice([0], [1])).shape[1];
   const head = tf.variable(tf.tensor2d(Float32Array.from({ length: dim * 3 }, (_, k) => Math.sin(k) * 0.05), [dim, 3]));
   const vars = [...net.trainableVariables(), head];
   const y = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3);
   const g = tf.tidy(() => {
-    const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, tf.matMul(net.features(x), head)) as tf.Scalar, vars);
+    const loss = () => tf.losses.softmaxCrossEntropy(y, tf.matMul(net.features(x), head)) as tf.Scalar;
+    const { grads } = tf.variableGrads(loss, vars);
     return vars.map((v) => grads[v.name]!);
   });
   const gradValues = g.map((t) => Float32Array.from(t.dataSync()));
-  const opt = new FinetuneOptimizer(vars, new Set([...net.kernels(), head].map((v) => v.name)), { lr: 1e-3, weightDecay: 5e-4, clipNorm: 5 });
+  const kernels = new Set([...net.kernels(), head].map((v) => v.name));
+  const opt = new FinetuneOptimizer(vars, kernels, { lr: 1e-3, weightDecay: 5e-4, clipNorm: 5 });
   opt.accumulate(g);
   opt.step();
   const weights = vars.map((v) => Float32Array.from(v.dataSync()));
@@ -106,7 +114,10 @@ describe.each(FINETUNE)('one $family fine-tuning step on tensorflow', ({ family,
       weightErr = Math.max(weightErr, relMaxError(native.weights[i]!, cpu.weights[i]!));
       moved = Math.max(moved, Math.max(...Array.from(cpu.grads[i]!, Math.abs)));
     }
-    console.log(`${family} fine-tuning step, tensorflow vs cpu: gradients ${gradErr.toExponential(2)}, updated weights ${weightErr.toExponential(2)}`);
+    console.log(
+      `${family} fine-tuning step, tensorflow vs cpu: gradients ${gradErr.toExponential(2)}, ` +
+        `updated weights ${weightErr.toExponential(2)}`,
+    );
     expect(moved).toBeGreaterThan(1e-6); // the step really changes the weights
     expect(gradErr).toBeLessThan(1e-4);
     expect(weightErr).toBeLessThan(1e-4);

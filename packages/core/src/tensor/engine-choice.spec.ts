@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { chooseEngine, ENGINE_TABLE, SWITCH_MARGIN, type EngineTable } from './engine-choice.js';
 
-const table = (jobs: EngineTable['jobs']): EngineTable => ({ machine: 'test', measured: '2026-01-01', commands: [], jobs });
+const table = (jobs: EngineTable['jobs']): EngineTable => ({
+  machine: 'test',
+  measured: '2026-01-01',
+  commands: [],
+  jobs,
+});
 
 describe('chooseEngine', () => {
   it('picks the fastest by the geometric mean of the per-network ratios, and says by how much', () => {
@@ -25,7 +30,8 @@ describe('chooseEngine', () => {
   it('ignores engines that are not available or not measured', () => {
     const t = table({ forward: { onnx: { a: 1 }, tensorflow: { a: 5 } }, finetune: {}, stageD: {} });
     expect(chooseEngine('forward', ['onnx', 'wasm'], t).engine).toBe('onnx');
-    expect(chooseEngine('forward', ['wasm'], t)).toEqual({ engine: 'wasm', why: 'no measurement for forward; first available' });
+    const none = { engine: 'wasm', why: 'no measurement for forward; first available' };
+    expect(chooseEngine('forward', ['wasm'], t)).toEqual(none);
     expect(() => chooseEngine('forward', [], t)).toThrow(/no engine available/);
   });
 

@@ -27,7 +27,9 @@ export interface EngineTable {
  * (2 steps of batch 4, 224×224, load about 1.7). Update with the bench commands below (bench/README.md).
  */
 export const ENGINE_TABLE: EngineTable = {
-  machine: 'AMD EPYC (Zen 4), 2 vCPU, AVX-512, 23 GiB, no GPU; Node 20.20.2; TensorFlow 2.21.0 (tfjs-node 4.22.0); onnxruntime-node 1.30.0',
+  machine:
+    'AMD EPYC (Zen 4), 2 vCPU, AVX-512, 23 GiB, no GPU; Node 20.20.2; TensorFlow 2.21.0 (tfjs-node 4.22.0); ' +
+    'onnxruntime-node 1.30.0',
   measured: '2026-12-04',
   commands: [
     'NIWT_BACKEND=tensorflow BATCH=8 node bench/backbone-forward/bench.mjs',

@@ -68,7 +68,8 @@ function maxPoolWithArgmax({ inputs, backend, attrs }: Parameters<KernelFunc>[0]
   if (x === undefined) throw new Error("MaxPoolWithArgmax: missing input 'x'");
   const nb = asNative(backend);
   const { filterSize, strides, pad, includeBatchInIndex } = attrs as unknown as MaxPoolWithArgmaxAttrs;
-  const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad);
+  const shape = x.shape as [number, number, number, number];
+  const info = tf.backend_util.computePool2DInfo(shape, filterSize, strides, 1, pad);
   if (info.padInfo.type !== 'SAME' && info.padInfo.type !== 'VALID') {
     throw new Error(`MaxPoolWithArgmax on 'tensorflow': padding must be 'same' or 'valid', got ${JSON.stringify(pad)}`);
   }
@@ -86,7 +87,9 @@ function maxPoolWithArgmax({ inputs, backend, attrs }: Parameters<KernelFunc>[0]
     [x],
     2,
   ));
-  if (values === undefined || argmax64 === undefined) throw new Error('MaxPoolWithArgmax: TensorFlow returned no outputs');
+  if (values === undefined || argmax64 === undefined) {
+    throw new Error('MaxPoolWithArgmax: TensorFlow returned no outputs');
+  }
   const indexes = nb.executeSingleOutput(
     'Cast',
     [
@@ -109,7 +112,12 @@ export const NATIVE_KERNEL_FIXES = ['MaxPoolWithArgmax'] as const;
  */
 export function registerNativeKernels(): void {
   const configs: OurKernelConfig[] = [
-    { kernelName: 'MaxPoolWithArgmax', backendName: NATIVE, kernelFunc: maxPoolWithArgmax as unknown as KernelFunc, [OURS]: true },
+    {
+      kernelName: 'MaxPoolWithArgmax',
+      backendName: NATIVE,
+      kernelFunc: maxPoolWithArgmax as unknown as KernelFunc,
+      [OURS]: true,
+    },
   ];
   for (const k of configs) {
     if (tf.getKernel(k.kernelName, NATIVE) === undefined) tf.registerKernel(k);

@@ -33,7 +33,8 @@ async function both(fn: () => tf.Tensor) {
   return { cpu: cpu.values, native: native.values };
 }
 
-const t4 = (shape: Shape4, seed: number, scale = 1) => tf.tensor4d(seededRandom(size(shape), seed), shape).mul(scale) as tf.Tensor4D;
+const t4 = (shape: Shape4, seed: number, scale = 1) =>
+  tf.tensor4d(seededRandom(size(shape), seed), shape).mul(scale) as tf.Tensor4D;
 
 beforeAll(async () => {
   ensureNativeBackend();
@@ -43,7 +44,8 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(() => {
-  console.log(`native parity maxima (relative to cpu): ${JSON.stringify(Object.fromEntries([...maxima].map(([k, v]) => [k, +v.toExponential(2)])))}`);
+  const all = Object.fromEntries([...maxima].map(([k, v]) => [k, +v.toExponential(2)]));
+  console.log(`native parity maxima (relative to cpu): ${JSON.stringify(all)}`);
 });
 
 describe("the native 'tensorflow' backend", () => {
@@ -71,9 +73,11 @@ describe('conv kernels match cpu (forward, Conv2DBackpropInput, Conv2DBackpropFi
     it(`x[${c.x}] f[${c.f}] s${c.s} ${c.pad}`, async () => {
       const fwd = await both(() => tf.conv2d(t4(c.x, 1), t4(c.f, 2, 0.5), c.s, c.pad));
       within('conv2d', fwd.native, fwd.cpu);
-      const dx = await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, t4(c.f, 2, 0.5), c.s, c.pad))))(t4(c.x, 1)));
+      const conv = (x: tf.Tensor, f: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)));
+      const dx = await both(() => tf.grad((x: tf.Tensor) => conv(x, t4(c.f, 2, 0.5)))(t4(c.x, 1)));
       within('Conv2DBackpropInput', dx.native, dx.cpu);
-      const df = await both(() => tf.grad((f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(t4(c.x, 1), f as tf.Tensor4D, c.s, c.pad))))(t4(c.f, 2, 0.5)));
+      const df = await both(() => tf.grad((f: tf.Tensor) => conv(t4(c.x, 1), f))(t4(c.f, 2, 0.5)));
       within('Conv2DBackpropFilter', df.native, df.cpu);
     });
   }
@@ -83,7 +87,14 @@ describe('conv kernels match cpu (forward, Conv2DBackpropInput, Conv2DBackpropFi
       const x = t4([2, 8, 8, 4], 3);
       const bias = tf.tensor1d(seededRandom(6, 4)).mul(0.1);
       const loss = (xx: tf.Tensor, ff: tf.Tensor) =>
-        tf.sum(tf.square(tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, bias, strides: 1, pad: 'same', activation: 'relu' })));
+        tf.sum(
+          tf.square(
+            tf.fused.conv2d({
+              ...{ x: xx as tf.Tensor4D, filter: ff as tf.Tensor4D, bias },
+              ...{ strides: 1, pad: 'same' as const, activation: 'relu' as const },
+            }),
+          ),
+        );
       const [gx, gf] = tf.grads(loss)([x, t4([3, 3, 4, 6], 5, 0.4)]);
       return tf.concat([gx!.flatten(), gf!.flatten()]);
     });
@@ -126,7 +137,8 @@ describe('pooling kernels match cpu (MaxPool, MaxPoolGrad, MaxPoolWithArgmax, Av
       const mpg = await both(() => {
         const x = t4(c.x, 20);
         const y = tf.maxPool(x, c.f, c.s, c.pad);
-        return tf.engine().runKernel('MaxPoolGrad', { dy: t4(y.shape as Shape4, 21), input: x, output: y }, attrs) as tf.Tensor;
+        const dy = t4(y.shape as Shape4, 21);
+        return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
       });
       within('MaxPoolGrad', mpg.native, mpg.cpu);
       for (const includeBatchInIndex of [true, false]) {
@@ -135,8 +147,12 @@ describe('pooling kernels match cpu (MaxPool, MaxPoolGrad, MaxPoolWithArgmax, Av
       }
       const ap = await both(() => tf.avgPool(t4(c.x, 23), c.f, c.s, c.pad));
       within('AvgPool', ap.native, ap.cpu);
-      // The corrected AvgPool gradient (./gradients.ts) is exact on both, though their AvgPoolGrad kernels divide differently.
-      const apg = await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, c.f, c.s, c.pad), t4(tf.avgPool(t4(c.x, 0), c.f, c.s, c.pad).shape as Shape4, 24))))(t4(c.x, 23)));
+      // The corrected AvgPool gradient (./gradients.ts) is exact on both, though their AvgPoolGrad kernels
+      // divide differently.
+      const apg = await both(() => {
+        const g = t4(tf.avgPool(t4(c.x, 0), c.f, c.s, c.pad).shape as Shape4, 24);
+        return tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, c.f, c.s, c.pad), g)))(t4(c.x, 23));
+      });
       within('AvgPool gradient', apg.native, apg.cpu);
     });
   }
@@ -166,7 +182,8 @@ function adjoint(kernel: 'MaxPoolGrad' | 'AvgPoolGrad', c: (typeof POOL)[number]
   const g = t4(c.x, 201);
   const attrs = { filterSize: c.f, strides: c.s, pad: c.pad };
   const op = (dy: tf.Tensor) =>
-    tf.engine().runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as tf.Tensor;
+    tf.engine().runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as
+      tf.Tensor;
   return tf.grad((dy: tf.Tensor) => tf.sum(tf.mul(g, op(dy))))(tf.zeros(y.shape));
 }
 
@@ -180,7 +197,8 @@ function adjointByColumns(kernel: 'MaxPoolGrad' | 'AvgPoolGrad', c: (typeof POOL
     const out = new Float32Array(y.size);
     for (let j = 0; j < y.size; j++) {
       const dy = tf.oneHot(tf.tensor1d([j], 'int32'), y.size).toFloat().reshape(y.shape);
-      const col = (tf.engine().runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as tf.Tensor).dataSync();
+      const inputs: tf.NamedTensorMap = kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x };
+      const col = (tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor).dataSync();
       let s = 0;
       for (let i = 0; i < col.length; i++) s += (gv[i] as number) * (col[i] as number);
       out[j] = s;
@@ -224,7 +242,8 @@ function doubleBackprop(body: (a: tf.Tensor4D) => tf.Tensor4D, aShape: Shape4, f
 describe('double backprop (NIWT stage D reference) matches cpu', () => {
   it('through conv, relu and maxPool (VGG-style tail)', async () => {
     const f = () => t4([3, 3, 4, 4], 53, 0.5);
-    const r = await both(() => doubleBackprop((a) => tf.maxPool(tf.relu(tf.conv2d(a, f(), 1, 'same')), 2, 2, 'valid'), [2, 6, 6, 4], 3 * 3 * 4));
+    const body = (a: tf.Tensor4D) => tf.maxPool(tf.relu(tf.conv2d(a, f(), 1, 'same')), 2, 2, 'valid');
+    const r = await both(() => doubleBackprop(body, [2, 6, 6, 4], 3 * 3 * 4));
     expect(Math.max(...Array.from(r.cpu, Math.abs))).toBeGreaterThan(1e-4);
     within('double backprop', r.native, r.cpu);
   });
@@ -233,9 +252,11 @@ describe('double backprop (NIWT stage D reference) matches cpu', () => {
     const r = await both(() =>
       doubleBackprop(
         (a) => {
-          const h = tf.fused.conv2d({ x: a, filter: t4([1, 1, 4, 4], 60, 0.5), strides: 1, pad: 'same', activation: 'relu' });
+          const f1 = t4([1, 1, 4, 4], 60, 0.5);
+          const h = tf.fused.conv2d({ x: a, filter: f1, strides: 1, pad: 'same', activation: 'relu' });
           const v = tf.tensor1d(seededRandom(4, 61)).abs().add(0.5);
-          const bn = affineBatchNorm(tf.conv2d(h, t4([3, 3, 4, 4], 62, 0.3), 1, 'same'), tf.tensor1d(seededRandom(4, 63)).mul(0.2), v, null, null);
+          const mean = tf.tensor1d(seededRandom(4, 63)).mul(0.2);
+          const bn = affineBatchNorm(tf.conv2d(h, t4([3, 3, 4, 4], 62, 0.3), 1, 'same'), mean, v, null, null);
           return tf.avgPool(tf.relu(tf.add(bn, a)) as tf.Tensor4D, 3, 2, 'same') as tf.Tensor4D;
         },
         [2, 6, 6, 4],

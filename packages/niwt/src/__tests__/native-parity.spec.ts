@@ -30,7 +30,8 @@ afterAll(() => {
 });
 
 beforeAll(async () => {
-  execFileSync(path.join(REPO, 'scripts/tfjs-native.sh'), [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  const script = path.join(REPO, 'scripts/tfjs-native.sh');
+  execFileSync(script, [], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
   expect((await initBackend('tensorflow')).name).toBe('tensorflow');
 }, 900_000);
 
@@ -59,7 +60,8 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
   it('stage B: importances', async () => {
     const run = (head: TestHead) =>
       tf.tidy(() => {
-        const W = tf.tensor2d(Float32Array.from({ length: head.outDim * 3 }, (_, i) => Math.sin(i + 1)), [head.outDim, 3]);
+        const wData = Float32Array.from({ length: head.outDim * 3 }, (_, i) => Math.sin(i + 1));
+        const W = tf.tensor2d(wData, [head.outDim, 3]);
         const cols = tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32');
         return Float32Array.from(importance(head, tf.tensor4d(tap, [B, h, w, k]), W, cols).dataSync());
       });
@@ -74,12 +76,14 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
         const D = head.outDim;
         const rng = new Rng(13);
         const wu = tf.tensor2d(Float32Array.from({ length: D * nU }, () => rng.normal()), [D, nU]);
-        const mu = tf.tile(tf.tensor2d(Float32Array.from({ length: D }, () => rng.normal() * 0.1), [D, 1]), [1, nU]) as tf.Tensor2D;
+        const mu0 = tf.tensor2d(Float32Array.from({ length: D }, () => rng.normal() * 0.1), [D, 1]);
+        const mu = tf.tile(mu0, [1, nU]) as tf.Tensor2D;
         const t = tf.tensor2d(Float32Array.from({ length: nU * k }, () => rng.normal()), [nU, k]);
         const tH = tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
         const a = tf.tensor4d(tap, [B, h, w, k]);
         const c = tf.tensor1d([0, 1, 1, 0, 1, 0], 'int32');
-        const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => transferLoss(head, x as tf.Tensor2D, a, c, tH, mu, 0.05))(wu);
+        const loss = (x: tf.Tensor) => transferLoss(head, x as tf.Tensor2D, a, c, tH, mu, 0.05);
+        const { value, grad } = tf.valueAndGrad(loss)(wu);
         return { loss: value.dataSync()[0] as number, grad: Float32Array.from(grad.dataSync()) };
       });
     const [cpu, native] = [await on('cpu', make, run), await on('tensorflow', make, run)];
@@ -88,7 +92,8 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
     expect(err('stage D dL/dW_u', native.grad, cpu.grad)).toBeLessThan(TOL);
   });
 
-  it.each(['fast', 'reference'] as const)('stage D: 5 steps (%s) give the same losses and weights', async (implementation) => {
+  const impls = ['fast', 'reference'] as const;
+  it.each(impls)('stage D: 5 steps (%s) give the same losses and weights', async (implementation) => {
     const run = (head: TestHead) => {
       const D = head.outDim;
       const rng = new Rng(21);
@@ -99,7 +104,10 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
           seenWeights: matrix(D, 3, Float32Array.from({ length: D * 3 }, () => rng.normal())),
           targets: matrix(nU, k, Float32Array.from({ length: nU * k }, () => rng.normal())),
         },
-        { lambda: 0.05, lr: 1e-2, batchSize: 4, pairsPerClass: 8, maxSteps: 5, patience: 100, minImprovement: 0, seed: 3, implementation },
+        {
+          ...{ lambda: 0.05, lr: 1e-2, batchSize: 4, pairsPerClass: 8, maxSteps: 5 },
+          ...{ patience: 100, minImprovement: 0, seed: 3, implementation },
+        },
       );
       expect(res.implementation).toBe(implementation);
       return { losses: Float32Array.from(res.losses), weights: Float32Array.from(res.weights.data) };
