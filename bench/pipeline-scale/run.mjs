@@ -6,13 +6,13 @@
  * child process, so its peak RSS is its own. Prints one JSON line per stage, then the extrapolation.
  *
  *   npm run build && scripts/tfjs-native.sh && node bench/pipeline-scale/run.mjs
- *   [--images 300] [--models vgg16,resnet101] [--pool 3000] [--stage-d-steps 40] [--finetune-steps 4]
+ *   [--images 300] [--models vgg16,resnet101] [--pool 3000] [--stage-d-steps 40]
  *   [--backend auto] [--size 224 --width 1: smaller only for a smoke test]
  *
  * Stages: extraction (tap activations + penultimate features to .npy, as `niwt run`), stage B (importances
  * of every image for its class, batch 64), stage D (the exact fast path on a pool of --pool images, per step;
- * a run is the default maxSteps bound, 3000 steps, at most), a fine-tuning slice (--finetune-steps optimizer
- * steps of batch 4 through every layer; an epoch = trainval / 4 steps, epochs = the backbone's default).
+ * a run is the default maxSteps bound, 3000 steps, at most), a fine-tuning slice (bench/backbone-finetune: 2 optimizer
+ * steps of batch 4 through every layer, the first a warm-up; an epoch = trainval / 4 steps, epochs = the backbone's default).
  * Stage D's tap activations are synthetic and random (its cost does not depend on their values).
  */
 import { spawnSync } from 'node:child_process';
@@ -31,7 +31,6 @@ const images = Number(arg('images', '300'));
 const models = arg('models', 'vgg16,resnet101').split(',');
 const pool = Number(arg('pool', '3000'));
 const stageDSteps = Number(arg('stage-d-steps', '40'));
-const finetuneSteps = Number(arg('finetune-steps', '4'));
 const backendPref = arg('backend', 'auto');
 const size = Number(arg('size', '224'));
 const width = Number(arg('width', '1'));
@@ -151,7 +150,7 @@ try {
       { ...ex, stage: 'extract' },
       { ...sb, stage: 'stageB' },
       { stage: 'stageD', model: m, pool, ...sdFast, stepsPerSecond: sdFast.msPerStep ? +(1000 / sdFast.msPerStep).toFixed(2) : null },
-      { stage: 'finetune', model: m, steps: finetuneSteps, ...ft },
+      { stage: 'finetune', model: m, ...ft },
     ];
     for (const s of stages) process.stdout.write(JSON.stringify(s) + '\n');
     report.stages.push(...stages);

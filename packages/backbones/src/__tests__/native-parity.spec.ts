@@ -62,7 +62,7 @@ describe.each(FORWARD)('$family on tensorflow matches Keras', ({ family, spec, t
 });
 
 /**
- * One fine-tuning step on `backend`: a reduced-width network (same layers, fewer channels, 64×64: the cpu
+ * One fine-tuning step on `backend`: a reduced-width network (same layers, fewer channels, 32×32: the cpu
  * backend is too slow for full size) plus a linear head, softmax cross-entropy on 4 images of 3 classes;
  * returns the gradients and the updated weights, flattened.
  */
@@ -73,8 +73,8 @@ async function fineTuneStep(
   await initBackend(backend as 'cpu' | 'tensorflow');
   const net = new Network(spec(), PREPROCESSING.caffe);
   net.initRandom(5);
-  const pixels = Float32Array.from({ length: 4 * 64 * 64 * 3 }, (_, k) => (k * 2654435761) % 256);
-  const x = tf.tensor4d(pixels, [4, 64, 64, 3]);
+  const pixels = Float32Array.from({ length: 4 * 32 * 32 * 3 }, (_, k) => (k * 2654435761) % 256);
+  const x = tf.tensor4d(pixels, [4, 32, 32, 3]);
   const dim = net.features(x.slice([0], [1])).shape[1];
   const head = tf.variable(tf.tensor2d(Float32Array.from({ length: dim * 3 }, (_, k) => Math.sin(k) * 0.05), [dim, 3]));
   const vars = [...net.trainableVariables(), head];
@@ -97,8 +97,8 @@ async function fineTuneStep(
 }
 
 const FINETUNE: { family: string; spec: () => NetSpec }[] = [
-  { family: 'vgg16', spec: () => vgg16Spec(64, 0.125) },
-  { family: 'resnet50', spec: () => resnetSpec('resnet50', 64, 0.125) },
+  { family: 'vgg16', spec: () => vgg16Spec(32, 0.125) },
+  { family: 'resnet50', spec: () => resnetSpec('resnet50', 32, 0.125) },
 ];
 
 describe.each(FINETUNE)('one $family fine-tuning step on tensorflow', ({ family, spec }) => {
@@ -112,7 +112,7 @@ describe.each(FINETUNE)('one $family fine-tuning step on tensorflow', ({ family,
     for (let i = 0; i < cpu.weights.length; i++) {
       gradErr = Math.max(gradErr, relMaxError(native.grads[i]!, cpu.grads[i]!));
       weightErr = Math.max(weightErr, relMaxError(native.weights[i]!, cpu.weights[i]!));
-      moved = Math.max(moved, Math.max(...Array.from(cpu.grads[i]!, Math.abs)));
+      moved = cpu.grads[i]!.reduce((m, g) => Math.max(m, Math.abs(g)), moved);
     }
     console.log(
       `${family} fine-tuning step, tensorflow vs cpu: gradients ${gradErr.toExponential(2)}, ` +

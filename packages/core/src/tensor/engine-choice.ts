@@ -34,7 +34,7 @@ export const ENGINE_TABLE: EngineTable = {
   commands: [
     'NIWT_BACKEND=tensorflow BATCH=8 node bench/backbone-forward/bench.mjs',
     'BACKENDS=tensorflow,wasm node bench/backbone-finetune/run.mjs',
-    'node bench/niwt-transfer/run.mjs --fast-only --backend tensorflow --engine ort|tfjs --pool 300 --max-steps 40',
+    'node bench/niwt-transfer/run.mjs --fast-only --backend tensorflow --engine ort|tfjs --pool 300 --max-steps 20',
   ],
   jobs: {
     // images/s, batch 8, 224×224, both engines in one process at load 23 on 2 cores (ratios only)
@@ -47,9 +47,10 @@ export const ENGINE_TABLE: EngineTable = {
       tensorflow: { vgg16: 4 / 5.14, resnet101: 4 / 2.24 },
       wasm: { vgg16: 4 / 49.15, resnet101: 4 / 20.33 },
     },
+    // steps/s of the exact fast path (batch 64, AWA2-shaped heads, pool 300, 20 steps), both engines at load ~25
     stageD: {
-      onnx: { vgg: 0, resnet: 0 },
-      tensorflow: { vgg: 0, resnet: 0 },
+      onnx: { vgg: 1000 / 968.3, resnet: 1000 / 14756.8 },
+      tensorflow: { vgg: 1000 / 931.5, resnet: 1000 / 10268.6 },
     },
   },
 };
