@@ -54,23 +54,27 @@ fi
 # --- prerequisites, each with the fix ---
 command -v node >/dev/null 2>&1 || die "node not found on PATH"
 command -v npm >/dev/null 2>&1 || die "npm not found on PATH"
-command -v "$python_bin" >/dev/null 2>&1 || die "'$python_bin' not found: install Python 3.9-3.13 with pip, or set NIWT_PYTHON"
-"$python_bin" -m pip --version >/dev/null 2>&1 || die "pip is missing for '$python_bin' (Debian: apt-get install python3-pip)"
-command -v unzip >/dev/null 2>&1 || "$python_bin" -c 'import zipfile' 2>/dev/null || die "no unzip"
-for tool in g++ make; do
-  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found: the addon is compiled locally (Debian: apt-get install g++ make)"
-done
-node_gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
-[[ -f "$node_gyp" ]] || node_gyp="$(command -v node-gyp || true)"
-[[ -n "$node_gyp" ]] || die "node-gyp not found (it ships inside npm; or npm install -g node-gyp)"
 node_version="$(node -p process.versions.node)"
 node_abi="$(node -p process.versions.modules)"
-nodedir=""
-for d in "${NIWT_NODEDIR:-}" /usr /usr/local "$(dirname "$(dirname "$(command -v node)")")" "$HOME/.cache/node-gyp/$node_version"; do
-  if [[ -n "$d" && -f "$d/include/node/node_api.h" && -f "$d/include/node/common.gypi" ]]; then nodedir="$d"; break; fi
-done
-[[ -n "$nodedir" ]] || die "the Node $node_version headers are missing (looked for include/node/node_api.h under /usr, \
+
+# Build tools are checked only when something must be built (a cached build needs none of them).
+need_build_tools() {
+  command -v "$python_bin" >/dev/null 2>&1 || die "'$python_bin' not found: install Python 3.9-3.13 with pip, or set NIWT_PYTHON"
+  "$python_bin" -m pip --version >/dev/null 2>&1 || die "pip is missing for '$python_bin' (Debian: apt-get install python3-pip)"
+  command -v unzip >/dev/null 2>&1 || "$python_bin" -c 'import zipfile' 2>/dev/null || die "no unzip"
+  for tool in g++ make; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found: the addon is compiled locally (Debian: apt-get install g++ make)"
+  done
+  node_gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+  [[ -f "$node_gyp" ]] || node_gyp="$(command -v node-gyp || true)"
+  [[ -n "$node_gyp" ]] || die "node-gyp not found (it ships inside npm; or npm install -g node-gyp)"
+  nodedir=""
+  for d in "${NIWT_NODEDIR:-}" /usr /usr/local "$(dirname "$(dirname "$(command -v node)")")" "$HOME/.cache/node-gyp/$node_version"; do
+    if [[ -n "$d" && -f "$d/include/node/node_api.h" && -f "$d/include/node/common.gypi" ]]; then nodedir="$d"; break; fi
+  done
+  [[ -n "$nodedir" ]] || die "the Node $node_version headers are missing (looked for include/node/node_api.h under /usr, \
 /usr/local, node's prefix and ~/.cache/node-gyp/$node_version). Debian: apt-get install libnode-dev; or set NIWT_NODEDIR"
+}
 
 key="$npm_pkg-$TFJS_NODE_VERSION.tf-$TF_VERSION.abi-$node_abi.napi-$NAPI_VERSION"
 build="$cache/$key"
@@ -160,6 +164,7 @@ check_loads() {
 }
 
 if [[ ! -f "$build/.done" ]]; then
+  need_build_tools
   t0=$SECONDS
   tfdir="$(build_tf)"
   [[ $gpu -eq 1 ]] && build_cuda "$tfdir" >/dev/null
