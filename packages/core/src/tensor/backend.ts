@@ -57,7 +57,7 @@ async function activate(name: string): Promise<void> {
 
 /**
  * Why the native backend, for the run log: which package, the TensorFlow version, and what was unavailable.
- * Native TensorFlow is preferred because it fine-tunes about 10× faster than WASM (bench/README.md).
+ * Native TensorFlow is preferred because it fine-tunes about 7× faster than WASM (bench/README.md).
  */
 function nativeNote(pkg: string, skipped: string[]): string {
   const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
@@ -65,7 +65,7 @@ function nativeNote(pkg: string, skipped: string[]): string {
   return (
     `native TensorFlow via ${pkg}${version}` +
     (skipped.length ? `; unavailable: ${skipped.join('; ')}` : '') +
-    '; preferred over WASM: about 10× faster training (bench/README.md)'
+    '; preferred over WASM: about 7× faster fine-tuning (bench/README.md)'
   );
 }
 

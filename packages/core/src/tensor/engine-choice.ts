@@ -22,9 +22,10 @@ export interface EngineTable {
 }
 
 /**
- * Measured on the project's CI machine kind. Forward and stage D: both engines in one run, side by side, so
- * their ratio holds even though other jobs loaded the machine; fine-tuning: tfjs-node-offline.md's run
- * (2 steps of batch 4, 224×224, load about 1.7). Update with the bench commands below (bench/README.md).
+ * Measured on the project's CI machine kind, idle (load < 4), on 2026-12-04. Forward: both engines in one
+ * process; stage D: the same config on each engine (tensorflow's from bench/pipeline-scale's run); fine-tuning:
+ * native from bench/pipeline-scale's run, WASM from tfjs-node-offline.md's run (load about 1.7). Update with
+ * the bench commands below (bench/README.md).
  */
 export const ENGINE_TABLE: EngineTable = {
   machine:
@@ -33,24 +34,25 @@ export const ENGINE_TABLE: EngineTable = {
   measured: '2026-12-04',
   commands: [
     'NIWT_BACKEND=tensorflow BATCH=8 node bench/backbone-forward/bench.mjs',
-    'BACKENDS=tensorflow,wasm node bench/backbone-finetune/run.mjs',
-    'node bench/niwt-transfer/run.mjs --fast-only --backend tensorflow --engine ort|tfjs --pool 300 --max-steps 20',
+    'node bench/pipeline-scale/run.mjs --images 200 --pool 3000 --stage-d-steps 40',
+    'node bench/niwt-transfer/run.mjs --fast-only --backend tensorflow --engine ort --pool 3000 --max-steps 40',
+    'BACKENDS=wasm node bench/backbone-finetune/run.mjs',
   ],
   jobs: {
-    // images/s, batch 8, 224×224, both engines in one process at load 23 on 2 cores (ratios only)
+    // images/s, batch 8, 224×224
     forward: {
-      onnx: { vgg16: 0.18, resnet101: 0.46 },
-      tensorflow: { vgg16: 0.16, resnet101: 0.55 },
+      onnx: { vgg16: 6.12, resnet101: 13.6 },
+      tensorflow: { vgg16: 3.34, resnet101: 6.85 },
     },
-    // images/s: 4 images per step / s per step (steady steps)
+    // images/s of the steady steps (batch 4 in micro-batches of 2, every layer, 224×224)
     finetune: {
-      tensorflow: { vgg16: 4 / 5.14, resnet101: 4 / 2.24 },
+      tensorflow: { vgg16: 4 / 6.44, resnet101: 4 / 3.14 },
       wasm: { vgg16: 4 / 49.15, resnet101: 4 / 20.33 },
     },
-    // steps/s of the exact fast path (batch 64, AWA2-shaped heads, pool 300, 20 steps), both engines at load ~25
+    // steps/s of the exact fast path (batch 64, AWA2-shaped heads, pool 3000, 40 steps)
     stageD: {
-      onnx: { vgg: 1000 / 968.3, resnet: 1000 / 14756.8 },
-      tensorflow: { vgg: 1000 / 931.5, resnet: 1000 / 10268.6 },
+      onnx: { vgg: 1000 / 39.4, resnet: 1000 / 1053.1 },
+      tensorflow: { vgg: 1000 / 45.9, resnet: 1000 / 803.1 },
     },
   },
 };
