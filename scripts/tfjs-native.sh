@@ -178,7 +178,7 @@ fi
 # Only the package itself is copied (a few MB; deps/ holds symlinks into the cache). Its own dependencies are
 # linked in its private node_modules, except @tensorflow/*: it must share the project's @tensorflow/tfjs so
 # that the 'tensorflow' backend registers in the same engine the project uses.
-if [[ "$(cat "$target/.niwt-native" 2>/dev/null || true)" != "$key" ]]; then
+if [[ "$(cat "$target/.niwt-native" 2>/dev/null || true)" != "$key" || ! -e "$target/deps/lib/libtensorflow_cc.so.2" ]]; then
   [[ -d "$repo/node_modules/@tensorflow/tfjs" ]] || die "$repo/node_modules/@tensorflow/tfjs is missing: run npm ci first"
   rm -rf "$target.tmp" && mkdir -p "$target.tmp/node_modules"
   src="$build/stage/node_modules/@tensorflow/$npm_pkg"
