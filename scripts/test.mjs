@@ -17,6 +17,11 @@ const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: '
 // Typecheck = a full build of every project, tests included (tsc -b over the solution). nx's inferred
 // `typecheck` target is not used: it shares the build's tsbuildinfo but emits only declarations, after which
 // `tsc -b` believes the JavaScript is up to date when it was never written.
+// The native TensorFlow backend (tfjs-node built against PyPI's TensorFlow, cached under .cache/) is placed
+// before any test starts, so every project sees the same backends; its parity suite fails if it is missing.
+console.log('> scripts/tfjs-native.sh (native TensorFlow backend)');
+const native = spawnSync('bash', [path.join(root, 'scripts/tfjs-native.sh')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env });
+if (native.status !== 0) console.log('scripts/tfjs-native.sh failed: the native backend parity suite will fail');
 console.log('> tsc -b tsconfig.json (typecheck and build every project)');
 const tsc = spawnSync('npx', ['tsc', '-b', 'tsconfig.json'], { cwd: root, stdio: 'inherit', env });
 const nx =

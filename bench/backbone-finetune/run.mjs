@@ -1,9 +1,12 @@
-// Full-size VGG16 and ResNet-101 fine-tuning on the WASM backend (4 GB heap): `finetune` mode for 2 optimizer
-// steps of batch 4 in micro-batches of 2 at 224×224, He-normal random weights, on 8 generated training images
-// (+2 validation). Each network runs in its own child process, so its peak RSS is its own. Prints JSON:
-// seconds per step, peak RSS, the WASM heap size at the end (it only grows: the peak), and whether it finished.
-//   node bench/backbone-finetune/run.mjs            (run `npm run build` first)
-//   MODELS=vgg16,resnet101  SIZE=224  WIDTH=1       (SIZE/WIDTH shrink it for a smoke test)
+// Full-size VGG16 and ResNet-101 fine-tuning on each tfjs backend (native TensorFlow, WASM with its 4 GB heap)
+// and on PyTorch CPU, the peer: `finetune` mode for 2 optimizer steps of batch 4 in micro-batches of 2 at
+// 224×224, He-normal random weights, on 8 generated training images (+2 validation). Each network and backend
+// runs in its own child process, so its peak RSS is its own. Prints JSON: seconds per step, images/s of the
+// steady steps (the first is warm-up), peak RSS, the WASM heap size at the end, whether it finished, and each
+// backend's images/s over PyTorch's (goal: native TF >= 0.5x).
+//   node bench/backbone-finetune/run.mjs            (run `npm run build` and scripts/tfjs-native.sh first)
+//   MODELS=vgg16,resnet101  BACKENDS=tensorflow,wasm  TORCH=1  SIZE=224  WIDTH=1  (SIZE/WIDTH: smoke test only)
+//   PyTorch: bench/lib/torch-python.sh (NIWT_TORCH_PYTHON=/path/to/python to use another)
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,26 +17,43 @@ const size = Number(process.env.SIZE ?? 224);
 const width = Number(process.env.WIDTH ?? 1);
 
 if (process.argv[2]) {
-  process.stdout.write(JSON.stringify(await runOne(process.argv[2])) + '\n');
+  process.stdout.write(JSON.stringify(await runOne(process.argv[2], process.argv[3] ?? 'wasm')) + '\n');
 } else {
   const models = (process.env.MODELS ?? 'vgg16,resnet101').split(',');
-  const out = { backend: 'wasm', size, width, steps: 2, batchSize: 4, microBatch: 2, cpus: os.cpus().length, loadavg: os.loadavg().map((l) => +l.toFixed(2)), models: {} };
+  const backends = (process.env.BACKENDS ?? 'tensorflow,wasm').split(',');
+  const out = { size, width, steps: 2, batchSize: 4, microBatch: 2, cpus: os.cpus().length, loadavg: os.loadavg().map((l) => +l.toFixed(2)), models: {} };
   for (const m of models) {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
-    const last = r.stdout.trim().split('\n').pop();
-    out.models[m] =
-      r.status === 0 && last
-        ? JSON.parse(last)
-        : { completed: false, exit: r.status, signal: r.signal, stderr: r.stderr.split('\n').slice(-12).join('\n') };
+    out.models[m] = {};
+    for (const b of backends) {
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m, b], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
+      const last = r.stdout.trim().split('\n').pop();
+      out.models[m][b] =
+        r.status === 0 && last
+          ? JSON.parse(last)
+          : { completed: false, exit: r.status, signal: r.signal, stderr: r.stderr.split('\n').slice(-12).join('\n') };
+    }
+  }
+  if (process.env.TORCH !== '0' && size === 224 && width === 1) {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const py = spawnSync(path.join(here, '../lib/torch-python.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const python = py.stdout.trim().split('\n').pop();
+    const t = python ? spawnSync(python, [path.join(here, 'torch_finetune.py'), models.join(','), '2'], { encoding: 'utf8', maxBuffer: 1 << 24 }) : undefined;
+    out.pytorch = t?.status === 0 ? JSON.parse(t.stdout.trim().split('\n').pop()) : { error: t?.stderr?.slice(-800) ?? 'no python with torch' };
+    out.ratioToPytorch = {};
+    for (const m of models) {
+      const p = out.pytorch.models?.[m]?.imagesPerSecond;
+      out.ratioToPytorch[m] = Object.fromEntries(backends.map((b) => [b, p && out.models[m][b].imagesPerSecond ? +(out.models[m][b].imagesPerSecond / p).toFixed(3) : null]));
+    }
+    out.goal = 'fine-tuning on native TF >= 0.5x PyTorch CPU';
   }
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-async function runOne(name) {
+async function runOne(name, backend) {
   const { initBackend } = await import('@niwt/core');
   const { Vgg16, ResNet101, imagenetOptions } = await import('@niwt/backbones');
   const tf = await import('@tensorflow/tfjs');
-  const info = await initBackend('wasm');
+  const info = await initBackend(backend);
   const heapBytes = () => tf.backend().wasm?.HEAPU8?.buffer.byteLength ?? null;
   const classes = 4;
   const dataset = {
@@ -106,6 +126,8 @@ async function runOne(name) {
       backend: info.name,
       trainableParameters: params,
       stepSeconds,
+      // steady state: the steps after the first (graph warm-up, weight packing)
+      imagesPerSecond: stepSeconds.length > 1 ? +((4 * (stepSeconds.length - 1)) / stepSeconds.slice(1).reduce((a, b) => a + b, 0)).toFixed(3) : null,
       trainSeenSeconds: +((performance.now() - t0) / 1000).toFixed(1),
       loss: bb.trainingLosses,
       peakRssGiB: +(ru.maxRSS / 2 ** 20).toFixed(2),

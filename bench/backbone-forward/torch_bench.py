@@ -31,13 +31,14 @@ def resnet101():
             mods.append(Bottleneck(cin, 64 * 2 ** s, 2 if (b == 0 and s > 0) else 1)); cin = 4 * 64 * 2 ** s
     return nn.Sequential(*mods, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
-batch = int(sys.argv[1]) if len(sys.argv) > 1 else 16
-out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "models": {}}
-x = torch.rand(batch, 3, 224, 224) * 255
-for name, build in [("vgg16", vgg16), ("resnet101", resnet101)]:
-    m = build().eval()
-    with torch.no_grad():
-        m(x)
-        t0 = time.perf_counter(); m(x); dt = time.perf_counter() - t0
-    out["models"][name] = {"imagesPerSecond": round(batch / dt, 2)}
-print(json.dumps(out))
+if __name__ == '__main__':
+    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "models": {}}
+    x = torch.rand(batch, 3, 224, 224) * 255
+    for name, build in [("vgg16", vgg16), ("resnet101", resnet101)]:
+        m = build().eval()
+        with torch.no_grad():
+            m(x)
+            t0 = time.perf_counter(); m(x); dt = time.perf_counter() - t0
+        out["models"][name] = {"imagesPerSecond": round(batch / dt, 2)}
+    print(json.dumps(out))

@@ -18,7 +18,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, BackendError, Rng, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, BackendError, Rng, chooseEngine, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
 import { RelativeEarlyStop } from './early-stop.js';
 import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
@@ -413,6 +413,11 @@ export async function trainUnseenWeightsAsync(
 ): Promise<TransferResult> {
   const want = opts.implementation ?? 'auto';
   if (want === 'fast' || want === 'reference') return trainUnseenWeights(data, opts, onStep, checkpoint);
+  if (want === 'auto' && tf.getBackend() === 'tensorflow') {
+    // On the native backend, the measured engine table decides between onnxruntime and tfjs.
+    const pick = chooseEngine('stageD', ['onnx', 'tensorflow']);
+    if (pick.engine === 'tensorflow') return { ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint), ortUnavailableReason: pick.why };
+  }
   const { lin, fallbackReason } = linearize(data, want === 'fast-ort' ? 'fast' : 'auto');
   let ort: OrtLinearizedHead | undefined;
   let ortUnavailableReason: string | undefined;

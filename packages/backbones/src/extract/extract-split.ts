@@ -113,6 +113,7 @@ export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indic
     : undefined;
   const threads = onnx?.threads ?? (pool ? o.workers : tf.getBackend() === 'tensorflow' ? os.availableParallelism() : 1);
   const how = engine.engine === 'onnx' ? `onnx, ${threads} thread${threads > 1 ? 's' : ''}` : `tfjs ${tf.getBackend()}${pool ? `, ${o.workers} workers` : ''}`;
+  if (engine.why) log.info(`${bb.name}: extraction engine ${engine.engine} — ${engine.why}`);
   const bar = log.progress(`extract ${bb.name} at ${bb.tap.name} (${how})`, n - start);
   const t0 = performance.now();
   let done = 0;

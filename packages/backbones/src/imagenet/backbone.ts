@@ -144,7 +144,7 @@ export abstract class ImagenetBackbone implements Backbone {
     const engine = await resolveEngine(this.opts.engine);
     if (engine.engine === 'onnx') {
       const fwd = await OnnxForward.create(this.net, this.tap.name, engine.runtime);
-      this.noteEngine(`onnxruntime, ${fwd.threads} thread${fwd.threads > 1 ? 's' : ''}`);
+      this.noteEngine(`onnxruntime, ${fwd.threads} thread${fwd.threads > 1 ? 's' : ''}${engine.why ? ` (${engine.why})` : ''}`);
       let pending: Promise<ExtractedBatch> | undefined;
       try {
         for await (const batch of readForInference(dataset, indices, this.opts.inputSize, this.opts.resize, batchSize)) {
@@ -162,7 +162,7 @@ export abstract class ImagenetBackbone implements Backbone {
       }
       return;
     }
-    this.noteEngine(`tfjs ${tf.getBackend()}`);
+    this.noteEngine(`tfjs ${tf.getBackend()}${engine.why ? ` (${engine.why})` : ''}`);
     for await (const batch of readForInference(dataset, indices, this.opts.inputSize, this.opts.resize, batchSize)) {
       const [tap, feats] = tf.tidy(() => {
         const x = tf.tensor4d(batch.pixels, [batch.indices.length, this.input.height, this.input.width, 3]);

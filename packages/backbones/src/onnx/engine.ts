@@ -3,21 +3,33 @@
  * (./export.ts), run on ORT's CPU kernels (about 4× tfjs-wasm's throughput on this project's machines,
  * ../../../../shared/reference/compute-lab.md §3), with outputs in the tfjs layout.
  */
-import { BackendError, OrtProgram, loadOnnxRuntime, onnxRuntimeUnavailableReason, type OnnxRuntime } from '@niwt/core';
+import * as tf from '@tensorflow/tfjs';
+import { BackendError, OrtProgram, chooseEngine, loadOnnxRuntime, onnxRuntimeUnavailableReason, type OnnxRuntime } from '@niwt/core';
 import type { Network } from '../imagenet/network.js';
 import { exportOnnx, ONNX_FEATURES, ONNX_INPUT, ONNX_TAP } from './export.js';
 
-/** `auto`: onnxruntime when it loads on this machine, else tfjs (worker threads on WASM). */
+/**
+ * `auto`: the faster of onnxruntime (when it loads) and tfjs on the active backend, by the measured engine table
+ * (`chooseEngine('forward', …)` of @niwt/core); without onnxruntime, tfjs (worker threads on WASM).
+ */
 export type EngineChoice = 'auto' | 'onnx' | 'tfjs';
 export type RuntimeLoader = () => Promise<OnnxRuntime | undefined>;
-export type ResolvedEngine = { readonly engine: 'onnx'; readonly runtime: OnnxRuntime } | { readonly engine: 'tfjs' };
+/** `why`: for `auto`, the measured reason for the choice (for the run log). */
+export type ResolvedEngine =
+  | { readonly engine: 'onnx'; readonly runtime: OnnxRuntime; readonly why?: string }
+  | { readonly engine: 'tfjs'; readonly why?: string };
 
 /** What `choice` means here; an explicit 'onnx' without onnxruntime is a BackendError naming the option. */
 export async function resolveEngine(choice: EngineChoice, load: RuntimeLoader = loadOnnxRuntime): Promise<ResolvedEngine> {
   if (choice === 'tfjs') return { engine: 'tfjs' };
   const runtime = await load();
+  if (runtime && choice === 'auto') {
+    const tfjs = tf.getBackend() === 'tensorflow' ? 'tensorflow' : 'wasm';
+    const pick = chooseEngine('forward', ['onnx', tfjs]);
+    return pick.engine === 'onnx' ? { engine: 'onnx', runtime, why: pick.why } : { engine: 'tfjs', why: pick.why };
+  }
   if (runtime) return { engine: 'onnx', runtime };
-  if (choice === 'auto') return { engine: 'tfjs' };
+  if (choice === 'auto') return { engine: 'tfjs', why: 'onnxruntime does not load here' };
   const why = load === loadOnnxRuntime ? ` (${onnxRuntimeUnavailableReason()})` : '';
   throw new BackendError(
     `backbone.engine: 'onnx' needs onnxruntime-node, which does not load on this machine${why}; install the optional dependency onnxruntime-node, or set engine: tfjs (or auto, which falls back to tfjs)`,
