@@ -91,6 +91,10 @@ export interface RunOptions {
   readonly parentRunId?: string;
   /** The interrupted run this one continues (recorded as the tag `niwt.resumed_from`). */
   readonly resumedFrom?: string;
+  /** The run's name (default `<experiment>-<hash8>`); a sweep names its points by their grid values. */
+  readonly runName?: string;
+  /** Extra tags on the run (e.g. the sweep it belongs to). */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptions = {}): Promise<RunResult> {
@@ -108,8 +112,9 @@ export async function runExperiment(exp: Experiment, log: Logger, opts: RunOptio
     'mlflow.source.name': 'niwt run',
     ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
     ...(opts.resumedFrom ? { 'niwt.resumed_from': opts.resumedFrom } : {}),
+    ...opts.tags,
   };
-  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags });
+  const parent = await tracker.startRun({ experiment: exp.top.experiment, runName: opts.runName ?? `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags });
   const open: TrackedRun[] = [parent];
   try {
     await parent.logParams(flattenParams(exp.resolved));

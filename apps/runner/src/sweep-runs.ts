@@ -1,0 +1,124 @@
+/**
+ * The MLflow side of a sweep: one parent run per sweep (found again by the sweep's hash, so a rerun or a
+ * resumed sweep attaches to it), child runs named by their grid point, and runs of points whose process
+ * died marked KILLED before the point runs again. Works on the local file store; on a tracking server a
+ * rerun opens a new parent (the server is not searched yet, as in finished.ts).
+ */
+import os from 'node:os';
+import type { TrackedRun, Tracker } from '@niwt/core';
+import { FileStoreRun, isServerUri, listLocalRuns, resolveStoreRoot, type LocalRun } from '@niwt/tracking';
+import type { Experiment } from './compose.js';
+import { fmtSweepValue, type SweepValue } from './sweep-summary.js';
+
+/** Tags a sweep writes. `niwt.sweep` is on the parent and on every child (the sweep's hash). */
+export const SWEEP_TAGS = {
+  sweep: 'niwt.sweep',
+  params: 'niwt.sweep.params',
+  point: 'niwt.sweep.point',
+  queue: 'niwt.sweep.queue',
+  /** The process that runs a point: `host:pid`, so a run whose process is gone can be told apart. */
+  owner: 'niwt.sweep.owner',
+} as const;
+
+/** `lambda=1e-3,seed=7`: the last segment of each dotted key with its value, in grid order. */
+export function pointName(keys: readonly string[], assignment: Readonly<Record<string, SweepValue>>): string {
+  return keys.map((k) => `${k.split('.').pop() ?? k}=${fmtSweepValue(assignment[k])}`).join(',');
+}
+
+/** The local store a config logs to, or undefined for a tracking server. */
+export function localStoreOf(exp: Experiment): string | undefined {
+  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
+  return isServerUri(uri) ? undefined : resolveStoreRoot(uri, exp.run.baseDir);
+}
+
+async function runsOf(root: string, experiment: string): Promise<LocalRun[]> {
+  try {
+    return await listLocalRuns(root, { experiment });
+  } catch {
+    return []; // no store yet
+  }
+}
+
+type Reopening = Tracker & { resumeRun?: (runId: string) => Promise<TrackedRun> };
+
+/** A handle on an existing run: the tracker's own `resumeRun` when it has one, else the file store's run. */
+async function reopen(tracker: Tracker, run: LocalRun): Promise<TrackedRun> {
+  const t = tracker as Reopening;
+  if (typeof t.resumeRun === 'function') return t.resumeRun(run.runId);
+  return new FileStoreRun(run.runId, run.experimentId, run.dir);
+}
+
+export interface SweepParent {
+  readonly run: TrackedRun;
+  /** The run was there already (a rerun or a resumed sweep). */
+  readonly reattached: boolean;
+}
+
+/** The sweep's parent run: the newest top-level run tagged with this sweep hash, or a new one. */
+export async function openSweepParent(exp: Experiment, tracker: Tracker, sweepHash: string, tags: Readonly<Record<string, string>>): Promise<SweepParent> {
+  const root = localStoreOf(exp);
+  if (root) {
+    const found = (await runsOf(root, exp.top.experiment))
+      .filter((r) => r.tags[SWEEP_TAGS.sweep] === sweepHash && !r.tags['mlflow.parentRunId'])
+      .sort((a, b) => b.startTime - a.startTime)[0];
+    if (found) {
+      const run = await reopen(tracker, found);
+      await run.setTags(tags);
+      return { run, reattached: true };
+    }
+  }
+  const run = await tracker.startRun({ experiment: exp.top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags } });
+  return { run, reattached: false };
+}
+
+/** `host:pid` of this process, the value of the owner tag. */
+export const ownerTag = (pid = process.pid): string => `${os.hostname()}:${pid}`;
+
+function ownerAlive(owner: string | undefined): boolean | undefined {
+  const m = owner ? /^(.*):(\d+)$/.exec(owner) : null;
+  if (!m || m[1] !== os.hostname()) return undefined; // another machine: unknown
+  try {
+    process.kill(Number(m[2]), 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface StaleRunQuery {
+  readonly parentRunId: string;
+  readonly hash: string;
+  /**
+   * Also end runs whose owner is on another machine or unknown: right when the caller knows the earlier
+   * attempt is abandoned (a queue retry: the job's lock expired).
+   */
+  readonly evenIfOwnerUnknown?: boolean;
+}
+
+/**
+ * Marks KILLED every RUNNING run of this point (config hash) under the sweep parent whose process is gone,
+ * with its nested method runs. Returns the ids ended. Called before a point runs again, and by the process
+ * that saw a point's child die.
+ */
+export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleRunQuery): Promise<string[]> {
+  const root = localStoreOf(exp);
+  if (!root) return [];
+  const runs = await runsOf(root, exp.top.experiment);
+  const stale = runs.filter((r) => {
+    if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) return false;
+    if (r.tags['mlflow.parentRunId'] !== q.parentRunId) return false;
+    const alive = ownerAlive(r.tags[SWEEP_TAGS.owner]);
+    return alive === false || (alive === undefined && Boolean(q.evenIfOwnerUnknown));
+  });
+  const ended: string[] = [];
+  for (const r of stale) {
+    for (const child of runs.filter((c) => c.tags['mlflow.parentRunId'] === r.runId && c.status === 'RUNNING')) {
+      await (await reopen(tracker, child)).end('KILLED');
+    }
+    const run = await reopen(tracker, r);
+    await run.logText('error.txt', `KILLED: the process running this point (${r.tags[SWEEP_TAGS.owner] ?? 'unknown'}) stopped before the run ended; the point was run again\n`);
+    await run.end('KILLED');
+    ended.push(r.runId);
+  }
+  return ended;
+}
