@@ -81,7 +81,7 @@ export interface PreparedSweep {
   readonly keys: readonly string[];
   readonly points: readonly Record<string, SweepValue>[];
   readonly exps: readonly Experiment[];
-  /** Identifies the sweep (grid and base config): its parent run carries it as the tag `niwt.sweep`. */
+  /** Identifies the sweep (grid and the points' config hashes): its parent run carries it as the tag `niwt.sweep`. */
   readonly sweepHash: string;
   readonly tracker: Tracker;
 }
@@ -112,7 +112,7 @@ export async function prepareSweep(file: string, opts: Pick<SweepOptions, 'overr
     exps.push(await composeExperiment(file, { overrides, cwd: opts.cwd, logger: opts.logger, inlineText: text }));
   }
   const tracker = exps[0].registry.create(exps[0].tracker.spec, exps[0].tracker.options) as Tracker;
-  return { file, text: text ?? '', top, grid, keys, points, exps, sweepHash: hashOf({ grid, base: exps[0].resolved }), tracker };
+  return { file, text: text ?? '', top, grid, keys, points, exps, sweepHash: hashOf({ grid, points: exps.map((e) => e.hash) }), tracker };
 }
 
 /** Tags of a point's run: the sweep it belongs to and its grid point. */
