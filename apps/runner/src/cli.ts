@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { PluginRegistry, UsageError, isNiwtError } from '@niwt/core';
-import { describeSweep, runSweep } from './sweep.js';
+import { describeSweep, expandGrid, runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
 import { findUnfinishedRun } from './finished.js';
 import { registerWeightsCommands } from './commands/weights.js';
@@ -127,8 +127,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'as JSON')
     .action(async (config: string, flags: { set: string[]; json?: boolean }) => {
       const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
-      if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved }, null, 2)}\n`);
-      else process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
+      // the sweep: section is not part of a run's config (nor its hash) but is the point of a sweep config
+      const sweep = exp.top.sweep ? { grid: exp.top.sweep, points: expandGrid(exp.top.sweep).length } : undefined;
+      if (flags.json) process.stdout.write(`${JSON.stringify({ hash: exp.hash, includes: exp.source.includes, config: exp.resolved, ...(sweep ? { sweep } : {}) }, null, 2)}\n`);
+      else {
+        process.stdout.write(`# ${config} — hash ${exp.hash}${exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : ''}\n${toYaml(exp.resolved)}`);
+        if (sweep) process.stdout.write(`# sweep: ${sweep.points} point(s); the hash above is the base config's (each point has its own)\n${toYaml({ sweep: sweep.grid })}`);
+      }
     });
 
   registerWeightsCommands(program);
