@@ -1,4 +1,8 @@
 #!/usr/bin/env node
-import { main } from './cli.js';
+import { redisPreflight } from './queue/redis-probe.js';
 
+// An unreachable Redis is reported before the CLI (tfjs, plugins) loads: seconds on a busy machine.
+const early = await redisPreflight(process.argv.slice(2));
+if (early !== undefined) process.exit(early);
+const { main } = await import('./cli.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -31,7 +31,7 @@ class ForwardingLogger implements Logger {
 }
 
 // A signal ends the process shortly (listeners installed by the run, e.g. to mark it KILLED, run first).
-for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => setTimeout(() => process.exit(s === 'SIGTERM' ? 143 : 130), 1000).unref());
+for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => setTimeout(() => process.exit(s === 'SIGTERM' ? 143 : 130), 500).unref());
 process.once('disconnect', () => process.exit(1));
 
 process.once('message', (task: PointTask) => {

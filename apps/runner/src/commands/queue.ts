@@ -23,7 +23,7 @@ function positiveInt(v: string | undefined, name: string): number | undefined {
 const untilSignal = (): Promise<NodeJS.Signals> => new Promise((resolve) => (['SIGTERM', 'SIGINT'] as const).forEach((s) => process.once(s, () => resolve(s))));
 
 /** A stopping worker exits by then even if Redis is gone (closing would wait for it) or a run will not stop. */
-const STOP_DEADLINE_MS = 4500;
+const STOP_DEADLINE_MS = 3500;
 
 export function registerQueueCommands(program: Command): void {
   program

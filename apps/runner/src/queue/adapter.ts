@@ -4,6 +4,7 @@
  * without them and a missing install is one clear user error.
  */
 import { UsageError } from '@niwt/core';
+import { displayQueueUrl, probeRedisUrl } from './redis-probe.js';
 
 export const QUEUE_PACKAGES = { bullmq: '6.7.0', ioredis: '6.0.0' } as const;
 
@@ -139,28 +140,12 @@ export function parseQueueUrl(url: string): string {
   return url;
 }
 
-/** The URL without its password, for messages and tags. */
-export const displayQueueUrl = (url: string): string => url.replace(/\/\/[^@/]*@/, '//***@');
+export { displayQueueUrl };
 
-/**
- * Connects once with no retries and pings, within `timeoutMs`: an unreachable Redis is one UsageError
- * line (exit 2) before anything is created, instead of ioredis retrying forever.
- */
+/** An unreachable Redis is one UsageError line (exit 2) before anything is created, not endless retries. */
 export async function probeRedis(libs: QueueLibs, url: string, timeoutMs = 5000): Promise<void> {
-  const probe = new libs.Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
-  let last: Error | undefined;
-  probe.on('error', (e) => void (last = e));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000}s`)), timeoutMs)));
-    await Promise.race([probe.connect().then(() => probe.ping()), timeout]);
-  } catch (e) {
-    const why = (last ?? (e as Error)).message.split('\n')[0];
-    throw new UsageError(`cannot reach Redis at ${displayQueueUrl(url)} (${why}): start it (e.g. scripts/redis.sh start <dir>) or fix --queue`, { cause: e });
-  } finally {
-    clearTimeout(timer);
-    probe.disconnect();
-  }
+  const problem = await probeRedisUrl(libs.Redis as unknown as Parameters<typeof probeRedisUrl>[0], url, timeoutMs);
+  if (problem) throw new UsageError(problem);
 }
 
 /** BullMQ's connection: waits for Redis to come back, and says so once per outage instead of once per retry. */

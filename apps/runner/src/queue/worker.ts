@@ -136,7 +136,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       const closed = worker.close();
       if (running) {
         say(`worker ${name}: stopping run of ${running.job.id}; it goes back to the queue`);
-        await running.child.stop(2000);
+        await running.child.stop(1000);
       }
       await closed;
       await connection.quit().catch(() => connection.disconnect());
