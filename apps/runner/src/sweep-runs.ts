@@ -4,6 +4,7 @@
  * died marked KILLED before the point runs again. Works on the local file store; on a tracking server a
  * rerun opens a new parent (the server is not searched yet, as in finished.ts).
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { TrackedRun, Tracker } from '@niwt/core';
 import { FileStoreRun, isServerUri, listLocalRuns, resolveStoreRoot, type LocalRun } from '@niwt/tracking';
@@ -74,23 +75,41 @@ export async function openSweepParent(exp: Experiment, tracker: Tracker, sweepHa
 /** `host:pid` of this process, the value of the owner tag. */
 export const ownerTag = (pid = process.pid): string => `${os.hostname()}:${pid}`;
 
-function ownerAlive(owner: string | undefined): boolean | undefined {
+/** The owner's pid when it is a process of this machine, else undefined. */
+function localPid(owner: string | undefined): number | undefined {
   const m = owner ? /^(.*):(\d+)$/.exec(owner) : null;
-  if (!m || m[1] !== os.hostname()) return undefined; // another machine: unknown
+  return m && m[1] === os.hostname() ? Number(m[2]) : undefined;
+}
+
+function alive(pid: number): boolean {
   try {
-    process.kill(Number(m[2]), 0);
+    process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
+/** A point process (point-child.js) left running by a worker that died: its job went to another attempt. */
+async function stopOrphan(pid: number): Promise<boolean> {
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !alive(pid);
+  }
+  if (!cmd.includes('point-child')) return false; // the pid was reused by something else: leave it alone
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  return !alive(pid);
+}
+
 export interface StaleRunQuery {
   readonly parentRunId: string;
   readonly hash: string;
   /**
-   * Also end runs whose owner is on another machine or unknown: right when the caller knows the earlier
-   * attempt is abandoned (a queue retry: the job's lock expired).
+   * The earlier attempt is abandoned (a queue retry: the job's lock expired): also end runs whose owner is
+   * on another machine or unknown, and stop an orphaned point process of this machine still running one.
    */
   readonly evenIfOwnerUnknown?: boolean;
 }
@@ -104,12 +123,13 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
   const root = localStoreOf(exp);
   if (!root) return [];
   const runs = await runsOf(root, exp.top.experiment);
-  const stale = runs.filter((r) => {
-    if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) return false;
-    if (r.tags['mlflow.parentRunId'] !== q.parentRunId) return false;
-    const alive = ownerAlive(r.tags[SWEEP_TAGS.owner]);
-    return alive === false || (alive === undefined && Boolean(q.evenIfOwnerUnknown));
-  });
+  const stale: LocalRun[] = [];
+  for (const r of runs) {
+    if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) continue;
+    if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
+    const pid = localPid(r.tags[SWEEP_TAGS.owner]);
+    if (pid === undefined ? q.evenIfOwnerUnknown : !alive(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)))) stale.push(r);
+  }
   const ended: string[] = [];
   for (const r of stale) {
     for (const child of runs.filter((c) => c.tags['mlflow.parentRunId'] === r.runId && c.status === 'RUNNING')) {
