@@ -112,6 +112,8 @@ export interface StaleRunQuery {
    * on another machine or unknown, and stop an orphaned point process of this machine still running one.
    */
   readonly evenIfOwnerUnknown?: boolean;
+  /** Also end runs of this process (it is stopping on a signal). */
+  readonly ownedByThisProcess?: boolean;
 }
 
 /**
@@ -128,7 +130,8 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
     if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) continue;
     if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
     const pid = localPid(r.tags[SWEEP_TAGS.owner]);
-    if (pid === undefined ? q.evenIfOwnerUnknown : !alive(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)))) stale.push(r);
+    const gone = (p: number): boolean => (q.ownedByThisProcess && p === process.pid) || !alive(p);
+    if (pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)))) stale.push(r);
   }
   const ended: string[] = [];
   for (const r of stale) {

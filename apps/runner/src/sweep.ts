@@ -180,10 +180,14 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
   if (reattached) log.info(`sweep ${s.sweepHash.slice(0, 8)}: attached to its run ${parent.runId}`);
   const progress = new SweepProgress(points.length, parallel, opts.progress ?? ((l) => log.info(l)));
   const children = new Set<PointProcess>();
+  const running = new Set<number>();
+  // Interrupted: the parent first (a rerun attaches to it), then the points in progress, all KILLED.
   const onSignal = async (): Promise<void> => {
-    await Promise.all([...children].map((c) => c.stop()));
-    for (const exp of exps) await killStaleRuns(exp, tracker, { parentRunId: parent.runId, hash: exp.hash }).catch(() => undefined);
     await parent.end('KILLED');
+    await Promise.all([...children].map((c) => c.stop(1000)));
+    for (const i of running) {
+      await killStaleRuns(exps[i], tracker, { parentRunId: parent.runId, hash: exps[i].hash, ownedByThisProcess: true }).catch(() => undefined);
+    }
   };
   return withSignals(onSignal, async () => {
     try {
@@ -204,6 +208,7 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
         }
         await killStaleRuns(exp, tracker, { parentRunId: parent.runId, hash: exp.hash });
         progress.started(name);
+        running.add(i);
         let result: RunResult;
         try {
           if (parallel <= 1) {
@@ -221,6 +226,8 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
         } catch (e) {
           progress.failed(name, e instanceof Error ? e.message : String(e));
           throw e;
+        } finally {
+          running.delete(i);
         }
         progress.finished(name, result.seconds);
         results[i] = result;
