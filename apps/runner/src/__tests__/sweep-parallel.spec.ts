@@ -33,7 +33,7 @@ describe('sweep -j 2 and one parent per sweep', () => {
     expect(seq.reattached).toBe(false);
     expect(seq.outDir).toBe(path.join(seq.location, 'artifacts', 'sweep'));
     for (const f of ['best.yaml', 'table.md', 'results.json', 'sweep.png']) expect(existsSync(path.join(seq.outDir, f))).toBe(true);
-    expect(seq.points.map((p) => p.name)).toEqual(['lambda=0,seed=5', 'lambda=0,seed=6', 'lambda=1e-2,seed=5', 'lambda=1e-2,seed=6']);
+    expect(seq.points.map((p) => p.name)).toEqual(['lambda=0,seed=5', 'lambda=0,seed=6', 'lambda=0.01,seed=5', 'lambda=0.01,seed=6']);
 
     // rerun: the same parent, every point skipped, FINISHED again
     const again = await runSweep('grid.yaml', { cwd: dir, overrides: [`cacheDir=${path.join(dir, 'cache-seq')}`, `tracking.uri=file:${seqStore}`], logger: silentLogger });
