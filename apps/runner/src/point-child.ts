@@ -10,7 +10,8 @@ import { runExperiment } from './pipeline.js';
 import type { PointMessage, PointTask } from './point-process.js';
 import { ownerTag, SWEEP_TAGS } from './sweep-runs.js';
 
-const send = (m: PointMessage): Promise<void> => new Promise((resolve) => (process.send ? process.send(m, () => resolve()) : resolve()));
+const send = (m: PointMessage): Promise<void> =>
+  new Promise((resolve) => (process.send ? process.send(m, () => resolve()) : resolve()));
 
 /** Forwards stage lines to the parent; prints them too with `verbose`. */
 class ForwardingLogger implements Logger {
@@ -31,18 +32,24 @@ class ForwardingLogger implements Logger {
 }
 
 // A signal ends the process shortly (listeners installed by the run, e.g. to mark it KILLED, run first).
-for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => setTimeout(() => process.exit(s === 'SIGTERM' ? 143 : 130), 500).unref());
+for (const s of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(s, () => setTimeout(() => process.exit(s === 'SIGTERM' ? 143 : 130), 500).unref());
+}
 process.once('disconnect', () => process.exit(1));
 
 process.once('message', (task: PointTask) => {
   void (async () => {
     const log = new ForwardingLogger(new ConsoleLogger({ quiet: !task.verbose }));
     try {
-      const exp = await composeExperiment(task.file, { overrides: task.overrides, inlineText: task.text, cwd: task.cwd, logger: log });
+      const { file, overrides, text: inlineText, cwd } = task;
+      const exp = await composeExperiment(file, { overrides, inlineText, cwd, logger: log });
       if (exp.hash !== task.hash) {
-        throw new ConfigError(`config hash ${exp.hash} in the point process differs from the sweep's ${task.hash}: it must run the same niwt version and plugins`);
+        throw new ConfigError(
+          `config hash ${exp.hash} in the point process differs from the sweep's ${task.hash}: it must run the same niwt version and plugins`,
+        );
       }
-      const result = await runExperiment(exp, log, { parentRunId: task.parentRunId, runName: task.runName, tags: { ...task.tags, [SWEEP_TAGS.owner]: ownerTag() } });
+      const tags = { ...task.tags, [SWEEP_TAGS.owner]: ownerTag() };
+      const result = await runExperiment(exp, log, { parentRunId: task.parentRunId, runName: task.runName, tags });
       await send({ t: 'result', result });
       process.exit(0);
     } catch (e) {

@@ -49,21 +49,26 @@ function childEntry(): string {
 
 /** Starts one point in a child process. `onStage` receives each finished stage's line. */
 export function runPointInChild(task: PointTask, onStage?: (line: string) => void): PointProcess {
-  const child: ChildProcess = spawn(process.execPath, [childEntry()], { cwd: task.cwd, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env });
+  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
+  const child: ChildProcess = spawn(process.execPath, [childEntry()], { cwd: task.cwd, stdio: [...stdio], env: process.env });
   let settled: { message?: PointMessage } = {};
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  type Exit = { code: number | null; signal: NodeJS.Signals | null };
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.on('message', (m: PointMessage) => {
     if (m.t === 'stage') onStage?.(m.line);
     else settled = { message: m };
   });
   child.once('spawn', () => child.send(task));
   const result = (async () => {
-    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new StateError(`cannot start a point process: ${e.message}`, { cause: e }))));
+    const spawnError = new Promise<never>((_, reject) =>
+      child.once('error', (e) => reject(new StateError(`cannot start a point process: ${e.message}`, { cause: e }))),
+    );
     const { code, signal } = await Promise.race([exited, spawnError]);
     const m = settled.message;
     if (m?.t === 'result' && code === 0) return m.result;
     if (m?.t === 'error') throw m.user ? new UsageError(m.message) : new StateError(m.message);
-    throw new StateError(`the point process ${child.pid ?? '?'} ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before its run ended`);
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    throw new StateError(`the point process ${child.pid ?? '?'} ${how} before its run ended`);
   })();
   result.catch(() => undefined); // the caller awaits it; a stop() before that must not be an unhandled rejection
   return {

@@ -56,7 +56,12 @@ export interface SweepParent {
 }
 
 /** The sweep's parent run: the newest top-level run tagged with this sweep hash, or a new one. */
-export async function openSweepParent(exp: Experiment, tracker: Tracker, sweepHash: string, tags: Readonly<Record<string, string>>): Promise<SweepParent> {
+export async function openSweepParent(
+  exp: Experiment,
+  tracker: Tracker,
+  sweepHash: string,
+  tags: Readonly<Record<string, string>>,
+): Promise<SweepParent> {
   const root = localStoreOf(exp);
   if (root) {
     const found = (await runsOf(root, exp.top.experiment))
@@ -68,7 +73,8 @@ export async function openSweepParent(exp: Experiment, tracker: Tracker, sweepHa
       return { run, reattached: true };
     }
   }
-  const run = await tracker.startRun({ experiment: exp.top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags } });
+  const runName = `sweep-${sweepHash.slice(0, 8)}`;
+  const run = await tracker.startRun({ experiment: exp.top.experiment, runName, tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags } });
   return { run, reattached: false };
 }
 
@@ -131,7 +137,8 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
     if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
     const pid = localPid(r.tags[SWEEP_TAGS.owner]);
     const gone = (p: number): boolean => (q.ownedByThisProcess && p === process.pid) || !alive(p);
-    if (pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)))) stale.push(r);
+    const ended = pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)));
+    if (ended) stale.push(r);
   }
   const ended: string[] = [];
   for (const r of stale) {
@@ -139,7 +146,8 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
       await (await reopen(tracker, child)).end('KILLED');
     }
     const run = await reopen(tracker, r);
-    await run.logText('error.txt', `KILLED: the process running this point (${r.tags[SWEEP_TAGS.owner] ?? 'unknown'}) stopped before the run ended; the point was run again\n`);
+    const owner = r.tags[SWEEP_TAGS.owner] ?? 'unknown';
+    await run.logText('error.txt', `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`);
     await run.end('KILLED');
     ended.push(r.runId);
   }

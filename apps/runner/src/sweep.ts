@@ -10,10 +10,12 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, hashOf, readConfigSource, validateTopConfig, type Logger, type TopConfig, type TrackedRun, type Tracker } from '@niwt/core';
+import { ConfigError, hashOf, readConfigSource, validateTopConfig } from '@niwt/core';
+import type { Logger, TopConfig, TrackedRun, Tracker } from '@niwt/core';
 import { composeExperiment, type Experiment } from './compose.js';
 import { runExperiment, type RunResult } from './pipeline.js';
-import { summarizeSweep, writeSweepArtifacts, type SweepMetric, type SweepRow, type SweepValue } from './sweep-summary.js';
+import { summarizeSweep, writeSweepArtifacts } from './sweep-summary.js';
+import type { SweepMetric, SweepRow, SweepValue } from './sweep-summary.js';
 import { findFinishedRun } from './finished.js';
 import { runPointInChild, type PointProcess } from './point-process.js';
 import { SweepProgress } from './sweep-progress.js';
@@ -89,19 +91,29 @@ export interface PreparedSweep {
 /** The Cartesian product of the grid, in a stable order (first key varies slowest). */
 export function expandGrid(grid: Readonly<Record<string, readonly SweepValue[]>>): Record<string, SweepValue>[] {
   let points: Record<string, SweepValue>[] = [{}];
-  for (const [key, values] of Object.entries(grid)) points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  for (const [key, values] of Object.entries(grid)) {
+    points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  }
   return points;
 }
 
 const toOverride = (k: string, v: SweepValue): string => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`;
 
 /** Composes every grid point (a bad value anywhere fails here, before any run or job exists). */
-export async function prepareSweep(file: string, opts: Pick<SweepOptions, 'overrides' | 'cwd' | 'logger' | 'inlineText'>): Promise<PreparedSweep> {
-  const text = opts.inlineText ?? (await fs.readFile(path.resolve(opts.cwd ?? process.cwd(), file), 'utf8').catch(() => undefined));
+export async function prepareSweep(
+  file: string,
+  opts: Pick<SweepOptions, 'overrides' | 'cwd' | 'logger' | 'inlineText'>,
+): Promise<PreparedSweep> {
+  // a missing file is reported by readConfigSource, with its usual message
+  const fromDisk = (): Promise<string | undefined> =>
+    fs.readFile(path.resolve(opts.cwd ?? process.cwd(), file), 'utf8').catch(() => undefined);
+  const text = opts.inlineText ?? (await fromDisk());
   const source = readConfigSource(file, opts.overrides ?? [], text);
   const top = validateTopConfig(source);
   if (!top.sweep || Object.keys(top.sweep).length === 0) {
-    throw new ConfigError(`${source.locate([])} sweep: missing; a sweep config lists values per dotted path, e.g. sweep: { methods.0.lambda: [0, 1e-4, 1e-3] }`);
+    const example = 'sweep: { methods.0.lambda: [0, 1e-4, 1e-3] }';
+    const where = source.locate([]);
+    throw new ConfigError(`${where} sweep: missing; a sweep config lists values per dotted path, e.g. ${example}`);
   }
   const grid = top.sweep;
   const keys = Object.keys(grid);
@@ -112,20 +124,25 @@ export async function prepareSweep(file: string, opts: Pick<SweepOptions, 'overr
     exps.push(await composeExperiment(file, { overrides, cwd: opts.cwd, logger: opts.logger, inlineText: text }));
   }
   const tracker = exps[0].registry.create(exps[0].tracker.spec, exps[0].tracker.options) as Tracker;
-  return { file, text: text ?? '', top, grid, keys, points, exps, sweepHash: hashOf({ grid, points: exps.map((e) => e.hash) }), tracker };
+  const sweepHash = hashOf({ grid, points: exps.map((e) => e.hash) });
+  return { file, text: text ?? '', top, grid, keys, points, exps, sweepHash, tracker };
 }
 
 /** Tags of a point's run: the sweep it belongs to and its grid point. */
-export const pointTags = (s: PreparedSweep, i: number): Record<string, string> => ({ [SWEEP_TAGS.sweep]: s.sweepHash, [SWEEP_TAGS.point]: pointName(s.keys, s.points[i]) });
+export const pointTags = (s: PreparedSweep, i: number): Record<string, string> => ({
+  [SWEEP_TAGS.sweep]: s.sweepHash,
+  [SWEEP_TAGS.point]: pointName(s.keys, s.points[i]),
+});
 
 /** Logs the summary artifacts to the parent (through a folder removed afterwards) and ends it FINISHED. */
 export async function finishSweep(
   s: PreparedSweep,
   parent: TrackedRun,
   metric: SweepMetric,
-  results: readonly { readonly runId: string; readonly worker?: string; readonly methods: readonly PointMethods[number][] }[],
+  results: readonly { readonly runId: string; readonly worker?: string; readonly methods: PointMethods }[],
 ): Promise<{ summary: ReturnType<typeof summarizeSweep>; outDir: string; plot?: string }> {
-  const summary = summarizeSweep(s.keys, results.map((r, i) => ({ assignment: s.points[i], methods: r.methods })), metric);
+  const perPoint = results.map((r, i) => ({ assignment: s.points[i], methods: r.methods }));
+  const summary = summarizeSweep(s.keys, perPoint, metric);
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-sweep-'));
   let plot: string | undefined;
   try {
@@ -149,12 +166,16 @@ export async function finishSweep(
   await parent.logMetrics({ [`best_${metric}`]: summary.best[metric] });
   await parent.end('FINISHED');
   // the artifacts' home: the run folder of a file store, the server's artifact path otherwise
-  const outDir = localStoreOf(s.exps[0]) ? path.join(parent.location, 'artifacts', 'sweep') : `${parent.location}#artifacts/sweep`;
+  const local = localStoreOf(s.exps[0]) !== undefined;
+  const outDir = local ? path.join(parent.location, 'artifacts', 'sweep') : `${parent.location}#artifacts/sweep`;
   return { summary, outDir, plot: plot ? path.join(outDir, path.basename(plot)) : undefined };
 }
 
 /** Until `run` settles, SIGINT/SIGTERM call `onSignal` (then the process exits 130/143). */
-export async function withSignals<T>(onSignal: (signal: NodeJS.Signals) => Promise<void>, run: () => Promise<T>): Promise<T> {
+export async function withSignals<T>(
+  onSignal: (signal: NodeJS.Signals) => Promise<void>,
+  run: () => Promise<T>,
+): Promise<T> {
   const handler = (signal: NodeJS.Signals): void => {
     const hard = setTimeout(() => process.exit(signal === 'SIGINT' ? 130 : 143), 4000);
     hard.unref();
@@ -176,7 +197,8 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
   const parallel = opts.parallel ?? 1;
   const s = await prepareSweep(file, opts);
   const { keys, grid, points, exps, tracker } = s;
-  const { run: parent, reattached } = await openSweepParent(exps[0], tracker, s.sweepHash, { [SWEEP_TAGS.params]: keys.join(',') });
+  const parentTags = { [SWEEP_TAGS.params]: keys.join(',') };
+  const { run: parent, reattached } = await openSweepParent(exps[0], tracker, s.sweepHash, parentTags);
   if (reattached) log.info(`sweep ${s.sweepHash.slice(0, 8)}: attached to its run ${parent.runId}`);
   const progress = new SweepProgress(points.length, parallel, opts.progress ?? ((l) => log.info(l)));
   const children = new Set<PointProcess>();
@@ -186,7 +208,8 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
     await parent.end('KILLED');
     await Promise.all([...children].map((c) => c.stop(1000)));
     for (const i of running) {
-      await killStaleRuns(exps[i], tracker, { parentRunId: parent.runId, hash: exps[i].hash, ownedByThisProcess: true }).catch(() => undefined);
+      const q = { parentRunId: parent.runId, hash: exps[i].hash, ownedByThisProcess: true };
+      await killStaleRuns(exps[i], tracker, q).catch(() => undefined);
     }
   };
   return withSignals(onSignal, async () => {
@@ -202,7 +225,9 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
         if (previous) {
           progress.skipped(name, previous.runId);
           results[i] = previous;
-          info[i] = { assignment: points[i], name, runId: previous.runId, skipped: true, activationsCached: true, seenNetworkCached: true };
+          const runId = previous.runId;
+          const cached = { activationsCached: true, seenNetworkCached: true };
+          info[i] = { assignment: points[i], name, runId, skipped: true, ...cached };
           skipped++;
           return;
         }
@@ -212,9 +237,19 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
         let result: RunResult;
         try {
           if (parallel <= 1) {
-            result = await runExperiment(exp, log, { parentRunId: parent.runId, runName: name, tags: { ...pointTags(s, i), [SWEEP_TAGS.owner]: ownerTag() } });
+            const tags = { ...pointTags(s, i), [SWEEP_TAGS.owner]: ownerTag() };
+            result = await runExperiment(exp, log, { parentRunId: parent.runId, runName: name, tags });
           } else {
-            const child = runPointInChild({ file, text: s.text, overrides: exp.overrides, hash: exp.hash, cwd: opts.cwd ?? process.cwd(), parentRunId: parent.runId, runName: name, tags: pointTags(s, i) });
+            const child = runPointInChild({
+              file,
+              text: s.text,
+              overrides: exp.overrides,
+              hash: exp.hash,
+              cwd: opts.cwd ?? process.cwd(),
+              parentRunId: parent.runId,
+              runName: name,
+              tags: pointTags(s, i),
+            });
             children.add(child);
             try {
               result = await child.result;
@@ -231,13 +266,19 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
         }
         progress.finished(name, result.seconds);
         results[i] = result;
-        info[i] = { assignment: points[i], name, runId: result.runId, skipped: false, activationsCached: result.activationsCached, seenNetworkCached: result.seenNetwork.cached };
+        const cached = { activationsCached: result.activationsCached, seenNetworkCached: result.seenNetwork.cached };
+        info[i] = { assignment: points[i], name, runId: result.runId, skipped: false, ...cached };
       };
       await pool(points.length, Math.max(1, parallel), runPoint);
       await parent.logMetrics({ runs_skipped: skipped, runs_executed: points.length - skipped });
       const done = results.map((r) => r!);
       const { summary, outDir, plot } = await finishSweep(s, parent, metric, done);
-      return { sweepRunId: parent.runId, location: parent.location, metric, keys: summary.keys, rows: summary.rows, perPoint: summary.perPoint, best: summary.best, table: summary.table, outDir, plot, skipped, reattached, points: info.map((p) => p!) };
+      const { rows, best, table } = summary;
+      return {
+        ...{ sweepRunId: parent.runId, location: parent.location, metric, keys: summary.keys, rows },
+        ...{ perPoint: summary.perPoint, best, table },
+        ...{ outDir, plot, skipped, reattached, points: info.map((p) => p!) },
+      };
     } catch (e) {
       await Promise.all([...children].map((c) => c.stop()));
       await parent.end('FAILED').catch(() => undefined);
@@ -268,12 +309,16 @@ export async function pool(n: number, width: number, task: (i: number) => Promis
 }
 
 /** The grid as `--dry-run` prints it: each point, its config hash, and whether it already finished. */
-export async function describeSweep(file: string, opts: Pick<SweepOptions, 'overrides' | 'cwd' | 'logger' | 'inlineText' | 'force'>): Promise<{ sweepHash: string; points: { name: string; hash: string; finishedRunId?: string }[] }> {
+export async function describeSweep(
+  file: string,
+  opts: Pick<SweepOptions, 'overrides' | 'cwd' | 'logger' | 'inlineText' | 'force'>,
+): Promise<{ sweepHash: string; points: { name: string; hash: string; finishedRunId?: string }[] }> {
   const s = await prepareSweep(file, opts);
   const points = [];
   for (const [i, exp] of s.exps.entries()) {
     const previous = opts.force ? undefined : await findFinishedRun(exp);
-    points.push({ name: pointName(s.keys, s.points[i]), hash: exp.hash, ...(previous ? { finishedRunId: previous.runId } : {}) });
+    const finished = previous ? { finishedRunId: previous.runId } : {};
+    points.push({ name: pointName(s.keys, s.points[i]), hash: exp.hash, ...finished });
   }
   return { sweepHash: s.sweepHash, points };
 }

@@ -21,17 +21,21 @@ type ProbeConstructor = new (url: string, options: Record<string, unknown>) => P
  * else to the one-line message a user gets.
  */
 export async function probeRedisUrl(Redis: ProbeConstructor, url: string, timeoutMs = 5000): Promise<string | undefined> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
+  const once = { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null };
+  const probe = new Redis(url, { ...once, connectTimeout: timeoutMs });
   let last: Error | undefined;
   probe.on('error', (e) => void (last = e));
   let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000}s`)), timeoutMs)));
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000}s`)), timeoutMs);
+    });
     await Promise.race([probe.connect().then(() => probe.ping()), timeout]);
     return undefined;
   } catch (e) {
     const why = (last ?? (e as Error)).message.split('\n')[0];
-    return `cannot reach Redis at ${displayQueueUrl(url)} (${why}): start it (e.g. scripts/redis.sh start <dir>) or fix --queue`;
+    const fix = 'start it (e.g. scripts/redis.sh start <dir>) or fix --queue';
+    return `cannot reach Redis at ${displayQueueUrl(url)} (${why}): ${fix}`;
   } finally {
     clearTimeout(timer);
     probe.disconnect();
@@ -40,7 +44,8 @@ export async function probeRedisUrl(Redis: ProbeConstructor, url: string, timeou
 
 /** `--queue <url>` / `--queue=<url>` of a command that talks to Redis first (sweep, worker, queue enqueue). */
 export function queueUrlOf(argv: readonly string[]): string | undefined {
-  if (!['sweep', 'worker', 'queue'].includes(argv[0] ?? '') || argv.includes('--dry-run') || argv.includes('--help') || argv.includes('-h')) return undefined;
+  if (!['sweep', 'worker', 'queue'].includes(argv[0] ?? '')) return undefined;
+  if (['--dry-run', '--help', '-h'].some((f) => argv.includes(f))) return undefined;
   const i = argv.indexOf('--queue');
   const url = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--queue='))?.slice('--queue='.length);
   return url && /^rediss?:\/\//.test(url) ? url : undefined;
