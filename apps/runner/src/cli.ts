@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
 import { PluginRegistry, UsageError, isNiwtError, removeStaleTemporaries, type Logger } from '@niwt/core';
-import { runSweep } from './sweep.js';
+import { describeSweep, expandGrid, runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
 import { findUnfinishedRuns, type UnfinishedRun } from './finished.js';
 import { lifecycle, shellQuote } from './lifecycle.js';
@@ -80,30 +80,42 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
     .option('--metric <name>', 'sort by H | s | u | zslT1', 'H')
     .option('--force', 'rerun points whose config already finished')
+    .option('-j, --jobs <n>', 'run up to n points at once, each in its own process (no Redis needed)', '1')
     .option('--queue <url>', 'run the grid on a BullMQ queue, redis://host:port (workers: niwt worker --queue …)')
+    .option('--dry-run', 'list the grid points, their config hashes and which already finished; run nothing')
     .option('--json', 'print the summary as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--verbose', 'print stacks of errors')
-    .action(async (config: string, flags: RunFlags & { metric: string; queue?: string; force?: boolean }) => {
+    .action(async (config: string, flags: RunFlags & { metric: string; queue?: string; force?: boolean; jobs: string; dryRun?: boolean }) => {
       verbose = Boolean(flags.verbose);
       if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
+      const jobs = Number(flags.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`-j ${JSON.stringify(flags.jobs)}: expected a whole number of points to run at once, ≥ 1`);
+      if (jobs > 1 && flags.queue) throw new UsageError('-j and --queue: give one (with --queue, start more workers instead)');
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      if (!flags.queue) {
-        // a sweep skips the points that finished: running it again is its resume
-        lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
-      }
-      if (flags.queue) {
-        const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log });
-        if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
-        else process.stdout.write(`\n${q.table}\n\nsweep run ${q.sweepRunId} in ${q.location}\n`);
+      if (flags.dryRun) {
+        const d = await describeSweep(config, { overrides: flags.set, logger: log, force: Boolean(flags.force) });
+        if (flags.json) return void process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+        const todo = d.points.filter((p) => !p.finishedRunId).length;
+        process.stdout.write(`sweep ${d.sweepHash.slice(0, 8)}: ${d.points.length} point(s), ${todo} to run\n`);
+        d.points.forEach((p, i) => process.stdout.write(`${String(i + 1).padStart(4)}. ${p.name}  config ${p.hash.slice(0, 12)}${p.finishedRunId ? `  finished as run ${p.finishedRunId}` : ''}\n`));
         return;
       }
-      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force) });
+      // a rerun of the same sweep attaches to its parent run and skips the points that finished
+      lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
+      const progress = flags.quiet ? () => undefined : (l: string) => void process.stderr.write(`${l}\n`);
+      if (flags.queue) {
+        const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force), progress });
+        if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
+        else process.stdout.write(`\n${q.table}\n\n${q.best ? `best by ${flags.metric}: ${bestLine(q.best)}\n` : ''}sweep run ${q.sweepRunId}: artifacts in ${q.outDir}\n`);
+        return;
+      }
+      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force), parallel: jobs, progress });
       if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else
         process.stdout.write(
           `\n${r.table}\n\nbest by ${r.metric}: ${bestLine(r.best)}\n` +
-            `sweep run ${r.sweepRunId}: artifacts sweep/best.yaml, sweep/table.md${r.plot ? ', sweep/sweep.png' : ''} in ${r.location}\n`,
+            `sweep run ${r.sweepRunId}: best.yaml, table.md${r.plot ? ', sweep.png' : ''} in ${r.outDir}\n`,
         );
     });
 
@@ -119,10 +131,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       const exp = await composeExperiment(config, { overrides: flags.set, logger: new ConsoleLogger({ quiet: true }) });
       // Redacted as the saved config is: credentials are never printed.
       const redact = configRedactor(exp);
+      // the sweep: section is not part of a run's config (nor its hash) but is the point of a sweep config
+      const sweep = exp.top.sweep ? { grid: exp.top.sweep, points: expandGrid(exp.top.sweep).length } : undefined;
       const includes = exp.source.includes.length ? `; includes ${exp.source.includes.join(', ')}` : '';
-      const view = { hash: exp.hash, includes: exp.source.includes, config: exp.resolved };
+      const view = { hash: exp.hash, includes: exp.source.includes, config: exp.resolved, ...(sweep ? { sweep } : {}) };
       if (flags.json) process.stdout.write(`${redact(JSON.stringify(view, null, 2))}\n`);
-      else process.stdout.write(`# ${config} — hash ${exp.hash}${includes}\n${redact(toYaml(exp.resolved))}`);
+      else {
+        process.stdout.write(`# ${config} — hash ${exp.hash}${includes}\n${redact(toYaml(exp.resolved))}`);
+        const note = `# sweep: ${sweep?.points} point(s); the hash above is the base config's (each point has its own)`;
+        if (sweep) process.stdout.write(`${note}\n${redact(toYaml({ sweep: sweep.grid }))}`);
+      }
     });
 
   registerWeightsCommands(program);

@@ -10,7 +10,7 @@ export interface ConsoleLoggerOptions {
   readonly quiet?: boolean;
 }
 
-function fmtSeconds(s: number): string {
+export function fmtSeconds(s: number): string {
   return s < 10 ? `${s.toFixed(2)}s` : s < 120 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
 }
 

@@ -95,6 +95,7 @@ export class RunLifecycle {
   /** The outermost run an error ended FAILED, for the CLI's message. */
   failedRunId: string | undefined;
   private readonly open: GuardedRun[] = [];
+  private readonly stopHooks = new Set<() => Promise<void>>();
   private installed = false;
   private readonly err: (s: string) => void;
   private readonly exit: (code: number) => void;
@@ -122,6 +123,15 @@ export class RunLifecycle {
   closed(run: TrackedRun): void {
     const i = this.open.findIndex((r) => r === run || r.inner === run);
     if (i >= 0) this.open.splice(i, 1);
+  }
+
+  /**
+   * Work to stop when a signal arrives, before the open runs are closed (a sweep's point processes and
+   * their runs). Hooks run together, within the close budget. Returns the unregister function.
+   */
+  onStopping(hook: () => Promise<void>): () => void {
+    this.stopHooks.add(hook);
+    return () => void this.stopHooks.delete(hook);
   }
 
   /** Ids of the runs still open, outermost first. */
@@ -196,6 +206,14 @@ export class RunLifecycle {
     this.exit(1);
   }
 
+  private async runStopHooks(): Promise<void> {
+    if (this.stopHooks.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const hooks = Promise.all([...this.stopHooks].map((h) => h().catch(() => undefined)));
+    await Promise.race([hooks, new Promise<void>((res) => (timer = setTimeout(res, CLOSE_BUDGET_MS)))]);
+    clearTimeout(timer);
+  }
+
   /** The first signal closes runs and exits; a second one exits at once (temporaries still removed). */
   async onSignal(signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
     if (this.stopping) {
@@ -207,6 +225,7 @@ export class RunLifecycle {
     this.stopping = signal;
     haltLongLoops();
     const stage = this.stage;
+    await this.runStopHooks();
     const ids = await this.endAll('KILLED', `interrupted by ${signal}`);
     runExitCleanupsSync();
     const runPart = ids.length === 0 ? 'no run was open' : `run ${ids[0]} marked KILLED${ids.length > 1 ? ` (with ${ids.length - 1} nested)` : ''}`;

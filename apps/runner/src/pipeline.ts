@@ -104,6 +104,10 @@ export interface RunOptions {
   readonly resume?: UnfinishedRun;
   /** Runs of this config left RUNNING by a process that is gone (SIGKILL): marked KILLED before starting. */
   readonly abandoned?: readonly UnfinishedRun[];
+  /** The run's name (default `<experiment>-<hash8>`); a sweep names its points by their grid values. */
+  readonly runName?: string;
+  /** Extra tags on the run (e.g. the sweep it belongs to). */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** Marks runs whose owner process is gone KILLED (with their RUNNING method runs), saying so in a tag. */
@@ -136,6 +140,7 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
     'mlflow.source.name': 'niwt run',
     ...(commit ? { 'mlflow.source.git.commit': commit } : {}),
     ...ownerTags(),
+    ...opts.tags,
   };
   if (opts.abandoned?.length) await markAbandoned(tracker, opts.abandoned, log);
   const prior = opts.resume;
@@ -144,7 +149,7 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
   const parent = lifecycle.opened(
     reopen
       ? skipLoggedSteps(await tracker.resumeRun!(prior.runId), prior.lastSteps)
-      : await tracker.startRun({ experiment: exp.top.experiment, runName: `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags }),
+      : await tracker.startRun({ experiment: exp.top.experiment, runName: opts.runName ?? `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags }),
   );
   const open: TrackedRun[] = [parent];
   const reused: string[] = [];

@@ -16,6 +16,9 @@ export interface LinePlot {
   readonly xLabels: readonly string[];
   readonly yLabel: string;
   readonly series: readonly Series[];
+  /** Index of the x value to mark (the best setting): a dashed line labelled `markLabel`. */
+  readonly markX?: number;
+  readonly markLabel?: string;
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -41,6 +44,10 @@ export function linePlotSvg(p: LinePlot, width = 640, height = 400): string {
   parts.push(`<text x="${m.l + W / 2}" y="${height - 10}" text-anchor="middle" font-family="sans-serif" font-size="13">${esc(p.title.split(' vs ')[1] ?? '')}</text>`);
   parts.push(`<text x="16" y="${m.t + H / 2}" transform="rotate(-90 16 ${m.t + H / 2})" text-anchor="middle" font-family="sans-serif" font-size="13">${esc(p.yLabel)}</text>`);
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${W}" height="${H}" fill="none" stroke="#333"/>`);
+  if (p.markX !== undefined) {
+    parts.push(`<line class="best" x1="${x(p.markX)}" x2="${x(p.markX)}" y1="${m.t}" y2="${m.t + H}" stroke="#555" stroke-dasharray="5 4"/>`);
+    parts.push(`<text x="${x(p.markX) + 4}" y="${m.t + 14}" font-family="sans-serif" font-size="12" fill="#333">${esc(p.markLabel ?? 'best')}</text>`);
+  }
   p.series.forEach((s, k) => {
     const pts = s.ys.map((v, i) => `${x(i)},${y(v)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${s.colour}" stroke-width="2.5"/>`);
@@ -52,6 +59,8 @@ export function linePlotSvg(p: LinePlot, width = 640, height = 400): string {
       parts.push(`<path d="M${bx},${lo}V${hi}M${bx - 4},${lo}h8M${bx - 4},${hi}h8" stroke="${s.colour}" stroke-width="1.5" fill="none"/>`);
     });
     s.ys.forEach((v, i) => parts.push(`<circle cx="${x(i)}" cy="${y(v)}" r="4" fill="${s.colour}"/>`));
+    // each point's value beside it, so the plot reads without the table
+    s.ys.forEach((v, i) => parts.push(`<text class="value" x="${x(i) + 6}" y="${y(v) - 6 + 12 * (k - 1)}" font-family="sans-serif" font-size="10" fill="${s.colour}">${v.toFixed(1)}</text>`));
     parts.push(`<line x1="${m.l + W + 14}" x2="${m.l + W + 38}" y1="${m.t + 14 + k * 22}" y2="${m.t + 14 + k * 22}" stroke="${s.colour}" stroke-width="3"/>`);
     parts.push(`<text x="${m.l + W + 44}" y="${m.t + 18 + k * 22}" font-family="sans-serif" font-size="13">${esc(s.name)}</text>`);
   });

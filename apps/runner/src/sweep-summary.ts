@@ -223,6 +223,8 @@ export async function writeSweepArtifacts(outDir: string, a: SweepArtifactInput)
     title: `${label}: s, u, H vs ${key}`,
     subtitle: over || undefined,
     xLabels: xs.map(fmtSweepValue),
+    markX: xs.indexOf(summary.best.assignment[key]),
+    markLabel: `best ${metric}`,
     yLabel: 'accuracy (%)',
     series: [
       { name: 's (seen)', colour: '#1f77b4', ...series('s') },

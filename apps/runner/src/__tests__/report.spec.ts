@@ -16,6 +16,7 @@ import { runExperiment, type RunResult } from '../pipeline.js';
 import { runSweep, type SweepResult } from '../sweep.js';
 import { signedPoints } from '../sweep-summary.js';
 import { checkPageInChromium } from '../report/chromium.js';
+import { placeTags } from '../report/svg.js';
 import { REPO, commandCli, tempDir } from './helpers.js';
 
 const BASE = `experiment: report-test
@@ -114,6 +115,13 @@ describe('niwt report', () => {
     expect(page.consoleErrors).toEqual([]);
     expect(page.externalRefs).toEqual([]);
     expect(page.points).toBe(2);
+    // each point labelled with its setting, the best marked, no two labels on top of each other
+    const bestH = Math.max(...sweep.rows.map((r) => r.H));
+    const labels = sweep.rows.map((r) => `lambda=${r.assignment['methods.0.lambda'] === 0 ? '0' : '1e-3'}${r.H === bestH ? ' (best)' : ''}`);
+    const sameSpot = Math.abs(sweep.rows[0].s - sweep.rows[1].s) < 1e-9 && Math.abs(sweep.rows[0].u - sweep.rows[1].u) < 1e-9;
+    expect([...page.pointLabels].sort()).toEqual(sameSpot ? [labels.join('; ')] : [...labels].sort());
+    expect(page.labelOverlaps).toBe(0);
+    expect(page.bestMarks).toBe(sweep.rows.filter((r) => r.H === bestH).length);
     expect(page.lines).toBe(3); // s, u and H against λ
     expect(page.bars).toBe(12);
     expect(page.imagesLoaded).toBe(json.images);
@@ -124,7 +132,8 @@ describe('niwt report', () => {
     const overrides = [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${mlruns}`];
     const again = await runSweep('tiny-sweep.yaml', { inlineText: SWEEP, cwd: dir, overrides, logger: silentLogger });
     expect(again.skipped).toBe(2);
-    expect(again.sweepRunId).not.toBe(sweep.sweepRunId);
+    expect(again.sweepRunId).toBe(sweep.sweepRunId); // one sweep, one parent: the rerun attaches to it
+    expect(again.reattached).toBe(true);
     const json = JSON.parse(await reportCli(['report', again.sweepRunId, '--mlruns', mlruns, '--json'])) as ReportJson;
     const first = JSON.parse(await reportCli(['report', sweep.sweepRunId, '--mlruns', mlruns, '--json'])) as ReportJson;
     expect(json).toMatchObject({ kind: 'sweep', rows: 2, perClassCharts: 1, missing: [], images: first.images });
@@ -179,5 +188,18 @@ describe('niwt report', () => {
       process.stderr.write = err;
     }
     expect((await listLocalRuns(mlruns)).length).toBe(before);
+  });
+});
+
+describe('sweep scatter labels', () => {
+  it('places labels of crowded points without overlap, and merges labels of points at the same spot', () => {
+    const pts = [0, 1, 2, 3, 4, 5].map((i) => ({ x: 200 + i * 2, y: 200 + (i % 2) * 3, tag: `lambda=${i}` }));
+    const placed = placeTags([...pts, { x: 200, y: 200, tag: 'lambda=dup' }]);
+    expect(placed.map((p) => p.text)).toEqual(['lambda=0; lambda=dup', 'lambda=1', 'lambda=2', 'lambda=3', 'lambda=4', 'lambda=5']);
+    for (let i = 0; i < placed.length; i++)
+      for (let j = i + 1; j < placed.length; j++) {
+        const [a, b] = [placed[i].box, placed[j].box];
+        expect(a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h, `${placed[i].text} / ${placed[j].text}`).toBe(false);
+      }
   });
 });

@@ -103,13 +103,16 @@ export function registerRunsCommands(program: Command): void {
 
   runs
     .command('ls')
-    .description('runs of the local store, newest first, and spooled runs not yet on their server')
+    .description('runs of the local store, newest first, with their s/u/H metrics, and spooled runs not yet on their server')
     .option('--store <uri>', 'local store', DEFAULT_TRACKING_URI)
     .option('--spool <dir>', 'spool folder', DEFAULT_SPOOL_DIR)
     .option('--experiment <name>', 'only this experiment')
+    .option('--sweep <id>', "a sweep's point runs, one per grid point (its parent run id, or its hash or a prefix)")
     .option('--json', 'as JSON')
-    .action(async (flags: CommonFlags & { store: string; spool: string; experiment?: string }) => {
-      const local = await listLocalRuns(flags.store, { experiment: flags.experiment });
+    .action(async (flags: CommonFlags & { store: string; spool: string; experiment?: string; sweep?: string }) => {
+      const all = await listLocalRuns(flags.store, { experiment: flags.experiment });
+      if (flags.sweep !== undefined) return out(sweepListing(all, flags.sweep, Boolean(flags.json)));
+      const local = all;
       const pending = [];
       for (const s of await listSpoolRuns(path.resolve(flags.spool))) {
         const [meta, state] = [await s.meta(), await s.state()];
@@ -126,14 +129,39 @@ export function registerRunsCommands(program: Command): void {
         ownerGone: r.status === 'RUNNING' && ownerAlive(r.tags) === false,
         startTime: r.startTime,
         parentRunId: r.tags['mlflow.parentRunId'] ?? null,
+        metrics: headlineMetrics(r),
       }));
       if (flags.json) return out(JSON.stringify({ local: rows, spooled: pending }, null, 2));
       for (const r of rows) {
         const status = r.ownerGone ? 'RUNNING (owner gone)' : r.status;
-        out(`${r.runId}  ${status.padEnd(8)} ${new Date(r.startTime).toISOString()}  ${r.parentRunId ? '  ' : ''}${r.runName}`);
+        const m = Object.entries(r.metrics).map(([k, v]) => `${k}=${fmtMetric(v)}`).join(' ');
+        const when = new Date(r.startTime).toISOString();
+        out(`${r.runId}  ${status.padEnd(8)} ${when}  ${r.parentRunId ? '  ' : ''}${r.runName}${m ? `  ${m}` : ''}`);
       }
       for (const p of pending) out(`${p.key}  SPOOLED  → ${p.uri}  ${p.runName}${p.lastError ? ` (last error: ${p.lastError})` : ''}`);
       if (rows.length + pending.length === 0) out('no runs');
+    });
+
+  runs
+    .command('compare')
+    .description('runs side by side: the params that differ and every metric (latest value)')
+    .argument('<runs...>', 'two or more run folders or run ids')
+    .option('--store <uri>', 'local store', DEFAULT_TRACKING_URI)
+    .option('--all-params', 'show every param, not only those that differ')
+    .option('--json', 'as JSON')
+    .action(async (refs: string[], flags: CommonFlags & { store: string; allParams?: boolean }) => {
+      if (refs.length < 2) throw new UsageError(`runs compare: give two or more runs, got ${refs.length}`);
+      const list = [];
+      for (const ref of refs) list.push(await resolveRun(ref, flags.store));
+      const view = compareRuns(list, Boolean(flags.allParams));
+      if (flags.json) return out(JSON.stringify(view, null, 2));
+      const head = ['', ...list.map((r) => `${r.runName} (${r.runId.slice(0, 8)}, ${r.status})`)];
+      const body = [
+        ...Object.entries(view.params).map(([k, vs]) => [`param  ${k}`, ...vs.map((v) => v ?? '—')]),
+        ...Object.entries(view.metrics).map(([k, vs]) => [`metric ${k}`, ...vs.map((v) => (v === null ? '—' : fmtMetric(v)))]),
+      ];
+      if (Object.keys(view.params).length === 0) out(`no params differ (${view.sameParams} param(s) equal)`);
+      out(textTable(head, body));
     });
 
   runs
@@ -152,4 +180,74 @@ export function registerRunsCommands(program: Command): void {
       for (const [k, v] of Object.entries(latest)) out(`  metric ${k} = ${v} (${view.points[k]} point(s))`);
       for (const a of r.artifacts) out(`  file   ${a}`);
     });
+}
+
+const SWEEP_TAG = 'niwt.sweep';
+/** Metrics worth a column: accuracies of a run (`H`) or of its methods (`niwt/H`). */
+const HEADLINE = /(^|\/)(s|u|H|zsl_t1)$/;
+
+const latest = (r: LocalRun, key: string): number | undefined => r.metrics[key]?.[r.metrics[key].length - 1]?.value;
+
+function headlineMetrics(r: LocalRun): Record<string, number> {
+  const keys = Object.keys(r.metrics).filter((k) => HEADLINE.test(k) && !k.startsWith('seen_network/')).sort();
+  return Object.fromEntries(keys.map((k) => [k, latest(r, k)!]));
+}
+
+const fmtMetric = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3));
+
+/** Left-aligned columns separated by two spaces. */
+function textTable(head: readonly string[], body: readonly (readonly string[])[]): string {
+  const widths = head.map((h, j) => Math.max(h.length, ...body.map((row) => row[j]?.length ?? 0)));
+  const line = (row: readonly string[]): string => row.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd();
+  return [line(head), ...body.map(line)].join('\n');
+}
+
+/** The point runs of a sweep (given by its parent run id or hash prefix), with a column per headline metric. */
+function sweepListing(all: readonly LocalRun[], id: string, json: boolean): string {
+  const parent = all.find((r) => r.runId === id) ?? all.find((r) => !r.tags['mlflow.parentRunId'] && (r.tags[SWEEP_TAG] ?? '').startsWith(id));
+  const hash = parent?.tags[SWEEP_TAG];
+  if (!parent || !hash) throw new UsageError(`--sweep ${id}: no sweep run with this id or sweep hash in the store; niwt runs ls lists the runs (sweep runs are named sweep-<hash>)`);
+  const every = all
+    .filter((r) => r.tags[SWEEP_TAG] === hash && r.tags['mlflow.parentRunId'] === parent.runId && !r.tags['niwt.method'])
+    .sort((a, b) => a.startTime - b.startTime);
+  // a point run again (--force, or after a KILLED attempt) keeps its newest FINISHED run, else its newest
+  const byPoint = new Map<string, LocalRun>();
+  for (const r of every) {
+    const key = r.tags['niwt.sweep.point'] ?? r.runId;
+    const had = byPoint.get(key);
+    if (!had || r.status === 'FINISHED' || had.status !== 'FINISHED') byPoint.set(key, r);
+  }
+  const points = [...byPoint.values()];
+  const earlier = every.length - points.length;
+  const keys = [...new Set(points.flatMap((r) => Object.keys(headlineMetrics(r))))].sort();
+  const rows = points.map((r) => ({ runId: r.runId, point: r.tags['niwt.sweep.point'] ?? r.runName, status: r.status, metrics: headlineMetrics(r) }));
+  if (json) return JSON.stringify({ sweepRunId: parent.runId, sweepHash: hash, status: parent.status, runs: rows, earlierRuns: earlier }, null, 2);
+  const head = ['run', 'point', 'status', ...keys];
+  const body = rows.map((r) => [r.runId, r.point, r.status, ...keys.map((k) => (r.metrics[k] === undefined ? '—' : fmtMetric(r.metrics[k])))]);
+  const note = earlier > 0 ? ` (and ${earlier} earlier run(s) of the same points)` : '';
+  return `${parent.runName} (${parent.runId}) ${parent.status}: ${rows.length} point run(s)${note}\n${textTable(head, body)}`;
+}
+
+export interface RunComparison {
+  readonly runs: readonly { readonly runId: string; readonly runName: string; readonly status: string }[];
+  /** Param → value per run (null where a run lacks it); only those that differ unless all were asked for. */
+  readonly params: Readonly<Record<string, readonly (string | null)[]>>;
+  /** How many params are equal across all runs (left out of `params`). */
+  readonly sameParams: number;
+  /** Metric → latest value per run (null where a run lacks it). */
+  readonly metrics: Readonly<Record<string, readonly (number | null)[]>>;
+}
+
+export function compareRuns(list: readonly LocalRun[], allParams: boolean): RunComparison {
+  const paramKeys = [...new Set(list.flatMap((r) => Object.keys(r.params)))].sort();
+  const params: Record<string, (string | null)[]> = {};
+  let sameParams = 0;
+  for (const k of paramKeys) {
+    const vs = list.map((r) => r.params[k] ?? null);
+    if (!allParams && vs.every((v) => v === vs[0])) sameParams++;
+    else params[k] = vs;
+  }
+  const metricKeys = [...new Set(list.flatMap((r) => Object.keys(r.metrics)))].sort();
+  const metrics = Object.fromEntries(metricKeys.map((k) => [k, list.map((r) => latest(r, k) ?? null)]));
+  return { runs: list.map((r) => ({ runId: r.runId, runName: r.runName, status: r.status })), params, sameParams, metrics };
 }

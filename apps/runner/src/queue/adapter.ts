@@ -4,15 +4,30 @@
  * without them and a missing install is one clear user error.
  */
 import { UsageError } from '@niwt/core';
+import { displayQueueUrl, probeRedisUrl } from './redis-probe.js';
 
 export const QUEUE_PACKAGES = { bullmq: '6.7.0', ioredis: '6.0.0' } as const;
 
 export interface RedisConnection {
   quit(): Promise<unknown>;
   disconnect(): void;
+  connect(): Promise<void>;
+  ping(): Promise<string>;
+  on(event: 'error', listener: (e: Error) => void): this;
+  on(event: 'ready', listener: () => void): this;
 }
 
-export type RedisConstructor = new (url: string, options: { maxRetriesPerRequest: null; lazyConnect?: boolean }) => RedisConnection;
+export interface RedisOptions {
+  /** null for BullMQ's blocking connections (they wait for Redis to come back); 0 for a probe. */
+  readonly maxRetriesPerRequest: number | null;
+  readonly lazyConnect?: boolean;
+  readonly enableOfflineQueue?: boolean;
+  readonly connectTimeout?: number;
+  /** Milliseconds before the next reconnect, or null to give up. */
+  readonly retryStrategy?: (times: number) => number | null;
+}
+
+export type RedisConstructor = new (url: string, options: RedisOptions) => RedisConnection;
 
 export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children' | 'unknown';
 
@@ -22,8 +37,13 @@ export interface BullJob<D, R> {
   readonly attemptsMade: number;
   readonly returnvalue: R | null;
   readonly failedReason?: string;
+  /** What the worker last reported (updateProgress). */
+  readonly progress?: unknown;
   getState(): Promise<JobState>;
   retry(state?: 'failed' | 'completed'): Promise<void>;
+  remove(): Promise<void>;
+  updateProgress(progress: object | number): Promise<void>;
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
 
 export interface AddOptions {
@@ -62,9 +82,11 @@ export interface BullWorker<D, R> {
 export interface QueueLibs {
   readonly Redis: RedisConstructor;
   readonly Queue: new <D, R>(name: string, opts: { connection: RedisConnection }) => BullQueue<D, R>;
-  readonly Worker: new <D, R>(name: string, processor: (job: BullJob<D, R>) => Promise<R>, opts: WorkerOptions) => BullWorker<D, R>;
+  readonly Worker: new <D, R>(name: string, processor: (job: BullJob<D, R>, token?: string) => Promise<R>, opts: WorkerOptions) => BullWorker<D, R>;
   /** Thrown by a processor: fail the job now, without the remaining attempts. */
   readonly UnrecoverableError: new (message?: string) => Error;
+  /** Thrown by a processor after `job.moveToDelayed`: the job waits again without using an attempt. */
+  readonly DelayedError: new (message?: string) => Error;
 }
 
 const MISSING = `the distributed sweep needs bullmq@${QUEUE_PACKAGES.bullmq} and ioredis@${QUEUE_PACKAGES.ioredis}: add "bullmq": "${QUEUE_PACKAGES.bullmq}" and "ioredis": "${QUEUE_PACKAGES.ioredis}" to apps/runner/package.json dependencies and run npm install`;
@@ -86,10 +108,23 @@ export async function loadQueueLibs(): Promise<QueueLibs> {
   const bull = await importOptional('bullmq');
   const redis = await importOptional('ioredis');
   const Redis = redis.Redis ?? redis.default;
-  for (const [name, v] of [['bullmq.Queue', bull.Queue], ['bullmq.Worker', bull.Worker], ['bullmq.UnrecoverableError', bull.UnrecoverableError], ['ioredis.Redis', Redis]] as const) {
+  const classes = [
+    ['bullmq.Queue', bull.Queue],
+    ['bullmq.Worker', bull.Worker],
+    ['bullmq.UnrecoverableError', bull.UnrecoverableError],
+    ['bullmq.DelayedError', bull.DelayedError],
+    ['ioredis.Redis', Redis],
+  ] as const;
+  for (const [name, v] of classes) {
     if (typeof v !== 'function') throw new UsageError(`${MISSING} (${name} is not a class in the installed version)`);
   }
-  loaded = { Redis: Redis as RedisConstructor, Queue: bull.Queue as QueueLibs['Queue'], Worker: bull.Worker as QueueLibs['Worker'], UnrecoverableError: bull.UnrecoverableError as QueueLibs['UnrecoverableError'] };
+  loaded = {
+    Redis: Redis as RedisConstructor,
+    Queue: bull.Queue as QueueLibs['Queue'],
+    Worker: bull.Worker as QueueLibs['Worker'],
+    UnrecoverableError: bull.UnrecoverableError as QueueLibs['UnrecoverableError'],
+    DelayedError: bull.DelayedError as QueueLibs['DelayedError'],
+  };
   return loaded;
 }
 
@@ -103,4 +138,27 @@ export function parseQueueUrl(url: string): string {
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`--queue ${JSON.stringify(url)}: expected redis://host:port (got ${u.protocol})`);
   return url;
+}
+
+export { displayQueueUrl };
+
+/** An unreachable Redis is one UsageError line (exit 2) before anything is created, not endless retries. */
+export async function probeRedis(libs: QueueLibs, url: string, timeoutMs = 5000): Promise<void> {
+  const problem = await probeRedisUrl(libs.Redis as unknown as Parameters<typeof probeRedisUrl>[0], url, timeoutMs);
+  if (problem) throw new UsageError(problem);
+}
+
+/** BullMQ's connection: waits for Redis to come back, and says so once per outage instead of once per retry. */
+export function queueConnection(libs: QueueLibs, url: string, say: (line: string) => void): RedisConnection {
+  const connection = new libs.Redis(url, { maxRetriesPerRequest: null });
+  let down = false;
+  connection.on('error', (e) => {
+    if (!down) say(`lost Redis at ${displayQueueUrl(url)} (${e.message.split('\n')[0]}); retrying until it is back`);
+    down = true;
+  });
+  connection.on('ready', () => {
+    if (down) say(`Redis at ${displayQueueUrl(url)} is back`);
+    down = false;
+  });
+  return connection;
 }

@@ -1,16 +1,16 @@
 /**
- * `niwt sweep --queue redis://…`: composes every grid point (so a bad value fails before anything is
- * queued), opens the sweep run, queues one job per point with jobId = config hash, and — unless told
- * not to — waits for the workers and writes the same summary artifacts as a local sweep.
+ * `niwt sweep --queue redis://…`: checks that Redis answers (an unreachable one is exit 2 before anything
+ * exists), composes every grid point (a bad value fails before anything is queued), attaches to the sweep's
+ * parent run, queues one job per point with jobId = config hash, and — unless told not to — waits for the
+ * workers, printing progress, and logs the same summary artifacts as a local sweep.
  */
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ConfigError, StateError, hashOf, readConfigSource, validateTopConfig, withoutSecrets, type Logger, type Tracker } from '@niwt/core';
-import { composeExperiment } from '../compose.js';
-import { expandGrid } from '../sweep.js';
-import { summarizeSweep, writeSweepArtifacts, type SweepRow } from '../sweep-summary.js';
-import { loadQueueLibs, parseQueueUrl, type BullJob } from './adapter.js';
+import { StateError, type Logger } from '@niwt/core';
+import { lifecycle, ownerTags } from '../lifecycle.js';
+import { finishSweep, pointTags, prepareSweep } from '../sweep.js';
+import type { SweepMetric, SweepRow } from '../sweep-summary.js';
+import { SweepProgress } from '../sweep-progress.js';
+import { openSweepParent, pointName, SWEEP_TAGS } from '../sweep-runs.js';
+import { displayQueueUrl, loadQueueLibs, parseQueueUrl, probeRedis, queueConnection, type BullJob } from './adapter.js';
 import { DEFAULT_QUEUE_NAME, jobIdFor, type RunJobData, type RunJobResult } from './jobs.js';
 
 export interface EnqueueOptions {
@@ -18,7 +18,7 @@ export interface EnqueueOptions {
   readonly queue: string;
   readonly queueName?: string;
   readonly overrides?: readonly string[];
-  readonly metric?: 'H' | 's' | 'u' | 'zslT1';
+  readonly metric?: SweepMetric;
   readonly cwd?: string;
   readonly logger: Logger;
   readonly inlineText?: string;
@@ -29,11 +29,16 @@ export interface EnqueueOptions {
   /** First retry delay, doubled each time (default 5 s). */
   readonly backoffMs?: number;
   readonly pollMs?: number;
+  /** Queue finished points again (their completed jobs are removed first). */
+  readonly force?: boolean;
+  /** Where progress lines go (default: the logger's info). */
+  readonly progress?: (line: string) => void;
 }
 
 export interface EnqueuedJob {
   readonly jobId: string;
   readonly hash: string;
+  readonly name: string;
   readonly assignment: Readonly<Record<string, string | number | boolean>>;
   /** false when a job with this id was already on the queue (queued or run before). */
   readonly added: boolean;
@@ -42,65 +47,60 @@ export interface EnqueuedJob {
 export interface QueuedSweepResult {
   readonly sweepRunId: string;
   readonly location: string;
+  readonly reattached: boolean;
   readonly jobs: readonly EnqueuedJob[];
   /** Set when waited for. */
   readonly rows?: readonly SweepRow[];
   readonly best?: SweepRow;
   readonly results?: readonly RunJobResult[];
   readonly table?: string;
+  readonly outDir?: string;
+  readonly plot?: string;
 }
-
-const toOverride = (k: string, v: string | number | boolean): string => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`;
 
 export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<QueuedSweepResult> {
   const url = parseQueueUrl(opts.queue);
   const log = opts.logger;
   const libs = await loadQueueLibs();
+  await probeRedis(libs, url);
   const metric = opts.metric ?? 'H';
-  const text = opts.inlineText ?? (await fs.readFile(path.resolve(opts.cwd ?? process.cwd(), file), 'utf8'));
-  const source = readConfigSource(file, opts.overrides ?? [], text);
-  const top = validateTopConfig(source);
-  if (!top.sweep || Object.keys(top.sweep).length === 0) throw new ConfigError(`${source.locate([])} sweep: missing; a sweep config lists values per dotted path, e.g. sweep: { methods.0.lambda: [0, 1e-4, 1e-3] }`);
-  const grid = top.sweep;
-  const keys = Object.keys(grid);
-  const points = expandGrid(grid);
-  const exps = [];
-  for (const p of points) exps.push(await composeExperiment(file, { overrides: [...(opts.overrides ?? []), ...keys.map((k) => toOverride(k, p[k]))], cwd: opts.cwd, logger: log, inlineText: text }));
-  const tracker = exps[0].registry.create(exps[0].tracker.spec, exps[0].tracker.options) as Tracker;
-  // the points' experiment hashes, never the resolved config: it may hold a password
-  const sweepHash = hashOf({ grid: withoutSecrets(grid), base: exps[0].hash });
-  const parent = await tracker.startRun({ experiment: top.experiment, runName: `sweep-${sweepHash.slice(0, 8)}`, tags: { 'niwt.sweep': sweepHash, 'niwt.sweep.params': keys.join(','), 'niwt.sweep.queue': url.replace(/\/\/[^@/]*@/, '//***@') } });
-  const connection = new libs.Redis(url, { maxRetriesPerRequest: null });
+  const s = await prepareSweep(file, opts);
+  const { keys, grid, points, exps } = s;
+  const parentTags = { [SWEEP_TAGS.params]: keys.join(','), [SWEEP_TAGS.queue]: displayQueueUrl(url), ...ownerTags() };
+  const opened = await openSweepParent(exps[0], s.tracker, s.sweepHash, parentTags);
+  // interrupted while waiting: the lifecycle ends the parent KILLED (a rerun attaches to it); jobs stay queued
+  const parent = lifecycle.opened(opened.run);
+  const reattached = opened.reattached;
+  if (reattached) log.info(`sweep ${s.sweepHash.slice(0, 8)}: attached to its run ${parent.runId}`);
+  const connection = queueConnection(libs, url, (l) => log.warn(l));
   const queue = new libs.Queue<RunJobData, RunJobResult>(opts.queueName ?? DEFAULT_QUEUE_NAME, { connection });
   try {
     await parent.logParams(Object.fromEntries(keys.map((k) => [`sweep.${k}`, grid[k].map(String).join(',')])));
     const jobs: EnqueuedJob[] = [];
     for (const [i, exp] of exps.entries()) {
       const jobId = jobIdFor(exp.hash);
-      const existing = await queue.getJob(jobId);
-      const data: RunJobData = { file, text, overrides: exp.overrides, hash: exp.hash, assignment: points[i], parentRunId: parent.runId, sweepHash };
-      if (existing && (await existing.getState()) === 'failed') await existing.retry('failed');
-      if (!existing) await queue.add('run', data, { jobId, attempts: opts.attempts ?? 3, backoff: { type: 'exponential', delay: opts.backoffMs ?? 5000 }, removeOnComplete: { age: 7 * 86400 }, removeOnFail: { age: 7 * 86400 } });
-      jobs.push({ jobId, hash: exp.hash, assignment: points[i], added: !existing });
-      log.info(`queued ${i + 1}/${exps.length} ${jobId}${existing ? ' (already on the queue)' : ''}: ${keys.map((k) => `${k}=${String(points[i][k])}`).join(' ')}`);
+      const name = pointName(keys, points[i]);
+      let existing = await queue.getJob(jobId);
+      const state = existing ? await existing.getState() : undefined;
+      if (existing && opts.force && (state === 'completed' || state === 'failed')) {
+        await existing.remove();
+        existing = undefined;
+      }
+      const data: RunJobData = { file, text: s.text, overrides: exp.overrides, hash: exp.hash, assignment: points[i], parentRunId: parent.runId, sweepHash: s.sweepHash, runName: name, tags: pointTags(s, i) };
+      if (existing && state === 'failed') await existing.retry('failed');
+      if (!existing) {
+        const keep = { age: 7 * 86400 };
+        await queue.add('run', data, { jobId, attempts: opts.attempts ?? 3, backoff: { type: 'exponential', delay: opts.backoffMs ?? 5000 }, removeOnComplete: keep, removeOnFail: keep });
+      }
+      jobs.push({ jobId, hash: exp.hash, name, assignment: points[i], added: !existing });
+      log.info(`queued ${i + 1}/${exps.length} ${name} (job ${jobId})${existing ? ` — already on the queue (${state}${state === 'completed' ? '; --force runs it again' : ''})` : ''}`);
     }
-    if (opts.wait === false) return { sweepRunId: parent.runId, location: parent.location, jobs };
+    if (opts.wait === false) return { sweepRunId: parent.runId, location: parent.location, reattached, jobs };
 
-    const results = await waitForJobs(jobs.map((j) => j.jobId), (id) => queue.getJob(id), opts.pollMs ?? 1000, log);
-    const summary = summarizeSweep(keys, results.map((r, i) => ({ assignment: points[i], methods: r.methods })), metric);
-    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-sweep-'));
-    await writeSweepArtifacts(outDir, {
-      summary,
-      metric,
-      points,
-      resolved: exps.map((e) => e.resolved),
-      results: results.map((r, i) => ({ assignment: points[i], runId: r.runId, worker: r.worker, methods: r.methods })),
-    });
-    await parent.logArtifact(outDir, 'sweep');
-    await fs.rm(outDir, { recursive: true, force: true });
-    await parent.logMetrics({ [`best_${metric}`]: summary.best[metric] });
-    await parent.end('FINISHED');
-    return { sweepRunId: parent.runId, location: parent.location, jobs, rows: summary.rows, best: summary.best, results, table: summary.table };
+    const progress = new SweepProgress(jobs.length, 1, opts.progress ?? ((l) => log.info(l)));
+    const results = await waitForJobs(jobs, (id) => queue.getJob(id), opts.pollMs ?? 1000, progress);
+    const { summary, outDir, plot } = await finishSweep(s, parent, metric, results);
+    return { sweepRunId: parent.runId, location: parent.location, reattached, jobs, rows: summary.rows, best: summary.best, results, table: summary.table, outDir, plot };
   } catch (e) {
     await parent.end('FAILED').catch(() => undefined);
     throw e;
@@ -110,22 +110,48 @@ export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<
   }
 }
 
-/** Polls until every job completed (in order of `ids`); a job failed after its attempts is a StateError. */
-export async function waitForJobs(ids: readonly string[], get: (id: string) => Promise<BullJob<RunJobData, RunJobResult> | undefined>, pollMs: number, log: Logger): Promise<RunJobResult[]> {
+/**
+ * Polls until every job completed (results in the order of `jobs`), printing a progress line whenever the
+ * counts change; a job failed after its attempts is a StateError.
+ */
+export async function waitForJobs(
+  jobs: readonly Pick<EnqueuedJob, 'jobId' | 'name'>[],
+  get: (id: string) => Promise<BullJob<RunJobData, RunJobResult> | undefined>,
+  pollMs: number,
+  progress: SweepProgress,
+): Promise<RunJobResult[]> {
   const done = new Map<string, RunJobResult>();
+  const seconds: number[] = [];
+  let active = new Set<string>();
   for (;;) {
-    for (const id of ids) {
-      if (done.has(id)) continue;
-      const job = await get(id);
-      if (!job) throw new StateError(`job ${id} vanished from the queue (removed by someone else?); rerun the sweep to queue it again`);
+    const nowActive = new Set<string>();
+    const events: string[] = [];
+    for (const j of jobs) {
+      if (done.has(j.jobId)) continue;
+      const job = await get(j.jobId);
+      if (!job) throw new StateError(`job ${j.jobId} (${j.name}) vanished from the queue (removed by someone else?); rerun the sweep to queue it again`);
       const state = await job.getState();
-      if (state === 'failed') throw new StateError(`run ${id} failed after ${job.attemptsMade} attempt(s): ${job.failedReason ?? 'unknown reason'} (see the worker's log; rerun the sweep to retry it)`);
+      if (state === 'failed') {
+        progress.set(done.size, nowActive.size, 1);
+        progress.failed(j.name, job.failedReason ?? 'unknown reason');
+        throw new StateError(`run ${j.name} (job ${j.jobId}) failed after ${job.attemptsMade} attempt(s): ${job.failedReason ?? 'unknown reason'} (see the worker's log; rerun the sweep to retry it)`);
+      }
       if (state === 'completed' && job.returnvalue) {
-        done.set(id, job.returnvalue);
-        log.info(`done ${done.size}/${ids.length}: ${id} → run ${job.returnvalue.runId} on ${job.returnvalue.worker}`);
+        done.set(j.jobId, job.returnvalue);
+        seconds.push(job.returnvalue.seconds);
+        events.push(`finished ${j.name} on ${job.returnvalue.worker} in ${job.returnvalue.seconds.toFixed(1)}s`);
+      } else if (state === 'active') {
+        nowActive.add(j.jobId);
+        if (!active.has(j.jobId)) events.push(`started ${j.name}`);
       }
     }
-    if (done.size === ids.length) return ids.map((id) => done.get(id)!);
+    active = nowActive;
+    for (const e of events) {
+      progress.set(done.size, active.size, 0);
+      progress.observe(seconds, active.size);
+      progress.emit(e);
+    }
+    if (done.size === jobs.length) return jobs.map((j) => done.get(j.jobId)!);
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

@@ -19,6 +19,9 @@ export interface RunJobData {
   /** The sweep run to nest under (must be in the store named by the config's tracking.uri). */
   readonly parentRunId?: string;
   readonly sweepHash: string;
+  /** The point's run name (`lambda=1e-3,seed=7`) and tags (the sweep, the point). */
+  readonly runName?: string;
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export interface RunJobResult {
@@ -27,7 +30,17 @@ export interface RunJobResult {
   readonly hash: string;
   readonly worker: string;
   readonly seconds: number;
+  readonly seenNetworkCached?: boolean;
+  readonly activationsCached?: boolean;
   readonly methods: readonly Pick<MethodResult, 'label' | 's' | 'u' | 'H' | 'zslT1'>[];
+}
+
+/** What a worker reports with job.updateProgress while a run goes on. */
+export interface RunJobProgress {
+  readonly worker: string;
+  /** The last stage the run finished. */
+  readonly stage: string;
+  readonly stages: number;
 }
 
 /** BullMQ refuses custom ids that are integers or contain ':'; a hex hash of digits only gets a prefix. */

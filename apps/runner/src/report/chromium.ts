@@ -17,6 +17,12 @@ export interface PageCheck {
   readonly charts: number;
   readonly bars: number;
   readonly points: number;
+  /** Texts of the scatter's point labels, as rendered. */
+  readonly pointLabels: readonly string[];
+  /** Pairs of point labels whose rendered boxes intersect. */
+  readonly labelOverlaps: number;
+  /** Rings around best points. */
+  readonly bestMarks: number;
   readonly lines: number;
   readonly images: number;
   /** Images decoded with a non-zero size. */
@@ -97,6 +103,18 @@ const PROBE = `JSON.stringify((() => {
     charts: document.querySelectorAll('svg.chart').length,
     bars: document.querySelectorAll('svg.chart rect.bar').length,
     points: document.querySelectorAll('svg.chart circle.point').length,
+    pointLabels: [...document.querySelectorAll('svg.chart text.point-label')].map((t) => t.textContent),
+    labelOverlaps: (() => {
+      const boxes = [...document.querySelectorAll('svg.chart text.point-label')].map((t) => t.getBoundingClientRect());
+      let n = 0;
+      for (let i = 0; i < boxes.length; i++)
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, b] = [boxes[i], boxes[j]];
+          if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+        }
+      return n;
+    })(),
+    bestMarks: document.querySelectorAll('svg.chart circle.best').length,
     lines: document.querySelectorAll('svg.chart polyline.line').length,
     images: imgs.length,
     imagesLoaded: imgs.filter((i) => i.complete && i.naturalWidth > 0).length,

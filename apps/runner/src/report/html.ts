@@ -75,11 +75,14 @@ function sweepCurves(rows: readonly ResultRow[], keys: readonly string[]): strin
 
 function tradeoff(m: ReportModel): string {
   const groups = [...new Set(m.rows.map((r) => r.label))];
+  const bestH = Math.max(...m.rows.map((r) => r.H));
+  const setting = (r: ResultRow): string => m.sweepKeys.map((k) => `${k.split('.').pop() ?? k}=${fmtScalar(r.assignment?.[k])}`).join(',');
   const points: ScatterPoint[] = m.rows.map((r) => ({
     label: m.kind === 'sweep' ? `${r.label} @ ${m.sweepKeys.map((k) => `${k}=${fmtScalar(r.assignment?.[k])}`).join(' ')}` : r.label,
     s: r.s,
     u: r.u,
     colour: PALETTE[groups.indexOf(r.label) % PALETTE.length],
+    ...(m.kind === 'sweep' ? { tag: groups.length > 1 ? `${r.label} ${setting(r)}` : setting(r), best: r.H === bestH } : {}),
   }));
   return tradeoffSvg(m.kind === 'sweep' ? `seen vs unseen accuracy, ${points.length} sweep point(s)` : 'seen vs unseen accuracy per method', points);
 }

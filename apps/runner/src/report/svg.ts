@@ -127,6 +127,48 @@ export interface ScatterPoint {
   /** Unseen accuracy u in [0, 1]. */
   readonly u: number;
   readonly colour: string;
+  /** Text written next to the point (a sweep point's setting); none when absent. */
+  readonly tag?: string;
+  /** The best point: ringed, its tag marked "(best)". */
+  readonly best?: boolean;
+}
+
+interface Box {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
+const overlaps = (a: Box, b: Box): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+
+/**
+ * Places each tag beside its point where it overlaps no other tag or point (right, left, above, below, then
+ * further out); points at the same spot share one tag. Returns [x, y, text, anchor] per placed tag.
+ */
+export function placeTags(points: readonly { x: number; y: number; tag: string }[], charWidth = 6.2, lineHeight = 12): { x: number; y: number; text: string; box: Box }[] {
+  const merged = new Map<string, { x: number; y: number; tags: string[] }>();
+  for (const p of points) {
+    const key = `${Math.round(p.x)},${Math.round(p.y)}`;
+    const m = merged.get(key) ?? { x: p.x, y: p.y, tags: [] };
+    if (!m.tags.includes(p.tag)) m.tags.push(p.tag);
+    merged.set(key, m);
+  }
+  const taken: Box[] = points.map((p) => ({ x: p.x - 5, y: p.y - 5, w: 10, h: 10 }));
+  const out: { x: number; y: number; text: string; box: Box }[] = [];
+  for (const m of merged.values()) {
+    const text = m.tags.join('; ');
+    const w = text.length * charWidth;
+    const h = lineHeight;
+    const candidates: Box[] = [];
+    for (const d of [8, 20, 34]) {
+      candidates.push({ x: m.x + d, y: m.y - h / 2, w, h }, { x: m.x - d - w, y: m.y - h / 2, w, h }, { x: m.x - w / 2, y: m.y - d - h, w, h }, { x: m.x - w / 2, y: m.y + d, w, h });
+    }
+    const box = candidates.find((c) => !taken.some((t) => overlaps(c, t))) ?? candidates[0];
+    taken.push(box);
+    out.push({ x: box.x, y: box.y + h - 2, text, box });
+  }
+  return out;
 }
 
 /** Seen (x) vs unseen (y) accuracy, with iso-H curves: the GZSL trade-off at a glance. */
@@ -162,9 +204,12 @@ export function tradeoffSvg(title: string, points: readonly ScatterPoint[]): str
   const legend = new Map<string, string>();
   for (const p of points) {
     body.push(`<circle class="point" cx="${num(x(p.s))}" cy="${num(y(p.u))}" r="5" fill="${p.colour}" fill-opacity="0.8" stroke="#222" stroke-width="0.6"><title>${esc(`${p.label}: s ${(100 * p.s).toFixed(1)}, u ${(100 * p.u).toFixed(1)}`)}</title></circle>`);
+    if (p.best) body.push(`<circle class="best" cx="${num(x(p.s))}" cy="${num(y(p.u))}" r="9" fill="none" stroke="#000" stroke-width="1.8"/>`);
     const group = p.label.split(' @ ')[0];
     if (!legend.has(group)) legend.set(group, p.colour);
   }
+  const tagged = points.filter((p) => p.tag).map((p) => ({ x: x(p.s), y: y(p.u), tag: `${p.tag}${p.best ? ' (best)' : ''}` }));
+  for (const t of placeTags(tagged)) body.push(text(t.x, t.y, t.text, 'class="s point-label"'));
   [...legend].slice(0, 16).forEach(([name, colour], i) => body.push(`<circle cx="${m.l + size + 20}" cy="${m.t + 10 + i * 20}" r="5" fill="${colour}"/>`, text(m.l + size + 32, m.t + 14 + i * 20, name, 'class="s"')));
   return svg(width, height, title, body);
 }

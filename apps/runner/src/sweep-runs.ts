@@ -1,0 +1,155 @@
+/**
+ * The MLflow side of a sweep: one parent run per sweep (found again by the sweep's hash, so a rerun or a
+ * resumed sweep attaches to it), child runs named by their grid point, and runs of points whose process
+ * died marked KILLED before the point runs again. Works on the local file store; on a tracking server a
+ * rerun opens a new parent (the server is not searched yet, as in finished.ts).
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { TrackedRun, Tracker } from '@niwt/core';
+import { FileStoreRun, isServerUri, listLocalRuns, resolveStoreRoot, type LocalRun } from '@niwt/tracking';
+import type { Experiment } from './compose.js';
+import { fmtSweepValue, type SweepValue } from './sweep-summary.js';
+
+/** Tags a sweep writes. `niwt.sweep` is on the parent and on every child (the sweep's hash). */
+export const SWEEP_TAGS = {
+  sweep: 'niwt.sweep',
+  params: 'niwt.sweep.params',
+  point: 'niwt.sweep.point',
+  queue: 'niwt.sweep.queue',
+  /** The process that runs a point: `host:pid`, so a run whose process is gone can be told apart. */
+  owner: 'niwt.sweep.owner',
+} as const;
+
+/** `lambda=1e-3,seed=7`: the last segment of each dotted key with its value, in grid order. */
+export function pointName(keys: readonly string[], assignment: Readonly<Record<string, SweepValue>>): string {
+  return keys.map((k) => `${k.split('.').pop() ?? k}=${fmtSweepValue(assignment[k])}`).join(',');
+}
+
+/** The local store a config logs to, or undefined for a tracking server. */
+export function localStoreOf(exp: Experiment): string | undefined {
+  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
+  return isServerUri(uri) ? undefined : resolveStoreRoot(uri, exp.run.baseDir);
+}
+
+async function runsOf(root: string, experiment: string): Promise<LocalRun[]> {
+  try {
+    return await listLocalRuns(root, { experiment });
+  } catch {
+    return []; // no store yet
+  }
+}
+
+type Reopening = Tracker & { resumeRun?: (runId: string) => Promise<TrackedRun> };
+
+/** A handle on an existing run: the tracker's own `resumeRun` when it has one, else the file store's run. */
+async function reopen(tracker: Tracker, run: LocalRun): Promise<TrackedRun> {
+  const t = tracker as Reopening;
+  if (typeof t.resumeRun === 'function') return t.resumeRun(run.runId);
+  return new FileStoreRun(run.runId, run.experimentId, run.dir);
+}
+
+export interface SweepParent {
+  readonly run: TrackedRun;
+  /** The run was there already (a rerun or a resumed sweep). */
+  readonly reattached: boolean;
+}
+
+/** The sweep's parent run: the newest top-level run tagged with this sweep hash, or a new one. */
+export async function openSweepParent(
+  exp: Experiment,
+  tracker: Tracker,
+  sweepHash: string,
+  tags: Readonly<Record<string, string>>,
+): Promise<SweepParent> {
+  const root = localStoreOf(exp);
+  if (root) {
+    const found = (await runsOf(root, exp.top.experiment))
+      .filter((r) => r.tags[SWEEP_TAGS.sweep] === sweepHash && !r.tags['mlflow.parentRunId'])
+      .sort((a, b) => b.startTime - a.startTime)[0];
+    if (found) {
+      const run = await reopen(tracker, found);
+      await run.setTags(tags);
+      return { run, reattached: true };
+    }
+  }
+  const runName = `sweep-${sweepHash.slice(0, 8)}`;
+  const run = await tracker.startRun({ experiment: exp.top.experiment, runName, tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags } });
+  return { run, reattached: false };
+}
+
+/** `host:pid` of this process, the value of the owner tag. */
+export const ownerTag = (pid = process.pid): string => `${os.hostname()}:${pid}`;
+
+/** The owner's pid when it is a process of this machine, else undefined. */
+function localPid(owner: string | undefined): number | undefined {
+  const m = owner ? /^(.*):(\d+)$/.exec(owner) : null;
+  return m && m[1] === os.hostname() ? Number(m[2]) : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A point process (point-child.js) left running by a worker that died: its job went to another attempt. */
+async function stopOrphan(pid: number): Promise<boolean> {
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !alive(pid);
+  }
+  if (!cmd.includes('point-child')) return false; // the pid was reused by something else: leave it alone
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  return !alive(pid);
+}
+
+export interface StaleRunQuery {
+  readonly parentRunId: string;
+  readonly hash: string;
+  /**
+   * The earlier attempt is abandoned (a queue retry: the job's lock expired): also end runs whose owner is
+   * on another machine or unknown, and stop an orphaned point process of this machine still running one.
+   */
+  readonly evenIfOwnerUnknown?: boolean;
+  /** Also end runs of this process (it is stopping on a signal). */
+  readonly ownedByThisProcess?: boolean;
+}
+
+/**
+ * Marks KILLED every RUNNING run of this point (config hash) under the sweep parent whose process is gone,
+ * with its nested method runs. Returns the ids ended. Called before a point runs again, and by the process
+ * that saw a point's child die.
+ */
+export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleRunQuery): Promise<string[]> {
+  const root = localStoreOf(exp);
+  if (!root) return [];
+  const runs = await runsOf(root, exp.top.experiment);
+  const stale: LocalRun[] = [];
+  for (const r of runs) {
+    if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) continue;
+    if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
+    const pid = localPid(r.tags[SWEEP_TAGS.owner]);
+    const gone = (p: number): boolean => (q.ownedByThisProcess && p === process.pid) || !alive(p);
+    const ended = pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)));
+    if (ended) stale.push(r);
+  }
+  const ended: string[] = [];
+  for (const r of stale) {
+    for (const child of runs.filter((c) => c.tags['mlflow.parentRunId'] === r.runId && c.status === 'RUNNING')) {
+      await (await reopen(tracker, child)).end('KILLED');
+    }
+    const run = await reopen(tracker, r);
+    const owner = r.tags[SWEEP_TAGS.owner] ?? 'unknown';
+    await run.logText('error.txt', `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`);
+    await run.end('KILLED');
+    ended.push(r.runId);
+  }
+  return ended;
+}
