@@ -161,6 +161,36 @@ describe('distributed sweep (BullMQ on loopback Redis, every core busy)', () => 
     await Promise.all([stop(a), stop(b)]);
   }, 900_000);
 
+  it('two workers on a cold seed train its network once: one computes it, the other waits for the cache lock', async () => {
+    const a = startWorker('A1', 'cold');
+    const b = startWorker('B1', 'cold');
+    await ready([a, b]);
+    // a seed and a cache no run has touched; two points of that seed, one per worker, started together
+    const cold = path.join(dir, 'cache-cold');
+    const grid = `${BASE.replace('seed: 3', 'seed: 11').replace('epochs: 3', 'epochs: 6')}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n`;
+    const q = { queue: url, queueName: 'cold', inlineText: grid, cwd: dir, logger: silentLogger, pollMs: 300 };
+    const r = await enqueueSweep('cold.yaml', { ...q, overrides: [`cacheDir=${cold}`, overrides[1]] });
+    expect(r.rows).toHaveLength(2);
+    expect(starts(a)).toHaveLength(1);
+    expect(starts(b)).toHaveLength(1);
+    const pidOf = new Map((await childrenOf(r.sweepRunId)).map((x) => [Number(x.tags['niwt.pid']), x.runId]));
+    const log = readFileSync(path.join(cold, 'cache-log.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l) as { pid: number; stage: string; event: string; owner?: { pid: number } });
+    const net = log.filter((e) => e.stage === 'seen-network');
+    const computed = net.filter((e) => e.event === 'computed');
+    expect(computed, JSON.stringify(net)).toHaveLength(1);
+    expect(pidOf.has(computed[0].pid)).toBe(true);
+    // the other point's process read it: after waiting for the lock, or (slow to start) as a plain hit
+    const other = [...pidOf.keys()].find((pid) => pid !== computed[0].pid)!;
+    const theirs = net.filter((e) => e.pid === other).map((e) => e.event);
+    expect(theirs).toEqual(theirs.includes('waited') ? ['miss', 'waited'] : ['hit']);
+    if (theirs.includes('waited')) expect(net.find((e) => e.event === 'waited')!.owner!.pid).toBe(computed[0].pid);
+    expect(r.results!.every((x) => x.seenNetworkCached === (pidOf.get(computed[0].pid) !== x.runId))).toBe(true);
+    await Promise.all([stop(a), stop(b)]);
+  }, 900_000);
+
   it('kill -9 and SIGTERM of workers mid-run: one FINISHED run per point, none RUNNING, the results of a local sequential sweep', async () => {
     const a = startWorker('A2', 'kill');
     const b = startWorker('B2', 'kill');

@@ -5,7 +5,7 @@
  * the parent; `--dry-run` lists the grid and `config show` keeps the sweep: section.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '@niwt/core';
@@ -76,6 +76,14 @@ describe('sweep -j 2 and one parent per sweep', () => {
     const points = after.filter((x) => x.tags['mlflow.parentRunId'] === parent.runId);
     for (const p of par.points) expect(points.filter((x) => x.tags['niwt.sweep.point'] === p.name && x.status === 'FINISHED')).toHaveLength(1);
     expect(after.filter((x) => x.status === 'RUNNING')).toEqual([]);
+
+    // the network of each seed was trained once across the interrupted and the resumed sweep (cache log)
+    const cacheLog = readFileSync(path.join(dir, 'cache-par', 'cache-log.jsonl'), 'utf8').split('\n').filter((l) => l);
+    const nets = cacheLog.map((l) => JSON.parse(l) as { stage: string; key: string; event: string }).filter((e) => e.stage === 'seen-network');
+    const computedKeys = nets.filter((e) => e.event === 'computed').map((e) => e.key);
+    expect(computedKeys).toHaveLength(2);
+    expect(new Set(computedKeys).size).toBe(2);
+    expect(new Set(nets.map((e) => e.key))).toEqual(new Set(computedKeys));
 
     // --dry-run lists the grid with what already finished; config show keeps sweep:
     const dry = await runCli(['sweep', 'grid.yaml', '--dry-run', '--set', `cacheDir=${path.join(dir, 'cache-par')}`, '--set', `tracking.uri=file:${parStore}`], dir);
