@@ -108,7 +108,7 @@ function isContainerModule(v: unknown): v is ContainerModule {
 }
 
 /**
- * Imports third-party plugin modules listed under `plugins:`; a path is relative to the config's folder,
+ * Imports third-party plugin modules listed under `plugins:`; a path is relative to the working directory,
  * a bare name is a package. Each module exports ContainerModules (default or named).
  */
 export async function importPluginModules(entries: readonly string[], baseDir: string, source: ConfigSource): Promise<ContainerModule[]> {

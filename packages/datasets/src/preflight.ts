@@ -23,7 +23,7 @@ function checkFolder(ctx: PreflightContext, key: string, rel: string, e: Expecte
   const st = statSync(dir, { throwIfNoEntry: false });
   if (!st) {
     return issue(
-      `${dir} does not exist; expected ${e.what} (with ${want}); fix the path (relative to the config)`,
+      `${dir} does not exist; expected ${e.what} (with ${want}); fix the path (relative to the working directory)`,
     );
   }
   if (!st.isDirectory()) return issue(`${dir} is not a folder; expected ${e.what} (with ${want})`);

@@ -36,7 +36,7 @@ export function trackingUriProblem(uri: string): string | undefined {
 
 /**
  * Resolves `file:./mlruns`, `file:///abs/mlruns`, `file:/abs/mlruns` or a plain path to an absolute
- * directory; relative paths are resolved against `baseDir` (the config file's folder).
+ * directory; relative paths are resolved against `baseDir` (the working directory).
  * `configKey` names the config value in messages.
  */
 export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracking.uri'): string {

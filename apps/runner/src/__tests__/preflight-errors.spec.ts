@@ -104,7 +104,7 @@ describe('errors found before a run opens: exit 2, one line, nothing created', (
   });
 
   it('a dataset root that does not exist', async () => {
-    await expectPreRunError(folderData, `exp.yaml:6 dataset.root: <dir>/data does not exist; ${FOLDER_WANT}; fix the path (relative to the config)`);
+    await expectPreRunError(folderData, `exp.yaml:6 dataset.root: <dir>/data does not exist; ${FOLDER_WANT}; fix the path (relative to the working directory)`);
   });
 
   it('an empty dataset root', async () => {

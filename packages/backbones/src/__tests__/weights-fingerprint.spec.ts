@@ -10,7 +10,7 @@ import { log, runContext } from './test-data.js';
 const options = (extra: Record<string, unknown>) => imagenetOptions('resnet50').parse({ inputSize: 64, width: 1 / 8, ...extra });
 
 describe('weightsFingerprint', () => {
-  it('follows the weights file (path relative to the config, size, mtime); none without weights', async () => {
+  it('follows the weights file (path relative to the working directory, size, mtime); none without weights', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'niwt-wfp-'));
     const file = path.join(dir, 'w.h5');
     writeFileSync(file, 'first');

@@ -20,7 +20,7 @@ import { readModel, type OnnxModel, type OnnxNode } from './model.js';
 export const PREPROCESSING_METADATA = 'niwt.preprocessing';
 
 const baseOptions = z.strictObject({
-  /** The `.onnx` file (relative paths: against the config's folder). */
+  /** The `.onnx` file (relative paths: against the working directory). */
   model: z.string().min(1),
   /** The ONNX value (a node output name) neuron importance is read at; `niwt weights inspect` lists them. */
   tap: z.string().min(1),

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadFolderDataset } from './load.js';
 
 export const FolderOptions = z.strictObject({
-  root: z.string().min(1).describe('dataset folder, relative to the config file'),
+  root: z.string().min(1).describe('dataset folder, relative to the working directory'),
   resize: z.enum(['stretch', 'crop']).default('stretch').describe('stretch to the input size, or shorter side to size·256/224 then centre crop'),
   skipBadImages: z.boolean().default(false).describe('skip (and count) missing or corrupt images instead of failing before training'),
 });

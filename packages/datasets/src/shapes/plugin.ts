@@ -7,7 +7,7 @@ import { withFingerprint } from '../fingerprint.js';
 import { generateShapes } from './generate.js';
 import { GENERATOR_VERSION, contentOf, shapesHash, type ShapesOptions } from './options.js';
 
-/** `root` resolved against the config's folder, else `<cacheDir>/data/shapes-<hash of options>`. */
+/** `root` resolved against the working directory, else `<cacheDir>/data/shapes-<hash of options>`. */
 export function shapesRoot(options: ShapesOptions, run: Pick<RunContext, 'baseDir' | 'cacheDir'>): string {
   return options.root !== undefined
     ? path.resolve(run.baseDir, options.root)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Options of the `captions` knowledge encoder; paths are relative to the config's folder. */
+/** Options of the `captions` knowledge encoder; paths are relative to the working directory. */
 export const captionsOptions = z.strictObject({
   /** Reed et al.'s `text_c10` folder: `<textRoot>/<class folder>/<image basename>.txt`. */
   textRoot: z.string().min(1),
