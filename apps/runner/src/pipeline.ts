@@ -246,6 +246,8 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
           seed: exp.top.seed,
           design: sources,
         });
+        const imagesAtTap = (folder: string, limit?: number): ReturnType<typeof folderPool> =>
+          folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log);
         const summary = await method.fit({
           classNames,
           seen: split.seen,
@@ -258,7 +260,7 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
           // a method's own caches follow the activations and the method's code
           cache: { store: cache, inputsKey: hashOf({ activations: acts.key, code: exp.registry.codeVersion(m.spec) }) },
           checkpointDir,
-          imagesAtTap: (folder, limit) => folderPool(path.resolve(exp.run.baseDir, folder), limit, exp.top.seed, backbone, acts.key, cache, log),
+          imagesAtTap,
           log: sources ? lifecycle.trackStages(quietStages(log)) : log,
           metric: (key, value, step) => void pending.push(child.logMetrics({ [`${prefix}${key}`]: value }, step)),
         });
@@ -274,7 +276,7 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
           await child.logText('results/seen_unseen_curve.json', JSON.stringify({ ausuc: curve.ausuc, points: curve.points }));
           if (!sources && exp.top.calibration.enabled) {
             const tc = log.stage(`${m.label}: calibrated stacking`);
-            const ctx = { classNames, seen: split.seen, unseen: split.unseen, knowledge, trainval: acts.trainval, head: backbone.head(), seenClassifier: sc, seed: exp.top.seed, log, metric: () => undefined };
+            const ctx = { classNames, seen: split.seen, unseen: split.unseen, knowledge, trainval: acts.trainval, head: backbone.head(), seenClassifier: sc, seed: exp.top.seed, imagesAtTap, log, metric: () => undefined };
             const g = await chooseGamma(() => exp.registry.create(m.spec, m.options) as ZeroShotMethod, ctx, exp.top.calibration);
             const at = atGamma(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen, g.gamma);
             calibration = { ...calibration, chosen: { gamma: g.gamma, ...at, validationH: g.validationH, pseudoUnseen: g.pseudoUnseen.map((c) => classNames[c]) } };
