@@ -11,7 +11,7 @@ export {
 } from './seen-loop.js';
 export * from './seen-checkpoint.js';
 export * from './onnx-model/index.js';
-export { TapBackbone, type TapBackboneSetup } from './tap-backbone.js';
+export { TapBackbone, seenTrainOptions, type TapBackboneSetup } from './tap-backbone.js';
 export {
   applyLayer,
   conv,

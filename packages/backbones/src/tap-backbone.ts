@@ -21,6 +21,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import {
   Rng,
   StateError,
@@ -42,6 +43,24 @@ import {
 } from '@niwt/core';
 import { runSeenLoop, seenCheckpointFingerprint, type SeenLoopSettings } from './seen-loop.js';
 import { conv, dense, newScope, type ConvParams, type DenseParams } from './small-cnn/layers.js';
+
+/**
+ * The `train:` block of a backbone's options, with the small CNN's defaults (20 epochs, batch 32, Adam 2e-3,
+ * weight decay 1e-4, patience 4, dropout 0.25): `train: seenTrainOptions()` in a plugin's schema.
+ */
+export function seenTrainOptions() {
+  return z
+    .strictObject({
+      epochs: z.number().int().min(1).default(20),
+      batchSize: z.number().int().min(1).default(32),
+      lr: z.number().positive().default(2e-3),
+      weightDecay: z.number().min(0).default(1e-4),
+      /** Epochs without a better validation accuracy before stopping. */
+      patience: z.number().int().min(1).default(4),
+      dropout: z.number().min(0).max(0.9).default(0.25),
+    })
+    .prefault({});
+}
 
 export interface TapBackboneSetup {
   /** The plugin's name: progress labels, the saved network and checkpoints carry it. */
