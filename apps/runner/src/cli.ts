@@ -162,13 +162,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   plugins
     .command('ls')
     .description('every registered plugin with its group, description and options (type and default)')
-    .option('--plugin <module>', 'also load a third-party plugin module (a path or a package name; repeatable)', collect, [])
+    .option('--plugin <module>', 'also load a plugin module (a path or a package name; repeatable)', collect, [])
     .option('--json', 'as JSON (options as JSON Schema)')
     .action(async (flags: { json?: boolean; plugin: string[] }) => {
       const container = baseContainer(new ConsoleLogger({ quiet: true }));
       const origin = new Map<string, string>();
       for (const entry of flags.plugin) {
-        const modules = await loadPluginModules([entry], process.cwd(), commandLineSource(flags.plugin), () => `--plugin ${entry}:`);
+        const where = (): string => `--plugin ${entry}:`;
+        const modules = await loadPluginModules([entry], process.cwd(), commandLineSource(flags.plugin), where);
         container.load(...modules);
         for (const s of new PluginRegistry(moduleOnly(modules)).specs()) origin.set(`${s.group}:${s.name}`, entry);
       }
@@ -289,7 +290,8 @@ function describeOptions(schema: JsonSchema, prefix = ''): string[] {
 /** `--plugin` values as a config source (errors name the `--plugin` value instead of a config line). */
 function commandLineSource(entries: readonly string[]): ConfigSource {
   const locate = (): string => '--plugin:';
-  return { file: '--plugin', baseDir: process.cwd(), raw: { plugins: entries }, overridden: new Map(), locate, includes: [] };
+  const raw = { plugins: entries };
+  return { file: '--plugin', baseDir: process.cwd(), raw, overridden: new Map(), locate, includes: [] };
 }
 
 /** A container holding only some modules' bindings: which plugins those modules register. */

@@ -7,7 +7,13 @@ import { createRequire, register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 /** Libraries whose instances a plugin must share with the runner (with their subpaths), besides `@niwt/*`. */
-export const SHARED_PACKAGES: readonly string[] = ['inversify', 'zod', '@tensorflow/tfjs', '@tensorflow/tfjs-core', 'reflect-metadata'];
+export const SHARED_PACKAGES: readonly string[] = [
+  'inversify',
+  'zod',
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-core',
+  'reflect-metadata',
+];
 
 let registered = false;
 

@@ -7,7 +7,8 @@
  * ```js
  * class TinyNet extends TapBackbone {
  *   constructor(opts, run, log) {
- *     super({ name: 'tiny-net', input: { height: 24, width: 24, channels: 3 }, taps, tap: opts.tap, train: opts.train, options: opts, run, log });
+ *     const input = { height: 24, width: 24, channels: 3 };
+ *     super({ name: 'tiny-net', input, taps, tap: opts.tap, train: opts.train, options: opts, run, log });
  *     this.c1 = this.conv('c1', 3, 3, 16);
  *     …
  *   }
@@ -95,7 +96,8 @@ export abstract class TapBackbone implements Backbone {
     this.input = setup.input;
     this.taps = setup.taps;
     const tap = setup.taps.find((t) => t.name === setup.tap);
-    if (!tap) throw new StateError(`${setup.name}: tap '${setup.tap}' is not one of ${setup.taps.map((t) => t.name).join(', ')}`);
+    const known = setup.taps.map((t) => t.name).join(', ');
+    if (!tap) throw new StateError(`${setup.name}: tap '${setup.tap}' is not one of ${known}`);
     this.tap = tap;
     this.scope = newScope(setup.name);
     this.initRng = new Rng(deriveSeed(setup.run.seed, `${setup.name}/init`));
@@ -125,7 +127,7 @@ export abstract class TapBackbone implements Backbone {
     return layer;
   }
 
-  /** Adds variables made otherwise to what is trained, saved and disposed (names ending `kernel` get weight decay). */
+  /** Adds variables made otherwise to what is trained, saved and disposed (a name ending `kernel`: weight decay). */
   protected track(...variables: tf.Variable[]): void {
     this.vars.push(...variables);
   }
@@ -134,19 +136,24 @@ export abstract class TapBackbone implements Backbone {
     const seen = this.requireSeen();
     let features = head.apply(this.toTap(pixels));
     const rate = this.setup.train.dropout ?? 0;
-    if (dropoutSeed !== undefined && rate > 0) features = tf.dropout(features, rate, undefined, dropoutSeed) as tf.Tensor2D;
+    if (dropoutSeed !== undefined && rate > 0) {
+      features = tf.dropout(features, rate, undefined, dropoutSeed) as tf.Tensor2D;
+    }
     return tf.add(tf.matMul(features, seen.head.w), seen.head.b);
   }
 
   private requireSeen(): { readonly head: DenseParams; readonly classes: readonly number[] } {
-    if (!this.seen) throw new StateError(`${this.name}: the seen head does not exist yet; call trainSeen() or load() first`);
+    if (!this.seen) {
+      throw new StateError(`${this.name}: the seen head does not exist yet; call trainSeen() or load() first`);
+    }
     return this.seen;
   }
 
   private newSeenHead(classes: readonly number[], rng: Rng): void {
     this.seen?.head.w.dispose();
     this.seen?.head.b.dispose();
-    this.seen = { head: dense(rng, 'seen_head', this.penultimateDim, classes.length, false, this.scope), classes: [...classes] };
+    const head = dense(rng, 'seen_head', this.penultimateDim, classes.length, false, this.scope);
+    this.seen = { head, classes: [...classes] };
   }
 
   private async pixelsOf(dataset: Dataset, indices: readonly number[]): Promise<Float32Array> {
@@ -218,7 +225,11 @@ export abstract class TapBackbone implements Backbone {
         const a = this.toTap(tf.tensor4d(batch.pixels, [batch.indices.length, height, width, 3]));
         return [a, head.apply(a)];
       });
-      const out = { indices: batch.indices, tap: (await tap.data()) as Float32Array, features: (await features.data()) as Float32Array };
+      const out = {
+        indices: batch.indices,
+        tap: (await tap.data()) as Float32Array,
+        features: (await features.data()) as Float32Array,
+      };
       tf.dispose([tap, features]);
       yield out;
     }
@@ -236,14 +247,18 @@ export abstract class TapBackbone implements Backbone {
   /** Every saved variable with its file name (its position and layer name: variable names differ per instance). */
   private files(): { v: tf.Variable; file: string }[] {
     const all = [...this.vars, ...(this.seen ? [this.seen.head.w, this.seen.head.b] : [])];
-    return all.map((v, i) => ({ v, file: `${String(i).padStart(3, '0')}-${v.name.slice(this.scope.length).replace(/\//g, '__')}.npy` }));
+    const layerName = (v: tf.Variable): string => v.name.slice(this.scope.length).replace(/\//g, '__');
+    return all.map((v, i) => ({ v, file: `${String(i).padStart(3, '0')}-${layerName(v)}.npy` }));
   }
 
   async save(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
-    for (const { v, file } of this.files()) await writeNpy(path.join(dir, file), v.dataSync() as Float32Array, v.shape);
+    for (const { v, file } of this.files()) {
+      await writeNpy(path.join(dir, file), v.dataSync() as Float32Array, v.shape);
+    }
     const meta = path.join(dir, 'meta.json');
-    await fs.writeFile(`${meta}.tmp`, JSON.stringify({ name: this.name, seenClasses: this.requireSeen().classes }, null, 2));
+    const seenClasses = this.requireSeen().classes;
+    await fs.writeFile(`${meta}.tmp`, JSON.stringify({ name: this.name, seenClasses }, null, 2));
     await fs.rename(`${meta}.tmp`, meta);
   }
 
@@ -258,7 +273,8 @@ export abstract class TapBackbone implements Backbone {
     for (const { v, file } of this.files()) {
       const saved = await readNpy(path.join(dir, file));
       if (saved.shape.join('×') !== v.shape.join('×')) {
-        throw new StateError(`${this.name}: ${path.join(dir, file)} holds shape ${saved.shape.join('×')}, the network needs ${v.shape.join('×')}`);
+        const [found, needed] = [saved.shape.join('×'), v.shape.join('×')];
+        throw new StateError(`${this.name}: ${path.join(dir, file)} holds shape ${found}, the network needs ${needed}`);
       }
       tf.tidy(() => v.assign(tf.tensor(saved.data as Float32Array, v.shape)));
     }

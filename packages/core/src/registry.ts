@@ -126,13 +126,13 @@ export async function importPluginModules(
     try {
       mod = (await import(spec)) as Record<string, unknown>;
     } catch (e) {
-      throw new PluginError(`${where(i)} cannot load plugin module '${entry}' (${(e as Error).message.split('\n')[0]})`, {
-        cause: e,
-      });
+      const first = (e as Error).message.split('\n')[0];
+      throw new PluginError(`${where(i)} cannot load plugin module '${entry}' (${first})`, { cause: e });
     }
     const found = Object.values(mod).filter(isContainerModule);
     if (found.length === 0) {
-      throw new PluginError(`${where(i)} '${entry}' exports no inversify ContainerModule (export one, e.g. as default)`);
+      const fix = 'export one, e.g. as default';
+      throw new PluginError(`${where(i)} '${entry}' exports no inversify ContainerModule (${fix})`);
     }
     const code = await fingerprintContent(fileURLToPath(isPath ? spec : import.meta.resolve(spec))).then(
       (h) => `sha256:${h}`,

@@ -27,7 +27,9 @@ function node(args: string[], cwd: string): Promise<{ code: number | null; stdou
 async function copiedExamples(): Promise<string> {
   const dir = tempDir('outside');
   cpSync(path.join(REPO, 'examples/plugins'), dir, { recursive: true });
-  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) expect(existsSync(path.join(d, 'node_modules'))).toBe(false);
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    expect(existsSync(path.join(d, 'node_modules'))).toBe(false);
+  }
   const own = await node(['--input-type=module', '-e', "await import('inversify')"], dir);
   expect(own.code).not.toBe(0);
   expect(own.stderr).toContain("Cannot find package 'inversify'");
@@ -56,7 +58,8 @@ methods: [{ name: niwt, map: { epochs: 200 } }, { name: ale }]
       seenNetwork: { testSeenAccuracy: number; epochs: number };
       methods: { label: string; s: number; u: number; H: number; zslT1: number }[];
     };
-    expect(result.dataset).toMatchObject({ classes: 27, seen: 24, unseen: 3, trainval: 432, testSeen: 144, testUnseen: 72 });
+    const counts = { classes: 27, seen: 24, unseen: 3, trainval: 432, testSeen: 144, testUnseen: 72 };
+    expect(result.dataset).toMatchObject(counts);
     expect(result.seenNetwork.epochs).toBe(6);
     // 24 seen classes: chance is 1/24; the example backbone learns them
     expect(result.seenNetwork.testSeenAccuracy).toBeGreaterThan(0.4);
@@ -72,7 +75,8 @@ methods: [{ name: niwt, map: { epochs: 200 } }, { name: ale }]
   it('niwt plugins ls --plugin lists the copied modules beside the built-ins', async () => {
     const dir = await copiedExamples();
     const bars = path.join(dir, 'bars-dataset.js');
-    const r = await node([MAIN, 'plugins', 'ls', '--plugin', bars, '--plugin', './tiny-net-backbone.js', '--json'], dir);
+    const both = ['--plugin', bars, '--plugin', './tiny-net-backbone.js'];
+    const r = await node([MAIN, 'plugins', 'ls', ...both, '--json'], dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const specs = JSON.parse(r.stdout) as { group: string; name: string; module: string }[];
@@ -83,13 +87,15 @@ methods: [{ name: niwt, map: { epochs: 200 } }, { name: ale }]
     expect(at('dataset:shapes')).toBe('built-in');
 
     const text = await node([MAIN, 'plugins', 'ls', '--plugin', './tiny-net-backbone.js'], dir);
-    const line = 'backbone:tiny-net        Example third-party backbone: a two-block CNN trained on the seen classes (plugin kit)';
-    expect(text.stdout).toContain(`${line} (from ./tiny-net-backbone.js)\n`);
+    const description = 'Example third-party backbone: a two-block CNN trained on the seen classes (plugin kit)';
+    expect(text.stdout).toContain(`${'backbone:tiny-net'.padEnd(24)} ${description} (from ./tiny-net-backbone.js)\n`);
     expect(text.stdout).toContain('    tap: "conv1" | "pool1" | "conv2" | "pool2" = "conv2"');
 
     const missing = await node([MAIN, 'plugins', 'ls', '--plugin', './nope.js'], dir);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/^niwt: --plugin \.\/nope\.js: cannot load plugin module '\.\/nope\.js' \(Cannot find module '.*nope\.js'/);
+    expect(missing.stderr).toMatch(
+      /^niwt: --plugin \.\/nope\.js: cannot load plugin module '\.\/nope\.js' \(Cannot find module '.*nope\.js'/,
+    );
   }, 120_000);
 
   it("a plugin with its own copies still gets the runner's instances", async () => {
@@ -97,7 +103,8 @@ methods: [{ name: niwt, map: { epochs: 200 } }, { name: ale }]
     // decoys where the plugin's own resolution finds them first: a second inversify and a second @niwt/core
     for (const pkg of ['inversify', '@niwt/core']) {
       mkdirSync(path.join(dir, 'node_modules', pkg), { recursive: true });
-      writeFileSync(path.join(dir, 'node_modules', pkg, 'package.json'), `{ "name": "${pkg}", "type": "module", "exports": "./index.js" }\n`);
+      const manifest = { name: pkg, type: 'module', exports: './index.js' };
+      writeFileSync(path.join(dir, 'node_modules', pkg, 'package.json'), JSON.stringify(manifest));
       writeFileSync(path.join(dir, 'node_modules', pkg, 'index.js'), 'export const decoy = true;\n');
     }
     writeFileSync(
@@ -126,7 +133,8 @@ export const module = core.pluginModule({ group: 'dataset', name: 'probe', descr
       await c.load(module);
       const reg = new runner.core.PluginRegistry(c);
       const spec = reg.find('dataset', 'probe', [], { locate: () => '' });
-      const created = await reg.create(spec, reg.validate(spec, { name: 'probe', n: 7 }, [], { locate: () => '' })).load();
+      const options = reg.validate(spec, { name: 'probe', n: 7 }, [], { locate: () => '' });
+      const created = await reg.create(spec, options).load();
       console.log(JSON.stringify({ same, containerModule: module instanceof runner.inversify.ContainerModule,
         backend: mods.tf.getBackend(), created, decoy: 'decoy' in mods.inversify }));`;
     const r = await node(['--input-type=module', '-e', check], path.join(REPO, 'apps/runner'));

@@ -61,7 +61,8 @@ export function classSplit(o: ClassSplitOptions): ClassSplit {
     }
   });
   const seen = o.classes.map((_, c) => c).filter((c) => !unseen.includes(c));
-  return { classes: o.classes.map((name, index) => ({ index, name })), samples, split: { seen, unseen, trainval, testSeen, testUnseen } };
+  const classes = o.classes.map((name, index) => ({ index, name }));
+  return { classes, samples, split: { seen, unseen, trainval, testSeen, testUnseen } };
 }
 
 /** A class × attribute table: `value(className, attribute)` for every pair, classes in `classes` order. */
