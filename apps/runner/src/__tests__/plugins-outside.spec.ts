@@ -123,8 +123,9 @@ export const module = core.pluginModule({ group: 'dataset', name: 'probe', descr
     // evaluated in apps/runner, so its own imports resolve as the runner's do
     const check = `
       const { shareInstancesWithPlugins } = await import('./dist/shared-instances.js');
-      const runner = { inversify: await import('inversify'), zod: await import('zod'), tf: await import('@tensorflow/tfjs'),
-        core: await import('@niwt/core'), backbones: await import('@niwt/backbones') };
+      const runner = { inversify: await import('inversify'), zod: await import('zod'),
+        tf: await import('@tensorflow/tfjs'), core: await import('@niwt/core'),
+        backbones: await import('@niwt/backbones') };
       shareInstancesWithPlugins();
       const { mods, module } = await import(${JSON.stringify(pathToFileURL(path.join(dir, 'probe.js')).href)});
       const same = Object.fromEntries(Object.keys(runner).map((k) => [k, mods[k] === runner[k]]));
