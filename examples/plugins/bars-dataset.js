@@ -55,6 +55,6 @@ class BarsDataset {
   }
 }
 
-export default pluginModule({ group: 'dataset', name: 'bars', schema: options,
-  impl: injectParams(BarsDataset, TOKENS.options),
-  description: 'Example third-party dataset: procedural bars (orientation × colour × count)' });
+const description = 'Example third-party dataset: procedural bars (orientation × colour × count)';
+export default pluginModule({ group: 'dataset', name: 'bars', description, schema: options,
+  impl: injectParams(BarsDataset, TOKENS.options) });

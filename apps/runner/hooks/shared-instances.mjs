@@ -36,15 +36,14 @@ export async function resolve(specifier, context, nextResolve) {
   if (!parent || !parent.startsWith('file:') || parent.startsWith(state.root) || !isShared(specifier)) {
     return nextResolve(specifier, context);
   }
-  let firstError;
   for (const parentURL of state.parents) {
     try {
       return { ...(await nextResolve(specifier, { ...context, parentURL })), shortCircuit: true };
-    } catch (e) {
-      firstError ??= e;
+    } catch {
+      // not resolvable from this parent: try the next
     }
   }
   // the runner has no such package either (a typo, an @niwt/* that does not exist): the plugin's own
-  // resolution gives the error that names the importing file
-  return nextResolve(specifier, context).catch((e) => Promise.reject(e ?? firstError));
+  // resolution gives the error, naming the importing file
+  return nextResolve(specifier, context);
 }
