@@ -58,7 +58,8 @@ describe('TapBackbone', () => {
     const net = new Tiny(runContext(dir), log);
     expect([net.name, net.penultimateDim, net.tap.name]).toEqual(['tiny', 10, 'conv1']);
     const trainIndices = all.slice(0, 27);
-    const report = await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2], trainIndices, valIndices: all.slice(27) });
+    const valIndices = all.slice(27);
+    const report = await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2], trainIndices, valIndices });
     // three colour classes with stripes: learnable well above chance (1/3) in a few epochs
     expect(report.valAccuracy).toBeGreaterThan(0.6);
     expect(report.epochs).toBeGreaterThanOrEqual(report.bestEpoch);

@@ -3,7 +3,8 @@ import { attributeTable, classSplit, renderedImages } from './plugin-kit.js';
 
 const CLASSES = ['a', 'b', 'c', 'd'];
 const path = (c: string, i: number): string => `mem://${c}/${i}`;
-const split = (seed: number) => classSplit({ classes: CLASSES, unseen: ['c'], imagesPerClass: 10, testFraction: 0.3, seed, path });
+const split = (seed: number) =>
+  classSplit({ classes: CLASSES, unseen: ['c'], imagesPerClass: 10, testFraction: 0.3, seed, path });
 
 describe('plugin kit: dataset helpers', () => {
   it('classSplit: unseen images all test_unseen, 3 of 10 per seen class test_seen, disjoint and covering', () => {
