@@ -5,7 +5,15 @@
 import { Command, CommanderError } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { z } from 'zod';
-import { PluginRegistry, UsageError, isNiwtError, removeStaleTemporaries, type Logger } from '@niwt/core';
+import { Container, type ContainerModule } from 'inversify';
+import {
+  PluginRegistry,
+  UsageError,
+  isNiwtError,
+  removeStaleTemporaries,
+  type ConfigSource,
+  type Logger,
+} from '@niwt/core';
 import { describeSweep, expandGrid, runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
 import { findUnfinishedRuns, type UnfinishedRun } from './finished.js';
@@ -19,7 +27,7 @@ import { registerDatasetsCommands } from './commands/datasets.js';
 import { enqueueSweep } from './queue/enqueue.js';
 import { ConsoleLogger } from './console-logger.js';
 import { Redactor, secretValuesFromEnv } from '@niwt/tracking';
-import { baseContainer, composeExperiment, type Experiment } from './compose.js';
+import { baseContainer, composeExperiment, loadPluginModules, type Experiment } from './compose.js';
 import { flattenParams, resultsTable, runExperiment } from './pipeline.js';
 import { preflightExperiment } from './preflight.js';
 
@@ -154,16 +162,32 @@ export async function main(argv: readonly string[]): Promise<number> {
   plugins
     .command('ls')
     .description('every registered plugin with its group, description and options (type and default)')
+    .option('--plugin <module>', 'also load a plugin module (a path or a package name; repeatable)', collect, [])
     .option('--json', 'as JSON (options as JSON Schema)')
-    .action((flags: { json?: boolean }) => {
-      const reg = new PluginRegistry(baseContainer(new ConsoleLogger({ quiet: true })));
-      const specs = reg.specs().map((s) => ({ group: s.group, name: s.name, description: s.description, options: optionsSchema(s.schema) }));
+    .action(async (flags: { json?: boolean; plugin: string[] }) => {
+      const container = baseContainer(new ConsoleLogger({ quiet: true }));
+      const origin = new Map<string, string>();
+      for (const entry of flags.plugin) {
+        const where = (): string => `--plugin ${entry}:`;
+        const modules = await loadPluginModules([entry], process.cwd(), commandLineSource(flags.plugin), where);
+        container.load(...modules);
+        for (const s of new PluginRegistry(moduleOnly(modules)).specs()) origin.set(`${s.group}:${s.name}`, entry);
+      }
+      const reg = new PluginRegistry(container);
+      const specs = reg.specs().map((s) => ({
+        group: s.group,
+        name: s.name,
+        description: s.description,
+        module: origin.get(`${s.group}:${s.name}`) ?? 'built-in',
+        options: optionsSchema(s.schema),
+      }));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(specs, null, 2)}\n`);
         return;
       }
       for (const s of specs) {
-        process.stdout.write(`${`${s.group}:${s.name}`.padEnd(24)} ${s.description}\n`);
+        const from = s.module === 'built-in' ? '' : ` (from ${s.module})`;
+        process.stdout.write(`${`${s.group}:${s.name}`.padEnd(24)} ${s.description}${from}\n`);
         for (const line of describeOptions(s.options)) process.stdout.write(`    ${line}\n`);
       }
     });
@@ -261,4 +285,18 @@ function describeOptions(schema: JsonSchema, prefix = ''): string[] {
     out.push(`${p}: ${type}${def}`);
   }
   return out;
+}
+
+/** `--plugin` values as a config source (errors name the `--plugin` value instead of a config line). */
+function commandLineSource(entries: readonly string[]): ConfigSource {
+  const locate = (): string => '--plugin:';
+  const raw = { plugins: entries };
+  return { file: '--plugin', baseDir: process.cwd(), raw, overridden: new Map(), locate, includes: [] };
+}
+
+/** A container holding only some modules' bindings: which plugins those modules register. */
+function moduleOnly(modules: readonly ContainerModule[]): Container {
+  const c = new Container();
+  c.load(...modules);
+  return c;
 }

@@ -31,6 +31,7 @@ import { datasetsModule } from '@niwt/datasets';
 import { domainKnowledgeModule } from '@niwt/domain-knowledge';
 import { niwtModule } from '@niwt/niwt';
 import { trackingModule } from '@niwt/tracking';
+import { shareInstancesWithPlugins } from './shared-instances.js';
 
 /** The built-in plugin modules, named in one list. */
 export const BUILTIN_MODULES: readonly ContainerModule[] = [datasetsModule, domainKnowledgeModule, backbonesModule, niwtModule, baselinesModule, trackingModule];
@@ -122,13 +123,28 @@ export function baseContainer(logger: Logger): Container {
   return container;
 }
 
+/**
+ * Imports the modules listed under `plugins:` (or given to `--plugin`), each resolving `@niwt/*` and the
+ * shared libraries to the runner's own instances.
+ */
+export async function loadPluginModules(
+  entries: readonly string[],
+  cwd: string,
+  source: ConfigSource,
+  where?: (i: number) => string,
+): Promise<ContainerModule[]> {
+  if (entries.length === 0) return [];
+  shareInstancesWithPlugins();
+  return importPluginModules(entries, cwd, source, where);
+}
+
 export async function composeExperiment(file: string, opts: ComposeOptions): Promise<Experiment> {
   const cwd = opts.cwd ?? process.cwd();
   const overrides = opts.overrides ?? [];
   const source = readConfigSource(file, overrides, opts.inlineText);
   const top = validateTopConfig(source);
   const container = baseContainer(opts.logger);
-  const extra = await importPluginModules(top.plugins, cwd, source);
+  const extra = await loadPluginModules(top.plugins, cwd, source);
   if (extra.length > 0) container.load(...extra);
   const registry = new PluginRegistry(container);
 

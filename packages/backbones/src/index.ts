@@ -11,3 +11,15 @@ export {
 } from './seen-loop.js';
 export * from './seen-checkpoint.js';
 export * from './onnx-model/index.js';
+export { TapBackbone, seenTrainOptions, type TapBackboneSetup } from './tap-backbone.js';
+export {
+  applyLayer,
+  conv,
+  dense,
+  heNormal,
+  newScope,
+  type ConvParams,
+  type DenseParams,
+  type Layer,
+  type PoolParams,
+} from './small-cnn/layers.js';

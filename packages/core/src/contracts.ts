@@ -16,10 +16,16 @@ export interface ClassInfo {
   readonly name: string;
 }
 
-/** One image of a dataset. `path` is absolute. */
+/** One image of a dataset. */
 export interface Sample {
   readonly index: number;
   readonly classIndex: number;
+  /**
+   * What names the image in messages and run records (explanations' `file`): the absolute file path for
+   * datasets read from files (the built-ins), any stable URI for generated images (`bars://2-red-diagonal/5`).
+   * The runner never opens it (pixels come from `Dataset.readImages`); it stats it for the cache key only when
+   * the dataset has no `fingerprint()`, and a path that is not a file then counts as missing, stably.
+   */
   readonly path: string;
 }
 

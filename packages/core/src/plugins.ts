@@ -19,7 +19,7 @@
  * }
  * ```
  */
-import type { ContainerModuleLoadOptions, Newable } from 'inversify';
+import { ContainerModule, inject, injectable, type ContainerModuleLoadOptions, type Newable } from 'inversify';
 import type { z } from 'zod';
 import type { Backbone, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
 
@@ -99,4 +99,33 @@ export function registerPlugin<G extends PluginGroup, S extends z.ZodType>(
   spec: PluginSpec<G, S>,
 ): void {
   bind<PluginSpec>(TOKENS.pluginSpec).toConstantValue(spec as unknown as PluginSpec);
+}
+
+/**
+ * What `@injectable()` and `@inject(token)` on each constructor parameter record, for a class written
+ * without decorators (plain JavaScript): the i-th parameter receives `tokens[i]`.
+ *
+ * ```js
+ * class Bars { constructor(opts, run) { … } }
+ * injectParams(Bars, TOKENS.options, TOKENS.runContext);
+ * ```
+ */
+export function injectParams<T extends Newable<unknown>>(impl: T, ...tokens: readonly symbol[]): T {
+  injectable()(impl);
+  tokens.forEach((token, i) => inject(token)(impl, undefined, i));
+  return impl;
+}
+
+/**
+ * A module registering the given plugins: what a plugin file exports as its default.
+ *
+ * ```js
+ * export default pluginModule({ group: 'dataset', name: 'bars', description: '…', schema: options, impl: Bars });
+ * ```
+ */
+export function pluginModule<G extends PluginGroup, S extends z.ZodType>(spec: PluginSpec<G, S>): ContainerModule;
+/** Several plugins (their options are not inferred: annotate `preflight`'s parameter, or use `registerPlugin`). */
+export function pluginModule(...specs: readonly PluginSpec[]): ContainerModule;
+export function pluginModule(...specs: readonly PluginSpec[]): ContainerModule {
+  return new ContainerModule(({ bind }) => specs.forEach((spec) => registerPlugin(bind, spec)));
 }

@@ -108,10 +108,16 @@ function isContainerModule(v: unknown): v is ContainerModule {
 }
 
 /**
- * Imports third-party plugin modules listed under `plugins:`; a path is relative to the working directory,
- * a bare name is a package. Each module exports ContainerModules (default or named).
+ * Imports third-party plugin modules listed under `plugins:`; a path is relative to `baseDir` (the working
+ * directory), a bare name is a package. Each module exports ContainerModules (default or named). Errors
+ * start with `where(i)`: by default the config place, `exp.yaml:3 plugins.0:`.
  */
-export async function importPluginModules(entries: readonly string[], baseDir: string, source: ConfigSource): Promise<ContainerModule[]> {
+export async function importPluginModules(
+  entries: readonly string[],
+  baseDir: string,
+  source: ConfigSource,
+  where: (i: number) => string = (i) => `${source.locate(['plugins', i])} plugins.${i}:`,
+): Promise<ContainerModule[]> {
   const modules: ContainerModule[] = [];
   for (const [i, entry] of entries.entries()) {
     const isPath = entry.startsWith('.') || entry.startsWith('/') || /\.[cm]?js$/.test(entry);
@@ -120,13 +126,13 @@ export async function importPluginModules(entries: readonly string[], baseDir: s
     try {
       mod = (await import(spec)) as Record<string, unknown>;
     } catch (e) {
-      throw new PluginError(`${source.locate(['plugins', i])} plugins.${i}: cannot load plugin module '${entry}' (${(e as Error).message.split('\n')[0]})`, {
-        cause: e,
-      });
+      const first = (e as Error).message.split('\n')[0];
+      throw new PluginError(`${where(i)} cannot load plugin module '${entry}' (${first})`, { cause: e });
     }
     const found = Object.values(mod).filter(isContainerModule);
     if (found.length === 0) {
-      throw new PluginError(`${source.locate(['plugins', i])} plugins.${i}: '${entry}' exports no inversify ContainerModule (export one, e.g. as default)`);
+      const fix = 'export one, e.g. as default';
+      throw new PluginError(`${where(i)} '${entry}' exports no inversify ContainerModule (${fix})`);
     }
     const code = await fingerprintContent(fileURLToPath(isPath ? spec : import.meta.resolve(spec))).then(
       (h) => `sha256:${h}`,

@@ -37,3 +37,10 @@ export { findBadImages, precheckImages, dropSamples, badImagesError, type BadIma
 export { randomCrop, randomHorizontalFlip, flipHorizontal, type BatchShape } from './images/augment.js';
 export type { ResizeMode } from './folder/read-images.js';
 export * from './fixtures/index.js';
+export {
+  attributeTable,
+  classSplit,
+  renderedImages,
+  type ClassSplit,
+  type ClassSplitOptions,
+} from './kit/plugin-kit.js';
