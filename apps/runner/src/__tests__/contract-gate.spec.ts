@@ -207,15 +207,15 @@ describe('niwt run with a plugin that breaks its contract', () => {
       'featureValues: 2',
       "backbone 'toy': extract() gave 128 feature values for 64 images (expected 64 × 3)",
     ],
-  ])('backbone %s shape ≠ declared: exit 2, one line, the run ends FAILED with it recorded', async (_, bb, message) => {
+  ])('backbone %s shape ≠ declared: exit 2, one line, the run ends FAILED with it recorded', async (_, bb, msg) => {
     const dir = pluginFolder();
     writeFileSync(path.join(dir, 'c.yaml'), config('', '', bb));
     const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
-    expect(r.stderr).toBe(`niwt: ${message}\n`);
+    expect(r.stderr).toBe(`niwt: ${msg}\n`);
     expect(r.code).toBe(2);
     const runs = await listLocalRuns(path.join(dir, 'mlruns'));
     expect(runs.map((x) => x.status)).toEqual(['FAILED']);
-    expect(runs[0].tags['niwt.error']).toBe(message);
+    expect(runs[0].tags['niwt.error']).toBe(msg);
     expect(runs[0].tags['niwt.interrupted_at']).toBe('activations at mean');
   }, 120_000);
 });
