@@ -113,5 +113,13 @@ injectable()(BarsDataset);
 inject(TOKENS.options)(BarsDataset, undefined, 0);
 
 export default new ContainerModule(({ bind }) => {
-  registerPlugin(bind, { group: 'dataset', name: 'bars', description: 'Example third-party dataset: procedural bars (orientation × colour × count)', schema: options, impl: BarsDataset });
+  registerPlugin(bind, {
+    group: 'dataset',
+    name: 'bars',
+    description: 'Example third-party dataset: procedural bars (orientation × colour × count)',
+    schema: options,
+    impl: BarsDataset,
+    // what the contract suite runs it with (`contractSuite` in @niwt/runner/testing): the fewest images allowed
+    testOptions: { imagesPerClass: 4 },
+  });
 });

@@ -7,6 +7,7 @@ import { ShapesDataset } from './shapes/plugin.js';
 import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
 import { CubDataset, CubOptions } from './cub/plugin.js';
 import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
+import { folderTestOptions, shapesTestOptions } from './test-options.js';
 import { awa2Preflight, cubPreflight, folderPreflight, xlsa17Preflight } from './preflight.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {
@@ -16,6 +17,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'your own dataset: classes.txt, attributes.txt, class-attributes.txt, split.yaml, images/<class>/',
     schema: FolderOptions,
     impl: FolderDataset,
+    testOptions: folderTestOptions,
     preflight: folderPreflight,
   });
   registerPlugin(bind, {
@@ -24,6 +26,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'synthetic shapes (shape × colour × fill × size); unseen classes recombine seen values',
     schema: ShapesOptions,
     impl: ShapesDataset,
+    testOptions: shapesTestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',

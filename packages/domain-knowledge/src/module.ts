@@ -12,6 +12,7 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
     description: "The dataset's class-attribute table (missing → 0; normalize none | l2 | max)",
     schema: attributesOptions,
     impl: AttributesEncoder,
+    testOptions: { normalize: 'l2' },
   });
   registerPlugin(bind, {
     group: 'knowledge',

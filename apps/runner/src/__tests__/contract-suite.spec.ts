@@ -1,0 +1,48 @@
+/**
+ * The contract suite over every registered plugin: the built-ins (the registry the runner builds) and the
+ * example third-party dataset. Registering a plugin enrols it; one without `testOptions` fails.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ContractBench, checkPlugin, contractSuite, countByGroup, enrolledPlugins } from '../testing/index.js';
+import { REPO, tempDir } from './helpers.js';
+
+const BARS = path.join(REPO, 'examples/plugins/bars-dataset.js');
+
+await contractSuite({ plugins: [BARS], builtins: true });
+
+describe('the contract suite', () => {
+  it('enrols every plugin of every group: the built-ins and the modules passed to it', async () => {
+    const { specs } = await enrolledPlugins({ plugins: [BARS], builtins: true });
+    expect(countByGroup(specs)).toEqual({ dataset: 6, knowledge: 2, backbone: 6, method: 5, tracker: 1 });
+    expect(specs.filter((s) => s.group === 'dataset').map((s) => s.name)).toEqual(['awa2', 'bars', 'cub', 'folder', 'shapes', 'xlsa17']);
+  });
+
+  it('given only a module, enrols just its plugins', async () => {
+    const { specs } = await enrolledPlugins({ plugins: [BARS] });
+    expect(specs.map((s) => `${s.group}:${s.name}`)).toEqual(['dataset:bars']);
+  });
+
+  it('fails a plugin without testOptions, telling its author what to add', async () => {
+    const dir = tempDir('contract');
+    writeFileSync(
+      path.join(dir, 'bare.js'),
+      `import bars from ${JSON.stringify(BARS)};
+import { Container, ContainerModule } from ${JSON.stringify(path.join(REPO, 'node_modules/inversify/lib/index.js'))};
+const scratch = new Container();
+scratch.load(bars);
+const spec = scratch.getAll(Symbol.for('niwt.PluginSpec'))[0];
+export default new ContainerModule(({ bind }) => {
+  bind(Symbol.for('niwt.PluginSpec')).toConstantValue({ ...spec, name: 'bare', testOptions: undefined });
+});
+`,
+    );
+    const bench = await ContractBench.create(['./bare.js'], dir);
+    const spec = bench.specs().find((s) => s.name === 'bare')!;
+    await expect(checkPlugin(bench, spec)).rejects.toThrow(
+      "dataset 'bare' has no testOptions: add tiny options to its registerPlugin spec " +
+        '(testOptions: { … } or (context) => …) so the contract suite can run it in seconds',
+    );
+  });
+});
