@@ -174,7 +174,10 @@ export function knowledgeViolation(k: ClassEmbedding, ds: Dataset): string | und
 
 const isShape = (s: readonly number[]): boolean => s.length === 3 && s.every((d) => Number.isInteger(d) && d > 0);
 
-/** A backbone's declared shapes, checked before it runs: input, tap (listed in `taps`, same shape), feature size. */
+/**
+ * A backbone's declared shapes: input, tap (listed in `taps`, same shape), feature size. A backbone may learn
+ * them when its network is built, so they are checked once it is trained or loaded.
+ */
 export function backboneViolation(b: Backbone): string | undefined {
   const { height, width, channels } = b.input;
   if (!isShape([height, width, channels]) || channels !== 3) {

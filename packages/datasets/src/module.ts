@@ -7,7 +7,7 @@ import { ShapesDataset } from './shapes/plugin.js';
 import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
 import { CubDataset, CubOptions } from './cub/plugin.js';
 import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
-import { folderTestOptions, shapesTestOptions } from './test-options.js';
+import { awa2TestOptions, cubTestOptions, folderTestOptions, shapesTestOptions, xlsa17TestOptions } from './test-options.js';
 import { awa2Preflight, cubPreflight, folderPreflight, xlsa17Preflight } from './preflight.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {
@@ -35,6 +35,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: Xlsa17DatasetOptions,
     impl: Xlsa17Dataset,
     preflight: xlsa17Preflight, nonResultOptions: ['checkSizes'],
+    testOptions: xlsa17TestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -43,6 +44,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: Awa2Options,
     impl: Awa2Dataset,
     preflight: awa2Preflight, nonResultOptions: ['checkSizes'],
+    testOptions: awa2TestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -51,5 +53,6 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: CubOptions,
     impl: CubDataset,
     preflight: cubPreflight, nonResultOptions: ['checkSizes'],
+    testOptions: cubTestOptions,
   });
 });

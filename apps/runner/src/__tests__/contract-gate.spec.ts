@@ -1,8 +1,8 @@
 /**
  * The contract gate through the CLI: third-party plugins that break their contracts in one way each (written to
  * a temp folder, like a user's plugin) make `niwt run` print one line naming the plugin and exit 2. Dataset and
- * knowledge violations stop before a run opens; an `extract()` of the wrong shape is found once the run is open,
- * which then ends FAILED with the message recorded.
+ * knowledge violations stop before a run opens; a backbone's shapes are checked once it is trained (it may learn
+ * them then) and on every `extract()` batch, inside the run, which then ends FAILED with the message recorded.
  */
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -182,11 +182,6 @@ describe('niwt run with a plugin that breaks its contract', () => {
       "knowledge 'bad-attributes': dimension 'orientation:horizontal' of class 19 ('2-red-diagonal') is Infinity " +
         '(expected finite values)',
     ],
-    [
-      'backbone tap not declared',
-      config('', '', 'declare: unlisted'),
-      "backbone 'toy': uses tap 'avg', which is not among its taps (mean)",
-    ],
   ])('%s: exit 2, one line, no run opened', async (_, yaml, message) => {
     const dir = pluginFolder();
     writeFileSync(path.join(dir, 'c.yaml'), yaml);
@@ -197,17 +192,20 @@ describe('niwt run with a plugin that breaks its contract', () => {
   }, 120_000);
 
   it.each([
+    ['tap not declared', 'declare: unlisted', "backbone 'toy': uses tap 'avg', which is not among its taps (mean)", 'seen network (toy)'],
     [
-      'tap',
+      'tap shape',
       'tapValues: 4',
       "backbone 'toy': extract() gave 256 tap values for 64 images at 'mean' (expected 64 × 1×1×3 = 192)",
+      'activations at mean',
     ],
     [
-      'feature',
+      'feature shape',
       'featureValues: 2',
       "backbone 'toy': extract() gave 128 feature values for 64 images (expected 64 × 3)",
+      'activations at mean',
     ],
-  ])('backbone %s shape ≠ declared: exit 2, one line, the run ends FAILED with it recorded', async (_, bb, msg) => {
+  ])('backbone %s: exit 2, one line, the run ends FAILED with it recorded', async (_, bb, msg, stage) => {
     const dir = pluginFolder();
     writeFileSync(path.join(dir, 'c.yaml'), config('', '', bb));
     const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
@@ -216,6 +214,6 @@ describe('niwt run with a plugin that breaks its contract', () => {
     const runs = await listLocalRuns(path.join(dir, 'mlruns'));
     expect(runs.map((x) => x.status)).toEqual(['FAILED']);
     expect(runs[0].tags['niwt.error']).toBe(msg);
-    expect(runs[0].tags['niwt.interrupted_at']).toBe('activations at mean');
+    expect(runs[0].tags['niwt.interrupted_at']).toBe(stage);
   }, 120_000);
 });
