@@ -21,7 +21,7 @@
  */
 import type { ContainerModuleLoadOptions, Newable } from 'inversify';
 import type { z } from 'zod';
-import type { Backbone, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
+import type { Backbone, Dataset, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
 
 export type PluginGroup = 'dataset' | 'knowledge' | 'backbone' | 'method' | 'tracker';
 
@@ -73,6 +73,8 @@ export interface PluginSpec<G extends PluginGroup = PluginGroup, S extends z.Zod
 export interface PluginTestContext {
   /** A fresh temporary folder for fixtures; relative option paths resolve against it too. */
   readonly dir: string;
+  /** Knowledge encoders, backbones and methods: the loaded `testDataset` (fixtures may follow its samples). */
+  readonly dataset?: Dataset;
 }
 
 /** What a plugin's `preflight` may use. */

@@ -113,7 +113,7 @@ function scratch(tag: string): string {
 const label = (spec: PluginSpec): string => pluginLabel(spec.group, spec.name);
 
 /** The plugin's `testOptions`, validated by its schema; a plugin without them fails with the remedy. */
-export async function testOptionsOf(spec: PluginSpec, dir: string): Promise<Record<string, unknown>> {
+export async function testOptionsOf(spec: PluginSpec, dir: string, dataset?: Dataset): Promise<Record<string, unknown>> {
   const t = spec.testOptions;
   if (t === undefined) {
     throw new ContractError(
@@ -121,7 +121,7 @@ export async function testOptionsOf(spec: PluginSpec, dir: string): Promise<Reco
         '(testOptions: { … } or (context) => …) so the contract suite can run it in seconds',
     );
   }
-  const raw: unknown = typeof t === 'function' ? await t({ dir }) : t;
+  const raw: unknown = typeof t === 'function' ? await t({ dir, dataset }) : t;
   const parsed = spec.schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -131,8 +131,8 @@ export async function testOptionsOf(spec: PluginSpec, dir: string): Promise<Reco
 }
 
 /** Creates `spec` with its test options in `dir`. */
-async function instance<G extends PluginGroup>(bench: ContractBench, spec: PluginSpec<G>, dir: string) {
-  const options = await testOptionsOf(spec, dir);
+async function instance<G extends PluginGroup>(bench: ContractBench, spec: PluginSpec<G>, dir: string, dataset?: Dataset) {
+  const options = await testOptionsOf(spec, dir, dataset);
   return bench.registry(dir).create(spec, options);
 }
 
@@ -253,7 +253,7 @@ export async function checkKnowledge(bench: ContractBench, spec: PluginSpec<'kno
   const dataset = await testDataset(bench, spec);
   const dir = scratch(spec.name);
   return tensorsFlat(plugin, async () => {
-    const encode = async (): Promise<ClassEmbedding> => ((await instance(bench, spec, dir)) as KnowledgeEncoder).encode(dataset);
+    const encode = async (): Promise<ClassEmbedding> => ((await instance(bench, spec, dir, dataset)) as KnowledgeEncoder).encode(dataset);
     const a = await encode();
     checkContract(plugin, knowledgeViolation(a, dataset));
     sameOutputs(plugin, 'embeddings of two encoders', a.matrix.data, (await encode()).matrix.data);
@@ -296,7 +296,7 @@ async function extractAll(plugin: string, b: Backbone, ds: Dataset, indices: rea
 /** A backbone trained with the seed of its run context on a few images, then its outputs on a few others. */
 async function trained(bench: ContractBench, spec: PluginSpec<'backbone'>, ds: Dataset, dir: string): Promise<Backbone> {
   const plugin = label(spec);
-  const b = (await instance(bench, spec, dir)) as Backbone & { ensureWeights?: () => Promise<void> };
+  const b = (await instance(bench, spec, dir, ds)) as Backbone & { ensureWeights?: () => Promise<void> };
   await b.ensureWeights?.();
   const { train, val } = tinyTraining(ds);
   const report = await b.trainSeen({ dataset: ds, seenClasses: ds.split.seen, trainIndices: train, valIndices: val });
@@ -326,7 +326,7 @@ export async function checkBackbone(bench: ContractBench, spec: PluginSpec<'back
   return tensorsFlat(plugin, async () => {
     const a = await trained(bench, spec, ds, dir);
     const b = await trained(bench, spec, ds, dir);
-    const c = (await instance(bench, spec, dir)) as Backbone;
+    const c = (await instance(bench, spec, dir, ds)) as Backbone;
     try {
       const outA = await extractAll(plugin, a, ds, probe);
       const outB = await extractAll(plugin, b, ds, probe);
@@ -368,7 +368,7 @@ function methodFixture(bench: ContractBench, spec: PluginSpec): Promise<MethodFi
   return bench.shared(`method-fixture:${spec.testDataset ?? 'shapes'}`, async () => {
     const ds = await testDataset(bench, spec);
     const dir = scratch('method-fixture');
-    const encoder = (await instance(bench, find(bench, 'knowledge', 'attributes'), dir)) as KnowledgeEncoder;
+    const encoder = (await instance(bench, find(bench, 'knowledge', 'attributes'), dir, ds)) as KnowledgeEncoder;
     const knowledge = await encoder.encode(ds);
     const bbSpec = find(bench, 'backbone', 'small-cnn');
     const b = await trained(bench, bbSpec, ds, dir);
