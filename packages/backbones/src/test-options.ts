@@ -29,5 +29,6 @@ function packageDir(): string {
 /** A copy of the specs' exported custom CNN (`src/__tests__/fixtures/custom-cnn.onnx`) in the check's folder. */
 export function onnxTestOptions(context: PluginTestContext): OnnxBackboneInput {
   copyFileSync(path.join(packageDir(), 'src/__tests__/fixtures/custom-cnn.onnx'), path.join(context.dir, 'model.onnx'));
-  return { model: path.join(context.dir, 'model.onnx'), tap: '/pool2/MaxPool_output_0', preprocessing: 'tf', train: { epochs: 1, batchSize: 8 } };
+  const model = path.join(context.dir, 'model.onnx');
+  return { model, tap: '/pool2/MaxPool_output_0', preprocessing: 'tf', train: { epochs: 1, batchSize: 8 } };
 }

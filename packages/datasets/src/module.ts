@@ -7,7 +7,8 @@ import { ShapesDataset } from './shapes/plugin.js';
 import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
 import { CubDataset, CubOptions } from './cub/plugin.js';
 import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
-import { awa2TestOptions, cubTestOptions, folderTestOptions, shapesTestOptions, xlsa17TestOptions } from './test-options.js';
+import { awa2TestOptions, cubTestOptions, folderTestOptions } from './test-options.js';
+import { shapesTestOptions, xlsa17TestOptions } from './test-options.js';
 import { awa2Preflight, cubPreflight, folderPreflight, xlsa17Preflight } from './preflight.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {

@@ -192,7 +192,12 @@ describe('niwt run with a plugin that breaks its contract', () => {
   }, 120_000);
 
   it.each([
-    ['tap not declared', 'declare: unlisted', "backbone 'toy': uses tap 'avg', which is not among its taps (mean)", 'seen network (toy)'],
+    [
+      'tap not declared',
+      'declare: unlisted',
+      "backbone 'toy': uses tap 'avg', which is not among its taps (mean)",
+      'seen network (toy)',
+    ],
     [
       'tap shape',
       'tapValues: 4',

@@ -32,6 +32,7 @@ import {
   type KnowledgeEncoder,
   type Matrix,
   type PluginGroup,
+  type PluginKinds,
   type PluginSpec,
   type RunContext,
   type Tracker,
@@ -113,7 +114,11 @@ function scratch(tag: string): string {
 const label = (spec: PluginSpec): string => pluginLabel(spec.group, spec.name);
 
 /** The plugin's `testOptions`, validated by its schema; a plugin without them fails with the remedy. */
-export async function testOptionsOf(spec: PluginSpec, dir: string, dataset?: Dataset): Promise<Record<string, unknown>> {
+export async function testOptionsOf(
+  spec: PluginSpec,
+  dir: string,
+  dataset?: Dataset,
+): Promise<Record<string, unknown>> {
   const t = spec.testOptions;
   if (t === undefined) {
     throw new ContractError(
@@ -125,13 +130,19 @@ export async function testOptionsOf(spec: PluginSpec, dir: string, dataset?: Dat
   const parsed = spec.schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ContractError(`${label(spec)}: its testOptions fail its schema at '${issue.path.join('.')}' (${issue.message})`);
+    const at = issue.path.join('.');
+    throw new ContractError(`${label(spec)}: its testOptions fail its schema at '${at}' (${issue.message})`);
   }
   return parsed.data as Record<string, unknown>;
 }
 
 /** Creates `spec` with its test options in `dir`. */
-async function instance<G extends PluginGroup>(bench: ContractBench, spec: PluginSpec<G>, dir: string, dataset?: Dataset) {
+async function instance<G extends PluginGroup>(
+  bench: ContractBench,
+  spec: PluginSpec<G>,
+  dir: string,
+  dataset?: Dataset,
+): Promise<PluginKinds[G]> {
   const options = await testOptionsOf(spec, dir, dataset);
   return bench.registry(dir).create(spec, options);
 }
@@ -169,7 +180,9 @@ async function tensorsFlat<T>(plugin: string, f: () => Promise<T>): Promise<T> {
   const before = tf.memory().numTensors;
   const out = await f();
   const leaked = tf.memory().numTensors - before;
-  if (leaked > 0) throw new ContractError(`${plugin}: ${leaked} tfjs tensors outlive the check (dispose what you create)`);
+  if (leaked > 0) {
+    throw new ContractError(`${plugin}: ${leaked} tfjs tensors outlive the check (dispose what you create)`);
+  }
   return out;
 }
 
@@ -199,7 +212,8 @@ async function readPixels(ds: Dataset, indices: readonly number[]): Promise<Floa
       throw new ContractError(`dataset '${ds.name}': readImages returned [${b.indices.join(', ')}] out of order`);
     }
     if (b.pixels.length !== b.indices.length * 8 * 8 * 3) {
-      throw new ContractError(`dataset '${ds.name}': readImages gave ${b.pixels.length} values for ${b.indices.length} 8×8 images`);
+      const got = `${b.pixels.length} values for ${b.indices.length} 8×8 images`;
+      throw new ContractError(`dataset '${ds.name}': readImages gave ${got}`);
     }
     parts.push(b.pixels);
     n += b.indices.length;
@@ -218,32 +232,39 @@ export async function checkDataset(bench: ContractBench, spec: PluginSpec<'datas
     const a = await (await instance(bench, spec, dir)).load();
     checkContract(plugin, datasetViolation(a));
     const b = await (await instance(bench, spec, dir)).load();
-    const structure = (d: Dataset): string =>
-      JSON.stringify({ c: d.classes, s: d.samples.map((s) => [s.classIndex, s.path]), split: d.split, att: d.attributes?.names });
-    if (structure(a) !== structure(b)) throw new ContractError(`${plugin}: two loads with the same options differ (classes, samples or split)`);
-    if (a.attributes && b.attributes) sameOutputs(plugin, 'attribute tables of two loads', a.attributes.matrix.data, b.attributes.matrix.data);
+    const structure = (d: Dataset): string => {
+      const samples = d.samples.map((s) => [s.classIndex, s.path]);
+      return JSON.stringify({ c: d.classes, s: samples, split: d.split, att: d.attributes?.names });
+    };
+    if (structure(a) !== structure(b)) {
+      throw new ContractError(`${plugin}: two loads with the same options differ (classes, samples or split)`);
+    }
+    if (a.attributes && b.attributes) {
+      sameOutputs(plugin, 'attribute tables of two loads', a.attributes.matrix.data, b.attributes.matrix.data);
+    }
     const { trainval, testSeen, testUnseen } = a.split;
     const some = [trainval[0], testSeen[0], testUnseen[0]];
     let read: string;
     if (a.features && b.features) {
       const fa = await a.features.read(some);
       if (fa.rows !== some.length || fa.cols !== a.features.dim) {
-        throw new ContractError(`${plugin}: features.read gave ${fa.rows}×${fa.cols} for ${some.length} samples (expected ${some.length}×${a.features.dim})`);
+        const got = `${fa.rows}×${fa.cols} for ${some.length} samples (expected ${some.length}×${a.features.dim})`;
+        throw new ContractError(`${plugin}: features.read gave ${got}`);
       }
       if (!fa.data.every(Number.isFinite)) throw new ContractError(`${plugin}: features.read gave non-finite values`);
       sameOutputs(plugin, 'precomputed features of two loads', fa.data, (await b.features.read(some)).data);
       read = `${a.features.dim}-d features`;
     } else {
       const pa = await readPixels(a, some);
-      if (pa.some((v) => !(v >= 0 && v <= 255))) throw new ContractError(`${plugin}: readImages gave pixels outside [0, 255]`);
+      if (pa.some((v) => !(v >= 0 && v <= 255))) {
+        throw new ContractError(`${plugin}: readImages gave pixels outside [0, 255]`);
+      }
       sameOutputs(plugin, 'pixels of two loads', pa, await readPixels(b, some));
       read = 'images';
     }
     const s = a.split;
-    return {
-      plugin,
-      summary: `${a.classes.length} classes (${s.seen.length}/${s.unseen.length}), ${s.trainval.length}/${s.testSeen.length}/${s.testUnseen.length} images, ${read}`,
-    };
+    const images = `${s.trainval.length}/${s.testSeen.length}/${s.testUnseen.length} images`;
+    return { plugin, summary: `${a.classes.length} classes (${s.seen.length}/${s.unseen.length}), ${images}, ${read}` };
   });
 }
 
@@ -253,7 +274,10 @@ export async function checkKnowledge(bench: ContractBench, spec: PluginSpec<'kno
   const dataset = await testDataset(bench, spec);
   const dir = scratch(spec.name);
   return tensorsFlat(plugin, async () => {
-    const encode = async (): Promise<ClassEmbedding> => ((await instance(bench, spec, dir, dataset)) as KnowledgeEncoder).encode(dataset);
+    const encode = async (): Promise<ClassEmbedding> => {
+      const encoder = (await instance(bench, spec, dir, dataset)) as KnowledgeEncoder;
+      return encoder.encode(dataset);
+    };
     const a = await encode();
     checkContract(plugin, knowledgeViolation(a, dataset));
     sameOutputs(plugin, 'embeddings of two encoders', a.matrix.data, (await encode()).matrix.data);
@@ -264,7 +288,10 @@ export async function checkKnowledge(bench: ContractBench, spec: PluginSpec<'kno
 /** A few trainval images per seen class for training, one more per class for validation. */
 function tinyTraining(ds: Dataset): { train: number[]; val: number[] } {
   const byClass = new Map<number, number[]>();
-  for (const i of ds.split.trainval) byClass.set(ds.samples[i].classIndex, [...(byClass.get(ds.samples[i].classIndex) ?? []), i]);
+  for (const i of ds.split.trainval) {
+    const c = ds.samples[i].classIndex;
+    byClass.set(c, [...(byClass.get(c) ?? []), i]);
+  }
   const train: number[] = [];
   const val: number[] = [];
   for (const c of [...byClass.keys()].sort((x, y) => x - y)) {
@@ -294,18 +321,26 @@ async function extractAll(plugin: string, b: Backbone, ds: Dataset, indices: rea
 }
 
 /** A backbone trained with the seed of its run context on a few images, then its outputs on a few others. */
-async function trained(bench: ContractBench, spec: PluginSpec<'backbone'>, ds: Dataset, dir: string): Promise<Backbone> {
+async function trained(
+  bench: ContractBench,
+  spec: PluginSpec<'backbone'>,
+  ds: Dataset,
+  dir: string,
+): Promise<Backbone> {
   const plugin = label(spec);
   const b = (await instance(bench, spec, dir, ds)) as Backbone & { ensureWeights?: () => Promise<void> };
   await b.ensureWeights?.();
   const { train, val } = tinyTraining(ds);
   const report = await b.trainSeen({ dataset: ds, seenClasses: ds.split.seen, trainIndices: train, valIndices: val });
   for (const [k, v] of Object.entries(report)) {
-    if (!Number.isFinite(v)) throw new ContractError(`${plugin}: trainSeen reported ${k} = ${v} (expected a finite number)`);
+    if (!Number.isFinite(v)) {
+      throw new ContractError(`${plugin}: trainSeen reported ${k} = ${v} (expected a finite number)`);
+    }
   }
   checkContract(plugin, backboneViolation(b) ?? headViolation(b));
   const sc = b.seenClassifier();
-  if (sc.weights.rows !== b.penultimateDim || sc.weights.cols !== ds.split.seen.length || sc.bias.length !== sc.weights.cols) {
+  const nSeen = ds.split.seen.length;
+  if (sc.weights.rows !== b.penultimateDim || sc.weights.cols !== nSeen || sc.bias.length !== sc.weights.cols) {
     throw new ContractError(
       `${plugin}: seenClassifier() is ${sc.weights.rows}×${sc.weights.cols} (+${sc.bias.length} biases); ` +
         `expected ${b.penultimateDim}×${ds.split.seen.length} (penultimateDim × seen classes)`,
@@ -338,7 +373,8 @@ export async function checkBackbone(bench: ContractBench, spec: PluginSpec<'back
       if (!(await c.load(saved))) throw new ContractError(`${plugin}: load() found nothing in the folder save() wrote`);
       const outC = await extractAll(plugin, c, ds, probe);
       sameOutputs(plugin, 'features after save → load', outA.features, outC.features);
-      return { plugin, summary: `tap '${a.tap.name}' [${a.tap.shape.join(', ')}], ${a.penultimateDim}-d features on '${ds.name}'` };
+      const tap = `tap '${a.tap.name}' [${a.tap.shape.join(', ')}]`;
+      return { plugin, summary: `${tap}, ${a.penultimateDim}-d features on '${ds.name}'` };
     } finally {
       for (const x of [a, b, c]) x.dispose();
     }
@@ -346,7 +382,13 @@ export async function checkBackbone(bench: ContractBench, spec: PluginSpec<'back
 }
 
 /** Activations of a split through a trained backbone, in memory. */
-async function activations(plugin: string, b: Backbone, ds: Dataset, indices: readonly number[], withTap: boolean): Promise<Activations> {
+async function activations(
+  plugin: string,
+  b: Backbone,
+  ds: Dataset,
+  indices: readonly number[],
+  withTap: boolean,
+): Promise<Activations> {
   const out = await extractAll(plugin, b, ds, indices);
   return {
     indices,
@@ -399,7 +441,8 @@ function scoresViolation(s: Matrix, n: number, fx: MethodFixture): string | unde
     const v = s.data[i];
     const c = i % C;
     if (Number.isNaN(v) || v === Infinity || (!Number.isFinite(v) && fx.context.unseen.includes(c))) {
-      return `scores() gave ${v} for image ${Math.floor(i / C)}, class ${c} (expected finite scores for unseen classes)`;
+      const where = `image ${Math.floor(i / C)}, class ${c}`;
+      return `scores() gave ${v} for ${where} (expected no NaN or +Infinity, and finite scores for unseen classes)`;
     }
   }
   return undefined;
@@ -430,8 +473,11 @@ export async function checkTracker(bench: ContractBench, spec: PluginSpec<'track
   const plugin = label(spec);
   const dir = scratch(spec.name);
   const tracker = (await instance(bench, spec, dir)) as Tracker;
-  const run = await tracker.startRun({ experiment: 'contract-suite', runName: 'check', tags: { 'niwt.check': 'contract' } });
-  if (typeof run.runId !== 'string' || run.runId === '') throw new ContractError(`${plugin}: startRun gave run id '${run.runId}'`);
+  const tags = { 'niwt.check': 'contract' };
+  const run = await tracker.startRun({ experiment: 'contract-suite', runName: 'check', tags });
+  if (typeof run.runId !== 'string' || run.runId === '') {
+    throw new ContractError(`${plugin}: startRun gave run id '${run.runId}'`);
+  }
   await run.logParams({ a: 1, b: 'two', c: true });
   await run.logMetrics({ loss: 0.5 }, 0);
   await run.logMetrics({ loss: 0.25 }, 1);
@@ -441,7 +487,9 @@ export async function checkTracker(bench: ContractBench, spec: PluginSpec<'track
   let reopened = '';
   if (tracker.resumeRun) {
     const again = await tracker.resumeRun(run.runId);
-    if (again.runId !== run.runId) throw new ContractError(`${plugin}: resumeRun('${run.runId}') reopened run '${again.runId}'`);
+    if (again.runId !== run.runId) {
+      throw new ContractError(`${plugin}: resumeRun('${run.runId}') reopened run '${again.runId}'`);
+    }
     await again.end('FINISHED');
     reopened = ', reopened';
   }

@@ -27,7 +27,9 @@ export interface ContractSuiteOptions {
 }
 
 /** The plugins a suite with these options enrols, sorted by group then name. */
-export async function enrolledPlugins(options: ContractSuiteOptions = {}): Promise<{ bench: ContractBench; specs: PluginSpec[] }> {
+export async function enrolledPlugins(
+  options: ContractSuiteOptions = {},
+): Promise<{ bench: ContractBench; specs: PluginSpec[] }> {
   const bench = await ContractBench.create(options.plugins ?? [], options.baseDir);
   const all = options.builtins ?? (options.plugins ?? []).length === 0;
   const specs = bench.specs().filter((s) => all || bench.thirdParty.has(`${s.group}:${s.name}`));
