@@ -220,7 +220,10 @@ async function readPixels(ds: Dataset, indices: readonly number[]): Promise<Floa
   }
   const out = new Float32Array(n * 8 * 8 * 3);
   let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
