@@ -2,15 +2,17 @@
  * The contract suite over every registered plugin: the built-ins (the registry the runner builds) and the
  * example third-party dataset. Registering a plugin enrols it; one without `testOptions` fails.
  */
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { initBackend } from '@niwt/core';
 import { ContractBench, checkPlugin, contractSuite, countByGroup, enrolledPlugins } from '../testing/index.js';
 import { REPO, tempDir } from './helpers.js';
 
 const BARS = path.join(REPO, 'examples/plugins/bars-dataset.js');
 
 await contractSuite({ plugins: [BARS], builtins: true });
+await initBackend('wasm'); // what contractSuite chose, for the checks called directly below
 
 describe('the contract suite', () => {
   it('enrols every plugin of every group: the built-ins and the modules passed to it', async () => {
@@ -46,4 +48,45 @@ export default new ContainerModule(({ bind }) => {
         '(testOptions: { … } or (context) => …) so the contract suite can run it in seconds',
     );
   });
+
+  it.each([
+    // encoded twice (the determinism check), one tensor kept each time
+    ['leaky', "knowledge 'leaky': 2 tfjs tensors outlive the check (dispose what you create)"],
+    ['noisy', "knowledge 'noisy': embeddings of two encoders differ by up to"],
+  ])('fails a knowledge encoder that is %s', async (name, message) => {
+    const dir = tempDir('contract');
+    symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+    writeFileSync(
+      path.join(dir, 'encoders.js'),
+      `import * as tf from '@tensorflow/tfjs';
+import { ContainerModule, injectable } from 'inversify';
+import { z } from 'zod';
+import { registerPlugin } from '@niwt/core';
+
+/** The dataset's attributes; 'leaky' keeps a tensor, 'noisy' adds noise that no seed controls. */
+const make = (kind) => {
+  class Encoder {
+    async encode(ds) {
+      const m = ds.attributes.matrix;
+      if (kind === 'leaky') tf.tensor1d([1, 2, 3]);
+      const data = Float32Array.from(m.data, (v) => v + (kind === 'noisy' ? Math.random() : 0));
+      return { matrix: { rows: m.rows, cols: m.cols, data }, dimNames: ds.attributes.names, description: kind };
+    }
+  }
+  injectable()(Encoder);
+  return Encoder;
+};
+export default new ContainerModule(({ bind }) => {
+  for (const name of ['leaky', 'noisy']) {
+    const schema = z.strictObject({});
+    registerPlugin(bind, { group: 'knowledge', name, description: name, schema, impl: make(name), testOptions: {} });
+  }
 });
+`,
+    );
+    const bench = await ContractBench.create(['./encoders.js'], dir);
+    const spec = bench.specs().find((s) => s.name === name)!;
+    await expect(checkPlugin(bench, spec)).rejects.toThrow(message);
+  });
+});
+

@@ -9,7 +9,7 @@
  * // ✓ contract: dataset:bars — 27 classes (24/3), 72/24/12 images, images
  * ```
  */
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import { initBackend, type BackendPreference, type PluginGroup, type PluginSpec } from '@niwt/core';
 import { ContractBench, checkPlugin } from './contract-checks.js';
 
@@ -46,10 +46,8 @@ export function countByGroup(specs: readonly PluginSpec[]): Record<PluginGroup, 
 /** Registers the suite in the calling vitest file (await it at the top level). */
 export async function contractSuite(options: ContractSuiteOptions = {}): Promise<void> {
   const { bench, specs } = await enrolledPlugins(options);
+  await initBackend(options.backend ?? 'wasm');
   describe('plugin contracts', () => {
-    beforeAll(async () => {
-      await initBackend(options.backend ?? 'wasm');
-    });
     afterAll(async () => {
       await bench.release();
       const counts = Object.entries(countByGroup(specs)).map(([g, n]) => `${n} ${g}`);
