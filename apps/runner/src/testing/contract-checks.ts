@@ -5,6 +5,7 @@
  * Framework-free (no vitest): `contract-suite.ts` turns each into a test; a failure is a one-line ContractError.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -45,6 +46,7 @@ import { baseContainer } from '../compose.js';
 /** The plugins of a contract check: built-ins plus third-party modules, each check in its own temp folder. */
 export class ContractBench {
   private fixtures = new Map<string, Promise<unknown>>();
+  private readonly folders: string[] = [];
 
   private constructor(
     private readonly extra: readonly ContainerModule[],
@@ -65,8 +67,7 @@ export class ContractBench {
     const extra = await importPluginModules(plugins, baseDir, source);
     const own = new PluginRegistry(baseContainer(silentLogger));
     const builtin = new Set(own.specs().map((s) => `${s.group}:${s.name}`));
-    const bench = new ContractBench(extra, new Set());
-    const names = bench.registry(os.tmpdir()).specs().map((s) => `${s.group}:${s.name}`);
+    const names = new ContractBench(extra, new Set()).specs().map((s) => `${s.group}:${s.name}`);
     return new ContractBench(extra, new Set(names.filter((n) => !builtin.has(n))));
   }
 
@@ -83,10 +84,18 @@ export class ContractBench {
     return this.registry(os.tmpdir()).specs();
   }
 
-  /** Disposes the shared values that hold tensors (the method fixture's network). */
+  /** A fresh temp folder for one check (removed by `release`). */
+  scratch(tag: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `niwt-contract-${tag.replace(/[^\w-]/g, '_')}-`));
+    this.folders.push(dir);
+    return dir;
+  }
+
+  /** Disposes the shared values that hold tensors (the method fixture's network) and removes the temp folders. */
   async release(): Promise<void> {
     const all = await Promise.allSettled(this.fixtures.values());
     this.fixtures.clear();
+    await Promise.all(this.folders.splice(0).map((d) => rm(d, { recursive: true, force: true })));
     for (const r of all) {
       const v: unknown = r.status === 'fulfilled' ? r.value : undefined;
       if (typeof v === 'object' && v !== null && typeof (v as { dispose?: unknown }).dispose === 'function') {
@@ -104,11 +113,6 @@ export class ContractBench {
     }
     return p;
   }
-}
-
-/** A fresh temp folder for one check. */
-function scratch(tag: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `niwt-contract-${tag.replace(/[^\w-]/g, '_')}-`));
 }
 
 const label = (spec: PluginSpec): string => pluginLabel(spec.group, spec.name);
@@ -197,7 +201,7 @@ function testDataset(bench: ContractBench, spec: PluginSpec): Promise<Dataset> {
   const name = spec.testDataset ?? 'shapes';
   return bench.shared(`dataset:${name}`, async () => {
     const ds = find(bench, 'dataset', name);
-    const dataset = await ((await instance(bench, ds, scratch(name))) as DatasetAdapter).load();
+    const dataset = await ((await instance(bench, ds, bench.scratch(name))) as DatasetAdapter).load();
     checkContract(label(ds), datasetViolation(dataset));
     return dataset;
   });
@@ -230,7 +234,7 @@ async function readPixels(ds: Dataset, indices: readonly number[]): Promise<Floa
 /** A dataset: passes the gate; two loads agree; images (or precomputed features) have the right size, finite. */
 export async function checkDataset(bench: ContractBench, spec: PluginSpec<'dataset'>): Promise<CheckReport> {
   const plugin = label(spec);
-  const dir = scratch(spec.name);
+  const dir = bench.scratch(spec.name);
   return tensorsFlat(plugin, async () => {
     const a = await (await instance(bench, spec, dir)).load();
     checkContract(plugin, datasetViolation(a));
@@ -275,7 +279,7 @@ export async function checkDataset(bench: ContractBench, spec: PluginSpec<'datas
 export async function checkKnowledge(bench: ContractBench, spec: PluginSpec<'knowledge'>): Promise<CheckReport> {
   const plugin = label(spec);
   const dataset = await testDataset(bench, spec);
-  const dir = scratch(spec.name);
+  const dir = bench.scratch(spec.name);
   return tensorsFlat(plugin, async () => {
     const encode = async (): Promise<ClassEmbedding> => {
       const encoder = (await instance(bench, spec, dir, dataset)) as KnowledgeEncoder;
@@ -359,7 +363,7 @@ async function trained(
 export async function checkBackbone(bench: ContractBench, spec: PluginSpec<'backbone'>): Promise<CheckReport> {
   const plugin = label(spec);
   const ds = await testDataset(bench, spec);
-  const dir = scratch(spec.name);
+  const dir = bench.scratch(spec.name);
   const probe = [...ds.split.testSeen.slice(0, 2), ...ds.split.testUnseen.slice(0, 3)];
   return tensorsFlat(plugin, async () => {
     const a = await trained(bench, spec, ds, dir);
@@ -412,7 +416,7 @@ interface MethodFixture {
 function methodFixture(bench: ContractBench, spec: PluginSpec): Promise<MethodFixture> {
   return bench.shared(`method-fixture:${spec.testDataset ?? 'shapes'}`, async () => {
     const ds = await testDataset(bench, spec);
-    const dir = scratch('method-fixture');
+    const dir = bench.scratch('method-fixture');
     const encoder = (await instance(bench, find(bench, 'knowledge', 'attributes'), dir, ds)) as KnowledgeEncoder;
     const knowledge = await encoder.encode(ds);
     const bbSpec = find(bench, 'backbone', 'small-cnn');
@@ -455,7 +459,7 @@ function scoresViolation(s: Matrix, n: number, fx: MethodFixture): string | unde
 export async function checkMethod(bench: ContractBench, spec: PluginSpec<'method'>): Promise<CheckReport> {
   const plugin = label(spec);
   const fx = await methodFixture(bench, spec);
-  const dir = scratch(spec.name);
+  const dir = bench.scratch(spec.name);
   return tensorsFlat(plugin, async () => {
     const fit = async (): Promise<{ seen: Matrix; unseen: Matrix; summary: Record<string, unknown> }> => {
       const m = (await instance(bench, spec, dir)) as ZeroShotMethod;
@@ -474,7 +478,7 @@ export async function checkMethod(bench: ContractBench, spec: PluginSpec<'method
 /** A tracker: a run starts, takes params, metrics, tags and text, and ends (and reopens, when it can). */
 export async function checkTracker(bench: ContractBench, spec: PluginSpec<'tracker'>): Promise<CheckReport> {
   const plugin = label(spec);
-  const dir = scratch(spec.name);
+  const dir = bench.scratch(spec.name);
   const tracker = (await instance(bench, spec, dir)) as Tracker;
   const tags = { 'niwt.check': 'contract' };
   const run = await tracker.startRun({ experiment: 'contract-suite', runName: 'check', tags });
