@@ -158,9 +158,6 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
   checkContract(pluginLabel('knowledge', exp.knowledge.spec.name), knowledgeViolation(knowledge, dataset));
   t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
 
-  const backboneLabel = pluginLabel('backbone', exp.backbone.spec.name);
-  const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
-
   const tracker = exp.registry.create(exp.tracker.spec, exp.tracker.options) as Tracker;
   const commit = gitCommit(exp.run.baseDir);
   const tags: Record<string, string> = {
@@ -195,6 +192,8 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
     const onWait = (stage: string, key: string, o: { pid: number; host: string }): void =>
       log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`);
     const cache = new StageCache(exp.run.cacheDir, { onWait });
+    const backboneLabel = pluginLabel('backbone', exp.backbone.spec.name);
+    const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
     const inputs = await stageInputs(exp, dataset, knowledge, backbone, log);
     await parent.logParams(inputs.params);
     t = log.stage(`seen network (${backbone.name})`);
