@@ -57,4 +57,4 @@ class BarsDataset {
 
 const description = 'Example third-party dataset: procedural bars (orientation × colour × count)';
 export default pluginModule({ group: 'dataset', name: 'bars', description, schema: options,
-  impl: injectParams(BarsDataset, TOKENS.options) });
+  impl: injectParams(BarsDataset, TOKENS.options), testOptions: { imagesPerClass: 4 } });

@@ -76,4 +76,5 @@ export default pluginModule({
   description: 'Example third-party backbone: a two-block CNN trained on the seen classes (plugin kit)',
   schema: options,
   impl: injectParams(TinyNet, TOKENS.options, TOKENS.runContext, TOKENS.logger),
+  testOptions: { imageSize: 16, widths: [4, 4], hidden: 8, train: { epochs: 1, batchSize: 8 } },
 });

@@ -11,6 +11,8 @@ import {
   Rng,
   StageCache,
   StateError,
+  checkedBatches,
+  pluginLabel,
   deriveSeed,
   fingerprintFiles,
   hashOf,
@@ -168,6 +170,7 @@ async function extractTo(
   name: string,
   withTap: boolean,
   log: Logger,
+  plugin: string,
 ): Promise<void> {
   const [h, w, k] = backbone.tap.shape;
   const D = backbone.penultimateDim;
@@ -176,7 +179,8 @@ async function extractTo(
   const bar = log.progress(`extract ${name}`, indices.length);
   let n = 0;
   try {
-    for await (const b of backbone.extract(dataset, indices, 64)) {
+    // the contract gate: a batch of the wrong shape would otherwise be written misaligned into the cache
+    for await (const b of checkedBatches(plugin, backbone, backbone.extract(dataset, indices, 64), indices)) {
       tapOut?.append(b.tap);
       feats.set(b.features, n * D);
       n += b.indices.length;
@@ -227,12 +231,14 @@ export async function extractOrLoad(
   backbone: Backbone,
   dataset: Dataset,
   log: Logger,
+  /** How contract violations name the backbone (its config block and name). */
+  plugin = pluginLabel('backbone', backbone.name),
 ): Promise<SplitActivations> {
   const key = activationsKey(networkKey, { ...backboneOptions, tap: backbone.tap.name });
   const { dir, hit } = await cache.getOrCreate('activations', key, async (tmp) => {
-    await extractTo(backbone, dataset, dataset.split.trainval, tmp, 'trainval', true, log);
-    await extractTo(backbone, dataset, dataset.split.testSeen, tmp, 'test_seen', false, log);
-    await extractTo(backbone, dataset, dataset.split.testUnseen, tmp, 'test_unseen', false, log);
+    await extractTo(backbone, dataset, dataset.split.trainval, tmp, 'trainval', true, log, plugin);
+    await extractTo(backbone, dataset, dataset.split.testSeen, tmp, 'test_seen', false, log, plugin);
+    await extractTo(backbone, dataset, dataset.split.testUnseen, tmp, 'test_unseen', false, log, plugin);
   });
   return {
     trainval: await readActivations(dir, 'trainval', dataset, true, dataset.split.trainval),

@@ -10,6 +10,12 @@ import { stringify as toYaml } from 'yaml';
 import {
   StageCache,
   argmaxRows,
+  backboneViolation,
+  checkContract,
+  datasetViolation,
+  headViolation,
+  knowledgeViolation,
+  pluginLabel,
   hashOf,
   evaluateGzsl,
   type GzslResult,
@@ -131,6 +137,27 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
   const backend = await initBackend(exp.top.backend);
   t.end(`${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})${backend.note ? ` — ${backend.note}` : ''}`);
 
+  // Dataset and knowledge pass the contract gate before a run opens: a plugin that breaks its contract is a
+  // one-line error (exit 2), not a FAILED run nor a finished one with u = 0.
+  t = log.stage('dataset');
+  const datasetAdapter = exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter;
+  const dataset = await datasetAdapter.load();
+  checkContract(pluginLabel('dataset', exp.dataset.spec.name), datasetViolation(dataset));
+  const { split } = dataset;
+  t.end(
+    `${dataset.name}: ${dataset.classes.length} classes (${split.seen.length} seen, ${split.unseen.length} unseen), ` +
+      `${split.trainval.length}/${split.testSeen.length}/${split.testUnseen.length} ` +
+      'trainval/test_seen/test_unseen images' +
+      (dataset.skippedImages ? `, ${dataset.skippedImages} bad images skipped` : ''),
+  );
+  for (const w of dataset.warnings ?? []) log.warn(w);
+
+  t = log.stage('knowledge');
+  const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;
+  const knowledge = await encoder.encode(dataset);
+  checkContract(pluginLabel('knowledge', exp.knowledge.spec.name), knowledgeViolation(knowledge, dataset));
+  t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
+
   const tracker = exp.registry.create(exp.tracker.spec, exp.tracker.options) as Tracker;
   const commit = gitCommit(exp.run.baseDir);
   const tags: Record<string, string> = {
@@ -160,35 +187,24 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
     await parent.logText('config/overrides.yaml', toYaml(exp.overrides));
     await parent.logText('config/source.txt', `${exp.source.file}\nincludes ${exp.source.includes.join(', ') || 'none'}\nhash ${exp.hash}\nseed ${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`);
 
-    t = log.stage('dataset');
-    const datasetAdapter = exp.registry.create(exp.dataset.spec, exp.dataset.options) as DatasetAdapter;
-    const dataset = await datasetAdapter.load();
-    const { split } = dataset;
-    t.end(
-      `${dataset.name}: ${dataset.classes.length} classes (${split.seen.length} seen, ${split.unseen.length} unseen), ` +
-        `${split.trainval.length}/${split.testSeen.length}/${split.testUnseen.length} trainval/test_seen/test_unseen images` +
-        (dataset.skippedImages ? `, ${dataset.skippedImages} bad images skipped` : ''),
-    );
     if (dataset.skippedImages !== undefined) await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
-    for (const w of dataset.warnings ?? []) log.warn(w);
-
-    t = log.stage('knowledge');
-    const encoder = exp.registry.create(exp.knowledge.spec, exp.knowledge.options) as KnowledgeEncoder;
-    const knowledge = await encoder.encode(dataset);
-    t.end(`${knowledge.matrix.cols} dims: ${knowledge.description}`);
 
     const onWait = (stage: string, key: string, o: { pid: number; host: string }): void =>
       log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`);
     const cache = new StageCache(exp.run.cacheDir, { onWait });
+    const backboneLabel = pluginLabel('backbone', exp.backbone.spec.name);
     const backbone = exp.registry.create(exp.backbone.spec, exp.backbone.options) as Backbone;
     const inputs = await stageInputs(exp, dataset, knowledge, backbone, log);
     await parent.logParams(inputs.params);
     t = log.stage(`seen network (${backbone.name})`);
     const net = await trainOrLoadSeenNetwork(cache, inputs.network, backbone, dataset, exp.top.seed);
     t.end(net.cacheHit ? 'from cache' : `${net.report.epochs} epochs (best ${net.report.bestEpoch}), val acc ${(100 * net.report.valAccuracy).toFixed(1)}%`);
+    // a backbone may learn its shapes when its network is built (onnx): its gate runs once it is trained or
+    // loaded, inside the run, which a violation ends FAILED with the message recorded
+    checkContract(backboneLabel, backboneViolation(backbone) ?? headViolation(backbone));
 
     t = log.stage(`activations at ${backbone.tap.name}`);
-    const acts = await extractOrLoad(cache, net.key, exp.backbone.options, backbone, dataset, log);
+    const acts = await extractOrLoad(cache, net.key, exp.backbone.options, backbone, dataset, log, backboneLabel);
     t.end(acts.cacheHit ? 'from cache' : `${backbone.tap.shape.join('×')} tap, ${backbone.penultimateDim}-d features`);
 
     const sc = backbone.seenClassifier();

@@ -21,6 +21,7 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     description: 'ALE: bilinear attribute label embedding with the weighted approximate ranking loss (Akata et al., TPAMI 2016)',
     schema: aleOptions,
     impl: Ale,
+    testOptions: { lrs: [0.1], epochs: 2 },
   });
   registerPlugin(bind, {
     group: 'method',
@@ -28,6 +29,7 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     description: 'DEM: knowledge → visual space MLP, nearest class prototype (Zhang et al., CVPR 2017)',
     schema: demOptions,
     impl: Dem,
+    testOptions: { epochs: 3, hidden: 8, engine: 'tfjs' },
     nonResultOptions: ['engine'],
   });
   registerPlugin(bind, {
@@ -36,6 +38,7 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     description: 'ESZSL: closed-form bilinear map with ridge terms on both sides (Romera-Paredes & Torr, ICML 2015)',
     schema: eszslOptions,
     impl: Eszsl,
+    testOptions: { gammas: [1], lambdas: [1] },
   });
   registerPlugin(bind, {
     group: 'method',
@@ -43,5 +46,6 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
     description: 'SAE: semantic autoencoder, closed form by a Sylvester equation (Kodirov et al., CVPR 2017)',
     schema: saeOptions,
     impl: Sae,
+    testOptions: { lambdas: [1] },
   });
 });

@@ -198,6 +198,10 @@ export interface ExtractedBatch {
   readonly features: Float32Array;
 }
 
+/**
+ * `input`, `taps`, `tap` and `penultimateDim` may be known only once the network is built; they must hold once
+ * it is trained or loaded, when the contract gate checks them (and every `extract` batch against them).
+ */
 export interface Backbone {
   readonly name: string;
   readonly input: ImageSpec;

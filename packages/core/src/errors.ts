@@ -11,6 +11,7 @@ export type NiwtErrorCode =
   | 'BACKEND' // a tensor backend could not be used
   | 'TRACKING' // the tracking store refused or failed
   | 'STATE' // an operation was called in the wrong order
+  | 'CONTRACT' // a plugin returned something its contract forbids (see contract-gate.ts)
   | 'USAGE'; // the command line is wrong
 
 export class NiwtError extends Error {

@@ -5,6 +5,7 @@ export * from './matrix.js';
 export * from './contracts.js';
 export * from './logger.js';
 export * from './plugins.js';
+export * from './contract-gate.js';
 export * from './tensor/index.js';
 export * from './npy.js';
 export * from './metrics.js';

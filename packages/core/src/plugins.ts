@@ -21,7 +21,7 @@
  */
 import { ContainerModule, inject, injectable, type ContainerModuleLoadOptions, type Newable } from 'inversify';
 import type { z } from 'zod';
-import type { Backbone, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
+import type { Backbone, Dataset, DatasetAdapter, KnowledgeEncoder, Tracker, ZeroShotMethod } from './contracts.js';
 
 export type PluginGroup = 'dataset' | 'knowledge' | 'backbone' | 'method' | 'tracker';
 
@@ -55,6 +55,26 @@ export interface PluginSpec<G extends PluginGroup = PluginGroup, S extends z.Zod
     options: z.output<S>,
     context: PreflightContext,
   ) => readonly PreflightIssue[] | Promise<readonly PreflightIssue[]>;
+  /**
+   * Tiny options that make the plugin run in seconds (a few images, a tiny image size, one epoch), used by the
+   * contract suite that enrols every registered plugin (`contractSuite` in `@niwt/runner/testing`): a plugin
+   * without them fails the suite. A function may write fixtures into `context.dir` (a fresh temp folder) and
+   * point the options at them. E.g. `testOptions: { imageSize: 16, widths: [4, 4, 4], train: { epochs: 1 } }`.
+   */
+  readonly testOptions?: z.input<S> | ((context: PluginTestContext) => z.input<S> | Promise<z.input<S>>);
+  /**
+   * Knowledge encoders, backbones and methods: the registered dataset (run with its own `testOptions`) the
+   * contract suite feeds them, when the default `shapes` does not fit (e.g. `xlsa17` for precomputed features).
+   */
+  readonly testDataset?: string;
+}
+
+/** What a plugin's `testOptions` function may use. */
+export interface PluginTestContext {
+  /** A fresh temporary folder for fixtures; relative option paths resolve against it too. */
+  readonly dir: string;
+  /** Knowledge encoders, backbones and methods: the loaded `testDataset` (fixtures may follow its samples). */
+  readonly dataset?: Dataset;
 }
 
 /** What a plugin's `preflight` may use. */

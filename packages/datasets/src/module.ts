@@ -7,6 +7,8 @@ import { ShapesDataset } from './shapes/plugin.js';
 import { Awa2Dataset, Awa2Options } from './awa2/plugin.js';
 import { CubDataset, CubOptions } from './cub/plugin.js';
 import { Xlsa17Dataset, Xlsa17DatasetOptions } from './xlsa17/plugin.js';
+import { awa2TestOptions, cubTestOptions, folderTestOptions } from './test-options.js';
+import { shapesTestOptions, xlsa17TestOptions } from './test-options.js';
 import { awa2Preflight, cubPreflight, folderPreflight, xlsa17Preflight } from './preflight.js';
 
 export const datasetsModule = new ContainerModule(({ bind }) => {
@@ -16,6 +18,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'your own dataset: classes.txt, attributes.txt, class-attributes.txt, split.yaml, images/<class>/',
     schema: FolderOptions,
     impl: FolderDataset,
+    testOptions: folderTestOptions,
     preflight: folderPreflight,
   });
   registerPlugin(bind, {
@@ -24,6 +27,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'synthetic shapes (shape × colour × fill × size); unseen classes recombine seen values',
     schema: ShapesOptions,
     impl: ShapesDataset,
+    testOptions: shapesTestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -32,6 +36,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: Xlsa17DatasetOptions,
     impl: Xlsa17Dataset,
     preflight: xlsa17Preflight, nonResultOptions: ['checkSizes'],
+    testOptions: xlsa17TestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -40,6 +45,7 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: Awa2Options,
     impl: Awa2Dataset,
     preflight: awa2Preflight, nonResultOptions: ['checkSizes'],
+    testOptions: awa2TestOptions,
   });
   registerPlugin(bind, {
     group: 'dataset',
@@ -48,5 +54,6 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     schema: CubOptions,
     impl: CubDataset,
     preflight: cubPreflight, nonResultOptions: ['checkSizes'],
+    testOptions: cubTestOptions,
   });
 });

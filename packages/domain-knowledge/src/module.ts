@@ -3,6 +3,7 @@ import { registerPlugin } from '@niwt/core';
 import { AttributesEncoder, attributesOptions } from './attributes.js';
 import { CaptionsEncoder, captionsOptions } from './captions/index.js';
 import { captionsPreflight } from './captions/preflight.js';
+import { captionsTestOptions } from './captions/test-options.js';
 
 /** Registers the knowledge encoders of this package. */
 export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
@@ -12,6 +13,7 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
     description: "The dataset's class-attribute table (missing → 0; normalize none | l2 | max)",
     schema: attributesOptions,
     impl: AttributesEncoder,
+    testOptions: { normalize: 'l2' },
   });
   registerPlugin(bind, {
     group: 'knowledge',
@@ -20,5 +22,7 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
     schema: captionsOptions,
     impl: CaptionsEncoder,
     preflight: captionsPreflight,
+    testOptions: captionsTestOptions,
+    testDataset: 'cub',
   });
 });

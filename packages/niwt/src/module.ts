@@ -10,5 +10,6 @@ export const niwtModule = new ContainerModule(({ bind }) => {
     description: 'Neuron-Importance-aware Weight Transfer (Selvaraju et al., ECCV 2018)',
     schema: niwtOptions,
     impl: Niwt,
+    testOptions: { pairsPerClass: 4, maxSteps: 5, map: { epochs: 20 }, importanceBatch: 16 },
   });
 });

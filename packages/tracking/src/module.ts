@@ -80,6 +80,8 @@ export const trackingModule = new ContainerModule(({ bind }) => {
     description: 'MLflow runs: a local file store (uri: file:./mlruns, the default) or a tracking server (uri: http://host:port, spooled)',
     schema: mlflowTrackerOptions,
     impl: MlflowTracker,
+    // a file store in the check's temp folder
+    testOptions: { uri: 'file:./mlruns' },
     preflight: mlflowPreflight,
   });
 });

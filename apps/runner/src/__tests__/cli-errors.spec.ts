@@ -25,7 +25,7 @@ describe('config errors fail before any work, exit 2, one line, nothing left beh
       'an unknown method',
       good.replace('  - name: niwt', '  - name: nwit'),
       [],
-      "exp.yaml:9 methods.0.name: 'nwit' is not a method (known: ale, dem, niwt; did you mean 'niwt'?); a third-party method must be listed under plugins:",
+      "exp.yaml:9 methods.0.name: 'nwit' is not a method (known: ale, dem, eszsl, niwt, sae; did you mean 'niwt'?); a third-party method must be listed under plugins:",
     ],
     [
       'an unknown dataset',
