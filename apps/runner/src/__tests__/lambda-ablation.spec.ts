@@ -79,15 +79,16 @@ describe('λ ablation (niwt sweep)', () => {
     // the seen head is untouched by stage D
     expect(d[4].stageD_seen_logit_rms).toBe(d[0].stageD_seen_logit_rms);
 
-    // H peaks at an interior λ, clearly above λ = 0 (measured 42.4 vs 31.4 at λ = 1e-3) ...
+    // H peaks at an interior λ, clearly above λ = 0 (measured 2026-12-05 with the map's held-out rule and refit:
+    // 26.6 vs 18.5 at λ = 1e-3) ...
     const best = r.best;
     const bestLambda = best.assignment['methods.0.lambda'] as number;
     expect(bestLambda).toBeGreaterThan(0);
     expect(bestLambda).toBeLessThan(1e-2);
     expect(best.H - at(0).H).toBeGreaterThan(0.05);
-    // ... through s (38.3 vs 22.7), while u moves by less than 5 points (47.5 vs 50.9): calibration, not the
+    // ... through s (17.2 vs 10.9), while u moves by less than 5 points (58.4 vs 60.0): calibration, not the
     // paper's rise of u
-    expect(best.s - at(0).s).toBeGreaterThan(0.1);
+    expect(best.s - at(0).s).toBeGreaterThan(0.03);
     expect(Math.abs(best.u - at(0).u)).toBeLessThan(0.05);
     // the largest λ stops unseen learning
     expect(at(1e-2).u).toBeLessThan(at(0).u / 4);

@@ -41,6 +41,9 @@ function isNotInstalled(e: unknown, pkg: string): boolean {
 
 /** Imports a package by a non-literal specifier so TypeScript and bundlers do not require it to exist. */
 async function importOptional(specifier: string): Promise<unknown> {
+  // TensorFlow's C++ INFO lines (CPU features, …) on every start; its two static-initialisation lines (absl,
+  // oneDNN) are printed before any setting is read and stay
+  if (specifier.startsWith('@tensorflow/tfjs-node')) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   return import(specifier);
 }
 
