@@ -24,6 +24,21 @@ const native = spawnSync('bash', [path.join(root, 'scripts/tfjs-native.sh')], { 
 if (native.status !== 0) console.log('scripts/tfjs-native.sh failed: the native backend parity suite will fail');
 console.log('> tsc -b tsconfig.json (typecheck and build every project)');
 const tsc = spawnSync('npx', ['tsc', '-b', 'tsconfig.json'], { cwd: root, stdio: 'inherit', env });
+// Formatting (issue 16): Prettier at width 120 (.prettierrc.json, .prettierignore) and no source line over 120
+// characters. Fix with `npm run format && npm run format:long`; the cache keeps the check to a few seconds.
+console.log('> prettier --check . && node scripts/wrap-long-lines.mjs --check (formatting, lines of at most 120)');
+const prettier = spawnSync(
+  'npx',
+  ['prettier', '--check', '--log-level', 'warn', '--cache', '--cache-strategy', 'content', '.'],
+  { cwd: root, stdio: 'inherit', env },
+);
+const longLines = spawnSync('node', [path.join(root, 'scripts/wrap-long-lines.mjs'), '--check'], {
+  cwd: root,
+  stdio: 'inherit',
+  env,
+});
+const formatted = prettier.status === 0 && longLines.status === 0;
+if (!formatted) console.log('formatting check failed: run `npm run format && npm run format:long`');
 const nx =
   tsc.status !== 0
     ? tsc
@@ -49,5 +64,6 @@ if (existsSync(reports)) {
 }
 console.log(`\ntests by package: ${packages.join(', ') || 'none'}`);
 if (nx.status !== 0 && failed === 0) failed = 1; // typecheck or lint failed, or a package crashed before reporting
+if (!formatted) failed += 1; // formatting counts as one failure of its own
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(nx.status === 0 && failed === 0 && passed > 0 ? 0 : 1);
+process.exit(nx.status === 0 && formatted && failed === 0 && passed > 0 ? 0 : 1);
