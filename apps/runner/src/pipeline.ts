@@ -13,7 +13,6 @@ import {
   hashOf,
   evaluateGzsl,
   type GzslResult,
-  initBackend,
   perClassAccuracy,
   silentLogger,
   type DatasetAdapter,
@@ -25,6 +24,7 @@ import {
   type TrackedRun,
   type ZeroShotMethod,
 } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import type { Experiment } from './compose.js';
 import { preflightExperiment } from './preflight.js';
 import { extractOrLoad, stageInputs, trainOrLoadSeenNetwork } from './activations.js';

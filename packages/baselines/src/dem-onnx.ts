@@ -9,7 +9,8 @@
  *   g = w ⊙ (f − x̄) ⊙ [f > 0];  dW₂ = h₁ᵀg;  db₂ = Σ_r g;  gh = (g W₂ᵀ) ⊙ [h₁ > 0];  dW₁ = aᵀgh;  db₁ = Σ_r gh.
  * (tfjs's ReLU gradient is also the step at 0 from the right: [x > 0].)
  */
-import { FusedAdam, OnnxGraph, OrtProgram, type Matrix } from '@niwt/core';
+import { type Matrix } from '@niwt/core';
+import { FusedAdam, OnnxGraph, OrtProgram } from '@niwt/compute';
 import type { DemBatch, DemParams } from './dem.js';
 
 /** The step graph for E-dim class rows, H hidden units, D feature dims; the row count R is symbolic. */

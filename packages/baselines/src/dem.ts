@@ -10,7 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
-import { Adam, BackendError, Rng, StateError, TOKENS, deriveSeed, loadOnnxRuntime, onnxRuntimeUnavailableReason, selectRows, variableFrom, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { BackendError, Rng, StateError, TOKENS, deriveSeed, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import { Adam, loadOnnxRuntime, onnxRuntimeUnavailableReason, variableFrom } from '@niwt/compute';
 import { candidateAccuracy, l2NormalizeRows, positions, samplesOf, splitSeenClasses } from './common.js';
 import { OnnxDemEngine } from './dem-onnx.js';
 import { readTidy } from './tensors.js';

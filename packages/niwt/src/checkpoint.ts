@@ -13,16 +13,15 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { hashOf, type Matrix } from '@niwt/core';
 import {
   adamStateArrays,
   adamStateFrom,
-  hashOf,
   readCheckpoint,
   writeCheckpoint,
   type AdamState,
   type CheckpointArray,
-  type Matrix,
-} from '@niwt/core';
+} from '@niwt/compute';
 import type { EpochBest } from './transfer.js';
 
 /** Where and how often stage D checkpoints (`trainUnseenWeights*`'s last argument). */

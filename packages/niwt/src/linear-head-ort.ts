@@ -16,7 +16,7 @@
  *   of the VJP also runs on summed B × C rows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { OnnxGraph, OrtProgram } from '@niwt/core';
+import { OnnxGraph, OrtProgram } from '@niwt/compute';
 import { UnsupportedHead, type LinearNode, type LinearizedHead } from './linear-head.js';
 
 type Shape = readonly number[];

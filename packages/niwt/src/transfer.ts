@@ -18,7 +18,8 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, BackendError, Rng, chooseEngine, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
+import { BackendError, Rng, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, chooseEngine, variableFrom } from '@niwt/compute';
 import { RelativeEarlyStop } from './early-stop.js';
 import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';

@@ -14,19 +14,21 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  Adam,
-  FusedAdam,
   Rng,
   StateError,
   deriveSeed,
   hashOf,
   readNpy,
-  variableFrom,
   writeNpy,
-  type AdamState,
   type SeenTrainingData,
   type SeenTrainingReport,
 } from '@niwt/core';
+import {
+  Adam,
+  FusedAdam,
+  variableFrom,
+  type AdamState,
+} from '@niwt/compute';
 import { checkpointedDetail } from '../seen-loop.js';
 import { FinetuneCheckpoints, type FinetuneState } from './finetune-checkpoint.js';
 import { readAugmented, readForInference } from '../preprocess/preprocess.js';

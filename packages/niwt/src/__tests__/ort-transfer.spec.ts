@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, memoryTaps, type HeadLayer } from '@niwt/core';
+import { Rng, matrix, memoryTaps, type HeadLayer } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { LinearizedHead, trainUnseenWeights, trainUnseenWeightsAsync, UnsupportedHead } from '../index.js';
 import { OrtLinearizedHead } from '../linear-head-ort.js';
 import { randomTap } from './fixtures.js';
