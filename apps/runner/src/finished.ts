@@ -9,7 +9,7 @@ import { processAlive } from '@niwt/core';
 import { DEFAULT_RETRY, isServerUri, listLocalRuns, makeClient, parseServerUri, resolveStoreRoot, type LocalRun, type RestRun } from '@niwt/tracking';
 import type { Experiment } from './compose.js';
 import { HOST, LIFECYCLE_TAGS } from './lifecycle.js';
-import type { MethodResult, RunResult } from './pipeline.js';
+import type { MethodResult, RunResult } from './results.js';
 
 /** Artifact of each method run holding its `MethodResult`, read back when a resumed run reuses it. */
 export const METHOD_RESULT = 'results/method.json';

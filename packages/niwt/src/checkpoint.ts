@@ -22,7 +22,7 @@ import {
   type AdamState,
   type CheckpointArray,
 } from '@niwt/compute';
-import type { EpochBest } from './transfer.js';
+import type { EpochBest } from './epoch-best.js';
 
 /** Where and how often stage D checkpoints (`trainUnseenWeights*`'s last argument). */
 export interface StageDCheckpointing {

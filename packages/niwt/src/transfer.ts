@@ -22,6 +22,7 @@ import { BackendError, Rng, matrix, yieldToEventLoop, type Matrix, type TapHead 
 import { Adam, chooseEngine, variableFrom } from '@niwt/compute';
 import { RelativeEarlyStop } from './early-stop.js';
 import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
+import type { EpochBest } from './epoch-best.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
 import { OrtLinearizedHead } from './linear-head-ort.js';
 import type { TapSource } from '@niwt/core';
@@ -77,19 +78,6 @@ export interface TransferResult {
   readonly losses: number[];
   /** Epoch whose weights were returned with `finalWeights: 'best-epoch-loss'` (1-based), and its mean loss. */
   readonly bestEpoch?: { readonly epoch: number; readonly meanLoss: number };
-}
-
-/**
- * The release's final-weights rule as loop state: per epoch (pass over the pairs) the mean training loss; the
- * weights at the end of the epoch with the lowest mean (ties: the later epoch). Plain data, so a checkpoint
- * of stage D can carry it.
- */
-export interface EpochBest {
-  /** Current epoch (1-based), its loss sum and step count. */
-  epoch: number;
-  sum: number;
-  count: number;
-  best?: { epoch: number; meanLoss: number; weights: Float32Array };
 }
 
 /** Row statistics of the seen weights: mean μ_d and population std σ_d of each row. */
