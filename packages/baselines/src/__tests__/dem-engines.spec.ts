@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError, Rng, matrix } from '@niwt/core';
 import { initBackend } from '@niwt/compute';
 import { DemTrainer, demBatchLoss, groupBatch, initDemParams, type DemParams } from '../index.js';
-import { OnnxDemEngine } from '../dem-onnx.js';
+import { OnnxDemEngine } from '../dem/engine-onnx.js';
 import { syntheticProblem } from './fixtures.js';
 
 await initBackend('wasm');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng, matrix } from '@niwt/core';
 import { initBackend } from '@niwt/compute';
 import { DEM_PRESETS, Dem, demBatchLoss, demOptions, groupBatch, initDemParams, prototypeScores } from '../index.js';
-import { OnnxDemEngine } from '../dem-onnx.js';
+import { OnnxDemEngine } from '../dem/engine-onnx.js';
 import { evaluate, syntheticProblem } from './fixtures.js';
 
 await initBackend('wasm');
