@@ -301,8 +301,23 @@ export interface TrackedRun {
   end(status: Exclude<RunStatus, 'RUNNING'>): Promise<void>;
 }
 
+/**
+ * Where a tracker's runs can be read back, in MLflow's layouts: a file store folder (`mlruns`, absolute) or a
+ * tracking server URI (credentials, if any, as configured). The runner searches it for runs of the same config.
+ */
+export type RunStoreLocation =
+  | { readonly kind: 'mlflow-file'; readonly root: string }
+  | { readonly kind: 'mlflow-server'; readonly uri: string };
+
 export interface Tracker {
   startRun(options: StartRunOptions): Promise<TrackedRun>;
+  /**
+   * Where its runs live, so the runner can find runs of the same config: a finished one (a sweep skips the
+   * point) or an unfinished one (`niwt run --resume`). Optional: a tracker without it is never searched
+   * (every run starts afresh). `tracker:mlflow` with `uri: file:./mlruns` gives
+   * `{ kind: 'mlflow-file', root: '/abs/base/mlruns' }`.
+   */
+  runStore?(): RunStoreLocation;
   /**
    * Reopens an ended or interrupted run under the same id (status RUNNING again, so its end sets the final
    * status and end time) to log more into it (`niwt run --resume`). Optional: without it a resume opens a

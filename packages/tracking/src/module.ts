@@ -6,7 +6,16 @@
  */
 import path from 'node:path';
 import { ContainerModule, inject, injectable, optional } from 'inversify';
-import { registerPlugin, TOKENS, type Logger, type RunContext, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
+import {
+  registerPlugin,
+  TOKENS,
+  type Logger,
+  type RunContext,
+  type RunStoreLocation,
+  type StartRunOptions,
+  type TrackedRun,
+  type Tracker,
+} from '@niwt/core';
 import { secretValuesFromEnv } from './credentials.js';
 import { mlflowPreflight } from './preflight.js';
 import { FileStoreTracker } from './file-store.js';
@@ -24,6 +33,7 @@ export class MlflowTracker implements Tracker {
   readonly store: FileStoreTracker | RestTracker;
   readonly redactor: Redactor;
   private readonly tracker: RedactingTracker;
+  private readonly uri: string;
 
   /** Resolves and checks `uri` here, so a bad value fails before any training starts. */
   constructor(
@@ -32,6 +42,7 @@ export class MlflowTracker implements Tracker {
     @inject(TOKENS.logger) @optional() logger?: Logger,
   ) {
     const uri = options.uri ?? DEFAULT_TRACKING_URI;
+    this.uri = uri;
     this.redactor = new Redactor(options.secretKeys ?? [], secretValuesFromEnv(process.env, uri));
     this.store = isServerUri(uri)
       ? new RestTracker({
@@ -48,6 +59,13 @@ export class MlflowTracker implements Tracker {
   /** Absolute path of the `mlruns` folder (file stores), or the server's URL without credentials. */
   get root(): string {
     return this.store instanceof FileStoreTracker ? this.store.root : this.store.server.baseUrl;
+  }
+
+  /** The file store's folder, or the server's URI as configured (see `Tracker.runStore`). */
+  runStore(): RunStoreLocation {
+    return this.store instanceof FileStoreTracker
+      ? { kind: 'mlflow-file', root: this.store.root }
+      : { kind: 'mlflow-server', uri: this.uri };
   }
 
   startRun(options: StartRunOptions): Promise<TrackedRun> {
