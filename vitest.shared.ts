@@ -7,6 +7,7 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 
 const PACKAGES: Record<string, string> = {
   '@niwt/core': 'packages/core',
+  '@niwt/compute': 'packages/compute',
   '@niwt/backbones': 'packages/backbones',
   '@niwt/datasets': 'packages/datasets',
   '@niwt/domain-knowledge': 'packages/domain-knowledge',

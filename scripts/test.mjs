@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm test`: typecheck, lint and test every project through nx (offline, no cloud, no daemon), then
+ * `npm test`: typecheck, check for import cycles, lint and test every project through nx (offline, no cloud, no daemon), then
  * print one plain `N passed, N failed` line summed from the per-package vitest JSON reports.
  * Extra arguments go to nx (e.g. `npm test -- --projects=@niwt/core`).
  */
@@ -24,6 +24,9 @@ const native = spawnSync('bash', [path.join(root, 'scripts/tfjs-native.sh')], { 
 if (native.status !== 0) console.log('scripts/tfjs-native.sh failed: the native backend parity suite will fail');
 console.log('> tsc -b tsconfig.json (typecheck and build every project)');
 const tsc = spawnSync('npx', ['tsc', '-b', 'tsconfig.json'], { cwd: root, stdio: 'inherit', env });
+// Import cycles inside a package's src fail the run too (scripts/import-cycles.mjs prints each one).
+console.log('> scripts/import-cycles.mjs (no import cycles inside a package)');
+const cycles = tsc.status !== 0 ? tsc : spawnSync('node', [path.join(root, 'scripts/import-cycles.mjs')], { cwd: root, stdio: 'inherit', env });
 // Formatting (issue 16): Prettier at width 120 (.prettierrc.json, .prettierignore) and no source line over 120
 // characters. Fix with `npm run format && npm run format:long`; the cache keeps the check to a few seconds.
 console.log('> prettier --check . && node scripts/wrap-long-lines.mjs --check (formatting, lines of at most 120)');
@@ -40,8 +43,8 @@ const longLines = spawnSync('node', [path.join(root, 'scripts/wrap-long-lines.mj
 const formatted = prettier.status === 0 && longLines.status === 0;
 if (!formatted) console.log('formatting check failed: run `npm run format && npm run format:long`');
 const nx =
-  tsc.status !== 0
-    ? tsc
+  cycles.status !== 0
+    ? cycles
     : spawnSync('npx', ['nx', 'run-many', '-t', 'lint', 'test', '--output-style=static', '--parallel=2', '--skip-nx-cache', ...process.argv.slice(2)], {
         cwd: root,
         stdio: 'inherit',

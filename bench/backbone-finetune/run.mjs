@@ -50,7 +50,7 @@ if (process.argv[2]) {
 }
 
 async function runOne(name, backend) {
-  const { initBackend } = await import('@niwt/core');
+  const { initBackend } = await import('@niwt/compute');
   const { Vgg16, ResNet101, imagenetOptions } = await import('@niwt/backbones');
   const tf = await import('@tensorflow/tfjs');
   const info = await initBackend(backend);

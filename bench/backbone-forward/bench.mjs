@@ -3,7 +3,8 @@
 // exported to ONNX, all cores). Needs `npm run build`. Prints JSON on stdout.
 //   ENGINES=onnx,tfjs (default both)   NIWT_BACKEND=auto   BATCH=16
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, loadOnnxRuntime, onnxRuntimeUnavailableReason, silentLogger } from '@niwt/core';
+import { silentLogger } from '@niwt/core';
+import { initBackend, loadOnnxRuntime, onnxRuntimeUnavailableReason } from '@niwt/compute';
 import { Vgg16, ResNet101, OnnxForward, imagenetOptions } from '@niwt/backbones';
 
 const info = await initBackend(process.env.NIWT_BACKEND ?? 'auto');

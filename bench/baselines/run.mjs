@@ -114,7 +114,8 @@ function ensureData() {
 }
 
 async function runWorker(kind) {
-  const { Rng, initBackend, writeNpy, readNpy, matrix } = await import('@niwt/core');
+  const { Rng, writeNpy, readNpy, matrix } = await import('@niwt/core');
+  const { initBackend } = await import('@niwt/compute');
   const { N, D, E, C } = SHAPE;
   if (kind === 'data') {
     mkdirSync(dataDir, { recursive: true });

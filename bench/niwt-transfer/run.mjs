@@ -20,7 +20,8 @@ import { existsSync, mkdirSync, openSync, writeSync, closeSync, statSync, rename
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { Rng, initBackend, matrix, npyTaps } from '@niwt/core';
+import { Rng, matrix, npyTaps } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { trainUnseenWeightsAsync } from '@niwt/niwt';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -69,7 +69,8 @@ function randomDataset(n) {
 }
 
 async function child(name, workDir) {
-  const { initBackend, npyTaps, silentLogger } = await import('@niwt/core');
+  const { npyTaps, silentLogger } = await import('@niwt/core');
+  const { initBackend } = await import('@niwt/compute');
   const { Vgg16, ResNet101, imagenetOptions } = await import('@niwt/backbones');
   const { importanceInBatches } = await import('@niwt/niwt');
   const tf = await import('@tensorflow/tfjs');

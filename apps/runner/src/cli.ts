@@ -16,7 +16,7 @@ import {
 } from '@niwt/core';
 import { describeSweep, expandGrid, runSweep } from './sweep.js';
 import { bestLine } from './sweep-summary.js';
-import { findUnfinishedRuns, type UnfinishedRun } from './finished.js';
+import { findUnfinishedRuns, trackerOf, type UnfinishedRun } from './finished.js';
 import { lifecycle, shellQuote } from './lifecycle.js';
 import { registerWeightsCommands } from './commands/weights.js';
 import { registerReportCommands } from './commands/report.js';
@@ -216,7 +216,7 @@ async function previousRuns(exp: Experiment, resume: boolean, log: Logger): Prom
   if (stale.length > 0) log.info(`removed ${stale.length} temporary cache folder(s) left by processes that are gone`);
   let unfinished: UnfinishedRun[];
   try {
-    unfinished = await findUnfinishedRuns(exp);
+    unfinished = await findUnfinishedRuns(exp, trackerOf(exp));
   } catch (e) {
     log.warn(`cannot look for unfinished runs of this config: ${(e as Error).message}`);
     unfinished = [];

@@ -5,19 +5,25 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { processAlive } from '@niwt/core';
-import { DEFAULT_RETRY, isServerUri, listLocalRuns, makeClient, parseServerUri, resolveStoreRoot, type LocalRun, type RestRun } from '@niwt/tracking';
+import { processAlive, type Tracker } from '@niwt/core';
+import { DEFAULT_RETRY, listLocalRuns, makeClient, parseServerUri, type LocalRun, type RestRun } from '@niwt/tracking';
 import type { Experiment } from './compose.js';
 import { HOST, LIFECYCLE_TAGS } from './lifecycle.js';
-import type { MethodResult, RunResult } from './pipeline.js';
+import type { MethodResult, RunResult } from './results.js';
 
 /** Artifact of each method run holding its `MethodResult`, read back when a resumed run reuses it. */
 export const METHOD_RESULT = 'results/method.json';
 
-export async function findFinishedRun(exp: Experiment): Promise<RunResult | undefined> {
-  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
-  if (isServerUri(uri)) return undefined;
-  const root = resolveStoreRoot(uri, exp.run.baseDir);
+/** The experiment's tracker plugin, constructed as a run constructs it (here: to ask where its runs live). */
+export function trackerOf(exp: Experiment): Tracker {
+  return exp.registry.create(exp.tracker.spec, exp.tracker.options) as Tracker;
+}
+
+/** The newest finished run of this config in `tracker`'s local store (`Tracker.runStore`), with its results. */
+export async function findFinishedRun(exp: Experiment, tracker: Tracker): Promise<RunResult | undefined> {
+  const where = tracker.runStore?.();
+  if (where?.kind !== 'mlflow-file') return undefined;
+  const root = where.root;
   let runs;
   try {
     runs = await listLocalRuns(root, { experiment: exp.top.experiment });
@@ -71,15 +77,16 @@ const isParentOf = (exp: Experiment, tags: Readonly<Record<string, string>>): bo
  * Runs of the same config (tag `niwt.config_hash`) that did not finish — interrupted, killed, failed, or still
  * RUNNING because their process was SIGKILLed — newest first, from the local file store or a tracking server.
  */
-export async function findUnfinishedRuns(exp: Experiment): Promise<UnfinishedRun[]> {
-  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
-  return isServerUri(uri) ? unfinishedOnServer(exp, uri) : unfinishedLocal(exp, uri);
+export async function findUnfinishedRuns(exp: Experiment, tracker: Tracker): Promise<UnfinishedRun[]> {
+  const where = tracker.runStore?.();
+  if (!where) return [];
+  return where.kind === 'mlflow-server' ? unfinishedOnServer(exp, where.uri) : unfinishedLocal(exp, where.root);
 }
 
-async function unfinishedLocal(exp: Experiment, uri: string): Promise<UnfinishedRun[]> {
+async function unfinishedLocal(exp: Experiment, root: string): Promise<UnfinishedRun[]> {
   let runs;
   try {
-    runs = await listLocalRuns(resolveStoreRoot(uri, exp.run.baseDir), { experiment: exp.top.experiment });
+    runs = await listLocalRuns(root, { experiment: exp.top.experiment });
   } catch {
     return []; // no store yet
   }

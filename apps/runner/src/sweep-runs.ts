@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { TrackedRun, Tracker } from '@niwt/core';
-import { FileStoreRun, isServerUri, listLocalRuns, resolveStoreRoot, type LocalRun } from '@niwt/tracking';
+import { FileStoreRun, listLocalRuns, type LocalRun } from '@niwt/tracking';
 import type { Experiment } from './compose.js';
 import { fmtSweepValue, type SweepValue } from './sweep-summary.js';
 
@@ -26,10 +26,10 @@ export function pointName(keys: readonly string[], assignment: Readonly<Record<s
   return keys.map((k) => `${k.split('.').pop() ?? k}=${fmtSweepValue(assignment[k])}`).join(',');
 }
 
-/** The local store a config logs to, or undefined for a tracking server. */
-export function localStoreOf(exp: Experiment): string | undefined {
-  const uri = String(exp.tracker.options.uri ?? 'file:./mlruns');
-  return isServerUri(uri) ? undefined : resolveStoreRoot(uri, exp.run.baseDir);
+/** The local store `tracker` logs to (`Tracker.runStore`), or undefined for a tracking server or no store. */
+export function localStoreOf(tracker: Tracker): string | undefined {
+  const where = tracker.runStore?.();
+  return where?.kind === 'mlflow-file' ? where.root : undefined;
 }
 
 async function runsOf(root: string, experiment: string): Promise<LocalRun[]> {
@@ -62,7 +62,7 @@ export async function openSweepParent(
   sweepHash: string,
   tags: Readonly<Record<string, string>>,
 ): Promise<SweepParent> {
-  const root = localStoreOf(exp);
+  const root = localStoreOf(tracker);
   if (root) {
     const found = (await runsOf(root, exp.top.experiment))
       .filter((r) => r.tags[SWEEP_TAGS.sweep] === sweepHash && !r.tags['mlflow.parentRunId'])
@@ -128,7 +128,7 @@ export interface StaleRunQuery {
  * that saw a point's child die.
  */
 export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleRunQuery): Promise<string[]> {
-  const root = localStoreOf(exp);
+  const root = localStoreOf(tracker);
   if (!root) return [];
   const runs = await runsOf(root, exp.top.experiment);
   const stale: LocalRun[] = [];

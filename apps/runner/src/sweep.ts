@@ -17,7 +17,7 @@ import { preflightExperiment } from './preflight.js';
 import { runExperiment, type RunResult } from './pipeline.js';
 import { summarizeSweep, writeSweepArtifacts } from './sweep-summary.js';
 import type { SweepMetric, SweepRow, SweepValue } from './sweep-summary.js';
-import { findFinishedRun } from './finished.js';
+import { findFinishedRun, trackerOf } from './finished.js';
 import { lifecycle, ownerTags } from './lifecycle.js';
 import { runPointInChild, type PointProcess } from './point-process.js';
 import { SweepProgress } from './sweep-progress.js';
@@ -169,7 +169,7 @@ export async function finishSweep(
   await parent.logMetrics({ [`best_${metric}`]: summary.best[metric] });
   await parent.end('FINISHED');
   // the artifacts' home: the run folder of a file store, the server's artifact path otherwise
-  const local = localStoreOf(s.exps[0]) !== undefined;
+  const local = localStoreOf(s.tracker) !== undefined;
   const outDir = local ? path.join(parent.location, 'artifacts', 'sweep') : `${parent.location}#artifacts/sweep`;
   return { summary, outDir, plot: plot ? path.join(outDir, path.basename(plot)) : undefined };
 }
@@ -208,7 +208,7 @@ export async function runSweep(file: string, opts: SweepOptions): Promise<SweepR
     const runPoint = async (i: number): Promise<void> => {
       const exp = exps[i];
       const name = pointName(keys, points[i]);
-      const previous = opts.force ? undefined : await findFinishedRun(exp);
+      const previous = opts.force ? undefined : await findFinishedRun(exp, trackerOf(exp));
       if (previous) {
         progress.skipped(name, previous.runId);
         results[i] = previous;
@@ -304,7 +304,7 @@ export async function describeSweep(
   const s = await prepareSweep(file, opts);
   const points = [];
   for (const [i, exp] of s.exps.entries()) {
-    const previous = opts.force ? undefined : await findFinishedRun(exp);
+    const previous = opts.force ? undefined : await findFinishedRun(exp, trackerOf(exp));
     const finished = previous ? { finishedRunId: previous.runId } : {};
     points.push({ name: pointName(s.keys, s.points[i]), hash: exp.hash, ...finished });
   }

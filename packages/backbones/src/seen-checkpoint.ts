@@ -14,7 +14,7 @@ import {
   writeCheckpoint,
   type AdamState,
   type CheckpointArray,
-} from '@niwt/core';
+} from '@niwt/compute';
 
 export const SEEN_CHECKPOINT_FILE = 'seen-loop.ckpt';
 

@@ -7,7 +7,8 @@
  * was not (a kill mid-epoch loses that epoch's steps only).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, hashOf, yieldToEventLoop, type Logger, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import { Rng, hashOf, yieldToEventLoop, type Logger, type SeenTrainingData, type SeenTrainingReport } from '@niwt/core';
+import { Adam } from '@niwt/compute';
 import { readSeenCheckpoint, seenCheckpointFile, writeSeenCheckpoint } from './seen-checkpoint.js';
 
 export interface SeenLoopSettings {

@@ -1,13 +1,13 @@
 import { ContainerModule } from 'inversify';
 import { registerPlugin } from '@niwt/core';
-import { Ale, aleOptions } from './ale.js';
-import { Dem, demOptions } from './dem.js';
+import { Ale, aleOptions } from './ale/index.js';
+import { Dem, demOptions } from './dem/index.js';
 import { Eszsl, eszslOptions } from './eszsl.js';
 import { Sae, saeOptions } from './sae.js';
 
 export * from './common.js';
-export * from './ale.js';
-export * from './dem.js';
+export * from './ale/index.js';
+export * from './dem/index.js';
 export * from './eszsl.js';
 export * from './sae.js';
 export * from './linalg.js';

@@ -2,7 +2,6 @@
  * The contracts every plugin implements. Plugins meet only through these types and the container;
  * they never import each other.
  */
-import type * as tf from '@tensorflow/tfjs';
 import type { Matrix } from './matrix.js';
 import type { Logger } from './logger.js';
 import type { StageCache } from './stage-cache.js';
@@ -132,6 +131,19 @@ export interface TapInfo {
 }
 
 /**
+ * The tensor types of the tensor-bearing contracts (`HeadLayer`, `TapHead`). Core names no tensor library:
+ * `@niwt/compute` fills this interface in with tfjs's `Tensor1D`/`Tensor2D`/`Tensor4D` by declaration merging
+ * (as vitest's `ProvidedContext`), so every package that imports compute sees tfjs's types here; a program
+ * without compute sees `unknown`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by declaration merging
+export interface TensorTypes {}
+type TensorOf<K extends string> = TensorTypes extends { readonly [k in K]: infer T } ? T : unknown;
+type Tensor1D = TensorOf<'Tensor1D'>;
+type Tensor2D = TensorOf<'Tensor2D'>;
+type Tensor4D = TensorOf<'Tensor4D'>;
+
+/**
  * One layer of a head, described so NIWT can linearise it (fast stage D). Tensors belong to the backbone.
  * `dense` flattens a 4-D input in NHWC order; `affine` is inference-mode BatchNorm folded to scale/offset.
  */
@@ -139,10 +151,10 @@ export type HeadLayer =
   | { readonly kind: 'maxpool'; readonly size: number; readonly stride: number; readonly padding: 'valid' | 'same' }
   | { readonly kind: 'avgpool'; readonly size: number; readonly stride: number; readonly padding: 'valid' | 'same' }
   | { readonly kind: 'flatten' }
-  | { readonly kind: 'dense'; readonly weights: tf.Tensor2D; readonly bias?: tf.Tensor1D }
+  | { readonly kind: 'dense'; readonly weights: Tensor2D; readonly bias?: Tensor1D }
   | { readonly kind: 'relu' }
-  | { readonly kind: 'conv'; readonly filter: tf.Tensor4D; readonly bias?: tf.Tensor1D; readonly stride: number; readonly padding: 'valid' | 'same' }
-  | { readonly kind: 'affine'; readonly scale: tf.Tensor1D; readonly offset: tf.Tensor1D }
+  | { readonly kind: 'conv'; readonly filter: Tensor4D; readonly bias?: Tensor1D; readonly stride: number; readonly padding: 'valid' | 'same' }
+  | { readonly kind: 'affine'; readonly scale: Tensor1D; readonly offset: Tensor1D }
   | { readonly kind: 'residual'; readonly branch: readonly HeadLayer[]; readonly shortcut?: readonly HeadLayer[] }
   | { readonly kind: 'gap' };
 
@@ -150,7 +162,7 @@ export type HeadLayer =
 export interface TapHead {
   readonly tap: TapInfo;
   readonly outDim: number;
-  apply(activations: tf.Tensor4D): tf.Tensor2D;
+  apply(activations: Tensor4D): Tensor2D;
   /**
    * The same function as a layer list (optional): when present, `apply` must equal applying these layers
    * in order (inference mode), and NIWT's stage D uses its exact fast path instead of double backprop.
@@ -299,8 +311,23 @@ export interface TrackedRun {
   end(status: Exclude<RunStatus, 'RUNNING'>): Promise<void>;
 }
 
+/**
+ * Where a tracker's runs can be read back, in MLflow's layouts: a file store folder (`mlruns`, absolute) or a
+ * tracking server URI (credentials, if any, as configured). The runner searches it for runs of the same config.
+ */
+export type RunStoreLocation =
+  | { readonly kind: 'mlflow-file'; readonly root: string }
+  | { readonly kind: 'mlflow-server'; readonly uri: string };
+
 export interface Tracker {
   startRun(options: StartRunOptions): Promise<TrackedRun>;
+  /**
+   * Where its runs live, so the runner can find runs of the same config: a finished one (a sweep skips the
+   * point) or an unfinished one (`niwt run --resume`). Optional: a tracker without it is never searched
+   * (every run starts afresh). `tracker:mlflow` with `uri: file:./mlruns` gives
+   * `{ kind: 'mlflow-file', root: '/abs/base/mlruns' }`.
+   */
+  runStore?(): RunStoreLocation;
   /**
    * Reopens an ended or interrupted run under the same id (status RUNNING again, so its end sets the final
    * status and end time) to log more into it (`niwt run --resume`). Optional: without it a resume opens a

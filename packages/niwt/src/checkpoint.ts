@@ -13,17 +13,16 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { hashOf, type Matrix } from '@niwt/core';
 import {
   adamStateArrays,
   adamStateFrom,
-  hashOf,
   readCheckpoint,
   writeCheckpoint,
   type AdamState,
   type CheckpointArray,
-  type Matrix,
-} from '@niwt/core';
-import type { EpochBest } from './transfer.js';
+} from '@niwt/compute';
+import type { EpochBest } from './epoch-best.js';
 
 /** Where and how often stage D checkpoints (`trainUnseenWeights*`'s last argument). */
 export interface StageDCheckpointing {

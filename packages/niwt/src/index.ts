@@ -8,3 +8,4 @@ export * from './niwt.js';
 export * from './module.js';
 export * from './explain.js';
 export * from './checkpoint.js';
+export * from './epoch-best.js';

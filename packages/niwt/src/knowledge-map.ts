@@ -9,7 +9,8 @@
  * after every epoch, by Spearman rank correlation (default) or by held-out cosine loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Adam, Rng, variableFrom, matrix, row, selectRows, type Matrix } from '@niwt/core';
+import { Rng, matrix, row, selectRows, type Matrix } from '@niwt/core';
+import { Adam, variableFrom } from '@niwt/compute';
 import { cosine, ranks } from './stats.js';
 
 export interface MapTrainingData {

@@ -16,8 +16,9 @@
  *   of the VJP also runs on summed B × C rows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { OnnxGraph, OrtProgram } from '@niwt/core';
+import { OnnxGraph, OrtProgram } from '@niwt/compute';
 import { UnsupportedHead, type LinearNode, type LinearizedHead } from './linear-head.js';
+import { onnxCosineTerm } from './stage-d-loss.js';
 
 type Shape = readonly number[];
 
@@ -368,16 +369,9 @@ export class OrtLinearizedHead {
       ? g.op('MatMul', [b.vjp(lin.rest, w).name, g.initializer('spatialSumT', transpose2d(S, K, lin.spatialSum!.shape[1]), [lin.spatialSum!.shape[1], K])])
       : g.op('Reshape', [b.vjpSum(lin.rest, w), g.int64s([0, -1])]);
 
-    // the cosine term and its gradient, as tfjs differentiates it: â = α / (‖α‖ + 1e-12),
-    // ∂/∂α (1 − â·t)/B = −(t/n′ − (α·t) α / (n′² ‖α‖))/B with n′ = ‖α‖ + 1e-12
+    // the cosine term of stage D's loss and its gradient in α (stage-d-loss.ts)
     const t = g.input('t', ['batch', K]);
-    const norm = g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [alpha, alpha]), g.int64s([1])], { keepdims: { i: 1 } })]);
-    const np = g.op('Add', [norm, g.constant([1e-12], [])]);
-    const dot = g.op('ReduceSum', [g.op('Mul', [alpha, t]), g.int64s([1])], { keepdims: { i: 1 } });
-    const cos = g.op('Div', [dot, np]);
-    const invB = g.op('Reciprocal', [g.op('Cast', [g.op('Slice', [g.op('Shape', [alpha]), g.int64s([0]), g.int64s([1])])], { to: { i: 1 } })]);
-    const radial = g.op('Div', [g.op('Mul', [dot, alpha]), g.op('Mul', [g.op('Mul', [np, np]), norm])]);
-    const grad = g.op('Mul', [g.op('Sub', [radial, g.op('Div', [t, np])]), invB]);
+    const { cos, grad } = onnxCosineTerm(g, alpha, t);
 
     // adjoint: the JVP of the gradient broadcast over space
     const d: Val = S

@@ -4,6 +4,7 @@
  *
  *   L(W_u) = mean_j [1 − cos(α_{c_j}(x_j; W_u), â_{c_j})] + λ · ½‖W_u − μ1ᵀ‖²
  *
+ * (defined once, for every implementation, in `stage-d-loss.ts`).
  * α_c(x; W_u) = Σ_ij ∂(W_u[:,c]ᵀ h(A(x)))/∂A_ij. Three exact implementations:
  * - `fast-ort` (the default of `trainUnseenWeightsAsync` when onnxruntime-node loads and compiles the head):
  *   the linearised head below as two ONNX graphs (`OrtLinearizedHead`) on every core.
@@ -18,11 +19,14 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Adam, BackendError, Rng, chooseEngine, variableFrom, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
+import { BackendError, Rng, matrix, yieldToEventLoop, type Matrix, type TapHead } from '@niwt/core';
+import { Adam, chooseEngine, variableFrom } from '@niwt/compute';
 import { RelativeEarlyStop } from './early-stop.js';
 import { StageDCheckpointer, stageDFingerprint, type StageDCheckpointing, type StageDState } from './checkpoint.js';
+import type { EpochBest } from './epoch-best.js';
 import { LinearizedHead, UnsupportedHead } from './linear-head.js';
 import { OrtLinearizedHead } from './linear-head-ort.js';
+import { cosineTerm, cosineTermOf, unitRows, weightPenalty, weightPenaltyStep } from './stage-d-loss.js';
 import type { TapSource } from '@niwt/core';
 
 export interface TransferData {
@@ -78,19 +82,6 @@ export interface TransferResult {
   readonly bestEpoch?: { readonly epoch: number; readonly meanLoss: number };
 }
 
-/**
- * The release's final-weights rule as loop state: per epoch (pass over the pairs) the mean training loss; the
- * weights at the end of the epoch with the lowest mean (ties: the later epoch). Plain data, so a checkpoint
- * of stage D can carry it.
- */
-export interface EpochBest {
-  /** Current epoch (1-based), its loss sum and step count. */
-  epoch: number;
-  sum: number;
-  count: number;
-  best?: { epoch: number; meanLoss: number; weights: Float32Array };
-}
-
 /** Row statistics of the seen weights: mean μ_d and population std σ_d of each row. */
 export function rowStats(w: Matrix): { mean: Float32Array; std: Float32Array } {
   const mean = new Float32Array(w.rows);
@@ -120,12 +111,6 @@ function oneHot(classes: tf.Tensor1D, depth: number): tf.Tensor2D {
   return depth === 1 ? tf.ones([classes.shape[0], 1], 'int32') : (tf.oneHot(classes, depth) as tf.Tensor2D);
 }
 
-/** Data term of the loss from α: mean_j [1 − cos(α_j, t̂_{c_j})]. */
-function cosineTerm(alpha: tf.Tensor2D, targetsHat: tf.Tensor2D, classes: tf.Tensor1D): tf.Scalar {
-  const alphaHat = tf.div(alpha, tf.add(tf.norm(alpha, 'euclidean', 1, true), 1e-12));
-  return tf.mean(tf.sub(1, tf.sum(tf.mul(alphaHat, tf.gather(targetsHat, classes)), 1)));
-}
-
 /**
  * The stage D loss for one batch as a differentiable function of W_u (the reference: double backprop).
  * @param tapBatch B × h × w × k; `classes` the unseen column of each pair; `targetsHat` n_u × K unit rows.
@@ -135,7 +120,7 @@ export function transferLoss(head: TapHead, wu: tf.Tensor2D, tapBatch: tf.Tensor
   const wPer = tf.matMul(oneHot(classes, wu.shape[1]), wu, false, true) as tf.Tensor2D; // B × D
   const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(head.apply(a as tf.Tensor4D), wPer)))(tapBatch);
   const alpha = tf.sum(grad, [1, 2]) as tf.Tensor2D; // B × K
-  return tf.add(cosineTerm(alpha, targetsHat, classes), tf.mul(lambda / 2, tf.sum(tf.square(tf.sub(wu, mu))))) as tf.Scalar;
+  return tf.add(cosineTerm(alpha, targetsHat, classes), weightPenalty(wu, mu, lambda)) as tf.Scalar;
 }
 
 /** Per-image forward states of the pool images used, packed as bits in a temporary file (constant memory). */
@@ -233,10 +218,7 @@ class StageD {
     const { mean } = rowStats(data.seenWeights);
     this.wu = variableFrom<tf.Rank.R2>(init.data, [init.rows, nU]);
     this.mu = tf.tidy(() => tf.tile(tf.tensor2d(mean, [mean.length, 1]), [1, nU]) as tf.Tensor2D);
-    this.targetsHat = tf.tidy(() => {
-      const t = tf.tensor2d(data.targets.data, [nU, K]);
-      return tf.div(t, tf.add(tf.norm(t, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
-    });
+    this.targetsHat = tf.tidy(() => unitRows(tf.tensor2d(data.targets.data, [nU, K])));
     this.optimizer = new Adam([this.wu], { lr: opts.lr, epsilon: opts.adamEpsilon });
     this.stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
     this.store = lin ? new StateStore(lin, data.pool, [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
@@ -470,12 +452,12 @@ async function ortStep(ort: OrtLinearizedHead, bits: Uint8Array, batch: readonly
     t = tf.gather(run.targetsHat, cls).dataSync() as Float32Array; // B × K
   });
   const { cos, adjoint } = await ort.step(bits, B, wPer, t);
-  let loss = 1 - cos.reduce((a, c) => a + c, 0) / B;
+  let loss = cosineTermOf(cos);
   tf.tidy(() => {
     const onehot = oneHot(tf.tensor1d(classes, 'int32'), run.nU);
-    const diff = tf.sub(run.wu, run.mu);
-    const gW = tf.add(tf.matMul(tf.tensor2d(adjoint, [B, ort.D]), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
-    loss += (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
+    const penalty = weightPenaltyStep(run.wu, run.mu, lambda);
+    const gW = tf.add(tf.matMul(tf.tensor2d(adjoint, [B, ort.D]), onehot, true, false), penalty.grad); // D × n_u
+    loss += penalty.value;
     run.optimizer.applyGradients([gW]);
   });
   return loss;
@@ -500,9 +482,9 @@ function fastStep(
     const wPer = tf.matMul(onehot, wu, false, true) as tf.Tensor2D; // B × D
     const alpha = lin.alpha(masks, wPer); // B × K
     const { value, grad } = tf.valueAndGrad((a: tf.Tensor) => cosineTerm(a as tf.Tensor2D, targetsHat, cls))(alpha);
-    const diff = tf.sub(wu, mu);
-    const gW = tf.add(tf.matMul(lin.adjoint(masks, grad as tf.Tensor2D), onehot, true, false), tf.mul(lambda, diff)); // D × n_u
-    loss = value.dataSync()[0] + (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0];
+    const penalty = weightPenaltyStep(wu, mu, lambda);
+    const gW = tf.add(tf.matMul(lin.adjoint(masks, grad as tf.Tensor2D), onehot, true, false), penalty.grad); // D × n_u
+    loss = value.dataSync()[0] + penalty.value;
     optimizer.applyGradients([gW]);
   });
   return loss;

@@ -62,6 +62,13 @@ describe('trackingModule', () => {
     );
   });
 
+  it('says where its runs live through the Tracker contract (runStore), for the runner to search', () => {
+    expect(construct({}, tmp).runStore?.()).toEqual({ kind: 'mlflow-file', root: path.join(tmp, 'mlruns') });
+    expect(construct({ uri: 'file:///abs/store' }, tmp).runStore?.()).toEqual({ kind: 'mlflow-file', root: '/abs/store' });
+    const uri = 'http://user:pw@127.0.0.1:5000/';
+    expect(construct({ uri }, tmp).runStore?.()).toEqual({ kind: 'mlflow-server', uri });
+  });
+
   it('redacts secret config keys in the file store too', async () => {
     const tracker = construct({ secretKeys: ['dataset.auth'] }, tmp);
     const run = await tracker.startRun({ experiment: 'red' });

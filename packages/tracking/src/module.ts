@@ -6,8 +6,16 @@
  */
 import path from 'node:path';
 import { ContainerModule, inject, injectable, optional } from 'inversify';
-import { z } from 'zod';
-import { registerPlugin, TOKENS, type Logger, type RunContext, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
+import {
+  registerPlugin,
+  TOKENS,
+  type Logger,
+  type RunContext,
+  type RunStoreLocation,
+  type StartRunOptions,
+  type TrackedRun,
+  type Tracker,
+} from '@niwt/core';
 import { secretValuesFromEnv } from './credentials.js';
 import { mlflowPreflight } from './preflight.js';
 import { FileStoreTracker } from './file-store.js';
@@ -15,20 +23,9 @@ import { RedactingTracker, Redactor } from './redact.js';
 import { RestTracker } from './rest-tracker.js';
 import { DEFAULT_SPOOL_DIR } from './spool/spool.js';
 import { DEFAULT_TRACKING_URI, isServerUri } from './uri.js';
+import { mlflowTrackerOptions, type MlflowTrackerOptions } from './options.js';
 
-export const mlflowTrackerOptions = z.strictObject({
-  /** `file:./mlruns` (relative to the base folder), `file:///abs/mlruns`, a plain path, or `http(s)://host:port`. */
-  uri: z.string().min(1).default(DEFAULT_TRACKING_URI),
-  /** Servers only: where calls are spooled before they are sent (relative to the base folder). Default `.niwt/spool`. */
-  spoolDir: z.string().min(1).optional(),
-  /** Servers only: milliseconds per HTTP attempt. Default 30000. */
-  timeoutMs: z.number().int().positive().optional(),
-  /** Servers only: milliseconds one call may spend retrying (network errors, 408, 429, 5xx). Default 60000. */
-  retryBudgetMs: z.number().int().nonnegative().optional(),
-  /** Extra dotted config keys whose values are secrets (with everything under them), e.g. `dataset.auth`. */
-  secretKeys: z.array(z.string().min(1)).optional(),
-});
-export type MlflowTrackerOptions = z.infer<typeof mlflowTrackerOptions>;
+export { mlflowTrackerOptions, type MlflowTrackerOptions };
 
 @injectable()
 export class MlflowTracker implements Tracker {
@@ -36,6 +33,7 @@ export class MlflowTracker implements Tracker {
   readonly store: FileStoreTracker | RestTracker;
   readonly redactor: Redactor;
   private readonly tracker: RedactingTracker;
+  private readonly uri: string;
 
   /** Resolves and checks `uri` here, so a bad value fails before any training starts. */
   constructor(
@@ -44,6 +42,7 @@ export class MlflowTracker implements Tracker {
     @inject(TOKENS.logger) @optional() logger?: Logger,
   ) {
     const uri = options.uri ?? DEFAULT_TRACKING_URI;
+    this.uri = uri;
     this.redactor = new Redactor(options.secretKeys ?? [], secretValuesFromEnv(process.env, uri));
     this.store = isServerUri(uri)
       ? new RestTracker({
@@ -60,6 +59,13 @@ export class MlflowTracker implements Tracker {
   /** Absolute path of the `mlruns` folder (file stores), or the server's URL without credentials. */
   get root(): string {
     return this.store instanceof FileStoreTracker ? this.store.root : this.store.server.baseUrl;
+  }
+
+  /** The file store's folder, or the server's URI as configured (see `Tracker.runStore`). */
+  runStore(): RunStoreLocation {
+    return this.store instanceof FileStoreTracker
+      ? { kind: 'mlflow-file', root: this.store.root }
+      : { kind: 'mlflow-server', uri: this.uri };
   }
 
   startRun(options: StartRunOptions): Promise<TrackedRun> {

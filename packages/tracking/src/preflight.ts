@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { TrackingError, writableProblem, type PreflightContext, type PreflightIssue } from '@niwt/core';
 import { parseServerUri } from './credentials.js';
-import type { MlflowTrackerOptions } from './module.js';
+import type { MlflowTrackerOptions } from './options.js';
 import { PROBE_TIMEOUT_MS, probeClient, probeServer } from './probe.js';
 import { DEFAULT_SPOOL_DIR } from './spool/spool.js';
 import { DEFAULT_TRACKING_URI, isServerUri, resolveStoreRoot, trackingUriProblem } from './uri.js';

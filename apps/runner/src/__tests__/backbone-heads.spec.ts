@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, silentLogger, type Backbone } from '@niwt/core';
+import { Rng, silentLogger, type Backbone } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { LinearizedHead, importance } from '@niwt/niwt';
 import { baseContainer } from '../compose.js';
 import { PluginRegistry, TOKENS } from '@niwt/core';

@@ -5,7 +5,7 @@
 import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { initBackend } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { ContractBench, checkPlugin, contractSuite, countByGroup, enrolledPlugins } from '../testing/index.js';
 import { REPO, tempDir } from './helpers.js';
 

@@ -3,7 +3,8 @@
  * with the same losses as double backprop (1e-4), for both taps (input, hidden).
  */
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, memoryTaps, silentLogger, type Dataset, type RunContext } from '@niwt/core';
+import { Rng, matrix, memoryTaps, silentLogger, type Dataset, type RunContext } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { FeaturesBackbone, featuresBackboneOptions } from '@niwt/backbones';
 import { trainUnseenWeights } from '@niwt/niwt';
 

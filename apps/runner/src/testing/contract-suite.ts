@@ -10,7 +10,8 @@
  * ```
  */
 import { afterAll, describe, it } from 'vitest';
-import { initBackend, type BackendPreference, type PluginGroup, type PluginSpec } from '@niwt/core';
+import { initBackend, type BackendPreference } from '@niwt/compute';
+import type { PluginGroup, PluginSpec } from '@niwt/core';
 import { ContractBench, checkPlugin } from './contract-checks.js';
 
 export interface ContractSuiteOptions {

@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, readCheckpoint, silentLogger, type Logger, type SeenTrainingData } from '@niwt/core';
+import { silentLogger, type Logger, type SeenTrainingData } from '@niwt/core';
+import { initBackend, readCheckpoint } from '@niwt/compute';
 import { Vgg16, imagenetOptions } from '../index.js';
 import { colourDataset, runContext } from './test-data.js';
 

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, readNpy } from '@niwt/core';
+import { readNpy } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { resnetSpec } from '../nets/resnet.js';
 import { vgg16Spec } from '../nets/vgg16.js';
 import type { NetSpec } from '../nets/graph.js';

@@ -10,7 +10,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, initBackend, silentLogger } from '@niwt/core';
+import { Rng, silentLogger } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { SmallCnn, checkpointedDetail, smallCnnOptions } from '@niwt/backbones';
 
 /** Class c: a bright square in quadrant c on noise (learnable, but not in one epoch). */

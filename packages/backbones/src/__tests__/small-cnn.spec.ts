@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, silentLogger, type Dataset, type ImageSpec, type RunContext } from '@niwt/core';
+import { Rng, silentLogger, type Dataset, type ImageSpec, type RunContext } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { SmallCnn, smallCnnOptions } from '../index.js';
 
 await initBackend('wasm');

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { initBackend, type Logger, type RunContext, type TapHead } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
+import type { Logger, RunContext, TapHead } from '@niwt/core';
 import { TapBackbone, applyLayer, seenTrainOptions, type ConvParams, type DenseParams } from '../index.js';
 import { colourDataset, log, runContext } from './test-data.js';
 

@@ -13,9 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset, Logger } from '@niwt/core';
+import type { Dataset, Logger, TapInfo } from '@niwt/core';
 import { readForInference } from '../preprocess/preprocess.js';
-import type { ImagenetBackbone } from '../imagenet/backbone.js';
+import type { Network } from '../imagenet/network.js';
+import type { Family, ImagenetOptions } from '../imagenet/options.js';
 import { OnnxForward, resolveEngine, type EngineChoice, type RuntimeLoader } from '../onnx/engine.js';
 import { NpyRowWriter } from './npy-stream.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './extract-worker.js';
@@ -86,7 +87,19 @@ async function readAll(file: string): Promise<Float32Array> {
   return new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
 }
 
-export async function extractSplit(bb: ImagenetBackbone, dataset: Dataset, indices: readonly number[], dir: string, o: ExtractSplitOptions, log: Logger): Promise<ExtractSplitResult> {
+/**
+ * What extraction reads of an ImageNet backbone. A structural view, not the class, so this module and
+ * `imagenet/backbone.ts` (which calls it) do not import each other.
+ */
+export interface ExtractSource {
+  readonly name: Family;
+  readonly opts: Pick<ImagenetOptions, 'inputSize' | 'width' | 'resize'>;
+  readonly tap: TapInfo;
+  readonly penultimateDim: number;
+  readonly net: Network;
+}
+
+export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices: readonly number[], dir: string, o: ExtractSplitOptions, log: Logger): Promise<ExtractSplitResult> {
   await fs.mkdir(dir, { recursive: true });
   const n = indices.length;
   const tapShape = bb.tap.shape;

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { createVariables } from '../nets/graph.js';
 import { resnetSpec } from '../nets/resnet.js';
 import { vgg16Spec } from '../nets/vgg16.js';

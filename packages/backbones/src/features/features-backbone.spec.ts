@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { DatasetError, Rng, initBackend, matrix, silentLogger, type Dataset, type ExtractedBatch, type RunContext } from '@niwt/core';
+import { DatasetError, Rng, matrix, silentLogger, type Dataset, type ExtractedBatch, type RunContext } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { FeaturesBackbone } from './features-backbone.js';
 import { featuresBackboneOptions } from './options.js';
 

@@ -1,6 +1,7 @@
 /** The MLP of the features backbone, as plain tfjs variables (named per instance: tfjs names are global). */
 import * as tf from '@tensorflow/tfjs';
-import { variableFrom, type Rng } from '@niwt/core';
+import { type Rng } from '@niwt/core';
+import { variableFrom } from '@niwt/compute';
 
 export interface Dense {
   readonly name: string;

@@ -13,17 +13,19 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
-  adamStateArrays,
-  adamStateFrom,
-  readCheckpoint,
   releaseTemporary,
   removeStaleTemporaries,
   temporaryFor,
+  type Logger,
+} from '@niwt/core';
+import {
+  adamStateArrays,
+  adamStateFrom,
+  readCheckpoint,
   writeCheckpoint,
   type AdamState,
   type CheckpointArray,
-  type Logger,
-} from '@niwt/core';
+} from '@niwt/compute';
 
 export interface FinetuneState {
   readonly epoch: number;

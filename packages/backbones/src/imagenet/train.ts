@@ -14,23 +14,30 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  Adam,
-  FusedAdam,
   Rng,
   StateError,
   deriveSeed,
   hashOf,
   readNpy,
-  variableFrom,
   writeNpy,
-  type AdamState,
+  type Dataset,
+  type Logger,
+  type RunContext,
   type SeenTrainingData,
   type SeenTrainingReport,
 } from '@niwt/core';
+import {
+  Adam,
+  FusedAdam,
+  variableFrom,
+  type AdamState,
+} from '@niwt/compute';
 import { checkpointedDetail } from '../seen-loop.js';
 import { FinetuneCheckpoints, type FinetuneState } from './finetune-checkpoint.js';
 import { readAugmented, readForInference } from '../preprocess/preprocess.js';
-import type { ImagenetBackbone } from './backbone.js';
+import type { ExtractSplitOptions, ExtractSplitResult } from '../extract/extract-split.js';
+import type { Network } from './network.js';
+import type { Family, ImagenetOptions } from './options.js';
 
 /** The seen-class head: logits = features · w + b. */
 export class SeenHead {
@@ -120,7 +127,27 @@ async function fitHead(
 
 const list = (v: number | number[]): number[] => (Array.isArray(v) ? v : [v]);
 
-export async function trainSeenNetwork(bb: ImagenetBackbone, data: SeenTrainingData, previous: SeenHead | undefined): Promise<{ head: SeenHead; report: SeenTrainingReport; losses: number[] }> {
+/**
+ * What fine-tuning reads and calls of an ImageNet backbone. A structural view, not the class, so this
+ * module and `backbone.ts` (which calls it) do not import each other.
+ */
+export interface TrainableBackbone {
+  readonly name: Family;
+  readonly opts: ImagenetOptions;
+  readonly run: RunContext;
+  readonly log: Logger;
+  readonly penultimateDim: number;
+  readonly net: Network;
+  forwardKey(): Promise<Record<string, unknown>>;
+  extractSplit(
+    dataset: Dataset,
+    indices: readonly number[],
+    dir: string,
+    options?: Partial<ExtractSplitOptions>,
+  ): Promise<ExtractSplitResult>;
+}
+
+export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTrainingData, previous: SeenHead | undefined): Promise<{ head: SeenHead; report: SeenTrainingReport; losses: number[] }> {
   const t0 = performance.now();
   const { train } = bb.opts;
   const seed = bb.run.seed;

@@ -4,7 +4,8 @@
  * and the head from a tap is differentiable twice (BatchNorm is `affineBatchNorm`, inference mode).
  */
 import * as tf from '@tensorflow/tfjs';
-import { affineBatchNorm, variableFrom, type HeadLayer, type Rng } from '@niwt/core';
+import { type HeadLayer, type Rng } from '@niwt/core';
+import { affineBatchNorm, variableFrom } from '@niwt/compute';
 import type { OnnxEmitter, OnnxValue } from '../onnx/emit.js';
 
 /** A Keras layer that holds weights, in Keras' weight order (conv/dense: kernel, bias; bn: gamma, beta, moving mean, moving variance). */

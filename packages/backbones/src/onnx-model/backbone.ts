@@ -13,14 +13,12 @@ import { inject, injectable } from 'inversify';
 import {
   BackendError,
   ConfigError,
-  OrtProgram,
   Rng,
   StateError,
   TOKENS,
   deriveSeed,
   matrix,
   readNpy,
-  variableFrom,
   writeNpy,
   type Backbone,
   type Dataset,
@@ -34,6 +32,7 @@ import {
   type TapHead,
   type TapInfo,
 } from '@niwt/core';
+import { OrtProgram, variableFrom } from '@niwt/compute';
 import { readForInference, type WeightsDescriptor } from '../preprocess/preprocess.js';
 import { resolveEngine } from '../onnx/engine.js';
 import { runSeenLoop } from '../seen-loop.js';

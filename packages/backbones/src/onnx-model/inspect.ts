@@ -5,7 +5,8 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { FormatError, OrtProgram } from '@niwt/core';
+import { FormatError } from '@niwt/core';
+import { OrtProgram } from '@niwt/compute';
 import { OnnxGraphView } from './graph.js';
 import { readModel, withOutputs } from './model.js';
 

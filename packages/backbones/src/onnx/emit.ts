@@ -10,7 +10,8 @@
  * −∞ padding, so it cannot be expressed faithfully.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { HeadLayer, OnnxGraph } from '@niwt/core';
+import type { HeadLayer } from '@niwt/core';
+import type { OnnxGraph } from '@niwt/compute';
 
 /** A value of the graph: its name and its shape without the batch, [C, H, W] or [D]. */
 export interface OnnxValue {

@@ -4,7 +4,8 @@
  * ../../../../shared/reference/compute-lab.md §3), with outputs in the tfjs layout.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BackendError, OrtProgram, chooseEngine, loadOnnxRuntime, onnxRuntimeUnavailableReason, type OnnxRuntime } from '@niwt/core';
+import { BackendError } from '@niwt/core';
+import { OrtProgram, chooseEngine, loadOnnxRuntime, onnxRuntimeUnavailableReason, type OnnxRuntime } from '@niwt/compute';
 import type { Network } from '../imagenet/network.js';
 import { exportOnnx, ONNX_FEATURES, ONNX_INPUT, ONNX_TAP } from './export.js';
 

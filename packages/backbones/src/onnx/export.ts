@@ -8,7 +8,7 @@
  *   const { tap, features } = await prog.run({ pixels: { data, dims: [16, 224, 224, 3] } });
  */
 import * as tf from '@tensorflow/tfjs';
-import { OnnxGraph } from '@niwt/core';
+import { OnnxGraph } from '@niwt/compute';
 import { foldBn, nodeIndex, type FoldBn } from '../nets/graph.js';
 import type { Network } from '../imagenet/network.js';
 import type { WeightsDescriptor } from '../preprocess/preprocess.js';

@@ -1,6 +1,7 @@
 /** The building blocks of the small CNN, written with tfjs core ops so any tap can be cut out. */
 import * as tf from '@tensorflow/tfjs';
-import { variableFrom, type Rng } from '@niwt/core';
+import { type Rng } from '@niwt/core';
+import { variableFrom } from '@niwt/compute';
 
 export interface ConvParams {
   readonly kind: 'conv';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, type Matrix } from '@niwt/core';
+import { Rng, matrix, type Matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { Ale, AleTrainer, aleOptions, aleSampleLoss, rankWeights } from '../index.js';
 import { evaluate, syntheticProblem } from './fixtures.js';
 

@@ -1,9 +1,10 @@
 /** The onnx DEM engine (graph gradients + fused Adam) against the tfjs engine (autograd + core Adam). */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackendError, Rng, initBackend, matrix } from '@niwt/core';
+import { BackendError, Rng, matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { DemTrainer, demBatchLoss, groupBatch, initDemParams, type DemParams } from '../index.js';
-import { OnnxDemEngine } from '../dem-onnx.js';
+import { OnnxDemEngine } from '../dem/engine-onnx.js';
 import { syntheticProblem } from './fixtures.js';
 
 await initBackend('wasm');

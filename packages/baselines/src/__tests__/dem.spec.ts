@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix } from '@niwt/core';
+import { Rng, matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { DEM_PRESETS, Dem, demBatchLoss, demOptions, groupBatch, initDemParams, prototypeScores } from '../index.js';
-import { OnnxDemEngine } from '../dem-onnx.js';
+import { OnnxDemEngine } from '../dem/engine-onnx.js';
 import { evaluate, syntheticProblem } from './fixtures.js';
 
 await initBackend('wasm');

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix } from '@niwt/core';
+import { Rng, matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { KnowledgeExplainer, gradCam } from '../index.js';
 
 await initBackend('cpu');

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, memoryTaps } from '@niwt/core';
+import { Rng, matrix, memoryTaps } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { LinearizedHead, importance, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap } from './fixtures.js';
 import { convHead, relErr, resnetHead, vggHead, type TestHead } from './heads.js';

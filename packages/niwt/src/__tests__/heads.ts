@@ -1,43 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type HeadLayer, type TapHead } from '@niwt/core';
 
-/** Applies a layer list (the contract's meaning of `TapHead.layers`). */
-export function applyLayers(layers: readonly HeadLayer[], x: tf.Tensor): tf.Tensor {
-  let h = x;
-  for (const l of layers) {
-    switch (l.kind) {
-      case 'relu':
-        h = tf.relu(h);
-        break;
-      case 'maxpool':
-        h = tf.maxPool(h as tf.Tensor4D, l.size, l.stride, l.padding);
-        break;
-      case 'avgpool':
-        h = tf.avgPool(h as tf.Tensor4D, l.size, l.stride, l.padding);
-        break;
-      case 'flatten':
-        h = tf.reshape(h, [h.shape[0], -1]);
-        break;
-      case 'dense':
-        h = tf.matMul(tf.reshape(h, [h.shape[0], -1]), l.weights);
-        if (l.bias) h = tf.add(h, l.bias);
-        break;
-      case 'conv':
-        h = tf.conv2d(h as tf.Tensor4D, l.filter, l.stride, l.padding);
-        if (l.bias) h = tf.add(h, l.bias);
-        break;
-      case 'affine':
-        h = tf.add(tf.mul(h, l.scale), l.offset);
-        break;
-      case 'gap':
-        h = tf.mean(h, [1, 2]);
-        break;
-      case 'residual':
-        h = tf.add(applyLayers(l.branch, h), l.shortcut ? applyLayers(l.shortcut, h) : h);
-        break;
-    }
-  }
-  return h;
+/*
+ * Test heads: each is a `HeadLayer` description (what the fast engines interpret) and, independently, its
+ * function written out by hand in plain tfjs (`apply`, what the double-backprop reference differentiates).
+ * No code walks the layer list to compute `apply`, so a misreading of a layer kind shared by the production
+ * interpreters (`LinearizedHead`, the ONNX compiler) and a test interpreter cannot make both sides agree.
+ */
+
+/** x·W + b over the rows of x flattened in NHWC order. */
+export function denseOf(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = tf.matMul(tf.reshape(x, [x.shape[0], -1]), w) as tf.Tensor2D;
+  return b ? tf.add<tf.Tensor2D>(y, b) : y;
+}
+
+/** 2-D convolution plus bias. */
+export function convOf(x: tf.Tensor4D, f: tf.Tensor4D, stride: number, padding: 'valid' | 'same', b?: tf.Tensor1D): tf.Tensor4D {
+  const y = tf.conv2d(x, f, stride, padding);
+  return b ? tf.add<tf.Tensor4D>(y, b) : y;
+}
+
+/** Inference batch norm folded to x·s + o. */
+export function bnOf(x: tf.Tensor4D, s: tf.Tensor1D, o: tf.Tensor1D): tf.Tensor4D {
+  return tf.add(tf.mul(x, s), o);
 }
 
 export interface TestHead extends TapHead {
@@ -67,12 +52,19 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return num / Math.max(den, 1e-12);
 }
 
-export function head(tapShape: [number, number, number], layers: HeadLayer[], kept: tf.Tensor[], outDim: number): TestHead {
+/** A test head from its layer description and its hand-written function of the same weights. */
+export function head(
+  tapShape: [number, number, number],
+  layers: HeadLayer[],
+  kept: tf.Tensor[],
+  outDim: number,
+  fn: (a: tf.Tensor4D) => tf.Tensor2D,
+): TestHead {
   return {
     tap: { name: 'tap', shape: tapShape },
     outDim,
     layers,
-    apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D),
+    apply: (a) => tf.tidy(() => fn(a)),
     dispose: () => tf.dispose(kept),
   };
 }
@@ -81,51 +73,71 @@ export function head(tapShape: [number, number, number], layers: HeadLayer[], ke
 export function vggHead(seed: number, [h, w, k]: [number, number, number], D: number): TestHead {
   const { rand, kept } = maker(seed);
   const din = (h / 2) * (w / 2) * k;
+  const [w1, b1] = [rand<tf.Tensor2D>([din, 12], 0.4), rand<tf.Tensor1D>([12], 0.1, 0.2)];
+  const [w2, b2] = [rand<tf.Tensor2D>([12, D], 0.4), rand<tf.Tensor1D>([D], 0.1, 0.3)];
   const layers: HeadLayer[] = [
     { kind: 'maxpool', size: 2, stride: 2, padding: 'valid' },
     { kind: 'flatten' },
-    { kind: 'dense', weights: rand([din, 12], 0.4) as tf.Tensor2D, bias: rand([12], 0.1, 0.2) as tf.Tensor1D },
+    { kind: 'dense', weights: w1, bias: b1 },
     { kind: 'relu' },
-    { kind: 'dense', weights: rand([12, D], 0.4) as tf.Tensor2D, bias: rand([D], 0.1, 0.3) as tf.Tensor1D },
+    { kind: 'dense', weights: w2, bias: b2 },
     { kind: 'relu' },
   ];
-  return head([h, w, k], layers, kept, D);
+  return head([h, w, k], layers, kept, D, (a) => tf.relu(denseOf(tf.relu(denseOf(tf.maxPool(a, 2, 2, 'valid'), w1, b1)), w2, b2)));
 }
 
 /** Conv-first (small-cnn from conv2): conv → ReLU → maxpool → avgpool → dense → ReLU. */
 export function convHead(seed: number, [h, w, k]: [number, number, number], D: number): TestHead {
   const { rand, kept } = maker(seed);
   const c = 5;
+  const [f, fb] = [rand<tf.Tensor4D>([3, 3, k, c], 0.4), rand<tf.Tensor1D>([c], 0.1, 0.1)];
+  const [wd, bd] = [rand<tf.Tensor2D>([(h / 2) * (w / 2) * c, D], 0.3), rand<tf.Tensor1D>([D], 0.1, 0.2)];
   const layers: HeadLayer[] = [
-    { kind: 'conv', filter: rand([3, 3, k, c], 0.4) as tf.Tensor4D, bias: rand([c], 0.1, 0.1) as tf.Tensor1D, stride: 1, padding: 'same' },
+    { kind: 'conv', filter: f, bias: fb, stride: 1, padding: 'same' },
     { kind: 'relu' },
     { kind: 'maxpool', size: 2, stride: 2, padding: 'valid' },
     { kind: 'avgpool', size: 2, stride: 1, padding: 'same' },
-    { kind: 'dense', weights: rand([(h / 2) * (w / 2) * c, D], 0.3) as tf.Tensor2D, bias: rand([D], 0.1, 0.2) as tf.Tensor1D },
+    { kind: 'dense', weights: wd, bias: bd },
     { kind: 'relu' },
   ];
-  return head([h, w, k], layers, kept, D);
+  const fn = (a: tf.Tensor4D): tf.Tensor2D =>
+    tf.relu(denseOf(tf.avgPool(tf.maxPool(tf.relu(convOf(a, f, 1, 'same', fb)), 2, 2, 'valid'), 2, 1, 'same'), wd, bd));
+  return head([h, w, k], layers, kept, D, fn);
 }
 
 /** ResNet-like: two bottleneck units with inference BN (affine) and identity adds, then global average pooling. */
 export function resnetHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
   const { rand, kept } = maker(seed);
   const m = 3;
-  const unit = (): HeadLayer[] => [
-    {
-      kind: 'residual',
-      branch: [
-        { kind: 'conv', filter: rand([1, 1, k, m], 0.5) as tf.Tensor4D, stride: 1, padding: 'same' },
-        { kind: 'affine', scale: rand([m], 0.2, 1) as tf.Tensor1D, offset: rand([m], 0.1, 0.1) as tf.Tensor1D },
-        { kind: 'relu' },
-        { kind: 'conv', filter: rand([3, 3, m, m], 0.4) as tf.Tensor4D, stride: 1, padding: 'same' },
-        { kind: 'affine', scale: rand([m], 0.2, 1) as tf.Tensor1D, offset: rand([m], 0.1, 0) as tf.Tensor1D },
-        { kind: 'relu' },
-        { kind: 'conv', filter: rand([1, 1, m, k], 0.5) as tf.Tensor4D, stride: 1, padding: 'same' },
-        { kind: 'affine', scale: rand([k], 0.2, 1) as tf.Tensor1D, offset: rand([k], 0.1, 0) as tf.Tensor1D },
-      ],
-    },
-    { kind: 'relu' },
-  ];
-  return head([h, w, k], [...unit(), ...unit(), { kind: 'gap' }], kept, k);
+  // weights drawn in the order the layer list names them (the seeded values are part of the tests' numbers)
+  const unit = (): { layers: HeadLayer[]; fn: (x: tf.Tensor4D) => tf.Tensor4D } => {
+    const f1 = rand<tf.Tensor4D>([1, 1, k, m], 0.5);
+    const [s1, o1] = [rand<tf.Tensor1D>([m], 0.2, 1), rand<tf.Tensor1D>([m], 0.1, 0.1)];
+    const f2 = rand<tf.Tensor4D>([3, 3, m, m], 0.4);
+    const [s2, o2] = [rand<tf.Tensor1D>([m], 0.2, 1), rand<tf.Tensor1D>([m], 0.1, 0)];
+    const f3 = rand<tf.Tensor4D>([1, 1, m, k], 0.5);
+    const [s3, o3] = [rand<tf.Tensor1D>([k], 0.2, 1), rand<tf.Tensor1D>([k], 0.1, 0)];
+    const layers: HeadLayer[] = [
+      {
+        kind: 'residual',
+        branch: [
+          { kind: 'conv', filter: f1, stride: 1, padding: 'same' },
+          { kind: 'affine', scale: s1, offset: o1 },
+          { kind: 'relu' },
+          { kind: 'conv', filter: f2, stride: 1, padding: 'same' },
+          { kind: 'affine', scale: s2, offset: o2 },
+          { kind: 'relu' },
+          { kind: 'conv', filter: f3, stride: 1, padding: 'same' },
+          { kind: 'affine', scale: s3, offset: o3 },
+        ],
+      },
+      { kind: 'relu' },
+    ];
+    const branch = (x: tf.Tensor4D): tf.Tensor4D =>
+      bnOf(convOf(tf.relu(bnOf(convOf(tf.relu(bnOf(convOf(x, f1, 1, 'same'), s1, o1)), f2, 1, 'same'), s2, o2)), f3, 1, 'same'), s3, o3);
+    return { layers, fn: (x) => tf.relu(tf.add<tf.Tensor4D>(branch(x), x)) };
+  };
+  const [u1, u2] = [unit(), unit()];
+  const fn = (a: tf.Tensor4D): tf.Tensor2D => tf.mean(u2.fn(u1.fn(a)), [1, 2]);
+  return head([h, w, k], [...u1.layers, ...u2.layers, { kind: 'gap' }], kept, k, fn);
 }

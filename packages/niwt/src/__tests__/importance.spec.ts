@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend, memoryTaps } from '@niwt/core';
+import { memoryTaps } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { importance, importanceInBatches } from '../index.js';
 import { randomTap, vggLikeHead } from './fixtures.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix } from '@niwt/core';
+import { Rng, matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { HeldOutScorer, type LinearMap, applyMap, classLevelLoss, linearSurrogate, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
 import { row } from '@niwt/core';
 

@@ -4,11 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, memoryTaps, type HeadLayer } from '@niwt/core';
+import { Rng, matrix, memoryTaps, type HeadLayer } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { LinearizedHead, trainUnseenWeights, trainUnseenWeightsAsync, UnsupportedHead } from '../index.js';
 import { OrtLinearizedHead } from '../linear-head-ort.js';
 import { randomTap } from './fixtures.js';
-import { applyLayers, head, maker, relErr, resnetHead, vggHead, type TestHead } from './heads.js';
+import { bnOf, convOf, denseOf, head, maker, relErr, resnetHead, vggHead, type TestHead } from './heads.js';
 
 await initBackend('wasm');
 
@@ -20,61 +21,89 @@ await initBackend('wasm');
 function mixedHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
   const { rand, kept } = maker(seed);
   const c = 4;
+  // drawn in the order the layer list names them (the seeded values are part of the tests' numbers)
+  const [f0, b0] = [rand<tf.Tensor4D>([2, 2, k, c], 0.5), rand<tf.Tensor1D>([c], 0.1, 0.1)];
+  const [s1, o1] = [rand<tf.Tensor1D>([c], 0.2, 1), rand<tf.Tensor1D>([c], 0.1, 0.05)];
+  const f1 = rand<tf.Tensor4D>([3, 3, c, c], 0.4);
+  const fs = rand<tf.Tensor4D>([1, 1, c, c], 0.5);
+  const [f2, b2] = [rand<tf.Tensor4D>([3, 3, c, c], 0.4), rand<tf.Tensor1D>([c], 0.1, 0.1)];
+  const [w1, c1] = [rand<tf.Tensor2D>([((h - 2) / 2) * ((w - 2) / 2) * c, 7], 0.4), rand<tf.Tensor1D>([7], 0.1, 0.2)];
+  const [w2, c2] = [rand<tf.Tensor2D>([7, 6], 0.4), rand<tf.Tensor1D>([6], 0.1, 0.3)];
   const layers: HeadLayer[] = [
-    { kind: 'conv', filter: rand([2, 2, k, c], 0.5), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'same' },
+    { kind: 'conv', filter: f0, bias: b0, stride: 1, padding: 'same' },
     { kind: 'relu' },
     {
       kind: 'residual',
       branch: [
-        { kind: 'affine', scale: rand<tf.Tensor1D>([c], 0.2, 1), offset: rand<tf.Tensor1D>([c], 0.1, 0.05) },
-        { kind: 'conv', filter: rand([3, 3, c, c], 0.4), stride: 1, padding: 'same' },
+        { kind: 'affine', scale: s1, offset: o1 },
+        { kind: 'conv', filter: f1, stride: 1, padding: 'same' },
         { kind: 'relu' },
       ],
-      shortcut: [{ kind: 'conv', filter: rand([1, 1, c, c], 0.5), stride: 1, padding: 'same' }],
+      shortcut: [{ kind: 'conv', filter: fs, stride: 1, padding: 'same' }],
     },
-    { kind: 'conv', filter: rand([3, 3, c, c], 0.4), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'valid' },
+    { kind: 'conv', filter: f2, bias: b2, stride: 1, padding: 'valid' },
     { kind: 'relu' },
     { kind: 'maxpool', size: 2, stride: 2, padding: 'valid' },
     { kind: 'flatten' },
-    { kind: 'dense', weights: rand([((h - 2) / 2) * ((w - 2) / 2) * c, 7], 0.4), bias: rand<tf.Tensor1D>([7], 0.1, 0.2) },
+    { kind: 'dense', weights: w1, bias: c1 },
     { kind: 'relu' },
-    { kind: 'dense', weights: rand([7, 6], 0.4), bias: rand<tf.Tensor1D>([6], 0.1, 0.3) },
+    { kind: 'dense', weights: w2, bias: c2 },
   ];
-  return head([h, w, k], layers, kept, 6);
+  const fn = (a: tf.Tensor4D): tf.Tensor2D => {
+    const x1 = tf.relu(convOf(a, f0, 1, 'same', b0));
+    const x2 = tf.add<tf.Tensor4D>(tf.relu(convOf(bnOf(x1, s1, o1), f1, 1, 'same')), convOf(x1, fs, 1, 'same'));
+    const x3 = tf.maxPool(tf.relu(convOf(x2, f2, 1, 'valid', b2)), 2, 2, 'valid');
+    return denseOf(tf.relu(denseOf(x3, w1, c1)), w2, c2);
+  };
+  return head([h, w, k], layers, kept, 6, fn);
 }
 
 /** Starts with a 'valid' 3×3 conv and BN (constant in the JVP, commuted in the VJP's sum), then a unit and GAP. */
 function validFirst(seed: number, [h, w, k]: [number, number, number]): TestHead {
   const { rand, kept } = maker(seed);
   const c = 5;
+  const [f, fb] = [rand<tf.Tensor4D>([3, 3, k, c], 0.4), rand<tf.Tensor1D>([c], 0.1, 0.1)];
+  const [s, o] = [rand<tf.Tensor1D>([c], 0.2, 1), rand<tf.Tensor1D>([c], 0.1, 0.05)];
+  const [g1, g2] = [rand<tf.Tensor4D>([1, 1, c, 3], 0.5), rand<tf.Tensor4D>([1, 1, 3, c], 0.5)];
   const layers: HeadLayer[] = [
-    { kind: 'conv', filter: rand([3, 3, k, c], 0.4), bias: rand<tf.Tensor1D>([c], 0.1, 0.1), stride: 1, padding: 'valid' },
-    { kind: 'affine', scale: rand<tf.Tensor1D>([c], 0.2, 1), offset: rand<tf.Tensor1D>([c], 0.1, 0.05) },
+    { kind: 'conv', filter: f, bias: fb, stride: 1, padding: 'valid' },
+    { kind: 'affine', scale: s, offset: o },
     { kind: 'relu' },
     {
       kind: 'residual',
       branch: [
-        { kind: 'conv', filter: rand([1, 1, c, 3], 0.5), stride: 1, padding: 'valid' },
+        { kind: 'conv', filter: g1, stride: 1, padding: 'valid' },
         { kind: 'relu' },
-        { kind: 'conv', filter: rand([1, 1, 3, c], 0.5), stride: 1, padding: 'same' },
+        { kind: 'conv', filter: g2, stride: 1, padding: 'same' },
       ],
     },
     { kind: 'relu' },
     { kind: 'gap' },
   ];
-  return head([h, w, k], layers, kept, c);
+  const fn = (a: tf.Tensor4D): tf.Tensor2D => {
+    const x1 = tf.relu(bnOf(convOf(a, f, 1, 'valid', fb), s, o));
+    return tf.mean(tf.relu(tf.add(convOf(tf.relu(convOf(x1, g1, 1, 'valid')), g2, 1, 'same'), x1)), [1, 2]);
+  };
+  return head([h, w, k], layers, kept, c, fn);
 }
 
 /** No ReLU at all: the VJP stays spatially constant from GAP down to the tap (summed as constant × h·w). */
 function linearHead(seed: number, [h, w, k]: [number, number, number]): TestHead {
   const { rand, kept } = maker(seed);
+  const f = rand<tf.Tensor4D>([1, 1, k, 4], 0.5);
+  const [s, o] = [rand<tf.Tensor1D>([4], 0.2, 1), rand<tf.Tensor1D>([4], 0.1)];
+  const g = rand<tf.Tensor4D>([1, 1, 4, 4], 0.5);
   const layers: HeadLayer[] = [
-    { kind: 'conv', filter: rand([1, 1, k, 4], 0.5), stride: 1, padding: 'same' },
-    { kind: 'affine', scale: rand<tf.Tensor1D>([4], 0.2, 1), offset: rand<tf.Tensor1D>([4], 0.1) },
-    { kind: 'residual', branch: [{ kind: 'conv', filter: rand([1, 1, 4, 4], 0.5), stride: 1, padding: 'valid' }] },
+    { kind: 'conv', filter: f, stride: 1, padding: 'same' },
+    { kind: 'affine', scale: s, offset: o },
+    { kind: 'residual', branch: [{ kind: 'conv', filter: g, stride: 1, padding: 'valid' }] },
     { kind: 'gap' },
   ];
-  return head([h, w, k], layers, kept, 4);
+  const fn = (a: tf.Tensor4D): tf.Tensor2D => {
+    const x1 = bnOf(convOf(a, f, 1, 'same'), s, o);
+    return tf.mean(tf.add(convOf(x1, g, 1, 'valid'), x1), [1, 2]);
+  };
+  return head([h, w, k], layers, kept, 4, fn);
 }
 
 const cases: [string, TestHead, [number, number, number]][] = [
@@ -149,7 +178,8 @@ describe('onnxruntime engine fallbacks', () => {
   const avgHead = (): TestHead => {
     const f = tf.tensor4d(Float32Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => Math.sin(i + 1)), [2, 2, 2, 3]);
     const layers: HeadLayer[] = [{ kind: 'conv', filter: f, stride: 1, padding: 'same' }, { kind: 'relu' }, { kind: 'avgpool', size: 2, stride: 2, padding: 'valid' }, { kind: 'gap' }];
-    return { tap: { name: 'tap', shape }, outDim: 3, layers, apply: (a) => tf.tidy(() => applyLayers(layers, a) as tf.Tensor2D), dispose: () => f.dispose() };
+    const apply = (a: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => tf.mean(tf.avgPool(tf.relu(tf.conv2d(a, f, 1, 'same')), 2, 2, 'valid'), [1, 2]));
+    return { tap: { name: 'tap', shape }, outDim: 3, layers, apply, dispose: () => f.dispose() };
   };
   const data = (head: TestHead) => ({
     head,

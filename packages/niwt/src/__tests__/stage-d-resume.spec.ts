@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend, matrix, memoryTaps, type Matrix } from '@niwt/core';
+import { matrix, memoryTaps, type Matrix } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import {
   STAGE_D_CHECKPOINT_FILE,
   trainUnseenWeightsAsync,

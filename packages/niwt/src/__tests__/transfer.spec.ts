@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, initBackend, matrix, memoryTaps } from '@niwt/core';
+import { Rng, matrix, memoryTaps } from '@niwt/core';
+import { initBackend } from '@niwt/compute';
 import { importance, rowStats, seenCentredInit, trainUnseenWeights, transferLoss } from '../index.js';
 import { randomTap, vggLikeHead } from './fixtures.js';
 import { convHead, resnetHead, vggHead } from './heads.js';

@@ -10,7 +10,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { releaseTemporary, removeStaleTemporaries, temporaryFor } from './temporaries.js';
+import { releaseTemporary, removeStaleTemporaries, temporaryFor } from '@niwt/core';
 import type { AdamState } from './adam.js';
 
 const MAGIC = Buffer.from('NIWTCKP1');

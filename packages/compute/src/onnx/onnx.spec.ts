@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../random.js';
+import { Rng } from '@niwt/core';
 import { OnnxGraph } from './graph.js';
 import { ProtoMessage } from './proto.js';
 import { OrtProgram, loadOnnxRuntime } from './runtime.js';

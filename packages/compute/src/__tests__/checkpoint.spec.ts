@@ -4,16 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import {
-  Adam,
-  FusedAdam,
-  Rng,
-  initBackend,
-  ownTemporaries,
-  readCheckpoint,
-  writeCheckpoint,
-  type CheckpointArray,
-} from '../index.js';
+import { Rng, ownTemporaries } from '@niwt/core';
+import { Adam, FusedAdam, initBackend, readCheckpoint, writeCheckpoint, type CheckpointArray } from '../index.js';
 
 await initBackend('wasm');
 

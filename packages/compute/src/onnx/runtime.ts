@@ -5,7 +5,7 @@
  * or when NIWT_ONNX=off.
  */
 import os from 'node:os';
-import { BackendError } from '../errors.js';
+import { BackendError } from '@niwt/core';
 import type { OnnxGraph } from './graph.js';
 
 type OrtData = Float32Array | BigInt64Array | Uint8Array;

@@ -1,7 +1,7 @@
 /**
  * Adam over parameters held in JS memory, fused into one pass: the L2 gradient λθ, both moment updates and
  * the parameter update read and write each element once, four lanes at a time (WebAssembly SIMD). The same
- * float32 arithmetic, op for op, as `Adam` of @niwt/core — x − (lr/c₁)·m / (√(v/c₂) + ε) — which runs the
+ * float32 arithmetic, op for op, as `Adam` of @niwt/compute — x − (lr/c₁)·m / (√(v/c₂) + ε) — which runs the
  * update as about a dozen separate tensor ops per variable, each a pass over memory. A scalar JS loop was
  * compute-bound at ~7–9 ns per element (≈ 25 ms per DEM step for 3.4 M parameters); this kernel is bound by
  * memory bandwidth instead.

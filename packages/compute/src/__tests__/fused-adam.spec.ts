@@ -1,7 +1,8 @@
 /** FusedAdam (JS-memory Adam, WebAssembly SIMD kernel) against the core tensor Adam. */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Adam, FusedAdam, Rng, initBackend, variableFrom } from '../index.js';
+import { Rng } from '@niwt/core';
+import { Adam, FusedAdam, initBackend, variableFrom } from '../index.js';
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -9,8 +9,10 @@
  *   g = w ⊙ (f − x̄) ⊙ [f > 0];  dW₂ = h₁ᵀg;  db₂ = Σ_r g;  gh = (g W₂ᵀ) ⊙ [h₁ > 0];  dW₁ = aᵀgh;  db₁ = Σ_r gh.
  * (tfjs's ReLU gradient is also the step at 0 from the right: [x > 0].)
  */
-import { FusedAdam, OnnxGraph, OrtProgram, type Matrix } from '@niwt/core';
-import type { DemBatch, DemParams } from './dem.js';
+import { type Matrix } from '@niwt/core';
+import { FusedAdam, OnnxGraph, OrtProgram } from '@niwt/compute';
+import type { DemEngine } from './engine.js';
+import { forwardParams, type DemBatch, type DemParams } from './model.js';
 
 /** The step graph for E-dim class rows, H hidden units, D feature dims; the row count R is symbolic. */
 export function demStepGraph(E: number, H: number, D: number): OnnxGraph {
@@ -124,5 +126,27 @@ export class OnnxDemEngine {
 
   async dispose(): Promise<void> {
     await this.program.dispose();
+  }
+}
+
+/** The onnx engine behind the `DemEngine` interface. */
+export class OrtDemEngine implements DemEngine {
+  constructor(private readonly engine: OnnxDemEngine) {}
+
+  step(batch: DemBatch): Promise<number> {
+    return this.engine.step(batch);
+  }
+
+  params(): DemParams {
+    const p = this.engine.params;
+    return { w1: p.w1.slice(), b1: p.b1.slice(), w2: p.w2.slice(), b2: p.b2.slice() };
+  }
+
+  forward(knowledge: Matrix): Float32Array {
+    return forwardParams(this.engine.params, knowledge);
+  }
+
+  dispose(): Promise<void> {
+    return this.engine.dispose();
   }
 }

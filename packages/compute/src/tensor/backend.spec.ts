@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { BackendError } from '../errors.js';
+import { BackendError } from '@niwt/core';
 import { initBackend, type BackendPreference } from './backend.js';
 import { WASM_KERNEL_FIXES } from './wasm-kernels.js';
 

@@ -1,9 +1,5 @@
 /**
- * ALE — Attribute Label Embedding (Akata et al., TPAMI 2016), as benchmarked by Xian et al. (GBU):
- * bilinear compatibility F(x, y) = θ(x)ᵀ W φ(y), trained with the WSABIE/WARP-style weighted approximate
- * ranking loss by SGD with sampled violating labels.
- *
- * The SGD is the classic per-sample procedure (one rank-1 update per violating image, in a shuffled order),
+ * ALE's SGD is the classic per-sample procedure (one rank-1 update per violating image, in a shuffled order),
  * computed exactly but in blocks: for a block of images the scores against the block's starting W come from
  * one GEMM, each image's score is corrected by the rank-1 updates of the
  * images before it in the block, and the block's updates are applied with one more GEMM. That is the same
@@ -11,77 +7,8 @@
  * needed against images that were updated, so they are computed on demand.)
  */
 import * as tf from '@tensorflow/tfjs';
-import { inject, injectable } from 'inversify';
-import { z } from 'zod';
-import { Rng, StateError, TOKENS, deriveSeed, selectRows, yieldToEventLoop, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
-import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, positions, samplesOf, splitSeenClasses, type FeaturePreprocessing } from './common.js';
-import { readTidy } from './tensors.js';
-
-export const aleOptions = z.strictObject({
-  /** Δ of the ranking hinge: the paper's 0/1 label loss gives 1; the MATLAB port used 0.1. */
-  margin: z.number().min(0).default(1),
-  /** Image feature preprocessing (see README): Xian-style z-score ÷ global max, per-image L2, or none. */
-  featureNorm: z.enum(['xian', 'l2', 'none']).default('xian'),
-  /** SGD learning rates tried on the train/val class split (the grid of the reference). */
-  lrs: z.array(z.number().positive()).min(1).default([1e-3, 1e-2, 1e-1, 0.3, 1]),
-  /** Epoch budget per learning rate while selecting. */
-  maxEpochs: z.number().int().min(1).default(50),
-  /** Stop a learning rate's run after this many epochs without a better validation accuracy. */
-  patience: z.number().int().min(1).default(10),
-  /** Fraction of the seen classes held out (class-disjoint) to choose the learning rate and epochs. */
-  valFraction: z.number().gt(0).lt(1).default(0.25),
-  /** Fixed epoch count: with a single learning rate, skips the validation phase. */
-  epochs: z.number().int().min(1).optional(),
-  /** Images per exact block update (a speed knob only; results do not depend on it beyond float rounding). */
-  blockSize: z.number().int().min(1).max(1024).default(64),
-});
-export type AleOptions = z.infer<typeof aleOptions>;
-
-/** β_k = Σ_{j≤k} 1/j for k = 0…n (β_0 = 0): the weights that emphasise the top of the ranking. */
-export function rankWeights(n: number): Float64Array {
-  const beta = new Float64Array(n + 1);
-  for (let k = 1; k <= n; k++) beta[k] = beta[k - 1] + 1 / k;
-  return beta;
-}
-
-/**
- * The ALE loss of one image and its gradient in W (D×E, row-major), float64, for checks:
- * ℓ = (β_r / r) Σ_{y≠y_n} max(0, Δ + F(x,y) − F(x,y_n)) with r the number of margin violators.
- * r is piecewise constant in W, so the gradient holds it fixed (valid away from the hinge kinks).
- */
-export function aleSampleLoss(
-  w: Float64Array,
-  D: number,
-  E: number,
-  x: ArrayLike<number>,
-  classEmb: Matrix,
-  label: number,
-  margin: number,
-): { loss: number; grad: Float64Array } {
-  const C = classEmb.rows;
-  const s = new Float64Array(E);
-  for (let d = 0; d < D; d++) for (let e = 0; e < E; e++) s[e] += x[d] * w[d * E + e];
-  const F = new Float64Array(C);
-  for (let c = 0; c < C; c++) for (let e = 0; e < E; e++) F[c] += s[e] * classEmb.data[c * E + e];
-  const violators: number[] = [];
-  let hinge = 0;
-  for (let c = 0; c < C; c++) {
-    if (c === label) continue;
-    const h = margin + F[c] - F[label];
-    if (h > 0) {
-      violators.push(c);
-      hinge += h;
-    }
-  }
-  const grad = new Float64Array(D * E);
-  const r = violators.length;
-  if (r === 0) return { loss: 0, grad };
-  const wr = rankWeights(r)[r] / r;
-  const dphi = new Float64Array(E);
-  for (const c of violators) for (let e = 0; e < E; e++) dphi[e] += classEmb.data[c * E + e] - classEmb.data[label * E + e];
-  for (let d = 0; d < D; d++) for (let e = 0; e < E; e++) grad[d * E + e] = wr * x[d] * dphi[e];
-  return { loss: wr * hinge, grad };
-}
+import { Rng, type Matrix } from '@niwt/core';
+import { rankWeights } from './model.js';
 
 export interface AleProblem {
   /** N × D, preprocessed. */
@@ -299,98 +226,3 @@ function dot64(v: Float64Array, b: Float32Array, ib: number, n: number): number 
   return s0 + s1;
 }
 
-/** Compatibility scores X·W·Aᵀ (N × C) for preprocessed features and class embeddings. */
-export function aleScores(x: Matrix, w: Float32Array, classEmb: Matrix): Float32Array {
-  return readTidy(() =>
-    tf.matMul(tf.matMul(tf.tensor2d(x.data, [x.rows, x.cols]), tf.tensor2d(w, [x.cols, classEmb.cols])), tf.tensor2d(classEmb.data, [classEmb.rows, classEmb.cols]), false, true),
-  );
-}
-
-interface AleFitted {
-  readonly pre: FeaturePreprocessing;
-  readonly w: Float32Array;
-  /** All classes' unit-L2 embeddings (rows in global class order). */
-  readonly classEmb: Matrix;
-}
-
-@injectable()
-export class Ale implements ZeroShotMethod {
-  private fitted?: AleFitted;
-
-  constructor(@inject(TOKENS.options) private readonly opts: AleOptions) {}
-
-  async fit(ctx: ZeroShotContext): Promise<FitSummary> {
-    const o = this.opts;
-    const { features, labels } = ctx.trainval;
-    const emb = l2NormalizeRows(ctx.knowledge.matrix);
-    const train = (classes: readonly number[], lr: number, seed: number): { trainer: AleTrainer; pre: FeaturePreprocessing } => {
-      const rows = samplesOf(labels, classes);
-      const pre = fitPreprocessing(o.featureNorm, features, rows);
-      const problem = { x: applyPreprocessing(pre, features, rows), labels: positions(labels, rows, classes), classEmb: selectRows(emb, classes) };
-      return { trainer: new AleTrainer(problem, { lr, margin: o.margin, blockSize: o.blockSize, seed }), pre };
-    };
-
-    let lr = o.lrs[0];
-    let epochs = o.epochs ?? o.maxEpochs;
-    let valAcc = NaN;
-    let valClasses = '';
-    if (!(o.epochs !== undefined && o.lrs.length === 1)) {
-      const t = ctx.log.stage('ale: select lr, epochs');
-      const split = splitSeenClasses(ctx.seen, o.valFraction, deriveSeed(ctx.seed, 'ale/val-split'));
-      valClasses = split.val.map((c) => ctx.classNames[c]).join(',');
-      const valRows = samplesOf(labels, split.val);
-      const valLabels = valRows.map((r) => labels[r]);
-      const valEmb = selectRows(emb, split.val);
-      let best = { acc: -1, lr, epochs: 1 };
-      for (const candidate of o.lrs) {
-        const { trainer, pre } = train(split.train, candidate, deriveSeed(ctx.seed, 'ale/select'));
-        const xVal = applyPreprocessing(pre, features, valRows);
-        // Ties go to the later epoch (a saturated validation accuracy says nothing against more training);
-        // across learning rates only a strictly better accuracy wins.
-        let sinceBest = 0;
-        let run = { acc: -1, epochs: 1 };
-        const budget = o.epochs ?? o.maxEpochs;
-        for (let epoch = 1; epoch <= budget && sinceBest < o.patience; epoch++) {
-          trainer.epoch();
-          await yieldToEventLoop(); // signals are handled between epochs
-          const acc = candidateAccuracy(aleScores(xVal, trainer.weights(), valEmb), valLabels, split.val);
-          ctx.metric(`select/lr_${candidate}/val_acc`, acc, epoch);
-          if (acc >= run.acc) {
-            sinceBest = acc > run.acc ? 0 : sinceBest + 1;
-            run = { acc, epochs: epoch };
-          } else sinceBest++;
-        }
-        if (run.acc > best.acc) best = { acc: run.acc, lr: candidate, epochs: run.epochs };
-        trainer.dispose();
-      }
-      ({ lr, epochs } = best);
-      valAcc = best.acc;
-      t.end(`lr ${lr}, ${epochs} epochs, val acc ${(100 * valAcc).toFixed(1)}% on ${split.val.length} held-out seen classes`);
-    }
-
-    const t = ctx.log.stage('ale: train on all seen classes');
-    const { trainer, pre } = train(ctx.seen, lr, deriveSeed(ctx.seed, 'ale/final'));
-    let last: AleEpoch = { updates: 0, updateRate: 0 };
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      last = trainer.epoch();
-      await yieldToEventLoop();
-      ctx.metric('train/update_rate', last.updateRate, epoch);
-    }
-    this.fitted = { pre, w: trainer.weights(), classEmb: emb };
-    trainer.dispose();
-    t.end(`${epochs} epochs at lr ${lr}, last epoch updated ${(100 * last.updateRate).toFixed(1)}% of images`);
-    return {
-      selected_lr: lr,
-      selected_epochs: epochs,
-      ...(Number.isNaN(valAcc) ? {} : { val_acc: valAcc, val_classes: valClasses }),
-      final_update_rate: last.updateRate,
-    };
-  }
-
-  scores(features: Matrix): Matrix {
-    const f = this.fitted;
-    if (!f) throw new StateError('ale: scores() called before fit()');
-    const data = aleScores(applyPreprocessing(f.pre, features), f.w, f.classEmb);
-    return { rows: features.rows, cols: f.classEmb.rows, data };
-  }
-}

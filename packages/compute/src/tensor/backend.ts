@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { BackendError } from '../errors.js';
+import { BackendError } from '@niwt/core';
 import { registerGradients } from './gradients.js';
 import { registerNativeKernels } from './native-kernels.js';
 import { registerWasmKernels } from './wasm-kernels.js';
