@@ -18,10 +18,16 @@ const PACKAGES: Record<string, string> = {
 };
 
 /** Common vitest settings: workspace packages resolve to their sources (no build needed), JSON report per package. */
-export function niwtVitest(name: string, extra: { testTimeout?: number; passWithNoTests?: boolean } = {}): ViteUserConfig {
+export function niwtVitest(
+  name: string,
+  extra: { testTimeout?: number; passWithNoTests?: boolean } = {},
+): ViteUserConfig {
   return {
     resolve: {
-      alias: Object.entries(PACKAGES).map(([pkg, dir]) => ({ find: new RegExp(`^${pkg}$`), replacement: path.join(root, dir, 'src/index.ts') })),
+      alias: Object.entries(PACKAGES).map(([pkg, dir]) => ({
+        find: new RegExp(`^${pkg}$`),
+        replacement: path.join(root, dir, 'src/index.ts'),
+      })),
     },
     test: {
       include: ['src/**/*.spec.ts', 'test/**/*.spec.ts'],

@@ -126,7 +126,9 @@ function loopIn(graph, comp) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const projects = ['packages', 'apps'].flatMap((d) =>
-    readdirSync(path.join(root, d)).map((n) => path.join(root, d, n, 'src')).filter((p) => existsSync(p)),
+    readdirSync(path.join(root, d))
+      .map((n) => path.join(root, d, n, 'src'))
+      .filter((p) => existsSync(p)),
   );
   let found = 0;
   let files = 0;

@@ -21,11 +21,24 @@ if (process.argv[2]) {
 } else {
   const models = (process.env.MODELS ?? 'vgg16,resnet101').split(',');
   const backends = (process.env.BACKENDS ?? 'tensorflow,wasm').split(',');
-  const out = { size, width, steps: 2, batchSize: 4, microBatch: 2, cpus: os.cpus().length, loadavg: os.loadavg().map((l) => +l.toFixed(2)), models: {} };
+  const out = {
+    size,
+    width,
+    steps: 2,
+    batchSize: 4,
+    microBatch: 2,
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((l) => +l.toFixed(2)),
+    models: {},
+  };
   for (const m of models) {
     out.models[m] = {};
     for (const b of backends) {
-      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m, b], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m, b], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        maxBuffer: 1 << 24,
+      });
       const last = r.stdout.trim().split('\n').pop();
       out.models[m][b] =
         r.status === 0 && last
@@ -35,14 +48,30 @@ if (process.argv[2]) {
   }
   if (process.env.TORCH !== '0' && size === 224 && width === 1) {
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const py = spawnSync(path.join(here, '../lib/torch-python.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const py = spawnSync(path.join(here, '../lib/torch-python.sh'), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const python = py.stdout.trim().split('\n').pop();
-    const t = python ? spawnSync(python, [path.join(here, 'torch_finetune.py'), models.join(','), '2'], { encoding: 'utf8', maxBuffer: 1 << 24 }) : undefined;
-    out.pytorch = t?.status === 0 ? JSON.parse(t.stdout.trim().split('\n').pop()) : { error: t?.stderr?.slice(-800) ?? 'no python with torch' };
+    const t = python
+      ? spawnSync(python, [path.join(here, 'torch_finetune.py'), models.join(','), '2'], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 24,
+        })
+      : undefined;
+    out.pytorch =
+      t?.status === 0
+        ? JSON.parse(t.stdout.trim().split('\n').pop())
+        : { error: t?.stderr?.slice(-800) ?? 'no python with torch' };
     out.ratioToPytorch = {};
     for (const m of models) {
       const p = out.pytorch.models?.[m]?.imagesPerSecond;
-      out.ratioToPytorch[m] = Object.fromEntries(backends.map((b) => [b, p && out.models[m][b].imagesPerSecond ? +(out.models[m][b].imagesPerSecond / p).toFixed(3) : null]));
+      out.ratioToPytorch[m] = Object.fromEntries(
+        backends.map((b) => [
+          b,
+          p && out.models[m][b].imagesPerSecond ? +(out.models[m][b].imagesPerSecond / p).toFixed(3) : null,
+        ]),
+      );
     }
     out.goal = 'fine-tuning on native TF >= 0.5x PyTorch CPU';
   }
@@ -57,9 +86,14 @@ async function runOne(name, backend) {
   const heapBytes = () => tf.backend().wasm?.HEAPU8?.buffer.byteLength ?? null;
   const classes = 4;
   const dataset = {
-    name: 'generated', root: '/nonexistent',
+    name: 'generated',
+    root: '/nonexistent',
     classes: Array.from({ length: classes }, (_, i) => ({ index: i, name: `c${i}` })),
-    samples: Array.from({ length: 10 }, (_, i) => ({ index: i, classIndex: i % classes, path: `/nonexistent/${i}.png` })),
+    samples: Array.from({ length: 10 }, (_, i) => ({
+      index: i,
+      classIndex: i % classes,
+      path: `/nonexistent/${i}.png`,
+    })),
     split: {},
     // Class c: a bright channel c mod 3 with stripes along x (even c) or y (odd), plus per-image noise.
     async *readImages(indices, spec, bs) {
@@ -74,7 +108,10 @@ async function runOne(name, backend) {
               const stripe = ((c % 2 === 0 ? x : y) >> 4) % 2;
               for (let ch = 0; ch < 3; ch++) {
                 const noise = (((i * 7919 + y * 104729 + x * 1299709 + ch) * 2654435761) >>> 0) % 61;
-                pixels[k * per + (y * spec.width + x) * 3 + ch] = Math.min(255, (ch === c % 3 ? 170 : 50) + 50 * stripe + noise);
+                pixels[k * per + (y * spec.width + x) * 3 + ch] = Math.min(
+                  255,
+                  (ch === c % 3 ? 170 : 50) + 50 * stripe + noise,
+                );
               }
             }
           }
@@ -98,7 +135,9 @@ async function runOne(name, backend) {
         tick: () => {
           note();
           bar.t.push(performance.now());
-          process.stderr.write(`${label}: step ${bar.t.length - 1}/${total} ${((bar.t.at(-1) - bar.t.at(-2)) / 1000).toFixed(1)} s\n`);
+          process.stderr.write(
+            `${label}: step ${bar.t.length - 1}/${total} ${((bar.t.at(-1) - bar.t.at(-2)) / 1000).toFixed(1)} s\n`,
+          );
         },
         done: () => undefined,
       };
@@ -108,7 +147,12 @@ async function runOne(name, backend) {
     inputSize: size,
     width,
     ...(name === 'vgg16' ? {} : { tap: 'conv5_block1_out' }),
-    train: { mode: 'finetune', resume: false, head: { epochs: 2, lr: 1e-3 }, finetune: { epochs: 1, batchSize: 4, microBatch: 2, patience: 1 } },
+    train: {
+      mode: 'finetune',
+      resume: false,
+      head: { epochs: 2, lr: 1e-3 },
+      finetune: { epochs: 1, batchSize: 4, microBatch: 2, patience: 1 },
+    },
   });
   const Cls = name === 'vgg16' ? Vgg16 : ResNet101;
   const bb = new Cls(opts, { seed: 1, baseDir: '.', cacheDir, runDir: cacheDir }, log);
@@ -116,7 +160,12 @@ async function runOne(name, backend) {
   try {
     await bb.ensureWeights();
     const params = bb.net.trainableVariables().reduce((a, v) => a + v.size, 0);
-    const report = await bb.trainSeen({ dataset, seenClasses: [0, 1, 2, 3], trainIndices: [0, 1, 2, 3, 4, 5, 6, 7], valIndices: [8, 9] });
+    const report = await bb.trainSeen({
+      dataset,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices: [0, 1, 2, 3, 4, 5, 6, 7],
+      valIndices: [8, 9],
+    });
     note();
     const t = ticks[0]?.t ?? [];
     const stepSeconds = t.slice(1).map((x, k) => +((x - t[k]) / 1000).toFixed(2));
@@ -127,7 +176,10 @@ async function runOne(name, backend) {
       trainableParameters: params,
       stepSeconds,
       // steady state: the steps after the first (graph warm-up, weight packing)
-      imagesPerSecond: stepSeconds.length > 1 ? +((4 * (stepSeconds.length - 1)) / stepSeconds.slice(1).reduce((a, b) => a + b, 0)).toFixed(3) : null,
+      imagesPerSecond:
+        stepSeconds.length > 1
+          ? +((4 * (stepSeconds.length - 1)) / stepSeconds.slice(1).reduce((a, b) => a + b, 0)).toFixed(3)
+          : null,
       trainSeenSeconds: +((performance.now() - t0) / 1000).toFixed(1),
       loss: bb.trainingLosses,
       peakRssGiB: +(ru.maxRSS / 2 ** 20).toFixed(2),

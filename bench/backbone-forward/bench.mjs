@@ -13,7 +13,10 @@ const engines = (process.env.ENGINES ?? 'onnx,tfjs').split(',');
 const ort = engines.includes('onnx') ? await loadOnnxRuntime() : undefined;
 const ctx = { seed: 1, baseDir: '.', cacheDir: '/tmp/niwt-bench', runDir: '/tmp/niwt-bench' };
 const dataset = {
-  name: 'random', root: '/tmp', classes: [], split: {},
+  name: 'random',
+  root: '/tmp',
+  classes: [],
+  split: {},
   samples: Array.from({ length: 2 * batch }, (_, i) => ({ index: i, classIndex: 0, path: '' })),
   async *readImages(indices, spec, bs) {
     for (let s = 0; s < indices.length; s += bs) {
@@ -23,8 +26,17 @@ const dataset = {
     }
   },
 };
-const out = { backend: info.name, threads: info.threads, batch, onnx: ort ? 'onnxruntime-node' : `unavailable (${onnxRuntimeUnavailableReason()})`, models: {} };
-for (const [name, Cls] of [['vgg16', Vgg16], ['resnet101', ResNet101]]) {
+const out = {
+  backend: info.name,
+  threads: info.threads,
+  batch,
+  onnx: ort ? 'onnxruntime-node' : `unavailable (${onnxRuntimeUnavailableReason()})`,
+  models: {},
+};
+for (const [name, Cls] of [
+  ['vgg16', Vgg16],
+  ['resnet101', ResNet101],
+]) {
   const bb = new Cls(imagenetOptions(name).parse({}), ctx, silentLogger);
   await bb.ensureWeights();
   const res = { imagesPerSecond: null, imagesPerSecond2Workers: null, onnx: null };
@@ -37,13 +49,24 @@ for (const [name, Cls] of [['vgg16', Vgg16], ['resnet101', ResNet101]]) {
     await fwd.run(pixels, batch); // warm-up
     const t1 = performance.now();
     await fwd.run(pixels, batch);
-    res.onnx = { imagesPerSecond: +(batch / ((performance.now() - t1) / 1000)).toFixed(2), threads: fwd.threads, setupSeconds: +setupSeconds.toFixed(1) };
+    res.onnx = {
+      imagesPerSecond: +(batch / ((performance.now() - t1) / 1000)).toFixed(2),
+      threads: fwd.threads,
+      setupSeconds: +setupSeconds.toFixed(1),
+    };
     await fwd.dispose();
   }
   if (engines.includes('tfjs')) {
     const x = tf.randomUniform([batch, 224, 224, 3], 0, 255);
-    // 16 images per timed call, in chunks of 4: one tidy keeps every intermediate, and VGG16 at 16 overflows the 4 GB WASM heap.
-    const run = () => { for (let c = 0; c < batch; c += 4) { const f = tf.tidy(() => bb.net.features(x.slice([c], [Math.min(4, batch - c)]))); f.dataSync(); f.dispose(); } };
+    // 16 images per timed call, in chunks of 4: one tidy keeps every intermediate, and VGG16 at 16 overflows the 4 GB
+    // WASM heap.
+    const run = () => {
+      for (let c = 0; c < batch; c += 4) {
+        const f = tf.tidy(() => bb.net.features(x.slice([c], [Math.min(4, batch - c)])));
+        f.dataSync();
+        f.dispose();
+      }
+    };
     run(); // warm-up (XNNPACK packs weights)
     const t0 = performance.now();
     run();
@@ -55,8 +78,12 @@ for (const [name, Cls] of [['vgg16', Vgg16], ['resnet101', ResNet101]]) {
       await bb.save('/tmp/niwt-bench/net-' + name);
       await w.net.loadSaved('/tmp/niwt-bench/net-' + name + '/network');
       const idx = dataset.samples.map((s) => s.index);
-      const r = await w.extractSplit(dataset, idx, `/tmp/niwt-bench/x-${name}-${Date.now()}`, { batchSize: 4, withTap: false });
-      res.imagesPerSecond2Workers = +r.imagesPerSecond.toFixed(2); // includes worker start-up and warm-up: a lower bound
+      const r = await w.extractSplit(dataset, idx, `/tmp/niwt-bench/x-${name}-${Date.now()}`, {
+        batchSize: 4,
+        withTap: false,
+      });
+      // includes worker start-up and warm-up: a lower bound
+      res.imagesPerSecond2Workers = +r.imagesPerSecond.toFixed(2);
       w.dispose();
     }
   }

@@ -41,7 +41,9 @@ async function main() {
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
   if (only !== undefined && only !== 'ale' && only !== 'dem') {
-    console.error(`bench/baselines/run.mjs --only: expected 'ale' or 'dem', got ${only === undefined ? 'nothing' : `'${only}'`}`);
+    console.error(
+      `bench/baselines/run.mjs --only: expected 'ale' or 'dem', got ${only === undefined ? 'nothing' : `'${only}'`}`,
+    );
     process.exit(2);
   }
   const runs = (kind) => only === undefined || only === kind;
@@ -54,7 +56,11 @@ async function main() {
   };
   if (runs('ale')) out.ale = { niwtLab: child(process.execPath, [self, '--worker', 'ale']) };
   // DEM twice: the default engine (onnxruntime when it loads) and the tfjs fallback, for the record.
-  if (runs('dem')) out.dem = { niwtLab: child(process.execPath, [self, '--worker', 'dem']), niwtLabTfjs: child(process.execPath, [self, '--worker', 'dem-tfjs']) };
+  if (runs('dem'))
+    out.dem = {
+      niwtLab: child(process.execPath, [self, '--worker', 'dem']),
+      niwtLabTfjs: child(process.execPath, [self, '--worker', 'dem-tfjs']),
+    };
   if (!skipPython) {
     const versions = ensureVenv();
     out.machine.python = versions;
@@ -80,16 +86,25 @@ function round(x) {
 /** Runs a worker process and parses the JSON it prints last. */
 function child(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env } });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.slice(1).join(' ')} failed (${r.status}):\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${path.basename(cmd)} ${args.slice(1).join(' ')} failed (${r.status}):\n${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
 }
 
 function ensureVenv() {
   const probe = () =>
-    spawnSync(python, ['-c', 'import json, numpy, torch; print(json.dumps({"python": __import__("sys").version.split()[0], "numpy": numpy.__version__, "torch": torch.__version__, "torchThreads": torch.get_num_threads()}))'], {
-      encoding: 'utf8',
-    });
+    spawnSync(
+      python,
+      [
+        '-c',
+        'import json, numpy, torch; print(json.dumps({"python": __import__("sys").version.split()[0], ' +
+          '"numpy": numpy.__version__, "torch": torch.__version__, "torchThreads": torch.get_num_threads()}))',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
   let p = existsSync(python) ? probe() : { status: 1 };
   if (p.status !== 0) {
     console.error(`bench: creating ${path.relative(root, venv)} (numpy, torch==2.13.0)…`);
@@ -109,7 +124,10 @@ function ensureVenv() {
 function ensureData() {
   const files = ['features.npy', 'labels.npy', 'attributes.npy'].map((f) => path.join(dataDir, f));
   if (files.every(existsSync)) return;
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', 'data'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', 'data'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) throw new Error('writing the bench data failed');
 }
 
@@ -124,7 +142,8 @@ async function runWorker(kind) {
     const means = Float32Array.from({ length: C * D }, () => Math.max(0, 0.5 + 0.5 * rng.normal()));
     const labels = Int32Array.from({ length: N }, (_, i) => i % C);
     const x = new Float32Array(N * D);
-    for (let i = 0; i < N; i++) for (let d = 0; d < D; d++) x[i * D + d] = Math.max(0, means[labels[i] * D + d] + 0.3 * rng.normal());
+    for (let i = 0; i < N; i++)
+      for (let d = 0; d < D; d++) x[i * D + d] = Math.max(0, means[labels[i] * D + d] + 0.3 * rng.normal());
     await writeNpy(path.join(dataDir, 'attributes.npy'), att, [C, E]);
     await writeNpy(path.join(dataDir, 'labels.npy'), labels, [N]);
     await writeNpy(path.join(dataDir, 'features.npy'), x, [N, D]);
@@ -140,7 +159,10 @@ async function runWorker(kind) {
   if (kind === 'ale') {
     const s = SETTINGS.ale;
     const pre = base.fitPreprocessing(s.featureNorm, x);
-    const trainer = new base.AleTrainer({ x: base.applyPreprocessing(pre, x), labels, classEmb: base.l2NormalizeRows(att) }, { lr: s.lr, margin: s.margin, blockSize: s.blockSize, seed: 1 });
+    const trainer = new base.AleTrainer(
+      { x: base.applyPreprocessing(pre, x), labels, classEmb: base.l2NormalizeRows(att) },
+      { lr: s.lr, margin: s.margin, blockSize: s.blockSize, seed: 1 },
+    );
     const t = performance.now();
     const ep = trainer.epoch();
     seconds = (performance.now() - t) / 1000;
@@ -157,5 +179,12 @@ async function runWorker(kind) {
     detail = { engine: engine.note, steps: Math.ceil(N / s.batchSize), meanLoss: loss };
     await trainer.dispose();
   }
-  console.log(JSON.stringify({ seconds: round(seconds), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024), tfjsBackend: `${backend.name} (${backend.threads} thread)`, ...detail }));
+  console.log(
+    JSON.stringify({
+      seconds: round(seconds),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      tfjsBackend: `${backend.name} (${backend.threads} thread)`,
+      ...detail,
+    }),
+  );
 }

@@ -35,7 +35,7 @@ console.log(
       MBps: +(inflatedMB / seconds).toFixed(1),
       diskMBps: +(diskMB / seconds).toFixed(1),
       baselineRssMB: +(baseline / 1e6).toFixed(1),
-      peakRssMB: +(Math.max(peak / 1e6, maxRssMB * 1.048576)).toFixed(1),
+      peakRssMB: +Math.max(peak / 1e6, maxRssMB * 1.048576).toFixed(1),
       node: process.version,
     },
     null,

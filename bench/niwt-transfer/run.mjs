@@ -3,7 +3,8 @@
  * Stage D speed: the project's exact fast path (linearised head) against the straightforward reference
  * (double backprop through the whole head on every batch), on AWA2-shaped problems. Prints JSON.
  *
- *   npm run build && node bench/niwt-transfer/run.mjs [--head vgg|resnet|both] [--pool 3000] [--ref-steps 4] [--fast-only] [--max-steps 3000]
+ * npm run build && node bench/niwt-transfer/run.mjs [--head vgg|resnet|both] [--pool 3000] [--ref-steps 4]
+ * [--fast-only] [--max-steps 3000]
  *                                                     [--engine auto|ort|tfjs] [--ort-threads N]
  *
  * `--engine` picks the fast path's engine: `auto` (onnxruntime when it loads, else tfjs), `ort` or `tfjs`;
@@ -79,9 +80,24 @@ function vggHead(rng) {
   const b6 = tf.tensor1d(randn(rng, 4096, 0.01, 0.01));
   const w7 = tf.tensor2d(randn(rng, 4096 * 4096, Math.sqrt(2 / 4096)), [4096, 4096]);
   const b7 = tf.tensor1d(randn(rng, 4096, 0.01, 0.01));
-  const layers = [{ kind: 'flatten' }, { kind: 'dense', weights: w6, bias: b6 }, { kind: 'relu' }, { kind: 'dense', weights: w7, bias: b7 }, { kind: 'relu' }];
-  const apply = (a) => tf.tidy(() => tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(tf.reshape(a, [a.shape[0], -1]), w6), b6)), w7), b7)));
-  return { name: 'vgg', shape: [7, 7, K], D: 4096, head: { tap: { name: 'tap', shape: [7, 7, K] }, outDim: 4096, apply, layers }, dispose: () => tf.dispose([w6, b6, w7, b7]) };
+  const layers = [
+    { kind: 'flatten' },
+    { kind: 'dense', weights: w6, bias: b6 },
+    { kind: 'relu' },
+    { kind: 'dense', weights: w7, bias: b7 },
+    { kind: 'relu' },
+  ];
+  const apply = (a) =>
+    tf.tidy(() =>
+      tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(tf.reshape(a, [a.shape[0], -1]), w6), b6)), w7), b7)),
+    );
+  return {
+    name: 'vgg',
+    shape: [7, 7, K],
+    D: 4096,
+    head: { tap: { name: 'tap', shape: [7, 7, K] }, outDim: 4096, apply, layers },
+    dispose: () => tf.dispose([w6, b6, w7, b7]),
+  };
 }
 
 function resnetHead(rng) {
@@ -127,7 +143,13 @@ function resnetHead(rng) {
   const u2 = unit();
   const layers = [...u1.layers, ...u2.layers, { kind: 'gap' }];
   const apply = (a) => tf.tidy(() => tf.mean(u2.apply(u1.apply(a)), [1, 2]));
-  return { name: 'resnet', shape: [7, 7, C], D: C, head: { tap: { name: 'tap', shape: [7, 7, C] }, outDim: C, apply, layers }, dispose: () => tf.dispose(kept) };
+  return {
+    name: 'resnet',
+    shape: [7, 7, C],
+    D: C,
+    head: { tap: { name: 'tap', shape: [7, 7, C] }, outDim: C, apply, layers },
+    dispose: () => tf.dispose(kept),
+  };
 }
 
 function problem(h) {
@@ -143,7 +165,18 @@ async function run(h, pool, implementation, maxSteps) {
   let tFirst = 0;
   const res = await trainUnseenWeightsAsync(
     { head: h.head, pool, seenWeights: seen, targets },
-    { lambda: 1e-3, lr: 1e-3, batchSize: 64, pairsPerClass: Math.ceil(pool.size / 10), maxSteps, patience: 40, minImprovement: 0.01, seed: 3, implementation, ortThreads },
+    {
+      lambda: 1e-3,
+      lr: 1e-3,
+      batchSize: 64,
+      pairsPerClass: Math.ceil(pool.size / 10),
+      maxSteps,
+      patience: 40,
+      minImprovement: 0.01,
+      seed: 3,
+      implementation,
+      ortThreads,
+    },
     (step) => {
       if (step === 1) tFirst = performance.now();
     },
@@ -154,7 +187,17 @@ async function run(h, pool, implementation, maxSteps) {
   return { res, totalMs: total, msPerStep: perStep, setupMs: tFirst - t0 };
 }
 
-const out = { bench: 'niwt-transfer', backend: backend.name, threads: backend.threads, node: process.version, pool: poolSize, batch: 64, seen: 40, unseen: 10, heads: [] };
+const out = {
+  bench: 'niwt-transfer',
+  backend: backend.name,
+  threads: backend.threads,
+  node: process.version,
+  pool: poolSize,
+  batch: 64,
+  seen: 40,
+  unseen: 10,
+  heads: [],
+};
 for (const make of [vggHead, resnetHead]) {
   const rng = new Rng(11);
   const h = make(rng);

@@ -28,7 +28,12 @@ if (!config) {
   config = path.join(work, 'demo-lambda-6.yaml');
   writeFileSync(config, stringify(demo));
 }
-const store = (mode) => ['--set', `cacheDir=${path.join(work, mode, 'cache')}`, '--set', `tracking.uri=file:${path.join(work, mode, 'mlruns')}`];
+const store = (mode) => [
+  '--set',
+  `cacheDir=${path.join(work, mode, 'cache')}`,
+  '--set',
+  `tracking.uri=file:${path.join(work, mode, 'mlruns')}`,
+];
 
 function run(argv, opts = {}) {
   return new Promise((resolve, reject) => {
@@ -38,12 +43,23 @@ function run(argv, opts = {}) {
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.once('exit', (code) => (code === 0 ? resolve({ seconds: (performance.now() - t0) / 1000, out }) : reject(new Error(`niwt ${argv.join(' ')} exited ${code}:\n${err}`))));
+    p.once('exit', (code) =>
+      code === 0
+        ? resolve({ seconds: (performance.now() - t0) / 1000, out })
+        : reject(new Error(`niwt ${argv.join(' ')} exited ${code}:\n${err}`)),
+    );
   });
 }
 
 const tableOf = (out) => JSON.parse(out).table;
-const result = { config: args.includes('--config') ? path.relative(root, config) : 'configs/demo-lambda.yaml, λ ∈ {0, 1e-3, 1e-2} × seed ∈ {7, 1}', overrides: sets.filter((_, i) => i % 2 === 1), cores: os.availableParallelism(), modes: {} };
+const result = {
+  config: args.includes('--config')
+    ? path.relative(root, config)
+    : 'configs/demo-lambda.yaml, λ ∈ {0, 1e-3, 1e-2} × seed ∈ {7, 1}',
+  overrides: sets.filter((_, i) => i % 2 === 1),
+  cores: os.availableParallelism(),
+  modes: {},
+};
 
 const seq = await run(['sweep', config, ...sets, ...store('seq'), '--json', '-q']);
 result.modes.sequential = { seconds: seq.seconds };
@@ -51,9 +67,16 @@ result.points = JSON.parse(seq.out).points.length;
 const par = await run(['sweep', config, '-j', '2', ...sets, ...store('j2'), '--json', '-q']);
 result.modes.j2 = { seconds: par.seconds };
 
-const started = execFileSync('bash', [path.join(root, 'scripts/redis.sh'), 'start', path.join(work, 'redis')], { encoding: 'utf8' }).trim().split('\n').pop();
+const started = execFileSync('bash', [path.join(root, 'scripts/redis.sh'), 'start', path.join(work, 'redis')], {
+  encoding: 'utf8',
+})
+  .trim()
+  .split('\n')
+  .pop();
 const [url, redisDir] = started.split(' ');
-const workers = [0, 1].map(() => spawn(process.execPath, [main, 'worker', '--queue', url, '-q'], { cwd: root, stdio: 'ignore' }));
+const workers = [0, 1].map(() =>
+  spawn(process.execPath, [main, 'worker', '--queue', url, '-q'], { cwd: root, stdio: 'ignore' }),
+);
 let queued;
 try {
   await new Promise((r) => setTimeout(r, 3000)); // workers connect
@@ -65,6 +88,9 @@ try {
   execFileSync('bash', [path.join(root, 'scripts/redis.sh'), 'stop', redisDir]);
 }
 result.sameTable = tableOf(seq.out) === tableOf(par.out) && tableOf(seq.out) === tableOf(queued.out);
-result.speedup = { j2: result.modes.sequential.seconds / result.modes.j2.seconds, queue2: result.modes.sequential.seconds / result.modes.queue2.seconds };
+result.speedup = {
+  j2: result.modes.sequential.seconds / result.modes.j2.seconds,
+  queue2: result.modes.sequential.seconds / result.modes.queue2.seconds,
+};
 rmSync(work, { recursive: true, force: true });
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

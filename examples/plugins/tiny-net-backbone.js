@@ -28,7 +28,8 @@ const options = z.strictObject({
 
 /** How a layer of the head reads as `HeadLayer`s, so NIWT's stage D takes its exact linear path. */
 function describe(layer) {
-  const relu = { kind: 'relu' }, { w, b } = layer;
+  const relu = { kind: 'relu' },
+    { w, b } = layer;
   if (layer.kind === 'conv') return [{ kind: 'conv', filter: w, bias: b, stride: 1, padding: 'same' }, relu];
   if (layer.kind === 'pool') return [{ kind: 'maxpool', size: 2, stride: 2, padding: 'valid' }];
   return [{ kind: 'dense', weights: w, bias: b }, relu];
@@ -38,8 +39,14 @@ class TinyNet extends TapBackbone {
   constructor(opts, run, log) {
     const s = opts.imageSize;
     const [c1, c2] = opts.widths;
-    const h = s / 2, q = s / 4;
-    const shapes = [[s, s, c1], [h, h, c1], [h, h, c2], [q, q, c2]];
+    const h = s / 2,
+      q = s / 4;
+    const shapes = [
+      [s, s, c1],
+      [h, h, c1],
+      [h, h, c2],
+      [q, q, c2],
+    ];
     const taps = TAPS.map((name, i) => ({ name, shape: shapes[i] }));
     const input = { height: s, width: s, channels: 3 };
     super({ name: 'tiny-net', input, taps, tap: opts.tap, train: opts.train, options: opts, run, log });

@@ -32,7 +32,11 @@ import {
 import type { Experiment, ResolvedPlugin } from './compose.js';
 
 /** Splits seen trainval images into train/val for the seen network, per class (seeded). */
-export function seenValidationSplit(dataset: Dataset, fraction: number, seed: number): { train: number[]; val: number[] } {
+export function seenValidationSplit(
+  dataset: Dataset,
+  fraction: number,
+  seed: number,
+): { train: number[]; val: number[] } {
   const rng = new Rng(deriveSeed(seed, 'seen-val'));
   const byClass = new Map<number, number[]>();
   for (const i of dataset.split.trainval) {

@@ -46,16 +46,35 @@ export interface Calibration {
   /** The test curve (thinned to ≤ 400 points for reports; the full curve is the child run's artifact). */
   readonly curve: readonly CurvePoint[];
   /** The γ chosen on the seen classes and the test accuracies at it (absent when calibration is off). */
-  readonly chosen?: { readonly gamma: number; readonly s: number; readonly u: number; readonly H: number; readonly validationH: number; readonly pseudoUnseen: readonly string[] };
+  readonly chosen?: {
+    readonly gamma: number;
+    readonly s: number;
+    readonly u: number;
+    readonly H: number;
+    readonly validationH: number;
+    readonly pseudoUnseen: readonly string[];
+  };
 }
 
 /** Test curve and AUSUC of fitted scores. */
-export function testCurve(seenScores: Matrix, seenLabels: ArrayLike<number>, unseenScores: Matrix, unseenLabels: ArrayLike<number>, seen: readonly number[], unseen: readonly number[]): { ausuc: number; points: readonly CurvePoint[] } {
+export function testCurve(
+  seenScores: Matrix,
+  seenLabels: ArrayLike<number>,
+  unseenScores: Matrix,
+  unseenLabels: ArrayLike<number>,
+  seen: readonly number[],
+  unseen: readonly number[],
+): { ausuc: number; points: readonly CurvePoint[] } {
   return seenUnseenCurve(seenScores, seenLabels, unseenScores, unseenLabels, seen, unseen);
 }
 
 /** The seen-class split of step 1–2 (seeded). */
-export function calibrationSplit(seen: readonly number[], labels: Int32Array, opts: CalibrationOptions, seed: number): { pseudoUnseen: number[]; remaining: number[]; fitRows: number[]; valRows: number[]; pseudoRows: number[] } {
+export function calibrationSplit(
+  seen: readonly number[],
+  labels: Int32Array,
+  opts: CalibrationOptions,
+  seed: number,
+): { pseudoUnseen: number[]; remaining: number[]; fitRows: number[]; valRows: number[]; pseudoRows: number[] } {
   const rng = new Rng(deriveSeed(seed, 'calibration'));
   const shuffled = rng.shuffle(seen);
   const nP = Math.max(1, Math.min(Math.round(opts.pseudoUnseenFraction * seen.length), seen.length - 2));
@@ -73,7 +92,13 @@ export function calibrationSplit(seen: readonly number[], labels: Int32Array, op
     fitRows.push(...rows.slice(nVal));
   }
   const pseudoRows = pseudoUnseen.flatMap((c) => byClass.get(c) ?? []);
-  return { pseudoUnseen, remaining, fitRows: fitRows.sort((a, b) => a - b), valRows: valRows.sort((a, b) => a - b), pseudoRows: pseudoRows.sort((a, b) => a - b) };
+  return {
+    pseudoUnseen,
+    remaining,
+    fitRows: fitRows.sort((a, b) => a - b),
+    valRows: valRows.sort((a, b) => a - b),
+    pseudoRows: pseudoRows.sort((a, b) => a - b),
+  };
 }
 
 function subTaps(tap: TapSource, rows: readonly number[]): TapSource {
@@ -89,7 +114,11 @@ function subClassifier(sc: SeenClassifier, classes: readonly number[]): SeenClas
 }
 
 /** Steps 1–4: the γ of the highest H on the seen-class proxy problem. */
-export async function chooseGamma(create: () => ZeroShotMethod, ctx: ZeroShotContext, opts: CalibrationOptions): Promise<{ gamma: number; validationH: number; pseudoUnseen: number[] }> {
+export async function chooseGamma(
+  create: () => ZeroShotMethod,
+  ctx: ZeroShotContext,
+  opts: CalibrationOptions,
+): Promise<{ gamma: number; validationH: number; pseudoUnseen: number[] }> {
   const { trainval } = ctx;
   const split = calibrationSplit(ctx.seen, trainval.labels, opts, ctx.seed);
   const fitTrainval = {
@@ -123,8 +152,23 @@ export async function chooseGamma(create: () => ZeroShotMethod, ctx: ZeroShotCon
 }
 
 /** Test accuracies at a given γ. */
-export function atGamma(seenScores: Matrix, seenLabels: ArrayLike<number>, unseenScores: Matrix, unseenLabels: ArrayLike<number>, seen: readonly number[], unseen: readonly number[], gamma: number): { s: number; u: number; H: number } {
-  const r = evaluateGzsl(calibrate(seenScores, seen, gamma), seenLabels, calibrate(unseenScores, seen, gamma), unseenLabels, seen, unseen);
+export function atGamma(
+  seenScores: Matrix,
+  seenLabels: ArrayLike<number>,
+  unseenScores: Matrix,
+  unseenLabels: ArrayLike<number>,
+  seen: readonly number[],
+  unseen: readonly number[],
+  gamma: number,
+): { s: number; u: number; H: number } {
+  const r = evaluateGzsl(
+    calibrate(seenScores, seen, gamma),
+    seenLabels,
+    calibrate(unseenScores, seen, gamma),
+    unseenLabels,
+    seen,
+    unseen,
+  );
   return { s: r.s, u: r.u, H: r.H };
 }
 

@@ -25,6 +25,12 @@ export async function removeCheckpointDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
   for (const parent of [path.dirname(dir), path.dirname(path.dirname(dir))]) {
     // rmdir removes only an empty folder: another computation's checkpoint keeps it
-    if (!(await fs.rmdir(parent).then(() => true, () => false))) break;
+    if (
+      !(await fs.rmdir(parent).then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
   }
 }

@@ -56,20 +56,36 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('run')
     .description('run an experiment config')
     .argument('[config]', 'YAML config', DEFAULT_CONFIG)
-    .option('-s, --set <path=value>', 'override a config value (repeatable), e.g. --set methods.0.lambda=1e-4', collect, [])
+    .option(
+      '-s, --set <path=value>',
+      'override a config value (repeatable), e.g. --set methods.0.lambda=1e-4',
+      collect,
+      [],
+    )
     .option('--backend <name>', 'tensor backend: auto | wasm | cpu | tensorflow (overrides the config)')
     .option('--json', 'print the results as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--resume', 'continue an interrupted run of the same config: completed stages come from the cache')
-    .option('--skip-bad-images', 'skip missing or corrupt images (counted and recorded) instead of failing before training')
+    .option(
+      '--skip-bad-images',
+      'skip missing or corrupt images (counted and recorded) instead of failing before training',
+    )
     .option('--verbose', 'print stacks of errors')
     .action(async (config: string, flags: RunFlags & { resume?: boolean; skipBadImages?: boolean }) => {
       verbose = Boolean(flags.verbose);
       lifecycle.begin(['niwt', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' '));
       const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      const overrides = [...flags.set, ...(flags.backend ? [`backend=${flags.backend}`] : []), ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : [])];
+      const overrides = [
+        ...flags.set,
+        ...(flags.backend ? [`backend=${flags.backend}`] : []),
+        ...(flags.skipBadImages ? ['dataset.skipBadImages=true'] : []),
+      ];
       const exp = await composeExperiment(config, { overrides, logger: log });
-      if (exp.top.sweep) throw new UsageError(`${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the base config)`);
+      if (exp.top.sweep)
+        throw new UsageError(
+          `${config} has a sweep: section; run it with \`niwt sweep ${config}\` (or remove sweep: to run the ` +
+            `base config)`,
+        );
       await preflightExperiment(exp);
       log.info(`niwt run ${config} — experiment '${exp.top.experiment}', config ${exp.hash}, seed ${exp.top.seed}`);
       const { resume, abandoned } = await previousRuns(exp, Boolean(flags.resume), log);
@@ -77,13 +93,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       } else {
-        process.stdout.write(`\n${resultsTable(result)}\n\nrun ${result.runId} in ${result.location} (${result.seconds.toFixed(1)}s)\n`);
+        process.stdout.write(
+          `\n${resultsTable(result)}\n\nrun ${result.runId} in ${result.location} (${result.seconds.toFixed(1)}s)\n`,
+        );
       }
     });
 
   program
     .command('sweep')
-    .description('run the grid under sweep: in a config; prints runs sorted by a metric, writes the best config and a plot')
+    .description(
+      'run the grid under sweep: in a config; prints runs sorted by a metric, writes the best config and a plot',
+    )
     .argument('<config>', 'YAML config with a sweep: section')
     .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
     .option('--metric <name>', 'sort by H | s | u | zslT1', 'H')
@@ -94,44 +114,79 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print the summary as JSON on stdout')
     .option('-q, --quiet', 'print only the final table')
     .option('--verbose', 'print stacks of errors')
-    .action(async (config: string, flags: RunFlags & { metric: string; queue?: string; force?: boolean; jobs: string; dryRun?: boolean }) => {
-      verbose = Boolean(flags.verbose);
-      if (!['H', 's', 'u', 'zslT1'].includes(flags.metric)) throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
-      const jobs = Number(flags.jobs);
-      if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`-j ${JSON.stringify(flags.jobs)}: expected a whole number of points to run at once, ≥ 1`);
-      if (jobs > 1 && flags.queue) throw new UsageError('-j and --queue: give one (with --queue, start more workers instead)');
-      const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
-      if (flags.dryRun) {
-        const d = await describeSweep(config, { overrides: flags.set, logger: log, force: Boolean(flags.force) });
-        if (flags.json) return void process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
-        const todo = d.points.filter((p) => !p.finishedRunId).length;
-        process.stdout.write(`sweep ${d.sweepHash.slice(0, 8)}: ${d.points.length} point(s), ${todo} to run\n`);
-        d.points.forEach((p, i) => process.stdout.write(`${String(i + 1).padStart(4)}. ${p.name}  config ${p.hash.slice(0, 12)}${p.finishedRunId ? `  finished as run ${p.finishedRunId}` : ''}\n`));
-        return;
-      }
-      // a rerun of the same sweep attaches to its parent run and skips the points that finished
-      lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
-      const progress = flags.quiet ? () => undefined : (l: string) => void process.stderr.write(`${l}\n`);
-      if (flags.queue) {
-        const q = await enqueueSweep(config, { queue: flags.queue, overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force), progress });
-        if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
-        else process.stdout.write(`\n${q.table}\n\n${q.best ? `best by ${flags.metric}: ${bestLine(q.best)}\n` : ''}sweep run ${q.sweepRunId}: artifacts in ${q.outDir}\n`);
-        return;
-      }
-      const r = await runSweep(config, { overrides: flags.set, metric: flags.metric as 'H', logger: log, force: Boolean(flags.force), parallel: jobs, progress });
-      if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else
-        process.stdout.write(
-          `\n${r.table}\n\nbest by ${r.metric}: ${bestLine(r.best)}\n` +
-            `sweep run ${r.sweepRunId}: best.yaml, table.md${r.plot ? ', sweep.png' : ''} in ${r.outDir}\n`,
-        );
-    });
+    .action(
+      async (
+        config: string,
+        flags: RunFlags & { metric: string; queue?: string; force?: boolean; jobs: string; dryRun?: boolean },
+      ) => {
+        verbose = Boolean(flags.verbose);
+        if (!['H', 's', 'u', 'zslT1'].includes(flags.metric))
+          throw new UsageError(`--metric ${flags.metric}: expected one of H, s, u, zslT1`);
+        const jobs = Number(flags.jobs);
+        if (!Number.isInteger(jobs) || jobs < 1)
+          throw new UsageError(
+            `-j ${JSON.stringify(flags.jobs)}: expected a whole number of points to run at once, ≥ 1`,
+          );
+        if (jobs > 1 && flags.queue)
+          throw new UsageError('-j and --queue: give one (with --queue, start more workers instead)');
+        const log = new ConsoleLogger({ quiet: Boolean(flags.quiet || flags.json) });
+        if (flags.dryRun) {
+          const d = await describeSweep(config, { overrides: flags.set, logger: log, force: Boolean(flags.force) });
+          if (flags.json) return void process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+          const todo = d.points.filter((p) => !p.finishedRunId).length;
+          process.stdout.write(`sweep ${d.sweepHash.slice(0, 8)}: ${d.points.length} point(s), ${todo} to run\n`);
+          d.points.forEach((p, i) =>
+            process.stdout.write(
+              `${String(i + 1).padStart(4)}. ${p.name}  config ` +
+                `${p.hash.slice(0, 12)}${p.finishedRunId ? `  finished as run ${p.finishedRunId}` : ''}\n`,
+            ),
+          );
+          return;
+        }
+        // a rerun of the same sweep attaches to its parent run and skips the points that finished
+        lifecycle.begin(['niwt', ...argv].map(shellQuote).join(' '));
+        const progress = flags.quiet ? () => undefined : (l: string) => void process.stderr.write(`${l}\n`);
+        if (flags.queue) {
+          const q = await enqueueSweep(config, {
+            queue: flags.queue,
+            overrides: flags.set,
+            metric: flags.metric as 'H',
+            logger: log,
+            force: Boolean(flags.force),
+            progress,
+          });
+          if (flags.json) process.stdout.write(`${JSON.stringify(q, null, 2)}\n`);
+          else
+            process.stdout.write(
+              `\n${q.table}\n\n${q.best ? `best by ${flags.metric}: ${bestLine(q.best)}\n` : ''}sweep run ` +
+                `${q.sweepRunId}: artifacts in ${q.outDir}\n`,
+            );
+          return;
+        }
+        const r = await runSweep(config, {
+          overrides: flags.set,
+          metric: flags.metric as 'H',
+          logger: log,
+          force: Boolean(flags.force),
+          parallel: jobs,
+          progress,
+        });
+        if (flags.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else
+          process.stdout.write(
+            `\n${r.table}\n\nbest by ${r.metric}: ${bestLine(r.best)}\n` +
+              `sweep run ${r.sweepRunId}: best.yaml, table.md${r.plot ? ', sweep.png' : ''} in ${r.outDir}\n`,
+          );
+      },
+    );
 
   program
     .command('config')
     .description('configs')
     .command('show')
-    .description('print the resolved config (includes merged, overrides applied, every plugin default filled in) and its hash')
+    .description(
+      'print the resolved config (includes merged, overrides applied, every plugin default filled in) and its hash',
+    )
     .argument('[config]', 'YAML config', DEFAULT_CONFIG)
     .option('-s, --set <path=value>', 'override a config value (repeatable)', collect, [])
     .option('--json', 'as JSON')
@@ -201,7 +256,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     code = report(e, verbose);
     if (lifecycle.failedRunId !== undefined && !isNiwtError(e)) {
-      process.stderr.write(`niwt: failed during ${lifecycle.stage}; run ${lifecycle.failedRunId} marked FAILED; after fixing the cause, resume with: ${lifecycle.resumeCommand}\n`);
+      process.stderr.write(
+        `niwt: failed during ${lifecycle.stage}; run ${lifecycle.failedRunId} marked FAILED; after fixing ` +
+          `the cause, resume with: ${lifecycle.resumeCommand}\n`,
+      );
     }
   }
   return code;
@@ -211,7 +269,11 @@ export async function main(argv: readonly string[]): Promise<number> {
  * Startup of `niwt run`: removes temporaries of processes that are gone, then finds unfinished runs of this
  * config. With `--resume` the newest is continued; runs left RUNNING by a gone process are marked KILLED.
  */
-async function previousRuns(exp: Experiment, resume: boolean, log: Logger): Promise<{ resume?: UnfinishedRun; abandoned: UnfinishedRun[] }> {
+async function previousRuns(
+  exp: Experiment,
+  resume: boolean,
+  log: Logger,
+): Promise<{ resume?: UnfinishedRun; abandoned: UnfinishedRun[] }> {
   const stale = removeStaleTemporaries(exp.run.cacheDir);
   if (stale.length > 0) log.info(`removed ${stale.length} temporary cache folder(s) left by processes that are gone`);
   let unfinished: UnfinishedRun[];
@@ -232,12 +294,19 @@ async function previousRuns(exp: Experiment, resume: boolean, log: Logger): Prom
     const pid = latest.tags['niwt.pid'] ?? '?';
     const host = latest.tags['niwt.host'] ?? '?';
     throw new UsageError(
-      `run ${latest.runId} of this config is RUNNING in process ${pid} on ${host}; wait for it or stop it (kill ${pid}), then run again with --resume`,
+      `run ${latest.runId} of this config is RUNNING in process ${pid} on ${host}; wait for it or stop it ` +
+        `(kill ${pid}), then run again with --resume`,
     );
   }
   const reused = latest.children.filter((c) => c.result).map((c) => c.runName);
-  const why = latest.status === 'RUNNING' ? 'RUNNING, its process is gone' : `${latest.status}${latest.tags['niwt.interrupted_at'] ? ` during ${latest.tags['niwt.interrupted_at']}` : ''}`;
-  log.info(`resuming run ${latest.runId} (${why}): completed stages come from the cache; finished methods reused: ${reused.join(', ') || 'none'}`);
+  const why =
+    latest.status === 'RUNNING'
+      ? 'RUNNING, its process is gone'
+      : `${latest.status}${latest.tags['niwt.interrupted_at'] ? ` during ${latest.tags['niwt.interrupted_at']}` : ''}`;
+  log.info(
+    `resuming run ${latest.runId} (${why}): completed stages come from the cache; finished methods reused: ` +
+      `${reused.join(', ') || 'none'}`,
+  );
   return { resume: latest, abandoned: unfinished.slice(1).filter(gone) };
 }
 
@@ -254,7 +323,10 @@ function configRedactor(exp: Experiment): (text: string) => string {
 export function report(e: unknown, verbose: boolean): number {
   if (isNiwtError(e)) {
     process.stderr.write(`niwt: ${e.message}\n`);
-    if (verbose) process.stderr.write(`${e.stack ?? ''}\n${e.cause ? `cause: ${String((e.cause as Error).stack ?? e.cause)}\n` : ''}`);
+    if (verbose)
+      process.stderr.write(
+        `${e.stack ?? ''}\n${e.cause ? `cause: ${String((e.cause as Error).stack ?? e.cause)}\n` : ''}`,
+      );
     return 2;
   }
   const err = e instanceof Error ? e : new Error(String(e));
@@ -262,9 +334,15 @@ export function report(e: unknown, verbose: boolean): number {
   return 1;
 }
 
-
-
-type JsonSchema = { type?: string | string[]; enum?: unknown[]; default?: unknown; properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; description?: string };
+type JsonSchema = {
+  type?: string | string[];
+  enum?: unknown[];
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  description?: string;
+};
 
 /** A plugin's options as JSON Schema (input side: what a config may write). */
 function optionsSchema(schema: z.ZodType): JsonSchema {
@@ -280,7 +358,13 @@ function describeOptions(schema: JsonSchema, prefix = ''): string[] {
       out.push(...describeOptions(v, p));
       continue;
     }
-    const type = v.enum ? v.enum.map((e) => JSON.stringify(e)).join(' | ') : v.anyOf ? v.anyOf.map((a) => a.type ?? (a.enum ? a.enum.join('|') : '?')).join(' | ') : Array.isArray(v.type) ? v.type.join(' | ') : (v.type ?? 'any');
+    const type = v.enum
+      ? v.enum.map((e) => JSON.stringify(e)).join(' | ')
+      : v.anyOf
+        ? v.anyOf.map((a) => a.type ?? (a.enum ? a.enum.join('|') : '?')).join(' | ')
+        : Array.isArray(v.type)
+          ? v.type.join(' | ')
+          : (v.type ?? 'any');
     const def = v.default === undefined ? '' : ` = ${JSON.stringify(v.default)}`;
     out.push(`${p}: ${type}${def}`);
   }

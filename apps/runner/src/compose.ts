@@ -34,7 +34,14 @@ import { trackingModule } from '@niwt/tracking';
 import { shareInstancesWithPlugins } from './shared-instances.js';
 
 /** The built-in plugin modules, named in one list. */
-export const BUILTIN_MODULES: readonly ContainerModule[] = [datasetsModule, domainKnowledgeModule, backbonesModule, niwtModule, baselinesModule, trackingModule];
+export const BUILTIN_MODULES: readonly ContainerModule[] = [
+  datasetsModule,
+  domainKnowledgeModule,
+  backbonesModule,
+  niwtModule,
+  baselinesModule,
+  trackingModule,
+];
 
 // Built-in plugins' code version (part of cache keys) is their package's version.
 const requireHere = createRequire(import.meta.url);
@@ -104,7 +111,8 @@ function hashOptions(
   methods: readonly ResolvedMethod[],
   tracker: ResolvedPlugin,
 ) {
-  const at = (prefix: string, r: ResolvedPlugin): string[] => (r.spec.nonResultOptions ?? []).map((o) => `${prefix}.${o}`);
+  const at = (prefix: string, r: ResolvedPlugin): string[] =>
+    (r.spec.nonResultOptions ?? []).map((o) => `${prefix}.${o}`);
   const nonResult = [
     ...at('dataset', dataset),
     ...at('knowledge', knowledge),
@@ -148,7 +156,12 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
   if (extra.length > 0) container.load(...extra);
   const registry = new PluginRegistry(container);
 
-  const resolveBlock = (group: PluginGroup, block: Record<string, unknown>, where: (string | number)[], reserved: readonly string[] = ['name']): ResolvedPlugin => {
+  const resolveBlock = (
+    group: PluginGroup,
+    block: Record<string, unknown>,
+    where: (string | number)[],
+    reserved: readonly string[] = ['name'],
+  ): ResolvedPlugin => {
     const spec = registry.find(group, String(block.name), where, source);
     return { spec, options: registry.validate(spec, block, where, source, reserved) };
   };
@@ -161,11 +174,17 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     const r = resolveBlock('method', m, ['methods', i], METHOD_ENTRY_KEYS);
     const label = m.label ?? (m.control ? `${m.name}-${m.control}` : m.name);
     if (seen.has(label)) {
-      throw new ConfigError(`${source.locate(['methods', i])} methods.${i}: label '${label}' is used twice; give each method entry a distinct label:`);
+      throw new ConfigError(
+        `${source.locate(['methods', i])} methods.${i}: label '${label}' is used twice; give each method ` +
+          `entry a distinct label:`,
+      );
     }
     seen.add(label);
     if (m.permutations !== undefined && !m.control) {
-      throw new ConfigError(`${source.locate(['methods', i, 'permutations'])} methods.${i}.permutations: only meaningful with control: (known controls: permute-unseen-knowledge)`);
+      throw new ConfigError(
+        `${source.locate(['methods', i, 'permutations'])} methods.${i}.permutations: only meaningful with ` +
+          `control: (known controls: permute-unseen-knowledge)`,
+      );
     }
     return { ...r, label, control: m.control, permutations: m.control ? (m.permutations ?? 'balanced') : undefined };
   });
@@ -180,13 +199,22 @@ export async function composeExperiment(file: string, opts: ComposeOptions): Pro
     dataset: block(dataset),
     knowledge: block(knowledge),
     backbone: block(backbone),
-    methods: methods.map((m) => ({ ...block(m), label: m.label, ...(m.control ? { control: m.control, permutations: m.permutations } : {}) })),
+    methods: methods.map((m) => ({
+      ...block(m),
+      label: m.label,
+      ...(m.control ? { control: m.control, permutations: m.permutations } : {}),
+    })),
     tracking: block(tracker),
     explain: top.explain,
   };
   const hash = experimentHash(resolved, hashOptions(dataset, knowledge, backbone, methods, tracker));
   const cacheDir = path.resolve(cwd, top.cacheDir);
-  const run: RunContext = { seed: top.seed, baseDir: cwd, cacheDir, runDir: path.join(cacheDir, '..', 'runs', `${Date.now()}-${hash.slice(0, 8)}`) };
+  const run: RunContext = {
+    seed: top.seed,
+    baseDir: cwd,
+    cacheDir,
+    runDir: path.join(cacheDir, '..', 'runs', `${Date.now()}-${hash.slice(0, 8)}`),
+  };
   container.bind(TOKENS.runContext).toConstantValue(run);
   return { source, top, resolved, hash, overrides, registry, dataset, knowledge, backbone, methods, tracker, run };
 }

@@ -54,7 +54,10 @@ export class ConsoleLogger implements Logger {
       const filled = Math.round(frac * width);
       const el = (performance.now() - t0) / 1000;
       const eta = frac > 0 ? el / frac - el : 0;
-      this.out.write(`\r  ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${n}/${total} ${fmtSeconds(el)} eta ${fmtSeconds(eta)} ${detail ?? ''}\x1b[K`);
+      this.out.write(
+        `\r  ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${n}/${total} ${fmtSeconds(el)} ` +
+          `eta ${fmtSeconds(eta)} ${detail ?? ''}\x1b[K`,
+      );
     };
     return {
       tick: (k = 1, detail?: string) => {

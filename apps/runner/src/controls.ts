@@ -21,12 +21,20 @@ export function unseenPermutations(unseen: readonly number[], seed: number, desi
 }
 
 /** Gives unseen class `unseen[i]` the knowledge row of `sources[i]`; seen rows are untouched. */
-export function permuteUnseenKnowledge(k: ClassEmbedding, unseen: readonly number[], sources: readonly number[]): { knowledge: ClassEmbedding; fixedPoints: number } {
+export function permuteUnseenKnowledge(
+  k: ClassEmbedding,
+  unseen: readonly number[],
+  sources: readonly number[],
+): { knowledge: ClassEmbedding; fixedPoints: number } {
   const data = k.matrix.data.slice();
   const E = k.matrix.cols;
   unseen.forEach((c, i) => data.set(k.matrix.data.subarray(sources[i] * E, (sources[i] + 1) * E), c * E));
   return {
-    knowledge: { matrix: matrix(k.matrix.rows, E, data), dimNames: k.dimNames, description: `${k.description}; unseen rows permuted (control)` },
+    knowledge: {
+      matrix: matrix(k.matrix.rows, E, data),
+      dimNames: k.dimNames,
+      description: `${k.description}; unseen rows permuted (control)`,
+    },
     fixedPoints: unseen.filter((c, i) => sources[i] === c).length,
   };
 }

@@ -27,7 +27,11 @@ export interface ExplainedDecision {
 }
 
 export interface Explanations {
-  readonly perClass: readonly { readonly class: string; readonly images: number; readonly top: readonly RankedDims[] }[];
+  readonly perClass: readonly {
+    readonly class: string;
+    readonly images: number;
+    readonly top: readonly RankedDims[];
+  }[];
   readonly decisions: readonly ExplainedDecision[];
 }
 
@@ -62,7 +66,14 @@ function jet(v: number): [number, number, number] {
 }
 
 /** Writes `original | overlay` as a PNG: the heat map bilinearly upsampled and blended at 45 %. */
-async function writeOverlay(file: string, pixels: Float32Array, size: number, map: Float32Array, h: number, w: number): Promise<void> {
+async function writeOverlay(
+  file: string,
+  pixels: Float32Array,
+  size: number,
+  map: Float32Array,
+  h: number,
+  w: number,
+): Promise<void> {
   const up = tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(map, [1, h, w, 1]), [size, size]).dataSync());
   const out = Buffer.alloc(size * size * 2 * 3);
   for (let y = 0; y < size; y++)
@@ -77,7 +88,9 @@ async function writeOverlay(file: string, pixels: Float32Array, size: number, ma
       }
     }
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await sharp(out, { raw: { width: 2 * size, height: size, channels: 3 } }).png().toFile(file);
+  await sharp(out, { raw: { width: 2 * size, height: size, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 const safe = (s: string): string => s.replace(/[^\w.-]+/g, '_');
@@ -105,7 +118,11 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
   const per = h * w * K;
   const taps = new Map<number, Float32Array>();
   let n = 0;
-  for await (const b of backbone.extract(dataset, needed.map((i) => indices[i]), 32)) {
+  for await (const b of backbone.extract(
+    dataset,
+    needed.map((i) => indices[i]),
+    32,
+  )) {
     b.indices.forEach((_, j) => taps.set(needed[n + j], b.tap.slice(j * per, (j + 1) * per)));
     n += b.indices.length;
   }
@@ -116,17 +133,36 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
       // each class's weight vector once (classWeights copies a D-vector; calling it per element is O(D²))
       const cols = classes.map((c) => explainer.classWeights(c));
       const weights = tf.tensor2d(
-        Float32Array.from({ length: backbone.penultimateDim * classes.length }, (_, i) => cols[i % classes.length][Math.floor(i / classes.length)]),
+        Float32Array.from(
+          { length: backbone.penultimateDim * classes.length },
+          (_, i) => cols[i % classes.length][Math.floor(i / classes.length)],
+        ),
         [backbone.penultimateDim, classes.length],
       );
-      const tap = tf.tensor4d(Float32Array.from(positions.flatMap((p) => Array.from(taps.get(p)!))), [positions.length, h, w, K]);
-      return gradCam(head, tap, weights, tf.tensor1d(positions.map((_, i) => i % classes.length), 'int32'));
+      const tap = tf.tensor4d(Float32Array.from(positions.flatMap((p) => Array.from(taps.get(p)!))), [
+        positions.length,
+        h,
+        w,
+        K,
+      ]);
+      return gradCam(
+        head,
+        tap,
+        weights,
+        tf.tensor1d(
+          positions.map((_, i) => i % classes.length),
+          'int32',
+        ),
+      );
     });
 
   const perClass = split.unseen.map((c) => {
     const pos = classImgs.get(c)!;
     if (pos.length === 0) return { class: names[c], images: 0, top: [] };
-    const { alpha } = camFor(pos, pos.map(() => c));
+    const { alpha } = camFor(
+      pos,
+      pos.map(() => c),
+    );
     const mean = new Float32Array(K);
     for (let i = 0; i < pos.length; i++) for (let j = 0; j < K; j++) mean[j] += alpha[i * K + j] / pos.length;
     return { class: names[c], images: pos.length, top: explainer.explainImportance(mean, k) };
@@ -140,8 +176,14 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
   let visual = h * w > 1;
   if (visual) {
     try {
-      for await (const b of dataset.readImages(order.map((p) => indices[p]), { height: size, width: size, channels: 3 }, 16)) {
-        b.indices.forEach((_, j) => pixels.set(order[m + j], b.pixels.slice(j * size * size * 3, (j + 1) * size * size * 3)));
+      for await (const b of dataset.readImages(
+        order.map((p) => indices[p]),
+        { height: size, width: size, channels: 3 },
+        16,
+      )) {
+        b.indices.forEach((_, j) =>
+          pixels.set(order[m + j], b.pixels.slice(j * size * size * 3, (j + 1) * size * size * 3)),
+        );
         m += b.indices.length;
       }
     } catch (e) {
@@ -154,7 +196,13 @@ export async function explainUnseen(input: ExplainInput): Promise<Explanations> 
     const predicted = pred[p.pos];
     const { maps, alpha } = camFor([p.pos], [predicted]);
     const sample = indices[p.pos];
-    const rel = visual ? path.join('gradcam', safe(names[labels[p.pos]]), `${sample}-${p.correct ? 'correct' : 'wrong'}-as-${safe(names[predicted])}.png`) : '';
+    const rel = visual
+      ? path.join(
+          'gradcam',
+          safe(names[labels[p.pos]]),
+          `${sample}-${p.correct ? 'correct' : 'wrong'}-as-${safe(names[predicted])}.png`,
+        )
+      : '';
     if (visual) await writeOverlay(path.join(outDir, rel), pixels.get(p.pos)!, size, maps, h, w);
     decisions.push({
       sample,

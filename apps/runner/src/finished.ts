@@ -35,7 +35,9 @@ export async function findFinishedRun(exp: Experiment, tracker: Tracker): Promis
     .sort((a, b) => b.startTime - a.startTime)[0];
   if (!done) return undefined;
   try {
-    return JSON.parse(await fs.readFile(path.join(done.dir, 'artifacts', 'results', 'results.json'), 'utf8')) as RunResult;
+    return JSON.parse(
+      await fs.readFile(path.join(done.dir, 'artifacts', 'results', 'results.json'), 'utf8'),
+    ) as RunResult;
   } catch {
     return undefined; // finished without results (an older layout): run again
   }
@@ -71,7 +73,8 @@ export function ownerAlive(tags: Readonly<Record<string, string>>): boolean | un
   return pid !== process.pid && processAlive(pid);
 }
 
-const isParentOf = (exp: Experiment, tags: Readonly<Record<string, string>>): boolean => tags['niwt.config_hash'] === exp.hash && !tags['niwt.method'];
+const isParentOf = (exp: Experiment, tags: Readonly<Record<string, string>>): boolean =>
+  tags['niwt.config_hash'] === exp.hash && !tags['niwt.method'];
 
 /**
  * Runs of the same config (tag `niwt.config_hash`) that did not finish — interrupted, killed, failed, or still
@@ -91,8 +94,17 @@ async function unfinishedLocal(exp: Experiment, root: string): Promise<Unfinishe
     return []; // no store yet
   }
   const lastSteps = (r: LocalRun): Record<string, number> =>
-    Object.fromEntries(Object.entries(r.metrics).map(([k, pts]) => [k, pts.reduce((m, p) => Math.max(m, p.step), -Infinity)]));
-  const stored = (r: LocalRun): StoredRun => ({ runId: r.runId, runName: r.runName, status: r.status, startTime: r.startTime, tags: r.tags, lastSteps: lastSteps(r) });
+    Object.fromEntries(
+      Object.entries(r.metrics).map(([k, pts]) => [k, pts.reduce((m, p) => Math.max(m, p.step), -Infinity)]),
+    );
+  const stored = (r: LocalRun): StoredRun => ({
+    runId: r.runId,
+    runName: r.runName,
+    status: r.status,
+    startTime: r.startTime,
+    tags: r.tags,
+    lastSteps: lastSteps(r),
+  });
   const out: UnfinishedRun[] = [];
   for (const p of runs.filter((r) => r.status !== 'FINISHED' && isParentOf(exp, r.tags))) {
     const children = [];
@@ -119,13 +131,26 @@ async function unfinishedOnServer(exp: Experiment, uri: string): Promise<Unfinis
     const tags = Object.fromEntries((r.data.tags ?? []).map((t) => [t.key, t.value]));
     // runs/search returns each metric's latest point: the one with the largest step
     const lastSteps = Object.fromEntries((r.data.metrics ?? []).map((m) => [m.key, m.step]));
-    return { runId: r.info.run_id, runName: r.info.run_name ?? tags['mlflow.runName'] ?? '', status: r.info.status, startTime: r.info.start_time ?? 0, tags, lastSteps };
+    return {
+      runId: r.info.run_id,
+      runName: r.info.run_name ?? tags['mlflow.runName'] ?? '',
+      status: r.info.status,
+      startTime: r.info.start_time ?? 0,
+      tags,
+      lastSteps,
+    };
   };
-  const parents = await client.searchRuns([experiment.experiment_id], `tags.\`niwt.config_hash\` = '${exp.hash}' and attributes.status != 'FINISHED'`);
+  const parents = await client.searchRuns(
+    [experiment.experiment_id],
+    `tags.\`niwt.config_hash\` = '${exp.hash}' and attributes.status != 'FINISHED'`,
+  );
   const out: UnfinishedRun[] = [];
   for (const p of parents.map((r) => ({ raw: r, run: stored(r) })).filter((x) => isParentOf(exp, x.run.tags))) {
     const children = [];
-    for (const c of await client.searchRuns([experiment.experiment_id], `tags.\`mlflow.parentRunId\` = '${p.run.runId}'`)) {
+    for (const c of await client.searchRuns(
+      [experiment.experiment_id],
+      `tags.\`mlflow.parentRunId\` = '${p.run.runId}'`,
+    )) {
       let result: MethodResult | undefined;
       if (c.info.status === 'FINISHED' && c.info.artifact_uri) {
         result = await client

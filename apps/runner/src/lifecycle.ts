@@ -155,14 +155,23 @@ export class RunLifecycle {
    * Ends every open run (innermost first) with `status`, recording why. Bounded by `budgetMs`: a tracking
    * server that does not answer keeps the end in its spool (`niwt runs sync` replays it).
    */
-  async endAll(status: EndStatus, reason: string, budgetMs = CLOSE_BUDGET_MS, only?: readonly TrackedRun[]): Promise<string[]> {
+  async endAll(
+    status: EndStatus,
+    reason: string,
+    budgetMs = CLOSE_BUDGET_MS,
+    only?: readonly TrackedRun[],
+  ): Promise<string[]> {
     const runs = [...this.open].filter((r) => !only || only.includes(r) || only.includes(r.inner)).reverse();
     const ids = runs.map((r) => r.runId).reverse();
     const stage = this.stage;
-    const text = `${status} during stage "${stage}" at ${new Date().toISOString()} (pid ${process.pid} on ${HOST})\n${reason}\n`;
+    const text =
+      `${status} during stage "${stage}" at ${new Date().toISOString()} (pid ${process.pid} on ` +
+      `${HOST})\n${reason}\n`;
     const closeOne = async (r: GuardedRun): Promise<void> => {
       const inner = r.inner;
-      await inner.setTags({ [LIFECYCLE_TAGS.error]: firstLine(reason), [LIFECYCLE_TAGS.interruptedAt]: stage }).catch(() => undefined);
+      await inner
+        .setTags({ [LIFECYCLE_TAGS.error]: firstLine(reason), [LIFECYCLE_TAGS.interruptedAt]: stage })
+        .catch(() => undefined);
       await inner.logText('error.txt', text).catch(() => undefined);
       await inner.end(status).catch(() => undefined);
       this.closed(r);
@@ -176,7 +185,10 @@ export class RunLifecycle {
     clearTimeout(timer);
     if (!inTime) {
       const left = runs.filter((r) => this.open.includes(r)).map((r) => r.runId);
-      this.err(`niwt: closing run(s) ${left.join(', ')} took over ${budgetMs / 1000}s; the next niwt run of this config marks them KILLED\n`);
+      this.err(
+        `niwt: closing run(s) ${left.join(', ')} took over ${budgetMs / 1000}s; the next niwt run of this ` +
+          `config marks them KILLED\n`,
+      );
     }
     return ids;
   }
@@ -202,7 +214,11 @@ export class RunLifecycle {
     const ids = await this.endAll('FAILED', `${err.message}\n\n${err.stack ?? ''}`);
     runExitCleanupsSync();
     this.err(`niwt: internal error: ${err.message}\n${err.stack ?? ''}\n`);
-    if (ids.length > 0) this.err(`niwt: failed during ${stage}; run ${ids[0]} marked FAILED; resume with: ${this.resumeCommand || 'the same command'}\n`);
+    if (ids.length > 0)
+      this.err(
+        `niwt: failed during ${stage}; run ${ids[0]} marked FAILED; resume with: ` +
+          `${this.resumeCommand || 'the same command'}\n`,
+      );
     this.exit(1);
   }
 
@@ -218,7 +234,10 @@ export class RunLifecycle {
   async onSignal(signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
     if (this.stopping) {
       runExitCleanupsSync();
-      this.err(`niwt: ${signal} again: exiting now; runs still open stay RUNNING until the next niwt run of this config marks them KILLED\n`);
+      this.err(
+        `niwt: ${signal} again: exiting now; runs still open stay RUNNING until the next niwt run of this ` +
+          `config marks them KILLED\n`,
+      );
       this.exit(EXIT_CODES[signal]);
       return;
     }
@@ -228,8 +247,13 @@ export class RunLifecycle {
     await this.runStopHooks();
     const ids = await this.endAll('KILLED', `interrupted by ${signal}`);
     runExitCleanupsSync();
-    const runPart = ids.length === 0 ? 'no run was open' : `run ${ids[0]} marked KILLED${ids.length > 1 ? ` (with ${ids.length - 1} nested)` : ''}`;
-    this.err(`niwt: interrupted during ${stage}; ${runPart}; resume with: ${this.resumeCommand || 'the same command'}\n`);
+    const runPart =
+      ids.length === 0
+        ? 'no run was open'
+        : `run ${ids[0]} marked KILLED${ids.length > 1 ? ` (with ${ids.length - 1} nested)` : ''}`;
+    this.err(
+      `niwt: interrupted during ${stage}; ${runPart}; resume with: ${this.resumeCommand || 'the same command'}\n`,
+    );
     this.exit(EXIT_CODES[signal]);
   }
 }

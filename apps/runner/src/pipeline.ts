@@ -48,7 +48,9 @@ export type { MethodResult, RunResult } from './results.js';
 
 function gitCommit(cwd: string): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }
@@ -57,7 +59,8 @@ function gitCommit(cwd: string): string | undefined {
 /** Dotted params of a nested config (lists indexed), as MLflow params. */
 export function flattenParams(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
   if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
+    for (const [k, v] of Object.entries(value as Record<string, unknown>))
+      flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out[prefix] = String(value);
   }
@@ -84,10 +87,17 @@ async function markAbandoned(tracker: Tracker, runs: readonly UnfinishedRun[], l
   for (const p of runs) {
     for (const r of [...p.children.filter((c) => c.status === 'RUNNING'), p]) {
       const run = await tracker.resumeRun(r.runId);
-      await run.setTags({ [LIFECYCLE_TAGS.error]: `owner process ${r.tags[LIFECYCLE_TAGS.pid] ?? '?'} ended without closing the run (killed)` });
+      await run.setTags({
+        [LIFECYCLE_TAGS.error]:
+          `owner process ${r.tags[LIFECYCLE_TAGS.pid] ?? '?'} ended without closing the run ` + `(killed)`,
+      });
       await run.end('KILLED');
     }
-    log.info(`run ${p.runId} of this config was left RUNNING by process ${p.tags[LIFECYCLE_TAGS.pid] ?? '(unknown)'}, which is gone: marked KILLED (niwt run --resume would have continued it)`);
+    log.info(
+      `run ${p.runId} of this config was left RUNNING by process ` +
+        `${p.tags[LIFECYCLE_TAGS.pid] ?? '(unknown)'}, which is gone: marked KILLED (niwt run --resume would ` +
+        `have continued it)`,
+    );
   }
 }
 
@@ -97,7 +107,10 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
   const log = lifecycle.trackStages(outerLog);
   let t = log.stage('backend');
   const backend = await initBackend(exp.top.backend);
-  t.end(`${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})${backend.note ? ` — ${backend.note}` : ''}`);
+  t.end(
+    `${backend.name} (${backend.threads} ` +
+      `thread${backend.threads === 1 ? '' : 's'})${backend.note ? ` — ${backend.note}` : ''}`,
+  );
 
   // Dataset and knowledge pass the contract gate before a run opens: a plugin that breaks its contract is a
   // one-line error (exit 2), not a FAILED run nor a finished one with u = 0.
@@ -138,18 +151,33 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
   const parent = lifecycle.opened(
     reopen
       ? skipLoggedSteps(await tracker.resumeRun!(prior.runId), prior.lastSteps)
-      : await tracker.startRun({ experiment: exp.top.experiment, runName: opts.runName ?? `${exp.top.experiment}-${exp.hash.slice(0, 8)}`, parentRunId: opts.parentRunId, tags }),
+      : await tracker.startRun({
+          experiment: exp.top.experiment,
+          runName: opts.runName ?? `${exp.top.experiment}-${exp.hash.slice(0, 8)}`,
+          parentRunId: opts.parentRunId,
+          tags,
+        }),
   );
   const open: TrackedRun[] = [parent];
   const reused: string[] = [];
   try {
-    if (reopen) await parent.setTags({ ...tags, 'niwt.resumed_from': prior.runId, 'niwt.resumes': String(Number(prior.tags['niwt.resumes'] ?? 0) + 1) });
+    if (reopen)
+      await parent.setTags({
+        ...tags,
+        'niwt.resumed_from': prior.runId,
+        'niwt.resumes': String(Number(prior.tags['niwt.resumes'] ?? 0) + 1),
+      });
     await parent.logParams(flattenParams(exp.resolved));
     await parent.logText('config/config.yaml', toYaml(exp.resolved));
     await parent.logText('config/overrides.yaml', toYaml(exp.overrides));
-    await parent.logText('config/source.txt', `${exp.source.file}\nincludes ${exp.source.includes.join(', ') || 'none'}\nhash ${exp.hash}\nseed ${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`);
+    await parent.logText(
+      'config/source.txt',
+      `${exp.source.file}\nincludes ${exp.source.includes.join(', ') || 'none'}\nhash ${exp.hash}\nseed ` +
+        `${exp.top.seed}\ncommit ${commit ?? 'unknown'}\n`,
+    );
 
-    if (dataset.skippedImages !== undefined) await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
+    if (dataset.skippedImages !== undefined)
+      await parent.logMetrics({ 'dataset/skipped_images': dataset.skippedImages });
 
     const onWait = (stage: string, key: string, o: { pid: number; host: string }): void =>
       log.info(`${stage} ${key}: waiting for pid ${o.pid} on ${o.host}, which is computing it`);
@@ -160,7 +188,12 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
     await parent.logParams(inputs.params);
     t = log.stage(`seen network (${backbone.name})`);
     const net = await trainOrLoadSeenNetwork(cache, inputs.network, backbone, dataset, exp.top.seed);
-    t.end(net.cacheHit ? 'from cache' : `${net.report.epochs} epochs (best ${net.report.bestEpoch}), val acc ${(100 * net.report.valAccuracy).toFixed(1)}%`);
+    t.end(
+      net.cacheHit
+        ? 'from cache'
+        : `${net.report.epochs} epochs (best ${net.report.bestEpoch}), val acc ` +
+            `${(100 * net.report.valAccuracy).toFixed(1)}%`,
+    );
     // a backbone may learn its shapes when its network is built (onnx): its gate runs once it is trained or
     // loaded, inside the run, which a violation ends FAILED with the message recorded
     checkContract(backboneLabel, backboneViolation(backbone) ?? headViolation(backbone));
@@ -191,8 +224,20 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
       const before = prior?.children.find((c) => c.runName === m.label);
       if (before?.result) {
         // finished before the interruption: its result is read back, not fitted again
-        log.info(`✓ ${`${m.label}: reused`.padEnd(34)}          finished in run ${before.runId} before the interruption`);
-        await parent.logMetrics(Object.fromEntries(Object.entries({ s: before.result.s, u: before.result.u, H: before.result.H, zsl_t1: before.result.zslT1, fit_seconds: before.result.fitSeconds }).map(([key, v]) => [`${m.label}/${key}`, v])));
+        log.info(
+          `✓ ${`${m.label}: reused`.padEnd(34)}          finished in run ${before.runId} before the interruption`,
+        );
+        await parent.logMetrics(
+          Object.fromEntries(
+            Object.entries({
+              s: before.result.s,
+              u: before.result.u,
+              H: before.result.H,
+              zsl_t1: before.result.zslT1,
+              fit_seconds: before.result.fitSeconds,
+            }).map(([key, v]) => [`${m.label}/${key}`, v]),
+          ),
+        );
         results.push(before.result);
         reused.push(m.label);
         continue;
@@ -200,16 +245,26 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
       const child = lifecycle.opened(
         before && reopen
           ? skipLoggedSteps(await tracker.resumeRun!(before.runId), before.lastSteps)
-          : await tracker.startRun({ experiment: exp.top.experiment, runName: m.label, parentRunId: parent.runId, tags: { ...tags, 'niwt.method': m.spec.name } }),
+          : await tracker.startRun({
+              experiment: exp.top.experiment,
+              runName: m.label,
+              parentRunId: parent.runId,
+              tags: { ...tags, 'niwt.method': m.spec.name },
+            }),
       );
       if (before && reopen) await child.setTags({ ...ownerTags() });
       open.push(child);
-      await child.logParams(flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }));
+      await child.logParams(
+        flattenParams({ method: m.spec.name, label: m.label, control: m.control ?? 'none', ...m.options }),
+      );
       const runs: { r: GzslResult; summary: FitSummary; fitSeconds: number; ausuc: number }[] = [];
       let calibration: Calibration | undefined;
       let explanations: Explanations | undefined;
       const fixedPoints: number[] = [];
-      const designs = m.control === 'permute-unseen-knowledge' ? unseenPermutations(split.unseen, exp.top.seed, m.permutations ?? 'balanced') : [undefined];
+      const designs =
+        m.control === 'permute-unseen-knowledge'
+          ? unseenPermutations(split.unseen, exp.top.seed, m.permutations ?? 'balanced')
+          : [undefined];
       for (const [p, sources] of designs.entries()) {
         const method = exp.registry.create(m.spec, m.options) as ZeroShotMethod;
         const permuted = sources ? permuteUnseenKnowledge(knowledge, split.unseen, sources) : undefined;
@@ -247,18 +302,70 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
         const fitSeconds = tm.end();
         const unseenScores = method.scores(acts.testUnseen.features);
         const seenTestScores = method.scores(acts.testSeen.features);
-        const r = evaluateGzsl(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
-        const curve = testCurve(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen);
+        const r = evaluateGzsl(
+          seenTestScores,
+          acts.testSeen.labels,
+          unseenScores,
+          acts.testUnseen.labels,
+          split.seen,
+          split.unseen,
+        );
+        const curve = testCurve(
+          seenTestScores,
+          acts.testSeen.labels,
+          unseenScores,
+          acts.testUnseen.labels,
+          split.seen,
+          split.unseen,
+        );
         if (p === 0) {
           calibration = { ausuc: curve.ausuc, curve: thinCurve(curve.points, 400) };
-          await child.logText('results/seen_unseen_curve.json', JSON.stringify({ ausuc: curve.ausuc, points: curve.points }));
+          await child.logText(
+            'results/seen_unseen_curve.json',
+            JSON.stringify({ ausuc: curve.ausuc, points: curve.points }),
+          );
           if (!sources && exp.top.calibration.enabled) {
             const tc = log.stage(`${m.label}: calibrated stacking`);
-            const ctx = { classNames, seen: split.seen, unseen: split.unseen, knowledge, trainval: acts.trainval, head: backbone.head(), seenClassifier: sc, seed: exp.top.seed, imagesAtTap, log, metric: () => undefined };
-            const g = await chooseGamma(() => exp.registry.create(m.spec, m.options) as ZeroShotMethod, ctx, exp.top.calibration);
-            const at = atGamma(seenTestScores, acts.testSeen.labels, unseenScores, acts.testUnseen.labels, split.seen, split.unseen, g.gamma);
-            calibration = { ...calibration, chosen: { gamma: g.gamma, ...at, validationH: g.validationH, pseudoUnseen: g.pseudoUnseen.map((c) => classNames[c]) } };
-            tc.end(`γ ${g.gamma.toPrecision(3)} (validation H ${pct(g.validationH)}): s ${pct(at.s)}, u ${pct(at.u)}, H ${pct(at.H)}; AUSUC ${pct(curve.ausuc)}`);
+            const ctx = {
+              classNames,
+              seen: split.seen,
+              unseen: split.unseen,
+              knowledge,
+              trainval: acts.trainval,
+              head: backbone.head(),
+              seenClassifier: sc,
+              seed: exp.top.seed,
+              imagesAtTap,
+              log,
+              metric: () => undefined,
+            };
+            const g = await chooseGamma(
+              () => exp.registry.create(m.spec, m.options) as ZeroShotMethod,
+              ctx,
+              exp.top.calibration,
+            );
+            const at = atGamma(
+              seenTestScores,
+              acts.testSeen.labels,
+              unseenScores,
+              acts.testUnseen.labels,
+              split.seen,
+              split.unseen,
+              g.gamma,
+            );
+            calibration = {
+              ...calibration,
+              chosen: {
+                gamma: g.gamma,
+                ...at,
+                validationH: g.validationH,
+                pseudoUnseen: g.pseudoUnseen.map((c) => classNames[c]),
+              },
+            };
+            tc.end(
+              `γ ${g.gamma.toPrecision(3)} (validation H ${pct(g.validationH)}): s ${pct(at.s)}, u ` +
+                `${pct(at.u)}, H ${pct(at.H)}; AUSUC ${pct(curve.ausuc)}`,
+            );
           }
         }
         const explainer = !sources && exp.top.explain.enabled ? method.explainer?.() : undefined;
@@ -278,27 +385,88 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
           });
           await child.logArtifact(dir, 'explanations');
           await fs.rm(dir, { recursive: true, force: true });
-          te.end(`${explanations.perClass.length} unseen classes, ${explanations.decisions.length} Grad-CAM overlays → artifacts/explanations/`);
-          for (const c of explanations.perClass) log.info(`    ${c.class}: ${c.top.slice(0, 3).map((d) => `${d.name} ${d.score.toFixed(2)}`).join(', ')}`);
+          te.end(
+            `${explanations.perClass.length} unseen classes, ${explanations.decisions.length} Grad-CAM ` +
+              `overlays → artifacts/explanations/`,
+          );
+          for (const c of explanations.perClass)
+            log.info(
+              `    ${c.class}: ${c.top
+                .slice(0, 3)
+                .map((d) => `${d.name} ${d.score.toFixed(2)}`)
+                .join(', ')}`,
+            );
         }
-        if (designs.length > 1) await child.logMetrics({ 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 }, p);
+        if (designs.length > 1)
+          await child.logMetrics(
+            { 'permutation/s': r.s, 'permutation/u': r.u, 'permutation/H': r.H, 'permutation/zsl_t1': r.zslT1 },
+            p,
+          );
         runs.push({ r, summary, fitSeconds, ausuc: curve.ausuc });
       }
-      const mean = (f: (x: (typeof runs)[number]) => number): number => runs.reduce((a, x) => a + f(x), 0) / runs.length;
-      const agg = { s: mean((x) => x.r.s), u: mean((x) => x.r.u), H: mean((x) => x.r.H), zslT1: mean((x) => x.r.zslT1), fitSeconds: mean((x) => x.fitSeconds) };
+      const mean = (f: (x: (typeof runs)[number]) => number): number =>
+        runs.reduce((a, x) => a + f(x), 0) / runs.length;
+      const agg = {
+        s: mean((x) => x.r.s),
+        u: mean((x) => x.r.u),
+        H: mean((x) => x.r.H),
+        zslT1: mean((x) => x.r.zslT1),
+        fitSeconds: mean((x) => x.fitSeconds),
+      };
       const { r, summary } = runs[0];
       if (fixedPoints.length > 0) await child.logParams({ 'control.fixed_points': fixedPoints.join(',') });
       const chosen = calibration?.chosen;
       if (calibration) calibration = { ...calibration, ausuc: mean((x) => x.ausuc) };
-      const calMetrics: Record<string, number> = chosen ? { cal_gamma: chosen.gamma, cal_s: chosen.s, cal_u: chosen.u, cal_H: chosen.H, cal_validation_H: chosen.validationH } : {};
-      const metrics = { s: agg.s, u: agg.u, H: agg.H, zsl_t1: agg.zslT1, fit_seconds: agg.fitSeconds, ausuc: mean((x) => x.ausuc), ...calMetrics };
-      const numeric = Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+      const calMetrics: Record<string, number> = chosen
+        ? {
+            cal_gamma: chosen.gamma,
+            cal_s: chosen.s,
+            cal_u: chosen.u,
+            cal_H: chosen.H,
+            cal_validation_H: chosen.validationH,
+          }
+        : {};
+      const metrics = {
+        s: agg.s,
+        u: agg.u,
+        H: agg.H,
+        zsl_t1: agg.zslT1,
+        fit_seconds: agg.fitSeconds,
+        ausuc: mean((x) => x.ausuc),
+        ...calMetrics,
+      };
+      const numeric = Object.fromEntries(Object.entries(summary).filter(([, v]) => typeof v === 'number')) as Record<
+        string,
+        number
+      >;
       await child.logMetrics({ ...metrics, ...numeric });
       await parent.logMetrics(Object.fromEntries(Object.entries(metrics).map(([key, v]) => [`${m.label}/${key}`, v])));
       const perClass = Object.fromEntries([...r.perClass].map(([c, a]) => [classNames[c], a]));
-      await child.logText('results/per_class_accuracy.json', JSON.stringify({ gzsl: perClass, zsl: Object.fromEntries([...r.perClassZsl].map(([c, a]) => [classNames[c], a])) }, null, 2));
+      await child.logText(
+        'results/per_class_accuracy.json',
+        JSON.stringify(
+          { gzsl: perClass, zsl: Object.fromEntries([...r.perClassZsl].map(([c, a]) => [classNames[c], a])) },
+          null,
+          2,
+        ),
+      );
       await child.logText('results/confusion.json', JSON.stringify({ classes: classNames, counts: r.confusion }));
-      const methodResult: MethodResult = { label: m.label, method: m.spec.name, control: m.control, explanations, permutations: designs.length, s: agg.s, u: agg.u, H: agg.H, zslT1: agg.zslT1, fitSeconds: agg.fitSeconds, summary, runId: child.runId, perClass, calibration };
+      const methodResult: MethodResult = {
+        label: m.label,
+        method: m.spec.name,
+        control: m.control,
+        explanations,
+        permutations: designs.length,
+        s: agg.s,
+        u: agg.u,
+        H: agg.H,
+        zslT1: agg.zslT1,
+        fitSeconds: agg.fitSeconds,
+        summary,
+        runId: child.runId,
+        perClass,
+        calibration,
+      };
       await child.logText(METHOD_RESULT, JSON.stringify(methodResult, null, 2));
       await child.end('FINISHED');
       open.pop();
@@ -325,13 +493,19 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
         testUnseen: split.testUnseen.length,
       },
       chanceZsl: 1 / split.unseen.length,
-      seenNetwork: { testSeenAccuracy: seenOnly, valAccuracy: net.report.valAccuracy, epochs: net.report.epochs, cached: net.cacheHit },
+      seenNetwork: {
+        testSeenAccuracy: seenOnly,
+        valAccuracy: net.report.valAccuracy,
+        epochs: net.report.epochs,
+        cached: net.cacheHit,
+      },
       activationsCached: acts.cacheHit,
       methods: results,
       seconds: (performance.now() - t0) / 1000,
     };
     if (prior) {
-      const cached = [net.cacheHit && 'seen network', acts.cacheHit && 'activations'].filter(Boolean).join(', ') || 'nothing';
+      const cached =
+        [net.cacheHit && 'seen network', acts.cacheHit && 'activations'].filter(Boolean).join(', ') || 'nothing';
       const refit = exp.methods.map((m) => m.label).filter((l) => !reused.includes(l));
       log.info(
         `resumed run ${prior.runId}${reopen ? '' : ` as run ${parent.runId}`}: from the cache: ${cached}; ` +
@@ -366,16 +540,27 @@ export function resultsTable(r: RunResult): string {
     const c = m.calibration?.chosen;
     const cal = c ? [pct(c.s), pct(c.u), pct(c.H)] : ['–', '–', '–'];
     const ausuc = m.calibration ? pct(m.calibration.ausuc) : '–';
-    return [m.permutations > 1 ? `${m.label} (mean of ${m.permutations})` : m.label, pct(m.s), pct(m.u), pct(m.H), ...cal, ausuc, pct(m.zslT1), `${m.fitSeconds.toFixed(1)}s`];
+    return [
+      m.permutations > 1 ? `${m.label} (mean of ${m.permutations})` : m.label,
+      pct(m.s),
+      pct(m.u),
+      pct(m.H),
+      ...cal,
+      ausuc,
+      pct(m.zslT1),
+      `${m.fitSeconds.toFixed(1)}s`,
+    ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   return [
     line(head),
     `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
     ...rows.map(line),
     '',
     `chance ZSL T1 = ${pct(r.chanceZsl)}%; seen network alone on test_seen: ${pct(r.seenNetwork.testSeenAccuracy)}%`,
-    'cal.: calibrated stacking at the γ chosen on a seen-class split (no test data); AUSUC: area under the test seen-unseen curve',
+    'cal.: calibrated stacking at the γ chosen on a seen-class split (no test data); AUSUC: area under the ' +
+      'test seen-unseen curve',
   ].join('\n');
 }

@@ -46,7 +46,8 @@ process.once('message', (task: PointTask) => {
       const exp = await composeExperiment(file, { overrides, inlineText, cwd, logger: log });
       if (exp.hash !== task.hash) {
         throw new ConfigError(
-          `config hash ${exp.hash} in the point process differs from the sweep's ${task.hash}: it must run the same niwt version and plugins`,
+          `config hash ${exp.hash} in the point process differs from the sweep's ${task.hash}: it must run ` +
+            `the same niwt version and plugins`,
         );
       }
       const tags = { ...task.tags, [SWEEP_TAGS.owner]: ownerTag() };

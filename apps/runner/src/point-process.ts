@@ -50,7 +50,11 @@ function childEntry(): string {
 /** Starts one point in a child process. `onStage` receives each finished stage's line. */
 export function runPointInChild(task: PointTask, onStage?: (line: string) => void): PointProcess {
   const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
-  const child: ChildProcess = spawn(process.execPath, [childEntry()], { cwd: task.cwd, stdio: [...stdio], env: process.env });
+  const child: ChildProcess = spawn(process.execPath, [childEntry()], {
+    cwd: task.cwd,
+    stdio: [...stdio],
+    env: process.env,
+  });
   let settled: { message?: PointMessage } = {};
   type Exit = { code: number | null; signal: NodeJS.Signals | null };
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

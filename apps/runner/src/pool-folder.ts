@@ -5,7 +5,19 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetError, Rng, createNpyWriter, deriveSeed, hashOf, npyTaps, type Backbone, type Dataset, type Logger, type StageCache, type TapSource } from '@niwt/core';
+import {
+  DatasetError,
+  Rng,
+  createNpyWriter,
+  deriveSeed,
+  hashOf,
+  npyTaps,
+  type Backbone,
+  type Dataset,
+  type Logger,
+  type StageCache,
+  type TapSource,
+} from '@niwt/core';
 import { readImages } from '@niwt/datasets';
 
 const IMAGE = /\.(jpe?g|png)$/i;
@@ -37,10 +49,15 @@ export async function folderPool(
   try {
     files = await listImages(folder);
   } catch (e) {
-    throw new DatasetError(`${folder}: cannot read the stage D image pool folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+    throw new DatasetError(
+      `${folder}: cannot read the stage D image pool folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      { cause: e },
+    );
   }
-  if (files.length === 0) throw new DatasetError(`${folder}: the stage D image pool folder has no .jpg/.jpeg/.png images`);
-  if (limit !== undefined && files.length > limit) files = new Rng(deriveSeed(seed, 'pool-folder')).shuffle(files).slice(0, limit).sort();
+  if (files.length === 0)
+    throw new DatasetError(`${folder}: the stage D image pool folder has no .jpg/.jpeg/.png images`);
+  if (limit !== undefined && files.length > limit)
+    files = new Rng(deriveSeed(seed, 'pool-folder')).shuffle(files).slice(0, limit).sort();
   const stats = await Promise.all(files.map((f) => fs.stat(f)));
   const listing = files.map((f, i) => [f, stats[i].size, stats[i].mtimeMs]);
   const key = hashOf({ stage: 'pool-folder', extraction: extractionKey, tap: backbone.tap.name, files: listing });
@@ -58,7 +75,11 @@ export async function folderPool(
     const out = createNpyWriter(path.join(tmp, 'tap.npy'), [files.length, h, w, k]);
     const bar = log.progress('extract pool', files.length);
     try {
-      for await (const b of backbone.extract(pool, samples.map((s) => s.index), 32)) {
+      for await (const b of backbone.extract(
+        pool,
+        samples.map((s) => s.index),
+        32,
+      )) {
         out.append(b.tap);
         bar.tick(b.indices.length);
       }

@@ -38,10 +38,22 @@ export interface RunResult {
   readonly reusedMethods?: readonly string[];
   readonly seed: number;
   readonly backend: string;
-  readonly dataset: { readonly classes: number; readonly seen: number; readonly unseen: number; readonly trainval: number; readonly testSeen: number; readonly testUnseen: number };
+  readonly dataset: {
+    readonly classes: number;
+    readonly seen: number;
+    readonly unseen: number;
+    readonly trainval: number;
+    readonly testSeen: number;
+    readonly testUnseen: number;
+  };
   /** Chance level of ZSL T1 (1 / unseen classes). */
   readonly chanceZsl: number;
-  readonly seenNetwork: { readonly testSeenAccuracy: number; readonly valAccuracy: number; readonly epochs: number; readonly cached: boolean };
+  readonly seenNetwork: {
+    readonly testSeenAccuracy: number;
+    readonly valAccuracy: number;
+    readonly epochs: number;
+    readonly cached: boolean;
+  };
   readonly activationsCached: boolean;
   readonly methods: readonly MethodResult[];
   readonly seconds: number;

@@ -74,7 +74,11 @@ export async function openSweepParent(
     }
   }
   const runName = `sweep-${sweepHash.slice(0, 8)}`;
-  const run = await tracker.startRun({ experiment: exp.top.experiment, runName, tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags } });
+  const run = await tracker.startRun({
+    experiment: exp.top.experiment,
+    runName,
+    tags: { [SWEEP_TAGS.sweep]: sweepHash, ...tags },
+  });
   return { run, reattached: false };
 }
 
@@ -137,7 +141,8 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
     if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
     const pid = localPid(r.tags[SWEEP_TAGS.owner]);
     const gone = (p: number): boolean => (q.ownedByThisProcess && p === process.pid) || !alive(p);
-    const ended = pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)));
+    const ended =
+      pid === undefined ? q.evenIfOwnerUnknown : gone(pid) || (q.evenIfOwnerUnknown && (await stopOrphan(pid)));
     if (ended) stale.push(r);
   }
   const ended: string[] = [];
@@ -147,7 +152,10 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
     }
     const run = await reopen(tracker, r);
     const owner = r.tags[SWEEP_TAGS.owner] ?? 'unknown';
-    await run.logText('error.txt', `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`);
+    await run.logText(
+      'error.txt',
+      `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`,
+    );
     await run.end('KILLED');
     ended.push(r.runId);
   }

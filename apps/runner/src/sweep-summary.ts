@@ -36,7 +36,13 @@ export interface SweepRow {
 
 export interface PointResult {
   readonly assignment: Readonly<Record<string, SweepValue>>;
-  readonly methods: readonly { readonly label: string; readonly s: number; readonly u: number; readonly H: number; readonly zslT1: number }[];
+  readonly methods: readonly {
+    readonly label: string;
+    readonly s: number;
+    readonly u: number;
+    readonly H: number;
+    readonly zslT1: number;
+  }[];
 }
 
 export interface SweepSummary {
@@ -63,18 +69,34 @@ export interface PairedRow {
   /** Seeds present in both settings. */
   readonly pairs: number;
   /** Per metric: mean, sample sd, min and max of (setting − baseline). */
-  readonly diff: Readonly<Record<(typeof METRICS)[number], { readonly mean: number; readonly sd: number; readonly min: number; readonly max: number }>>;
+  readonly diff: Readonly<
+    Record<
+      (typeof METRICS)[number],
+      { readonly mean: number; readonly sd: number; readonly min: number; readonly max: number }
+    >
+  >;
 }
 
-export const fmtSweepValue = (v: SweepValue | undefined): string => (typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0) : String(v));
+export const fmtSweepValue = (v: SweepValue | undefined): string =>
+  typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-2 ? v.toExponential(0) : String(v);
 const pct = (v: number): string => (100 * v).toFixed(1);
-const same = (a: Readonly<Record<string, SweepValue>>, b: Readonly<Record<string, SweepValue>>, keys: readonly string[]): boolean => keys.every((k) => a[k] === b[k]);
+const same = (
+  a: Readonly<Record<string, SweepValue>>,
+  b: Readonly<Record<string, SweepValue>>,
+  keys: readonly string[],
+): boolean => keys.every((k) => a[k] === b[k]);
 
 export function sweepTable(rows: readonly SweepRow[], keys: readonly string[]): string {
   const replicated = rows.some((r) => r.n > 1);
-  const cell = (r: SweepRow, m: (typeof METRICS)[number]): string => (r.sd ? `${pct(r[m])} ± ${pct(r.sd[m])}` : pct(r[m]));
+  const cell = (r: SweepRow, m: (typeof METRICS)[number]): string =>
+    r.sd ? `${pct(r[m])} ± ${pct(r.sd[m])}` : pct(r[m]);
   const head = [...keys, 'method', ...(replicated ? ['seeds'] : []), 's', 'u', 'H', 'ZSL T1'];
-  const body = rows.map((r) => [...keys.map((k) => fmtSweepValue(r.assignment[k])), r.method, ...(replicated ? [String(r.n)] : []), ...METRICS.map((m) => cell(r, m))]);
+  const body = rows.map((r) => [
+    ...keys.map((k) => fmtSweepValue(r.assignment[k])),
+    r.method,
+    ...(replicated ? [String(r.n)] : []),
+    ...METRICS.map((m) => cell(r, m)),
+  ]);
   return markdownTable(head, body);
 }
 
@@ -87,7 +109,9 @@ function markdownTable(head: readonly string[], body: readonly (readonly string[
 
 /** "methods.0.lambda=0.001 (niwt)", with "mean over 5 seeds" when the row is averaged. */
 export function bestLine(best: SweepRow): string {
-  const what = Object.entries(best.assignment).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const what = Object.entries(best.assignment)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
   return `${what} (${best.method}${best.n > 1 ? `, mean over ${best.n} seeds` : ''})`;
 }
 
@@ -98,10 +122,16 @@ function meanSd(xs: readonly number[]): { mean: number; sd: number } {
 }
 
 /** Rows, best row and table of a finished grid; `gridKeys` in grid order, `points[i]` produced `results[i]`. */
-export function summarizeSweep(gridKeys: readonly string[], results: readonly PointResult[], metric: SweepMetric): SweepSummary {
+export function summarizeSweep(
+  gridKeys: readonly string[],
+  results: readonly PointResult[],
+  metric: SweepMetric,
+): SweepSummary {
   const byMetric = (a: SweepRow, b: SweepRow): number => b[metric] - a[metric];
   const replicated = gridKeys.includes(REPLICATE_KEY);
-  const inGridOrder: SweepRow[] = results.flatMap((p) => p.methods.map((m) => ({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1, n: 1 })));
+  const inGridOrder: SweepRow[] = results.flatMap((p) =>
+    p.methods.map((m) => ({ assignment: p.assignment, method: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1, n: 1 })),
+  );
   // per-seed rows read best in grid order (setting by setting); plain rows are the ranking itself
   const perPoint = replicated ? inGridOrder : [...inGridOrder].sort(byMetric);
   const keys = replicated ? gridKeys.filter((k) => k !== REPLICATE_KEY) : [...gridKeys];
@@ -118,7 +148,10 @@ export function summarizeSweep(gridKeys: readonly string[], results: readonly Po
     }
     rows = groups
       .map((g) => {
-        const stats = Object.fromEntries(METRICS.map((m) => [m, meanSd(g.members.map((r) => r[m]))])) as Record<(typeof METRICS)[number], { mean: number; sd: number }>;
+        const stats = Object.fromEntries(METRICS.map((m) => [m, meanSd(g.members.map((r) => r[m]))])) as Record<
+          (typeof METRICS)[number],
+          { mean: number; sd: number }
+        >;
         const n = g.members.length;
         return {
           assignment: g.assignment,
@@ -140,13 +173,16 @@ export function summarizeSweep(gridKeys: readonly string[], results: readonly Po
   if (paired.length > 0) {
     const base = baselineOf(inGridOrder, keys);
     const against = keys.map((k) => `${k}=${fmtSweepValue(base[k])}`).join(' ');
-    table += `\n\nPaired by seed, against ${against} (difference in points: mean ± sd [min, max]):\n\n${pairedTable(paired, keys)}`;
+    table +=
+      `\n\nPaired by seed, against ${against} (difference in points: mean ± sd [min, ` +
+      `max]):\n\n${pairedTable(paired, keys)}`;
   }
   if (replicated) table += `\n\nPer seed:\n\n${sweepTable(perPoint, gridKeys)}`;
   return { keys, rows, perPoint, best, bestIndex, seeds, table, paired };
 }
 
-const baselineOf = (points: readonly SweepRow[], keys: readonly string[]): Record<string, SweepValue> => Object.fromEntries(keys.map((k) => [k, points[0]?.assignment[k]]));
+const baselineOf = (points: readonly SweepRow[], keys: readonly string[]): Record<string, SweepValue> =>
+  Object.fromEntries(keys.map((k) => [k, points[0]?.assignment[k]]));
 
 /**
  * Every setting other than the first (in grid order, e.g. λ = 0) against it, seed by seed: an ablation's
@@ -162,12 +198,19 @@ function pairedAgainstFirst(points: readonly SweepRow[], keys: readonly string[]
     if (out.some((o) => o.method === r.method && same(o.assignment, setting, keys))) continue;
     const diffs: Record<string, number[]> = { s: [], u: [], H: [], zslT1: [] };
     for (const x of points.filter((p) => p.method === r.method && same(p.assignment, setting, keys))) {
-      const b = points.find((p) => isBase(p) && p.method === r.method && p.assignment[REPLICATE_KEY] === x.assignment[REPLICATE_KEY]);
+      const b = points.find(
+        (p) => isBase(p) && p.method === r.method && p.assignment[REPLICATE_KEY] === x.assignment[REPLICATE_KEY],
+      );
       if (b) for (const m of METRICS) diffs[m].push(x[m] - b[m]);
     }
     if (diffs.s.length === 0) continue;
     const stat = (xs: number[]) => ({ ...meanSd(xs), min: Math.min(...xs), max: Math.max(...xs) });
-    out.push({ assignment: setting, method: r.method, pairs: diffs.s.length, diff: { s: stat(diffs.s), u: stat(diffs.u), H: stat(diffs.H), zslT1: stat(diffs.zslT1) } });
+    out.push({
+      assignment: setting,
+      method: r.method,
+      pairs: diffs.s.length,
+      diff: { s: stat(diffs.s), u: stat(diffs.u), H: stat(diffs.H), zslT1: stat(diffs.zslT1) },
+    });
   }
   return out;
 }
@@ -179,9 +222,15 @@ export function signedPoints(v: number): string {
 }
 
 function pairedTable(rows: readonly PairedRow[], keys: readonly string[]): string {
-  const cell = (d: PairedRow['diff']['s']): string => `${signedPoints(d.mean)} ± ${(100 * d.sd).toFixed(1)} [${signedPoints(d.min)}, ${signedPoints(d.max)}]`;
+  const cell = (d: PairedRow['diff']['s']): string =>
+    `${signedPoints(d.mean)} ± ${(100 * d.sd).toFixed(1)} [${signedPoints(d.min)}, ${signedPoints(d.max)}]`;
   const head = [...keys, 'method', 'pairs', 'Δs', 'Δu', 'ΔH', 'Δ ZSL T1'];
-  const body = rows.map((r) => [...keys.map((k) => fmtSweepValue(r.assignment[k])), r.method, String(r.pairs), ...METRICS.map((m) => cell(r.diff[m]))]);
+  const body = rows.map((r) => [
+    ...keys.map((k) => fmtSweepValue(r.assignment[k])),
+    r.method,
+    String(r.pairs),
+    ...METRICS.map((m) => cell(r.diff[m])),
+  ]);
   return markdownTable(head, body);
 }
 
@@ -203,7 +252,11 @@ export interface SweepArtifactInput {
  */
 export async function writeSweepArtifacts(outDir: string, a: SweepArtifactInput): Promise<string | undefined> {
   const { summary, metric } = a;
-  const seedNote = summary.seeds.length > 0 ? `# best by the mean ${metric} over seeds ${summary.seeds.join(', ')}; this config is the run with seed ${String(a.points[summary.bestIndex][REPLICATE_KEY])}\n` : '';
+  const seedNote =
+    summary.seeds.length > 0
+      ? `# best by the mean ${metric} over seeds ${summary.seeds.join(', ')}; this config is the run with seed ` +
+        `${String(a.points[summary.bestIndex][REPLICATE_KEY])}\n`
+      : '';
   await fs.writeFile(path.join(outDir, 'best.yaml'), seedNote + toYaml(a.resolved[summary.bestIndex]));
   await fs.writeFile(path.join(outDir, 'table.md'), `${summary.table}\n`);
   await fs.writeFile(path.join(outDir, 'results.json'), JSON.stringify(a.results, null, 2));
@@ -212,7 +265,8 @@ export async function writeSweepArtifacts(outDir: string, a: SweepArtifactInput)
   const label = summary.rows[0].method;
   const xs: SweepValue[] = [];
   for (const p of a.points) if (!xs.includes(p[key])) xs.push(p[key]);
-  const rowAt = (x: SweepValue): SweepRow | undefined => summary.rows.find((r) => r.method === label && r.assignment[key] === x);
+  const rowAt = (x: SweepValue): SweepRow | undefined =>
+    summary.rows.find((r) => r.method === label && r.assignment[key] === x);
   const series = (f: 's' | 'u' | 'H') => ({
     ys: xs.map((x) => 100 * (rowAt(x)?.[f] ?? 0)),
     ...(summary.seeds.length > 1 ? { errs: xs.map((x) => 100 * (rowAt(x)?.sd?.[f] ?? 0)) } : {}),

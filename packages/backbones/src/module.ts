@@ -60,7 +60,8 @@ export const backbonesModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'backbone',
     name: 'onnx',
-    description: 'any trained CNN exported to ONNX (torch.onnx.export): forward on onnxruntime, head imported into tfjs',
+    description:
+      'any trained CNN exported to ONNX (torch.onnx.export): forward on onnxruntime, head imported into tfjs',
     schema: onnxBackboneOptions,
     impl: OnnxBackbone,
     testOptions: onnxTestOptions,

@@ -81,7 +81,11 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
     }),
   };
   if (ckpt) {
-    const { state, ignored } = readSeenCheckpoint(ckpt.dir, ckpt.fingerprint, o.vars.map((v) => v.size));
+    const { state, ignored } = readSeenCheckpoint(
+      ckpt.dir,
+      ckpt.fingerprint,
+      o.vars.map((v) => v.size),
+    );
     if (ignored) {
       const file = seenCheckpointFile(ckpt.dir);
       o.log.warn(`${o.label}: ignoring the checkpoint ${file}: ${ignored}; training from epoch 1`);
@@ -107,7 +111,15 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
       idx.forEach((j, k) => xb.set(o.rows.subarray(j * per, (j + 1) * per), k * per));
       const seed = rng.fork();
       const x = tf.tensor(xb, [idx.length, ...o.rowShape]);
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => labels[j]), 'int32'), o.numClasses));
+      const y = tf.tidy(() =>
+        tf.oneHot(
+          tf.tensor1d(
+            Int32Array.from(idx, (j) => labels[j]),
+            'int32',
+          ),
+          o.numClasses,
+        ),
+      );
       let hits: tf.Tensor | undefined;
       optimizer.step(() => {
         const logits = o.logits(x, seed);
@@ -122,7 +134,8 @@ export async function runSeenLoop(o: SeenLoop): Promise<Omit<SeenTrainingReport,
     }
     trainAcc = correct / Math.max(1, labels.length);
     const valAcc = o.valAccuracy ? await o.valAccuracy() : trainAcc;
-    if (valAcc > best.acc) best = { acc: valAcc, epoch, weights: o.vars.map((v) => v.dataSync().slice() as Float32Array) };
+    if (valAcc > best.acc)
+      best = { acc: valAcc, epoch, weights: o.vars.map((v) => v.dataSync().slice() as Float32Array) };
     else if (epoch - best.epoch >= train.patience) stopped = true;
     done = epoch;
     if (ckpt) {

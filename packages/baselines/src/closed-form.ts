@@ -3,7 +3,17 @@
  * class-disjoint grid search, and the final refit on all seen classes.
  */
 import { StateError, deriveSeed, type FitSummary, type Matrix, type ZeroShotContext } from '@niwt/core';
-import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, positions, samplesOf, splitSeenClasses, type FeatureNorm, type FeaturePreprocessing } from './common.js';
+import {
+  applyPreprocessing,
+  candidateAccuracy,
+  fitPreprocessing,
+  l2NormalizeRows,
+  positions,
+  samplesOf,
+  splitSeenClasses,
+  type FeatureNorm,
+  type FeaturePreprocessing,
+} from './common.js';
 import { dense, type Dense } from './linalg.js';
 
 /** Training data of a closed-form method on `classes`. */
@@ -40,13 +50,23 @@ export interface ClosedFormFitted {
 }
 
 /** The grid search on a class-disjoint split of the seen classes, then the refit on all of them. */
-export function fitClosedForm<P>(ctx: ZeroShotContext, spec: ClosedFormSpec<P>): { fitted: ClosedFormFitted; summary: FitSummary } {
+export function fitClosedForm<P>(
+  ctx: ZeroShotContext,
+  spec: ClosedFormSpec<P>,
+): { fitted: ClosedFormFitted; summary: FitSummary } {
   const { features, labels } = ctx.trainval;
   const emb = toDense(l2NormalizeRows(ctx.knowledge.matrix));
   const problem = (classes: readonly number[]): { p: ClosedFormProblem; pre: FeaturePreprocessing } => {
     const rows = samplesOf(labels, classes);
     const pre = fitPreprocessing(spec.featureNorm, features, rows);
-    return { pre, p: { x: toDense(applyPreprocessing(pre, features, rows)), labels: positions(labels, rows, classes), classEmb: rowsOf(emb, classes) } };
+    return {
+      pre,
+      p: {
+        x: toDense(applyPreprocessing(pre, features, rows)),
+        labels: positions(labels, rows, classes),
+        classEmb: rowsOf(emb, classes),
+      },
+    };
   };
   let chosen = spec.grid[0];
   let valAcc = NaN;
@@ -67,19 +87,31 @@ export function fitClosedForm<P>(ctx: ZeroShotContext, spec: ClosedFormSpec<P>):
       if (acc > best) [best, chosen] = [acc, h];
     }
     valAcc = best;
-    t.end(`${spec.describe(chosen)}, val acc ${(100 * valAcc).toFixed(1)}% on ${split.val.length} held-out seen classes`);
+    t.end(
+      `${spec.describe(chosen)}, val acc ${(100 * valAcc).toFixed(1)}% on ${split.val.length} held-out seen classes`,
+    );
   }
   const t = ctx.log.stage(`${spec.name}: fit on all seen classes`);
   const { p, pre } = problem(ctx.seen);
   const model = spec.fit(p, chosen);
   t.end(spec.describe(chosen));
-  return { fitted: { pre, model, classEmb: emb }, summary: { selected: spec.describe(chosen), ...(Number.isNaN(valAcc) ? {} : { val_acc: valAcc, val_classes: valClasses }) } };
+  return {
+    fitted: { pre, model, classEmb: emb },
+    summary: {
+      selected: spec.describe(chosen),
+      ...(Number.isNaN(valAcc) ? {} : { val_acc: valAcc, val_classes: valClasses }),
+    },
+  };
 }
 
 /** Scores of every class (N × numClasses) of a fitted closed-form method. */
 export function closedFormScores(name: string, f: ClosedFormFitted | undefined, features: Matrix): Matrix {
   if (!f) throw new StateError(`${name}: scores() called before fit()`);
-  return { rows: features.rows, cols: f.classEmb.rows, data: f.model.score(toDense(applyPreprocessing(f.pre, features)), f.classEmb) };
+  return {
+    rows: features.rows,
+    cols: f.classEmb.rows,
+    data: f.model.score(toDense(applyPreprocessing(f.pre, features)), f.classEmb),
+  };
 }
 
 export function rowsOf(m: Dense, rows: readonly number[]): Dense {

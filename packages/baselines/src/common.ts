@@ -109,7 +109,11 @@ export function applyPreprocessing(p: FeaturePreprocessing, x: Matrix, rows?: re
 }
 
 /** Per-class mean top-1 of `scores` (rows = images, columns = `candidates` in order) on `labels`. */
-export function candidateAccuracy(scores: Float32Array, labels: ArrayLike<number>, candidates: readonly number[]): number {
+export function candidateAccuracy(
+  scores: Float32Array,
+  labels: ArrayLike<number>,
+  candidates: readonly number[],
+): number {
   const C = candidates.length;
   const pred = new Int32Array(labels.length);
   for (let i = 0; i < labels.length; i++) {

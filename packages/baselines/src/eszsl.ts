@@ -6,7 +6,13 @@
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import { TOKENS, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
-import { closedFormScores, fitClosedForm, type ClosedFormFitted, type ClosedFormModel, type ClosedFormProblem } from './closed-form.js';
+import {
+  closedFormScores,
+  fitClosedForm,
+  type ClosedFormFitted,
+  type ClosedFormModel,
+  type ClosedFormProblem,
+} from './closed-form.js';
 import { addDiagonal, dense, mul, solveSpd, transpose, type Dense } from './linalg.js';
 
 const GRID = [1e-3, 1e-2, 1e-1, 1, 10, 100, 1000];

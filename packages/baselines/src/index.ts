@@ -18,7 +18,8 @@ export const baselinesModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'method',
     name: 'ale',
-    description: 'ALE: bilinear attribute label embedding with the weighted approximate ranking loss (Akata et al., TPAMI 2016)',
+    description:
+      'ALE: bilinear attribute label embedding with the weighted approximate ranking loss (Akata et al., TPAMI 2016)',
     schema: aleOptions,
     impl: Ale,
     testOptions: { lrs: [0.1], epochs: 2 },

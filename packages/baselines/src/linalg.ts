@@ -11,7 +11,11 @@ export interface Dense {
   readonly data: Float64Array;
 }
 
-export const dense = (rows: number, cols: number, data = new Float64Array(rows * cols)): Dense => ({ rows, cols, data });
+export const dense = (rows: number, cols: number, data = new Float64Array(rows * cols)): Dense => ({
+  rows,
+  cols,
+  data,
+});
 
 /** A·B, or Aᵀ·B with `transA`. */
 export function mul(a: Dense, b: Dense, transA = false): Dense {
@@ -138,6 +142,7 @@ export function solveSylvesterSymmetric(a: Dense, b: Dense, c: Dense): Dense {
   const ea = symmetricEigen(a);
   const eb = symmetricEigen(b);
   const t = mul(mul(ea.vectors, c, true), eb.vectors);
-  for (let i = 0; i < t.rows; i++) for (let j = 0; j < t.cols; j++) t.data[i * t.cols + j] /= ea.values[i] + eb.values[j];
+  for (let i = 0; i < t.rows; i++)
+    for (let j = 0; j < t.cols; j++) t.data[i * t.cols + j] /= ea.values[i] + eb.values[j];
   return mul(mul(ea.vectors, t), transpose(eb.vectors));
 }

@@ -37,12 +37,14 @@ export function saeWeights(p: ClosedFormProblem, lambda: number): Dense {
 
 /** Row-wise cosine between the rows of `u` (N × K) and `v` (C × K): N × C. */
 export function cosineScores(u: Dense, v: Dense): Float32Array {
-  const norms = (m: Dense): Float64Array => Float64Array.from({ length: m.rows }, (_, i) => Math.hypot(...m.data.subarray(i * m.cols, (i + 1) * m.cols)) || 1);
+  const norms = (m: Dense): Float64Array =>
+    Float64Array.from({ length: m.rows }, (_, i) => Math.hypot(...m.data.subarray(i * m.cols, (i + 1) * m.cols)) || 1);
   const nu = norms(u);
   const nv = norms(v);
   const dots = mul(u, transpose(v));
   const out = new Float32Array(u.rows * v.rows);
-  for (let i = 0; i < u.rows; i++) for (let c = 0; c < v.rows; c++) out[i * v.rows + c] = dots.data[i * v.rows + c] / (nu[i] * nv[c]);
+  for (let i = 0; i < u.rows; i++)
+    for (let c = 0; c < v.rows; c++) out[i * v.rows + c] = dots.data[i * v.rows + c] / (nu[i] * nv[c]);
   return out;
 }
 

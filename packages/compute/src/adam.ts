@@ -63,7 +63,9 @@ export class Adam {
     return value;
   }
 
-  /** One step with gradients computed elsewhere (same order as the variables); the caller keeps ownership of `grads`. */
+  /**
+   * One step with gradients computed elsewhere (same order as the variables); the caller keeps ownership of `grads`.
+   */
   applyGradients(grads: readonly tf.Tensor[]): void {
     this.t++;
     const c1 = 1 - this.b1 ** this.t;
@@ -91,7 +93,10 @@ export class Adam {
 
   /** Continues from a saved state (same variables, same order): the next step is the one after the saved one. */
   setState(state: AdamState): void {
-    const why = adamStateMismatch(state, this.vars.map((x) => x.size));
+    const why = adamStateMismatch(
+      state,
+      this.vars.map((x) => x.size),
+    );
     if (why) throw new RangeError(`Adam.setState: ${why}`);
     this.vars.forEach((x, i) => {
       this.m[i].dispose();

@@ -36,7 +36,10 @@ interface WasmMemory {
 interface WasmApi {
   readonly Memory: new (descriptor: { initial: number }) => WasmMemory;
   readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+  readonly Instance: new (
+    module: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { readonly exports: Record<string, unknown> };
 }
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
@@ -80,7 +83,11 @@ export class FusedAdam {
     const maxPadded = Math.max(4, ...this.offsets.map((o) => o.padded));
     this.stageOffset = bytes;
     bytes += 4 * maxPadded;
-    if (bytes > MAX_PAGES * PAGE) throw new RangeError(`FusedAdam: ${initial.length} parameters need ${(bytes / 2 ** 30).toFixed(2)} GiB (weights, two moments, one gradient), more than a WebAssembly memory holds (4 GiB)`);
+    if (bytes > MAX_PAGES * PAGE)
+      throw new RangeError(
+        `FusedAdam: ${initial.length} parameters need ${(bytes / 2 ** 30).toFixed(2)} GiB (weights, two ` +
+          `moments, one gradient), more than a WebAssembly memory holds (4 GiB)`,
+      );
     // The memory never grows: the views below stay valid for the optimizer's life.
     const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
     this.kernel = adamKernel(memory);
@@ -110,7 +117,10 @@ export class FusedAdam {
    * `params`): the next step is the one after the saved one, bit for bit.
    */
   setState(state: AdamState): void {
-    const why = adamStateMismatch(state, this.params.map((p) => p.length));
+    const why = adamStateMismatch(
+      state,
+      this.params.map((p) => p.length),
+    );
     if (why) throw new RangeError(`FusedAdam.setState: ${why}`);
     this.moments.forEach((x, k) => {
       x.m.set(state.m[k]);
@@ -133,7 +143,8 @@ export class FusedAdam {
    * returns ‖θ‖² of the updated parameters, so the next loss needs no extra pass over them.
    */
   step(grads: readonly Float32Array[]): number {
-    if (grads.length !== this.params.length) throw new RangeError(`FusedAdam: ${grads.length} gradients for ${this.params.length} parameters`);
+    if (grads.length !== this.params.length)
+      throw new RangeError(`FusedAdam: ${grads.length} gradients for ${this.params.length} parameters`);
     this.beginStep();
     let sq = 0;
     for (let k = 0; k < grads.length; k++) sq += this.update(k, grads[k]);
@@ -155,11 +166,26 @@ export class FusedAdam {
   update(k: number, grad: Float32Array): number {
     if (this.t === 0) throw new RangeError('FusedAdam: update() before beginStep()');
     const n = this.params[k].length;
-    if (grad.length !== n) throw new RangeError(`FusedAdam: gradient ${k} has ${grad.length} values, parameter ${k} has ${n}`);
+    if (grad.length !== n)
+      throw new RangeError(`FusedAdam: gradient ${k} has ${grad.length} values, parameter ${k} has ${n}`);
     const o = this.offsets[k];
     this.stage.set(grad);
     this.stage.fill(0, n, o.padded);
-    return this.kernel(o.x, this.stageOffset, o.m, o.v, 4 * o.padded, this.opts.lr / this.c1, this.c2, this.b1, 1 - this.b1, this.b2, 1 - this.b2, this.eps, this.l2);
+    return this.kernel(
+      o.x,
+      this.stageOffset,
+      o.m,
+      o.v,
+      4 * o.padded,
+      this.opts.lr / this.c1,
+      this.c2,
+      this.b1,
+      1 - this.b1,
+      this.b2,
+      1 - this.b2,
+      this.eps,
+      this.l2,
+    );
   }
 }
 
@@ -180,38 +206,122 @@ function adamKernel(memory: WasmMemory): AdamKernel {
   const set = (i: number): number[] => [0x21, i];
   const simd = (op: number): number[] => [0xfd, ...uleb(op)];
   const load = (base: number): number[] => [...get(base), ...get(I), 0x6a, ...simd(0x00), 4, 0];
-  const store = (base: number, value: number): number[] => [...get(base), ...get(I), 0x6a, ...get(value), ...simd(0x0b), 4, 0];
+  const store = (base: number, value: number): number[] => [
+    ...get(base),
+    ...get(I),
+    0x6a,
+    ...get(value),
+    ...simd(0x0b),
+    4,
+    0,
+  ];
   const [splat, sqrt, add, sub, mul, div, addF64, promote] = [0x13, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xf0, 0x5f].map(simd);
   const highHalf = [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 
   const code = [
     ...SCALARS.flatMap((s, k) => [...get(s), ...splat, ...set(vStep + k)]),
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(I), ...get(BYTES), 0x4f, 0x0d, 1, // if i ≥ bytes: break
-    ...load(X), ...set(xi),
-    ...load(G), ...get(vL2), ...get(xi), ...mul, ...add, ...set(gi),
-    ...get(vB1), ...load(M), ...mul, ...get(vA1), ...get(gi), ...mul, ...add, ...set(mi),
-    ...get(vB2), ...load(V), ...mul, ...get(vA2), ...get(gi), ...get(gi), ...mul, ...mul, ...add, ...set(vi),
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
+    ...get(I),
+    ...get(BYTES),
+    0x4f,
+    0x0d,
+    1, // if i ≥ bytes: break
+    ...load(X),
+    ...set(xi),
+    ...load(G),
+    ...get(vL2),
+    ...get(xi),
+    ...mul,
+    ...add,
+    ...set(gi),
+    ...get(vB1),
+    ...load(M),
+    ...mul,
+    ...get(vA1),
+    ...get(gi),
+    ...mul,
+    ...add,
+    ...set(mi),
+    ...get(vB2),
+    ...load(V),
+    ...mul,
+    ...get(vA2),
+    ...get(gi),
+    ...get(gi),
+    ...mul,
+    ...mul,
+    ...add,
+    ...set(vi),
     ...store(M, mi),
     ...store(V, vi),
-    ...get(xi), ...get(vStep), ...get(mi), ...mul, ...get(vi), ...get(vC2), ...div, ...sqrt, ...get(vEps), ...add, ...div, ...sub, ...set(xn),
+    ...get(xi),
+    ...get(vStep),
+    ...get(mi),
+    ...mul,
+    ...get(vi),
+    ...get(vC2),
+    ...div,
+    ...sqrt,
+    ...get(vEps),
+    ...add,
+    ...div,
+    ...sub,
+    ...set(xn),
     ...store(X, xn),
     // Σ x′² in float64: squares of lanes 0–1 and 2–3 promoted into two f64x2 accumulators.
-    ...get(xn), ...get(xn), ...mul, 0x22, gi, // local.tee gi (reused)
-    ...promote, ...get(acc0), ...addF64, ...set(acc0),
-    ...get(gi), ...get(gi), ...highHalf, ...promote, ...get(acc1), ...addF64, ...set(acc1),
-    ...get(I), 0x41, 16, 0x6a, ...set(I), // i += 16
-    0x0c, 0, // continue
-    0x0b, 0x0b, // end loop, end block
-    ...get(acc0), ...get(acc1), ...addF64, 0x22, acc0, ...simd(0x21), 0, ...get(acc0), ...simd(0x21), 1, 0xa0,
+    ...get(xn),
+    ...get(xn),
+    ...mul,
+    0x22,
+    gi, // local.tee gi (reused)
+    ...promote,
+    ...get(acc0),
+    ...addF64,
+    ...set(acc0),
+    ...get(gi),
+    ...get(gi),
+    ...highHalf,
+    ...promote,
+    ...get(acc1),
+    ...addF64,
+    ...set(acc1),
+    ...get(I),
+    0x41,
+    16,
+    0x6a,
+    ...set(I), // i += 16
+    0x0c,
+    0, // continue
+    0x0b,
+    0x0b, // end loop, end block
+    ...get(acc0),
+    ...get(acc1),
+    ...addF64,
+    0x22,
+    acc0,
+    ...simd(0x21),
+    0,
+    ...get(acc0),
+    ...simd(0x21),
+    1,
+    0xa0,
     0x0b,
   ];
   const body = [2, 15, V128, 1, I32, ...code];
   const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
   const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
   const bytes = Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, [1, 0x60, 13, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32, 1, F64]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 1]),
     ...section(3, [1, 0]),

@@ -52,7 +52,8 @@ function rowMax(scores: Matrix, i: number, cols: readonly number[]): number {
 function classWeights(labels: ArrayLike<number>, classes: readonly number[]): Map<number, number> {
   const counts = new Map<number, number>();
   const keep = new Set(classes);
-  for (let i = 0; i < labels.length; i++) if (keep.has(labels[i])) counts.set(labels[i], (counts.get(labels[i]) ?? 0) + 1);
+  for (let i = 0; i < labels.length; i++)
+    if (keep.has(labels[i])) counts.set(labels[i], (counts.get(labels[i]) ?? 0) + 1);
   return new Map([...counts].map(([c, n]) => [c, 1 / (n * counts.size)]));
 }
 
@@ -105,7 +106,12 @@ export function seenUnseenCurve(
     }
   }
   const clamp = (v: number): number => (Math.abs(v) < 1e-12 ? 0 : v);
-  const point = (gamma: number): CurvePoint => ({ gamma, s: clamp(s), u: clamp(u), H: harmonicMean(clamp(u), clamp(s)) });
+  const point = (gamma: number): CurvePoint => ({
+    gamma,
+    s: clamp(s),
+    u: clamp(u),
+    H: harmonicMean(clamp(u), clamp(s)),
+  });
   const margin = (t: number): number => Math.max(1, Math.abs(t));
   const points: CurvePoint[] = [point(ts.length > 0 ? ts[0] - margin(ts[0]) : 0)];
   for (let k = 0; k < ts.length; k++) {
@@ -114,7 +120,8 @@ export function seenUnseenCurve(
     points.push(point(k + 1 < ts.length ? (ts[k] + ts[k + 1]) / 2 : ts[k] + margin(ts[k])));
   }
   let ausuc = 0;
-  for (let k = 1; k < points.length; k++) ausuc += ((points[k].u - points[k - 1].u) * (points[k].s + points[k - 1].s)) / 2;
+  for (let k = 1; k < points.length; k++)
+    ausuc += ((points[k].u - points[k - 1].u) * (points[k].s + points[k - 1].s)) / 2;
   return { points, ausuc };
 }
 

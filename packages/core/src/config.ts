@@ -4,7 +4,17 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, parse as parseYaml, type Document, type Node } from 'yaml';
+import {
+  LineCounter,
+  parseDocument,
+  isMap,
+  isSeq,
+  isPair,
+  isScalar,
+  parse as parseYaml,
+  type Document,
+  type Node,
+} from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { suggestion } from './did-you-mean.js';
@@ -26,16 +36,27 @@ const pluginBlock = z.looseObject({ name: z.string().min(1) });
 
 const methodEntry = z.looseObject({
   name: z.string().min(1),
-  label: z.string().regex(/^[\w.-]+$/, 'a label is letters, digits, _ . -').optional(),
+  label: z
+    .string()
+    .regex(/^[\w.-]+$/, 'a label is letters, digits, _ . -')
+    .optional(),
   control: z.enum(CONTROLS).optional(),
-  /** With a control: 'balanced' (every cyclic shift of a random order; the default) or a number of uniform random permutations. */
+  /**
+   * With a control: 'balanced' (every cyclic shift of a random order; the default) or a number of uniform random
+   * permutations.
+   */
   permutations: z.union([z.literal('balanced'), z.number().int().min(1).max(1000)]).optional(),
 });
 
 /** Top-level schema; plugin blocks are validated further by each plugin's own schema. */
 export const topConfigSchema = z.strictObject({
   experiment: z.string().min(1).max(500).default('default'),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(0),
   plugins: z.array(z.string().min(1)).default([]),
   backend: z.enum(['auto', 'wasm', 'cpu', 'tensorflow']).default('auto'),
   cacheDir: z.string().default('.niwt/cache'),
@@ -45,7 +66,12 @@ export const topConfigSchema = z.strictObject({
   methods: z.array(methodEntry).min(1),
   tracking: z.looseObject({ name: z.string().min(1).default('mlflow') }).default({ name: 'mlflow' }),
   /** Grid sweep for `niwt sweep`: dotted config path → list of values (Cartesian product). */
-  sweep: z.record(z.string().regex(/^[\w.-]+$/, 'a dotted config path'), z.array(z.union([z.number(), z.string(), z.boolean()])).min(1)).optional(),
+  sweep: z
+    .record(
+      z.string().regex(/^[\w.-]+$/, 'a dotted config path'),
+      z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
+    )
+    .optional(),
   /** Explanations of unseen-class decisions (methods that offer them). */
   explain: z
     .strictObject({
@@ -88,7 +114,12 @@ export interface ConfigSource {
   readonly includes: readonly string[];
 }
 
-function locator(file: string, doc: Document | undefined, lc: LineCounter | undefined, overridden: Map<string, string>) {
+function locator(
+  file: string,
+  doc: Document | undefined,
+  lc: LineCounter | undefined,
+  overridden: Map<string, string>,
+) {
   return (p: ConfigPath): string => {
     for (let k = p.length; k >= 1; k--) {
       const o = overridden.get(formatPath(p.slice(0, k)));
@@ -128,7 +159,9 @@ export function parseOverride(text: string): { path: (string | number)[]; value:
   try {
     value = valueText === '' ? '' : parseYaml(valueText);
   } catch (e) {
-    throw new ConfigError(`--set ${text}: value is not valid YAML (${(e as Error).message.split('\n')[0]})`, { cause: e });
+    throw new ConfigError(`--set ${text}: value is not valid YAML (${(e as Error).message.split('\n')[0]})`, {
+      cause: e,
+    });
   }
   return { path: segs, value };
 }
@@ -141,13 +174,17 @@ function applyOverride(root: Record<string, unknown>, text: string): void {
     const container = node as Record<string | number, unknown>;
     if (container[seg] === undefined || container[seg] === null) {
       if (Array.isArray(container) && typeof seg === 'number' && seg >= container.length) {
-        throw new ConfigError(`--set ${text}: ${formatPath(segs.slice(0, i + 1))} is past the end of a list of ${container.length}`);
+        throw new ConfigError(
+          `--set ${text}: ${formatPath(segs.slice(0, i + 1))} is past the end of a list of ${container.length}`,
+        );
       }
       container[seg] = typeof segs[i + 1] === 'number' ? [] : {};
     }
     node = container[seg];
     if (typeof node !== 'object' || node === null) {
-      throw new ConfigError(`--set ${text}: ${formatPath(segs.slice(0, i + 1))} is ${JSON.stringify(node)}, not a map or list`);
+      throw new ConfigError(
+        `--set ${text}: ${formatPath(segs.slice(0, i + 1))} is ${JSON.stringify(node)}, not a map or list`,
+      );
     }
   }
   const last = segs[segs.length - 1];
@@ -174,7 +211,9 @@ function parseFile(file: string, inlineText: string | undefined, includedFrom?: 
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such file' : (code ?? String(e));
-      throw new ConfigError(`${includedFrom ? `${includedFrom} defaults: ` : ''}${file}: cannot read config (${why})`, { cause: e });
+      throw new ConfigError(`${includedFrom ? `${includedFrom} defaults: ` : ''}${file}: cannot read config (${why})`, {
+        cause: e,
+      });
     }
   }
   const lc = new LineCounter();
@@ -186,17 +225,22 @@ function parseFile(file: string, inlineText: string | undefined, includedFrom?: 
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${file}: expected a mapping of config keys at the top level, found ${Array.isArray(raw) ? 'a list' : typeof raw}`);
+    throw new ConfigError(
+      `${file}: expected a mapping of config keys at the top level, found ` +
+        `${Array.isArray(raw) ? 'a list' : typeof raw}`,
+    );
   }
   return { file, doc, lc, raw: raw as Record<string, unknown> };
 }
 
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Deep merge: mappings merge key by key, everything else (lists included) is replaced. */
 export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isMapping(v) && isMapping(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
+  for (const [k, v] of Object.entries(over))
+    out[k] = isMapping(v) && isMapping(out[k]) ? mergeConfig(out[k] as Record<string, unknown>, v) : v;
   return out;
 }
 
@@ -210,14 +254,20 @@ function loadWithDefaults(file: string, inlineText: string | undefined, chain: r
   if (defaults === undefined) return [self];
   const where = `${file}:${self.lc.linePos((self.doc.get('defaults', true) as Node | undefined)?.range?.[0] ?? 0).line}`;
   if (!Array.isArray(defaults) || defaults.some((d) => typeof d !== 'string')) {
-    throw new ConfigError(`${where} defaults: expected a list of YAML files to include, e.g. defaults: [base.yaml] (found ${JSON.stringify(defaults)})`);
+    throw new ConfigError(
+      `${where} defaults: expected a list of YAML files to include, e.g. defaults: [base.yaml] (found ` +
+        `${JSON.stringify(defaults)})`,
+    );
   }
   const dir = path.dirname(path.resolve(file));
   const parts: ParsedFile[] = [];
   for (const d of defaults as string[]) {
     const included = path.resolve(dir, d);
     if (chain.includes(included) || included === path.resolve(file)) {
-      throw new ConfigError(`${where} defaults: '${d}' includes itself (${[...chain, path.resolve(file), included].map((c) => path.basename(c)).join(' → ')})`);
+      throw new ConfigError(
+        `${where} defaults: '${d}' includes itself ` +
+          `(${[...chain, path.resolve(file), included].map((c) => path.basename(c)).join(' → ')})`,
+      );
     }
     parts.push(...loadWithDefaults(included, undefined, [...chain, path.resolve(file)]));
   }
@@ -236,7 +286,10 @@ export function readConfigSource(file: string, overrides: readonly string[] = []
     overridden.set(formatPath(parseOverride(o).path), o);
   }
   // a path is reported in the highest-precedence file that sets it
-  const locators = files.map((f) => ({ has: (p: ConfigPath) => f.doc.hasIn(p as (string | number)[]) || p.length === 0, locate: locator(f.file, f.doc, f.lc, overridden) }));
+  const locators = files.map((f) => ({
+    has: (p: ConfigPath) => f.doc.hasIn(p as (string | number)[]) || p.length === 0,
+    locate: locator(f.file, f.doc, f.lc, overridden),
+  }));
   const locate = (p: ConfigPath): string => {
     for (let k = p.length; k >= 0; k--) {
       const prefix = p.slice(0, k);
@@ -244,7 +297,14 @@ export function readConfigSource(file: string, overrides: readonly string[] = []
     }
     return locators[locators.length - 1].locate(p);
   };
-  return { file, baseDir: path.dirname(path.resolve(file)), raw, overridden, locate, includes: files.slice(0, -1).map((f) => f.file) };
+  return {
+    file,
+    baseDir: path.dirname(path.resolve(file)),
+    raw,
+    overridden,
+    locate,
+    includes: files.slice(0, -1).map((f) => f.file),
+  };
 }
 
 /** Enum values listed in full in a message; longer enums are shortened. */
@@ -269,7 +329,13 @@ function valueAt(root: unknown, p: ConfigPath): unknown {
  * Validates `value` (found at `prefix` in the source) against `schema`; the first issue becomes a
  * ConfigError naming `file:line path`, the value and the expectation.
  */
-export function validateAt<S extends z.ZodType>(schema: S, value: unknown, prefix: ConfigPath, source: ConfigSource, knownKeys?: readonly string[]): z.output<S> {
+export function validateAt<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  prefix: ConfigPath,
+  source: ConfigSource,
+  knownKeys?: readonly string[],
+): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
@@ -303,7 +369,8 @@ function shapeKeys(schema: z.ZodType, sub: (string | number)[]): string[] {
     let cur = x as { def?: { type?: string; innerType?: unknown; element?: unknown; in?: unknown } };
     for (let i = 0; i < 10 && cur?.def; i++) {
       const t = cur.def.type;
-      if (t === 'default' || t === 'optional' || t === 'nullable' || t === 'prefault' || t === 'readonly') cur = cur.def.innerType as typeof cur;
+      if (t === 'default' || t === 'optional' || t === 'nullable' || t === 'prefault' || t === 'readonly')
+        cur = cur.def.innerType as typeof cur;
       else if (t === 'pipe') cur = cur.def.in as typeof cur;
       else break;
     }
@@ -313,7 +380,8 @@ function shapeKeys(schema: z.ZodType, sub: (string | number)[]): string[] {
   for (const seg of sub) {
     const def = (s as { def?: { type?: string; element?: unknown } }).def;
     if (typeof seg === 'number' && def?.type === 'array') s = unwrap(def.element);
-    else if (typeof seg === 'string' && (s as { shape?: Record<string, unknown> }).shape) s = unwrap((s as { shape: Record<string, unknown> }).shape[seg]);
+    else if (typeof seg === 'string' && (s as { shape?: Record<string, unknown> }).shape)
+      s = unwrap((s as { shape: Record<string, unknown> }).shape[seg]);
     else return [];
   }
   const shape = (s as { shape?: Record<string, unknown> }).shape;

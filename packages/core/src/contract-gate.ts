@@ -234,7 +234,10 @@ export function batchViolation(b: Backbone, batch: ExtractedBatch, asked: readon
   if (batch.features.length !== n * D) {
     return `extract() gave ${batch.features.length} feature values for ${n} images (expected ${n} × ${D})`;
   }
-  for (const [what, data, per] of [['tap', batch.tap, h * w * k], ['feature', batch.features, D]] as const) {
+  for (const [what, data, per] of [
+    ['tap', batch.tap, h * w * k],
+    ['feature', batch.features, D],
+  ] as const) {
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) {
         const image = batch.indices[Math.floor(i / per)];

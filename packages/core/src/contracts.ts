@@ -153,7 +153,13 @@ export type HeadLayer =
   | { readonly kind: 'flatten' }
   | { readonly kind: 'dense'; readonly weights: Tensor2D; readonly bias?: Tensor1D }
   | { readonly kind: 'relu' }
-  | { readonly kind: 'conv'; readonly filter: Tensor4D; readonly bias?: Tensor1D; readonly stride: number; readonly padding: 'valid' | 'same' }
+  | {
+      readonly kind: 'conv';
+      readonly filter: Tensor4D;
+      readonly bias?: Tensor1D;
+      readonly stride: number;
+      readonly padding: 'valid' | 'same';
+    }
   | { readonly kind: 'affine'; readonly scale: Tensor1D; readonly offset: Tensor1D }
   | { readonly kind: 'residual'; readonly branch: readonly HeadLayer[]; readonly shortcut?: readonly HeadLayer[] }
   | { readonly kind: 'gap' };
@@ -316,8 +322,7 @@ export interface TrackedRun {
  * tracking server URI (credentials, if any, as configured). The runner searches it for runs of the same config.
  */
 export type RunStoreLocation =
-  | { readonly kind: 'mlflow-file'; readonly root: string }
-  | { readonly kind: 'mlflow-server'; readonly uri: string };
+  { readonly kind: 'mlflow-file'; readonly root: string } | { readonly kind: 'mlflow-server'; readonly uri: string };
 
 export interface Tracker {
   startRun(options: StartRunOptions): Promise<TrackedRun>;
@@ -341,7 +346,10 @@ export interface Tracker {
 /** What a method offers to explain its decisions (NIWT does; a baseline may not). */
 export interface Explainer {
   /** The top-k knowledge dimensions that explain an importance vector at the tap, with scores. */
-  explainImportance(importance: ArrayLike<number>, k: number): readonly { readonly name: string; readonly score: number }[];
+  explainImportance(
+    importance: ArrayLike<number>,
+    k: number,
+  ): readonly { readonly name: string; readonly score: number }[];
   /** The method's classifier weights for a class on the penultimate features (length D). */
   classWeights(classIndex: number): Float32Array;
 }

@@ -8,7 +8,8 @@ export interface Matrix {
 }
 
 export function matrix(rows: number, cols: number, data?: Float32Array | ArrayLike<number>): Matrix {
-  const d = data === undefined ? new Float32Array(rows * cols) : data instanceof Float32Array ? data : Float32Array.from(data);
+  const d =
+    data === undefined ? new Float32Array(rows * cols) : data instanceof Float32Array ? data : Float32Array.from(data);
   if (d.length !== rows * cols) {
     throw new FormatError(`matrix ${rows}x${cols} needs ${rows * cols} values, got ${d.length}`);
   }

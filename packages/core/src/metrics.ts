@@ -78,5 +78,13 @@ export function evaluateGzsl(
   for (let i = 0; i < predSeen.length; i++) confusion[seenLabels[i]][predSeen[i]]++;
   for (let i = 0; i < predUnseen.length; i++) confusion[unseenLabels[i]][predUnseen[i]]++;
   const perClass = new Map([...s.perClass, ...u.perClass]);
-  return { s: s.mean, u: u.mean, H: harmonicMean(u.mean, s.mean), zslT1: z.mean, perClass, perClassZsl: z.perClass, confusion };
+  return {
+    s: s.mean,
+    u: u.mean,
+    H: harmonicMean(u.mean, s.mean),
+    zslT1: z.mean,
+    perClass,
+    perClassZsl: z.perClass,
+    confusion,
+  };
 }

@@ -16,7 +16,8 @@ export interface NpyArray {
   readonly dtype: NpyReadDtype;
   readonly shape: readonly number[];
   /** int64/uint64 arrive as float64 (exact within ±2^53, refused beyond); float16 as float32. */
-  readonly data: Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
+  readonly data:
+    Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
 }
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
@@ -29,16 +30,21 @@ function dtypeOf(data: Float32Array | Float64Array | Int32Array | Uint8Array): N
 }
 
 /** Encodes an array as `.npy` bytes (version 1.0; header padded to a multiple of 64). */
-export function encodeNpy(data: Float32Array | Float64Array | Int32Array | Uint8Array, shape: readonly number[]): Buffer {
+export function encodeNpy(
+  data: Float32Array | Float64Array | Int32Array | Uint8Array,
+  shape: readonly number[],
+): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new FormatError(`npy: shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
+  if (count !== data.length)
+    throw new FormatError(`npy: shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
   const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.concat([npyHeader(dtypeOf(data), shape), body]);
 }
 
 /** Decodes `.npy` bytes; `source` names the file in errors. */
 export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new FormatError(`${source}: not a .npy file (bad magic)`);
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC))
+    throw new FormatError(`${source}: not a .npy file (bad magic)`);
   const major = buf[6];
   let headerLen: number;
   let offset: number;
@@ -58,7 +64,8 @@ export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
     throw new FormatError(`${source}: malformed .npy header ${JSON.stringify(header.trim())}`);
   }
-  if (fortran === 'True') throw new FormatError(`${source}: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray`);
+  if (fortran === 'True')
+    throw new FormatError(`${source}: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray`);
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
@@ -68,14 +75,18 @@ export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
   const start = offset + headerLen;
   const bytes = buf.subarray(start);
   const copy = (n: number): ArrayBuffer => {
-    if (bytes.length < count * n) throw new FormatError(`${source}: truncated .npy data (${bytes.length} bytes, expected ${count * n})`);
+    if (bytes.length < count * n)
+      throw new FormatError(`${source}: truncated .npy data (${bytes.length} bytes, expected ${count * n})`);
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * n) as ArrayBuffer;
   };
   const m = /^([<>|=])([fiub])(\d+)$/.exec(descr);
   const kind = m ? `${m[2]}${m[3]}` : '';
   const size = m ? Number(m[3]) : 0;
   if (!m || !SUPPORTED.has(kind)) {
-    throw new FormatError(`${source}: unsupported .npy dtype '${descr}' (expected a bool, integer or float dtype: b1, i1–i8, u1–u8, f2, f4, f8)`);
+    throw new FormatError(
+      `${source}: unsupported .npy dtype '${descr}' (expected a bool, integer or float dtype: b1, i1–i8, ` +
+        `u1–u8, f2, f4, f8)`,
+    );
   }
   const raw = copy(size);
   // '>' is big-endian; '=' (native) is little-endian on every platform Node runs on here
@@ -108,7 +119,10 @@ export function decodeNpy(buf: Buffer, source = '<buffer>'): NpyArray {
       for (let i = 0; i < big.length; i++) {
         const v = big[i];
         if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
-          throw new FormatError(`${source}: ${kind === 'i8' ? 'int64' : 'uint64'} value ${v} at index ${i} is beyond ±2^53 and cannot be read exactly; convert the array (e.g. to float64) in NumPy`);
+          throw new FormatError(
+            `${source}: ${kind === 'i8' ? 'int64' : 'uint64'} value ${v} at index ${i} is beyond ±2^53 and ` +
+              `cannot be read exactly; convert the array (e.g. to float64) in NumPy`,
+          );
         }
         out[i] = Number(v);
       }
@@ -142,7 +156,11 @@ export async function readNpy(file: string): Promise<NpyArray> {
 }
 
 /** Writes atomically (temp file + rename) so a killed process never leaves a truncated cache. */
-export async function writeNpy(file: string, data: Float32Array | Float64Array | Int32Array | Uint8Array, shape: readonly number[]): Promise<void> {
+export async function writeNpy(
+  file: string,
+  data: Float32Array | Float64Array | Int32Array | Uint8Array,
+  shape: readonly number[],
+): Promise<void> {
   const tmp = temporaryFor(file);
   try {
     await fs.writeFile(tmp, encodeNpy(data, shape));

@@ -6,8 +6,8 @@
  *
  * ```ts
  * export const datasetsModule = new ContainerModule(({ bind }) => {
- *   registerPlugin(bind, { group: 'dataset', name: 'folder', description: '…', schema: FolderOptions, impl: FolderDataset });
- * });
+ * registerPlugin(bind, { group: 'dataset', name: 'folder', description: '…', schema: FolderOptions, impl: FolderDataset
+ * }); });
  * ```
  *
  * and the plugin class receives its validated options and shared services by explicit injection:
@@ -15,8 +15,8 @@
  * ```ts
  * @injectable()
  * class FolderDataset implements DatasetAdapter {
- *   constructor(@inject(TOKENS.options) private readonly opts: FolderOptions, @inject(TOKENS.runContext) private readonly run: RunContext) {}
- * }
+ * constructor(@inject(TOKENS.options) private readonly opts: FolderOptions, @inject(TOKENS.runContext) private readonly
+ * run: RunContext) {} }
  * ```
  */
 import { ContainerModule, inject, injectable, type ContainerModuleLoadOptions, type Newable } from 'inversify';

@@ -83,15 +83,25 @@ export class PluginRegistry {
     const known = this.names(group);
     const p = [...where, 'name'];
     throw new ConfigError(
-      `${source.locate(p)} ${formatPath(p)}: '${name}' is not a ${group} (known: ${known.join(', ') || 'none'}${suggestion(name, known)}); ` +
+      `${source.locate(p)} ${formatPath(p)}: '${name}' is not a ${group} (known: ` +
+        `${known.join(', ') || 'none'}${suggestion(name, known)}); ` +
         `a third-party ${group} must be listed under plugins:`,
     );
   }
 
   /** Validates a plugin block (minus the runner's own keys) with the plugin's schema. */
-  validate(spec: PluginSpec, block: Record<string, unknown>, where: ConfigPath, source: ConfigSource, reserved: readonly string[] = ['name']): Record<string, unknown> {
+  validate(
+    spec: PluginSpec,
+    block: Record<string, unknown>,
+    where: ConfigPath,
+    source: ConfigSource,
+    reserved: readonly string[] = ['name'],
+  ): Record<string, unknown> {
     const options = Object.fromEntries(Object.entries(block).filter(([k]) => !reserved.includes(k)));
-    return validateAt(spec.schema as z.ZodType<Record<string, unknown>>, options, where, source) as Record<string, unknown>;
+    return validateAt(spec.schema as z.ZodType<Record<string, unknown>>, options, where, source) as Record<
+      string,
+      unknown
+    >;
   }
 
   /** Constructs a plugin: its options and the shared services are injected explicitly. */
@@ -104,7 +114,10 @@ export class PluginRegistry {
 }
 
 function isContainerModule(v: unknown): v is ContainerModule {
-  return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as { load?: unknown }).load === 'function' && 'id' in v);
+  return (
+    v instanceof ContainerModule ||
+    (typeof v === 'object' && v !== null && typeof (v as { load?: unknown }).load === 'function' && 'id' in v)
+  );
 }
 
 /**

@@ -308,7 +308,10 @@ export interface LockInfo {
 export async function listLocks(root: string): Promise<LockInfo[]> {
   const out: LockInfo[] = [];
   const dirs = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
-  const stages = dirs.filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const stages = dirs
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   for (const stage of stages) {
     for (const name of (await fs.readdir(path.join(root, stage)).catch(() => [] as string[])).sort()) {
       if (!name.endsWith('.lock')) continue;

@@ -47,7 +47,9 @@ export function npyTaps(file: string): TapSource {
     .map(Number);
   if (!/'descr':\s*'<f4'/.test(text) || !shape || shape.length !== 4) {
     closeSync(fd);
-    throw new FormatError(`${file}: expected a float32 .npy of shape [N, h, w, k], header ${JSON.stringify(text.trim())}`);
+    throw new FormatError(
+      `${file}: expected a float32 .npy of shape [N, h, w, k], header ${JSON.stringify(text.trim())}`,
+    );
   }
   const [n, h, w, k] = shape;
   const per = h * w * k;

@@ -12,7 +12,10 @@ const TMP_MARK = '.tmp-';
  * Builds `dir` through `build(tmp)`. Returns `'created'`, or `'existing'` when another process
  * published `dir` first (then our copy is discarded). On failure the temporary folder is removed.
  */
-export async function publishDirectory(dir: string, build: (tmp: string) => Promise<void>): Promise<'created' | 'existing'> {
+export async function publishDirectory(
+  dir: string,
+  build: (tmp: string) => Promise<void>,
+): Promise<'created' | 'existing'> {
   const parent = path.dirname(dir);
   await mkdir(parent, { recursive: true });
   await removeStaleTemporaries(dir);
@@ -43,7 +46,8 @@ async function removeStaleTemporaries(dir: string): Promise<void> {
   for (const name of await readdir(parent)) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) await rm(path.join(parent, name), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid))
+      await rm(path.join(parent, name), { recursive: true, force: true });
   }
 }
 

@@ -7,7 +7,12 @@ export { readImages, decodeImage, type ReadImagesOptions } from './folder/read-i
 export { heldOutCount } from './folder/split.js';
 export { FILES as FOLDER_FILES, IMAGE_EXTENSIONS, SPLIT_DEFAULTS } from './folder/layout.js';
 
-export { generateShapes, MANIFEST as SHAPES_MANIFEST, type GenerateResult, type ShapesManifest } from './shapes/generate.js';
+export {
+  generateShapes,
+  MANIFEST as SHAPES_MANIFEST,
+  type GenerateResult,
+  type ShapesManifest,
+} from './shapes/generate.js';
 export { ShapesDataset, shapesRoot } from './shapes/plugin.js';
 export {
   ShapesOptions,
@@ -18,10 +23,27 @@ export {
   type ShapesOptionsInput,
 } from './shapes/options.js';
 export { chooseClasses, assertUnseenCovered, valueSupport, type ClassChoice } from './shapes/class-choice.js';
-export { GROUPS as SHAPE_ATTRIBUTE_GROUPS, ATTRIBUTE_NAMES as SHAPE_ATTRIBUTE_NAMES, type ShapeClass } from './shapes/vocabulary.js';
+export {
+  GROUPS as SHAPE_ATTRIBUTE_GROUPS,
+  ATTRIBUTE_NAMES as SHAPE_ATTRIBUTE_NAMES,
+  type ShapeClass,
+} from './shapes/vocabulary.js';
 
 export { readMat, matNumber, matNumbers, matStrings, matMatrixRows, requireVar } from './mat/index.js';
-export type { MatCell, MatChar, MatFile, MatHeader, MatNumeric, MatSparse, MatStruct, MatValue, MxClass, NumericArray, NumericClass, ReadMatOptions } from './mat/index.js';
+export type {
+  MatCell,
+  MatChar,
+  MatFile,
+  MatHeader,
+  MatNumeric,
+  MatSparse,
+  MatStruct,
+  MatValue,
+  MxClass,
+  NumericArray,
+  NumericClass,
+  ReadMatOptions,
+} from './mat/index.js';
 export { readAttSplits, ATT_SPLITS, LOC_NAMES, type AttSplits, type LocName } from './xlsa17/att-splits.js';
 export { readRes101Meta, relativeImagePath, featureSource, RES101, type Res101Meta } from './xlsa17/res101.js';
 export { buildXlsa17Split, checkPublishedSizes, type Xlsa17Split } from './xlsa17/split.js';

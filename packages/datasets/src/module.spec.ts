@@ -24,20 +24,36 @@ describe('datasetsModule', () => {
   const container = new Container();
   beforeAll(async () => {
     tmp = await tempDir('niwt-module-');
-    run = { seed: 1, baseDir: path.join(tmp.dir, 'config'), cacheDir: path.join(tmp.dir, 'cache'), runDir: path.join(tmp.dir, 'run') };
+    run = {
+      seed: 1,
+      baseDir: path.join(tmp.dir, 'config'),
+      cacheDir: path.join(tmp.dir, 'cache'),
+      runDir: path.join(tmp.dir, 'run'),
+    };
     container.load(datasetsModule);
   });
   afterAll(() => tmp.cleanup());
 
   it('registers folder, shapes, xlsa17, awa2 and cub with strict schemas', () => {
     const specs = container.getAll<PluginSpec>(TOKENS.pluginSpec);
-    expect(specs.map((s) => `${s.group}:${s.name}`).sort()).toEqual(['dataset:awa2', 'dataset:cub', 'dataset:folder', 'dataset:shapes', 'dataset:xlsa17']);
+    expect(specs.map((s) => `${s.group}:${s.name}`).sort()).toEqual([
+      'dataset:awa2',
+      'dataset:cub',
+      'dataset:folder',
+      'dataset:shapes',
+      'dataset:xlsa17',
+    ]);
     for (const name of ['awa2', 'cub', 'xlsa17']) {
       const spec = specs.find((s) => s.name === name)!;
       expect(spec.schema.safeParse({ root: 'x', xlsa17: 'y', extra: 1 }).success).toBe(false);
       expect(spec.schema.safeParse({}).success).toBe(false);
     }
-    expect(specs.find((s) => s.name === 'awa2')!.schema.parse({ root: 'r', xlsa17: 'x' })).toMatchObject({ split: 'proposed', attributes: 'continuous', skipBadImages: false, resize: 'stretch' });
+    expect(specs.find((s) => s.name === 'awa2')!.schema.parse({ root: 'r', xlsa17: 'x' })).toMatchObject({
+      split: 'proposed',
+      attributes: 'continuous',
+      skipBadImages: false,
+      resize: 'stretch',
+    });
     const folder = specs.find((s) => s.name === 'folder');
     expect(folder?.schema.safeParse({ root: 'x', extra: 1 }).success).toBe(false);
     expect(folder?.schema.safeParse({}).success).toBe(false);
@@ -65,7 +81,10 @@ describe('datasetsModule', () => {
     expect(ds.split.testSeen).toHaveLength(20 * 12);
     expect(ds.split.testUnseen).toHaveLength(8 * 60);
     const tree = await hashTree(root);
-    console.info(`shapes default: generated and loaded in ${seconds.toFixed(2)} s, ${tree.files} files, ${tree.bytes} bytes, sha256 ${tree.hash}`);
+    console.info(
+      `shapes default: generated and loaded in ${seconds.toFixed(2)} s, ${tree.files} files, ${tree.bytes} ` +
+        `bytes, sha256 ${tree.hash}`,
+    );
 
     // reused, not generated again: no image was rewritten
     const mtime = statSync(ds.samples[0].path).mtimeMs;
@@ -76,7 +95,12 @@ describe('datasetsModule', () => {
   });
 
   it('honours an explicit shapes root relative to the working directory', async () => {
-    const ds = await instantiate(container, 'shapes', { root: 'tiny', imagesPerClass: 3, seenClasses: 4, unseenClasses: 2, imageSize: 16 }, run).load();
+    const ds = await instantiate(
+      container,
+      'shapes',
+      { root: 'tiny', imagesPerClass: 3, seenClasses: 4, unseenClasses: 2, imageSize: 16 },
+      run,
+    ).load();
     expect(ds.root).toBe(path.join(run.baseDir, 'tiny'));
     expect(ds.samples).toHaveLength(18);
   });

@@ -35,7 +35,8 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'xlsa17 proposed split alone: att_splits.mat + res101.mat features (no images; use backbone features)',
     schema: Xlsa17DatasetOptions,
     impl: Xlsa17Dataset,
-    preflight: xlsa17Preflight, nonResultOptions: ['checkSizes'],
+    preflight: xlsa17Preflight,
+    nonResultOptions: ['checkSizes'],
     testOptions: xlsa17TestOptions,
   });
   registerPlugin(bind, {
@@ -44,7 +45,8 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'Animals with Attributes 2 (raw Animals_with_Attributes2/) with the xlsa17 proposed split',
     schema: Awa2Options,
     impl: Awa2Dataset,
-    preflight: awa2Preflight, nonResultOptions: ['checkSizes'],
+    preflight: awa2Preflight,
+    nonResultOptions: ['checkSizes'],
     testOptions: awa2TestOptions,
   });
   registerPlugin(bind, {
@@ -53,7 +55,8 @@ export const datasetsModule = new ContainerModule(({ bind }) => {
     description: 'CUB-200-2011 (raw CUB_200_2011/) with the xlsa17 proposed split',
     schema: CubOptions,
     impl: CubDataset,
-    preflight: cubPreflight, nonResultOptions: ['checkSizes'],
+    preflight: cubPreflight,
+    nonResultOptions: ['checkSizes'],
     testOptions: cubTestOptions,
   });
 });

@@ -18,7 +18,10 @@ export type AttributesOptions = z.infer<typeof attributesOptions>;
 /** Applies the missing-value rule and normalisation to a class × attribute matrix (a copy). */
 export function encodeAttributes(dataset: Dataset, opts: AttributesOptions): ClassEmbedding {
   const table = dataset.attributes;
-  if (!table) throw new DatasetError(`${dataset.root}: dataset '${dataset.name}' ships no class attributes; choose another knowledge encoder`);
+  if (!table)
+    throw new DatasetError(
+      `${dataset.root}: dataset '${dataset.name}' ships no class attributes; choose another knowledge encoder`,
+    );
   const { rows, cols } = table.matrix;
   const out = Float32Array.from(table.matrix.data, (v) => (v < 0 ? opts.missingValue : v));
   if (opts.normalize === 'l2') {

@@ -18,7 +18,7 @@ export const domainKnowledgeModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'knowledge',
     name: 'captions',
-    description: "Reed et al. text_c10 captions through word2vec: mean word vector per caption → image → class",
+    description: 'Reed et al. text_c10 captions through word2vec: mean word vector per caption → image → class',
     schema: captionsOptions,
     impl: CaptionsEncoder,
     preflight: captionsPreflight,

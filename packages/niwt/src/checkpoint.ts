@@ -129,11 +129,17 @@ export class StageDCheckpointer {
     const losses = arrays.get('losses');
     const adam = adamStateFrom(arrays, meta.adamStep, 1);
     const fits =
-      wu instanceof Float32Array && wu.length === wuSize &&
-      order instanceof Int32Array && order.length === 2 * pairs &&
-      scalars instanceof Float64Array && scalars.length === 4 &&
-      losses instanceof Float64Array && losses.length === meta.step &&
-      !!adam && adam.m[0].length === wuSize && adam.v[0].length === wuSize;
+      wu instanceof Float32Array &&
+      wu.length === wuSize &&
+      order instanceof Int32Array &&
+      order.length === 2 * pairs &&
+      scalars instanceof Float64Array &&
+      scalars.length === 4 &&
+      losses instanceof Float64Array &&
+      losses.length === meta.step &&
+      !!adam &&
+      adam.m[0].length === wuSize &&
+      adam.v[0].length === wuSize;
     if (!fits) {
       this.c.onIgnored?.(`${this.file}: its arrays do not match this stage D (W_u ${wuSize} values, ${pairs} pairs)`);
       return undefined;
@@ -176,7 +182,17 @@ export class StageDCheckpointer {
     const adam = adamStateArrays(s.adam);
     const { stopped, rngState, cursor, stopCount } = s;
     const { epoch, count: epochCount, best } = s.epochs;
-    const meta: Meta = { step: s.step, stopped, adamStep: adam.step, rngState, cursor, stopCount, epoch, epochCount, bestEpoch: best?.epoch };
+    const meta: Meta = {
+      step: s.step,
+      stopped,
+      adamStep: adam.step,
+      rngState,
+      cursor,
+      stopCount,
+      epoch,
+      epochCount,
+      bestEpoch: best?.epoch,
+    };
     const arrays = new Map<string, CheckpointArray>([
       ['wu', s.wu],
       ['order', s.order],

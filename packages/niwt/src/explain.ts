@@ -110,11 +110,18 @@ export class KnowledgeExplainer {
  * Grad-CAM maps of class `columns[n]` of `weights` for each image: N × h × w in [0, 1] (each map divided by
  * its maximum; an all-zero map stays zero). Also returns the importances α (N × K).
  */
-export function gradCam(head: TapHead, tap: tf.Tensor4D, weights: tf.Tensor2D, columns: tf.Tensor1D): { maps: Float32Array; alpha: Float32Array } {
+export function gradCam(
+  head: TapHead,
+  tap: tf.Tensor4D,
+  weights: tf.Tensor2D,
+  columns: tf.Tensor1D,
+): { maps: Float32Array; alpha: Float32Array } {
   return tf.tidy(() => {
     const [, h, w] = tap.shape;
     const alpha = importance(head, tap, weights, columns); // N × K, Σ over space
-    const cam = tf.relu(tf.sum(tf.mul(tap, tf.reshape(tf.div(alpha, h * w), [alpha.shape[0], 1, 1, alpha.shape[1]])), 3)); // N × h × w
+    const cam = tf.relu(
+      tf.sum(tf.mul(tap, tf.reshape(tf.div(alpha, h * w), [alpha.shape[0], 1, 1, alpha.shape[1]])), 3),
+    ); // N × h × w
     const max = tf.max(cam, [1, 2], true);
     const maps = tf.div(cam, tf.maximum(max, 1e-12));
     return { maps: maps.dataSync() as Float32Array, alpha: alpha.dataSync() as Float32Array };

@@ -11,7 +11,12 @@ import type { TapHead, TapSource } from '@niwt/core';
  * @param weights D × C classifier weights on the penultimate features
  * @returns N × k
  */
-export function importance(head: TapHead, activations: tf.Tensor4D, weights: tf.Tensor2D, columns: tf.Tensor1D): tf.Tensor2D {
+export function importance(
+  head: TapHead,
+  activations: tf.Tensor4D,
+  weights: tf.Tensor2D,
+  columns: tf.Tensor1D,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const wPerImage = tf.transpose(tf.gather(weights, columns, 1)) as tf.Tensor2D; // N × D
     // Images are independent, so the gradient of Σ_n o_{c_n}(A_n) w.r.t. A_n is ∂o_{c_n}/∂A_n.
@@ -21,14 +26,27 @@ export function importance(head: TapHead, activations: tf.Tensor4D, weights: tf.
 }
 
 /** Importances for many images in batches, read from a tap source; returns N × k row-major. */
-export function importanceInBatches(head: TapHead, tap: TapSource, weights: tf.Tensor2D, columns: Int32Array, batchSize: number): Float32Array {
+export function importanceInBatches(
+  head: TapHead,
+  tap: TapSource,
+  weights: tf.Tensor2D,
+  columns: Int32Array,
+  batchSize: number,
+): Float32Array {
   const [h, w, k] = head.tap.shape;
   const count = columns.length;
   const out = new Float32Array(count * k);
   for (let s = 0; s < count; s += batchSize) {
     const n = Math.min(batchSize, count - s);
     const idx = Array.from({ length: n }, (_, i) => s + i);
-    const res = tf.tidy(() => importance(head, tf.tensor4d(tap.read(idx), [n, h, w, k]), weights, tf.tensor1d(columns.subarray(s, s + n), 'int32')));
+    const res = tf.tidy(() =>
+      importance(
+        head,
+        tf.tensor4d(tap.read(idx), [n, h, w, k]),
+        weights,
+        tf.tensor1d(columns.subarray(s, s + n), 'int32'),
+      ),
+    );
     out.set(res.dataSync(), s * k);
     res.dispose();
   }

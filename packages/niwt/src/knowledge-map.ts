@@ -89,7 +89,11 @@ export function applyMap(map: KnowledgeMap, knowledge: Matrix): Matrix {
 }
 
 /** Class-level statistics: per class, the mean of unit-normalised importances and the image count. */
-export function classMeans(importances: Matrix, labels: Int32Array, classes: readonly number[]): { means: Matrix; counts: Float32Array } {
+export function classMeans(
+  importances: Matrix,
+  labels: Int32Array,
+  classes: readonly number[],
+): { means: Matrix; counts: Float32Array } {
   const K = importances.cols;
   const pos = new Map(classes.map((c, i) => [c, i]));
   const means = new Float32Array(classes.length * K);
@@ -109,7 +113,11 @@ export function classMeans(importances: Matrix, labels: Int32Array, classes: rea
 }
 
 /** The per-image cosine loss mean_x [1 − cos(f(d_y), α_x)] over images of `classes` (for checks and selection). */
-export function perImageLoss(map: KnowledgeMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
+export function perImageLoss(
+  map: KnowledgeMap,
+  data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>,
+  classes: readonly number[],
+): number {
   const preds = applyMap(map, data.knowledge);
   const keep = new Set(classes);
   let sum = 0;
@@ -123,7 +131,11 @@ export function perImageLoss(map: KnowledgeMap, data: Pick<MapTrainingData, 'imp
 }
 
 /** The class-level form of the same loss (equal to `perImageLoss` up to rounding). */
-export function classLevelLoss(map: KnowledgeMap, data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>, classes: readonly number[]): number {
+export function classLevelLoss(
+  map: KnowledgeMap,
+  data: Pick<MapTrainingData, 'importances' | 'labels' | 'knowledge'>,
+  classes: readonly number[],
+): number {
   const { means, counts } = classMeans(data.importances, data.labels, classes);
   const preds = applyMap(map, data.knowledge);
   const total = counts.reduce((a, b) => a + b, 0);
@@ -170,7 +182,8 @@ export class HeldOutScorer {
     if (select === 'spearman') {
       const keep = new Set(data.heldOutClasses);
       for (let i = 0; i < data.importances.rows; i++) {
-        if (keep.has(data.labels[i])) this.imageRanks.push({ label: data.labels[i], r: standardRanks(row(data.importances, i)) });
+        if (keep.has(data.labels[i]))
+          this.imageRanks.push({ label: data.labels[i], r: standardRanks(row(data.importances, i)) });
       }
     }
   }
@@ -198,13 +211,18 @@ export class HeldOutScorer {
  * same function, evaluated over every image — kept to prove the equivalence). Linear maps start from
  * N(0,1) as in the release; MLP layers from N(0, 1/fan_in).
  */
-export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpoch?: (epoch: number, trainLoss: number, heldOut: number) => void): MapResult {
+export function trainKnowledgeMap(
+  data: MapTrainingData,
+  opts: MapOptions,
+  onEpoch?: (epoch: number, trainLoss: number, heldOut: number) => void,
+): MapResult {
   const E = data.knowledge.cols;
   const K = data.importances.cols;
   const kind = opts.kind ?? 'linear';
   const H = opts.hidden ?? 256;
   const rng = new Rng(opts.seed);
-  const randn = (n: number, scale: number): Float32Array => Float32Array.from({ length: n }, () => scale * rng.normal());
+  const randn = (n: number, scale: number): Float32Array =>
+    Float32Array.from({ length: n }, () => scale * rng.normal());
   const vars: tf.Variable[] =
     kind === 'linear'
       ? [variableFrom<tf.Rank.R2>(randn(E * K, 1), [E, K]), variableFrom<tf.Rank.R1>(randn(K, 1), [K])]
@@ -217,8 +235,12 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   const f = (d: tf.Tensor2D): tf.Tensor2D =>
     kind === 'linear'
       ? (tf.add(tf.matMul(d, vars[0] as tf.Tensor2D), vars[1]) as tf.Tensor2D)
-      : (tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(d, vars[0] as tf.Tensor2D), vars[1])), vars[2] as tf.Tensor2D), vars[3]) as tf.Tensor2D);
-  const unit = (x: tf.Tensor2D): tf.Tensor2D => tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
+      : (tf.add(
+          tf.matMul(tf.relu(tf.add(tf.matMul(d, vars[0] as tf.Tensor2D), vars[1])), vars[2] as tf.Tensor2D),
+          vars[3],
+        ) as tf.Tensor2D);
+  const unit = (x: tf.Tensor2D): tf.Tensor2D =>
+    tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
 
   const inputs: tf.Tensor[] = [];
   let loss: () => tf.Scalar;
@@ -235,7 +257,13 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   } else {
     const keep = new Set(data.trainClasses);
     const rowsIdx = Array.from(data.labels.keys()).filter((i) => keep.has(data.labels[i]));
-    const dT = tf.tensor2d(selectRows(data.knowledge, rowsIdx.map((i) => data.labels[i])).data, [rowsIdx.length, E]);
+    const dT = tf.tensor2d(
+      selectRows(
+        data.knowledge,
+        rowsIdx.map((i) => data.labels[i]),
+      ).data,
+      [rowsIdx.length, E],
+    );
     const aT = tf.tidy(() => unit(tf.tensor2d(selectRows(data.importances, rowsIdx).data, [rowsIdx.length, K])));
     inputs.push(dT, aT);
     loss = () => tf.sub(1, tf.mean(tf.sum(tf.mul(unit(f(dT)), aT), 1))) as tf.Scalar;
@@ -244,7 +272,10 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
   const better = (a: number, bst: number): boolean => (opts.select === 'spearman' ? a > bst : a < bst);
   const m = (v: tf.Variable): Matrix => matrix(v.shape[0], v.shape[1] ?? 1, v.dataSync().slice() as Float32Array);
   const vec = (v: tf.Variable): Float32Array => v.dataSync().slice() as Float32Array;
-  const snapshot = (): KnowledgeMap => (kind === 'linear' ? { M: m(vars[0]), b: vec(vars[1]) } : { W1: m(vars[0]), b1: vec(vars[1]), W2: m(vars[2]), b2: vec(vars[3]) });
+  const snapshot = (): KnowledgeMap =>
+    kind === 'linear'
+      ? { M: m(vars[0]), b: vec(vars[1]) }
+      : { W1: m(vars[0]), b1: vec(vars[1]), W2: m(vars[2]), b2: vec(vars[3]) };
 
   const scorer = new HeldOutScorer(data, opts.select);
   let best = { epoch: 0, score: opts.select === 'spearman' ? -Infinity : Infinity, map: snapshot() };
@@ -256,7 +287,8 @@ export function trainKnowledgeMap(data: MapTrainingData, opts: MapOptions, onEpo
       const score = scorer.score(current);
       history.push({ epoch, trainLoss, heldOut: score });
       onEpoch?.(epoch, trainLoss, score);
-      if (data.heldOutClasses.length === 0 ? epoch === opts.epochs : better(score, best.score)) best = { epoch, score, map: current };
+      if (data.heldOutClasses.length === 0 ? epoch === opts.epochs : better(score, best.score))
+        best = { epoch, score, map: current };
     }
   } finally {
     optimizer.dispose();

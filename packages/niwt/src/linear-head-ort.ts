@@ -36,14 +36,21 @@ const host = (t: tf.Tensor): Float32Array => t.dataSync() as Float32Array;
 /** tfjs HWIO → ONNX OIHW. */
 function oihw(f: Float32Array, [kh, kw, ci, co]: readonly number[]): Float32Array {
   const out = new Float32Array(f.length);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[((o * ci + c) * kh + i) * kw + j] = f[((i * kw + j) * ci + c) * co + o];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < ci; c++)
+        for (let o = 0; o < co; o++) out[((o * ci + c) * kh + i) * kw + j] = f[((i * kw + j) * ci + c) * co + o];
   return out;
 }
 
 /** Adjoint filter of a stride-1 conv, OIHW [ci, co, kh, kw]: spatially flipped, channels swapped. */
 function adjointOihw(f: Float32Array, [kh, kw, ci, co]: readonly number[]): Float32Array {
   const out = new Float32Array(f.length);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[((c * co + o) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] = f[((i * kw + j) * ci + c) * co + o];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < ci; c++)
+        for (let o = 0; o < co; o++)
+          out[((c * co + o) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] = f[((i * kw + j) * ci + c) * co + o];
   return out;
 }
 
@@ -67,7 +74,11 @@ const samePads = (k: number): [number, number] => [Math.floor((k - 1) / 2), k - 
 function commutes(n: LinearNode): boolean {
   const l = n.layer;
   if (l.kind === 'affine') return n.inShape.length === 3;
-  return l.kind === 'conv' && l.stride === 1 && (l.padding === 'valid' || (l.filter.shape[0] === 1 && l.filter.shape[1] === 1));
+  return (
+    l.kind === 'conv' &&
+    l.stride === 1 &&
+    (l.padding === 'valid' || (l.filter.shape[0] === 1 && l.filter.shape[1] === 1))
+  );
 }
 
 /** Builds the VJP/JVP of a compiled node list into an ONNX graph. Weights are converted once and shared. */
@@ -118,7 +129,9 @@ class Builder {
   private scale(n: LinearNode, rank: number): string {
     const l = n.layer as Extract<LinearNode['layer'], { kind: 'affine' }>;
     const c = l.scale.shape[0];
-    return this.cached(this.key(l.scale, `scale${rank}`), () => this.g.initializer(this.g.fresh('scale'), host(l.scale), rank === 3 ? [c, 1, 1] : [c]));
+    return this.cached(this.key(l.scale, `scale${rank}`), () =>
+      this.g.initializer(this.g.fresh('scale'), host(l.scale), rank === 3 ? [c, 1, 1] : [c]),
+    );
   }
 
   private mask(n: LinearNode): string {
@@ -129,12 +142,17 @@ class Builder {
   private flatten(v: Val): string {
     if (v.shape.length === 1) return v.name;
     const f = this.full(v);
-    return this.g.op('Reshape', [this.g.op('Transpose', [f.name], { perm: { ints: [0, 2, 3, 1] } }), this.ints([0, -1])]);
+    return this.g.op('Reshape', [
+      this.g.op('Transpose', [f.name], { perm: { ints: [0, 2, 3, 1] } }),
+      this.ints([0, -1]),
+    ]);
   }
 
   /** Inverse of `flatten`: B × (h·w·c) in NHWC order → B × C × h × w. */
   private unflatten(x: string, [h, w, c]: Shape): string {
-    return this.g.op('Transpose', [this.g.op('Reshape', [x, this.ints([0, h, w, c])])], { perm: { ints: [0, 3, 1, 2] } });
+    return this.g.op('Transpose', [this.g.op('Reshape', [x, this.ints([0, h, w, c])])], {
+      perm: { ints: [0, 3, 1, 2] },
+    });
   }
 
   /** Forward-mode pass of the linearised head. */
@@ -150,7 +168,10 @@ class Builder {
           break;
         case 'maxpool': {
           const m = g.op('Mul', [v.name, this.mask(n)]);
-          const pooled = g.op('AveragePool', [m], { kernel_shape: { ints: [l.size, l.size] }, strides: { ints: [l.size, l.size] } });
+          const pooled = g.op('AveragePool', [m], {
+            kernel_shape: { ints: [l.size, l.size] },
+            strides: { ints: [l.size, l.size] },
+          });
           v = { name: g.op('Mul', [pooled, g.constant([l.size * l.size], [])]), shape: n.outShape, constant: false };
           break;
         }
@@ -158,7 +179,9 @@ class Builder {
           v = { name: this.flatten(v), shape: n.outShape, constant: false };
           break;
         case 'dense': {
-          const w = this.cached(this.key(l.weights, 'W'), () => g.initializer(g.fresh('dense'), host(l.weights), l.weights.shape));
+          const w = this.cached(this.key(l.weights, 'W'), () =>
+            g.initializer(g.fresh('dense'), host(l.weights), l.weights.shape),
+          );
           v = { name: g.op('MatMul', [this.flatten(v), w]), shape: n.outShape, constant: false };
           break;
         }
@@ -166,13 +189,26 @@ class Builder {
           const fs = l.filter.shape;
           if (v.constant && commutes(n)) {
             // a constant map stays constant; every output sees the whole window ('valid' or 1×1)
-            const w = this.cached(this.key(l.filter, 'sumT'), () => g.initializer(g.fresh('convsum'), transpose2d(filterSum(host(l.filter), fs), fs[2], fs[3]), [fs[3], fs[2], 1, 1]));
+            const w = this.cached(this.key(l.filter, 'sumT'), () =>
+              g.initializer(g.fresh('convsum'), transpose2d(filterSum(host(l.filter), fs), fs[2], fs[3]), [
+                fs[3],
+                fs[2],
+                1,
+                1,
+              ]),
+            );
             v = { name: this.conv(v.name, w, [1, 1], [0, 0, 0, 0]), shape: n.outShape, constant: true };
           } else {
-            const w = this.cached(this.key(l.filter, 'oihw'), () => g.initializer(g.fresh('conv'), oihw(host(l.filter), fs), [fs[3], fs[2], fs[0], fs[1]]));
+            const w = this.cached(this.key(l.filter, 'oihw'), () =>
+              g.initializer(g.fresh('conv'), oihw(host(l.filter), fs), [fs[3], fs[2], fs[0], fs[1]]),
+            );
             const [ph, ph2] = l.padding === 'same' ? samePads(fs[0]) : [0, 0];
             const [pw, pw2] = l.padding === 'same' ? samePads(fs[1]) : [0, 0];
-            v = { name: this.conv(this.full(v).name, w, [fs[0], fs[1]], [ph, pw, ph2, pw2]), shape: n.outShape, constant: false };
+            v = {
+              name: this.conv(this.full(v).name, w, [fs[0], fs[1]], [ph, pw, ph2, pw2]),
+              shape: n.outShape,
+              constant: false,
+            };
           }
           break;
         }
@@ -180,7 +216,13 @@ class Builder {
           v = { name: g.op('Mul', [v.name, this.scale(n, n.inShape.length)]), shape: n.outShape, constant: v.constant };
           break;
         case 'gap':
-          v = { name: v.constant ? g.op('Reshape', [v.name, this.ints([0, -1])]) : g.op('ReduceMean', [v.name], { axes: { ints: [2, 3] }, keepdims: { i: 0 } }), shape: n.outShape, constant: false };
+          v = {
+            name: v.constant
+              ? g.op('Reshape', [v.name, this.ints([0, -1])])
+              : g.op('ReduceMean', [v.name], { axes: { ints: [2, 3] }, keepdims: { i: 0 } }),
+            shape: n.outShape,
+            constant: false,
+          };
           break;
         case 'residual': {
           const b = this.jvp(n.branch!, v);
@@ -210,23 +252,39 @@ class Builder {
           const [h, w, c] = n.outShape;
           const s = l.size;
           // upsample by repetition (a constant map stays constant), then route through the max positions
-          const up = v.constant ? v.name : g.op('Reshape', [g.op('Expand', [g.op('Reshape', [v.name, this.ints([0, c, h, 1, w, 1])]), this.ints([1, 1, 1, s, 1, s])]), this.ints([0, c, h * s, w * s])]);
+          const up = v.constant
+            ? v.name
+            : g.op('Reshape', [
+                g.op('Expand', [
+                  g.op('Reshape', [v.name, this.ints([0, c, h, 1, w, 1])]),
+                  this.ints([1, 1, 1, s, 1, s]),
+                ]),
+                this.ints([0, c, h * s, w * s]),
+              ]);
           v = { name: g.op('Mul', [up, this.mask(n)]), shape: n.inShape, constant: false };
           break;
         }
         case 'flatten':
-          v = { name: n.inShape.length === 3 ? this.unflatten(v.name, n.inShape) : v.name, shape: n.inShape, constant: false };
+          v = {
+            name: n.inShape.length === 3 ? this.unflatten(v.name, n.inShape) : v.name,
+            shape: n.inShape,
+            constant: false,
+          };
           break;
         case 'dense': {
           const [din, dout] = l.weights.shape;
-          const wt = this.cached(this.key(l.weights, 'WT'), () => g.initializer(g.fresh('denseT'), transpose2d(host(l.weights), din, dout), [dout, din]));
+          const wt = this.cached(this.key(l.weights, 'WT'), () =>
+            g.initializer(g.fresh('denseT'), transpose2d(host(l.weights), din, dout), [dout, din]),
+          );
           const x = g.op('MatMul', [v.name, wt]);
           v = { name: n.inShape.length === 3 ? this.unflatten(x, n.inShape) : x, shape: n.inShape, constant: false };
           break;
         }
         case 'conv': {
           const fs = l.filter.shape;
-          const w = this.cached(this.key(l.filter, 'adj'), () => g.initializer(g.fresh('convadj'), adjointOihw(host(l.filter), fs), [fs[2], fs[3], fs[0], fs[1]]));
+          const w = this.cached(this.key(l.filter, 'adj'), () =>
+            g.initializer(g.fresh('convadj'), adjointOihw(host(l.filter), fs), [fs[2], fs[3], fs[0], fs[1]]),
+          );
           if (v.constant && fs[0] === 1 && fs[1] === 1) {
             v = { name: this.conv(v.name, w, [1, 1], [0, 0, 0, 0]), shape: n.inShape, constant: true };
           } else {
@@ -243,7 +301,11 @@ class Builder {
           break;
         case 'gap': {
           const [h, w] = n.inShape;
-          v = { name: g.op('Mul', [g.op('Reshape', [v.name, this.ints([0, 0, 1, 1])]), g.constant([1 / (h * w)], [])]), shape: n.inShape, constant: true };
+          v = {
+            name: g.op('Mul', [g.op('Reshape', [v.name, this.ints([0, 0, 1, 1])]), g.constant([1 / (h * w)], [])]),
+            shape: n.inShape,
+            constant: true,
+          };
           break;
         }
         case 'residual': {
@@ -285,7 +347,9 @@ class Builder {
       if (l.kind === 'affine') s = this.g.op('Mul', [s, this.scale(nodes[j], 3)]);
       else if (l.kind === 'conv') {
         const fs = l.filter.shape;
-        const w = this.cached(this.key(l.filter, 'sumAdj'), () => this.g.initializer(this.g.fresh('convsumadj'), filterSum(host(l.filter), fs), [fs[2], fs[3], 1, 1]));
+        const w = this.cached(this.key(l.filter, 'sumAdj'), () =>
+          this.g.initializer(this.g.fresh('convsumadj'), filterSum(host(l.filter), fs), [fs[2], fs[3], 1, 1]),
+        );
         s = this.conv(s, w, [1, 1], [0, 0, 0, 0]);
       }
     }
@@ -298,7 +362,8 @@ function check(nodes: readonly LinearNode[]): void {
   for (const n of nodes) {
     const l = n.layer;
     if (l.kind === 'avgpool') throw new UnsupportedHead('avgpool is not compiled to ONNX');
-    if (l.kind === 'conv' && l.stride !== 1) throw new UnsupportedHead(`conv with stride ${l.stride} is not compiled to ONNX (stride 1 only)`);
+    if (l.kind === 'conv' && l.stride !== 1)
+      throw new UnsupportedHead(`conv with stride ${l.stride} is not compiled to ONNX (stride 1 only)`);
     if (l.kind === 'maxpool' && n.inShape.length !== 3) throw new UnsupportedHead('maxpool on a non-image value');
     if (n.branch) check(n.branch);
     if (n.shortcut) check(n.shortcut);
@@ -352,12 +417,16 @@ export class OrtLinearizedHead {
       const u8 = g.op('Cast', [state], { to: { i: 2 } });
       const shifts = g.initializer('shifts', Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7]), [8]);
       const shifted = g.op('BitShift', [g.op('Unsqueeze', [u8, g.int64s([2])]), shifts], { direction: { s: 'RIGHT' } });
-      const bits = g.op('Reshape', [g.op('Mod', [shifted, g.initializer('two', Uint8Array.from([2]), [])]), g.int64s([0, bytes * 8])]);
+      const bits = g.op('Reshape', [
+        g.op('Mod', [shifted, g.initializer('two', Uint8Array.from([2]), [])]),
+        g.int64s([0, bytes * 8]),
+      ]);
       let offset = 0;
       lin.maskSizes.forEach((size, i) => {
         const shape = lin.maskShape(i);
         let m = g.op('Slice', [bits, g.int64s([offset]), g.int64s([offset + size]), g.int64s([1])]);
-        if (shape.length === 3) m = g.op('Transpose', [g.op('Reshape', [m, g.int64s([0, ...shape])])], { perm: { ints: [0, 3, 1, 2] } });
+        if (shape.length === 3)
+          m = g.op('Transpose', [g.op('Reshape', [m, g.int64s([0, ...shape])])], { perm: { ints: [0, 3, 1, 2] } });
         names.push(g.op('Cast', [m], { to: { i: 1 } }));
         offset += size;
       });
@@ -366,7 +435,10 @@ export class OrtLinearizedHead {
     // α
     const w: Val = { name: g.input('w', ['batch', D]), shape: [D], constant: false };
     const alpha = S
-      ? g.op('MatMul', [b.vjp(lin.rest, w).name, g.initializer('spatialSumT', transpose2d(S, K, lin.spatialSum!.shape[1]), [lin.spatialSum!.shape[1], K])])
+      ? g.op('MatMul', [
+          b.vjp(lin.rest, w).name,
+          g.initializer('spatialSumT', transpose2d(S, K, lin.spatialSum!.shape[1]), [lin.spatialSum!.shape[1], K]),
+        ])
       : g.op('Reshape', [b.vjpSum(lin.rest, w), g.int64s([0, -1])]);
 
     // the cosine term of stage D's loss and its gradient in α (stage-d-loss.ts)
@@ -375,7 +447,11 @@ export class OrtLinearizedHead {
 
     // adjoint: the JVP of the gradient broadcast over space
     const d: Val = S
-      ? { name: g.op('MatMul', [grad, g.initializer('spatialSum', S, [K, lin.spatialSum!.shape[1]])]), shape: [lin.spatialSum!.shape[1]], constant: false }
+      ? {
+          name: g.op('MatMul', [grad, g.initializer('spatialSum', S, [K, lin.spatialSum!.shape[1]])]),
+          shape: [lin.spatialSum!.shape[1]],
+          constant: false,
+        }
       : { name: g.op('Reshape', [grad, g.int64s([0, 0, 1, 1])]), shape: lin.tapShape, constant: true };
     const adj = b.jvp(lin.rest, d);
     g.node('Identity', [alpha], {}, ['alpha']);
@@ -394,7 +470,11 @@ export class OrtLinearizedHead {
   async step(bits: Uint8Array, B: number, w: Float32Array, t: Float32Array): Promise<OrtStepResult> {
     // bytes travel as float32 (OrtProgram feeds Uint8Array as bool); the graph casts them back
     const state = Float32Array.from(bits);
-    const out = await this.program.run({ state: { data: state, dims: [B, this.lin.bytesPerImage] }, w: { data: w, dims: [B, this.D] }, t: { data: t, dims: [B, this.K] } });
+    const out = await this.program.run({
+      state: { data: state, dims: [B, this.lin.bytesPerImage] },
+      w: { data: w, dims: [B, this.D] },
+      t: { data: t, dims: [B, this.K] },
+    });
     return { alpha: out.alpha.data, cos: out.cos.data, adjoint: out.adjoint.data };
   }
 

@@ -55,25 +55,37 @@ function compile(layers: readonly HeadLayer[], inShape: Shape, maskSizes: number
       case 'maxpool': {
         const [h, w, c] = shape;
         if (layer.stride !== layer.size || h % layer.size !== 0 || w % layer.size !== 0) {
-          throw new UnsupportedHead(`maxpool ${layer.size}/${layer.stride} on ${h}×${w} is not a tiling (the fast path needs non-overlapping windows)`);
+          throw new UnsupportedHead(
+            `maxpool ${layer.size}/${layer.stride} on ${h}×${w} is not a tiling (the fast path needs ` +
+              `non-overlapping windows)`,
+          );
         }
         out = [h / layer.size, w / layer.size, c];
         mask = maskSizes.push(prod(shape)) - 1;
         break;
       }
       case 'avgpool':
-        out = [poolOut(shape[0], layer.size, layer.stride, layer.padding), poolOut(shape[1], layer.size, layer.stride, layer.padding), shape[2]];
+        out = [
+          poolOut(shape[0], layer.size, layer.stride, layer.padding),
+          poolOut(shape[1], layer.size, layer.stride, layer.padding),
+          shape[2],
+        ];
         break;
       case 'flatten':
         out = [prod(shape)];
         break;
       case 'dense':
-        if (layer.weights.shape[0] !== prod(shape)) throw new UnsupportedHead(`dense expects ${layer.weights.shape[0]} inputs, gets ${prod(shape)}`);
+        if (layer.weights.shape[0] !== prod(shape))
+          throw new UnsupportedHead(`dense expects ${layer.weights.shape[0]} inputs, gets ${prod(shape)}`);
         out = [layer.weights.shape[1]];
         break;
       case 'conv': {
         const [kh, kw, , co] = layer.filter.shape;
-        out = [poolOut(shape[0], kh, layer.stride, layer.padding), poolOut(shape[1], kw, layer.stride, layer.padding), co];
+        out = [
+          poolOut(shape[0], kh, layer.stride, layer.padding),
+          poolOut(shape[1], kw, layer.stride, layer.padding),
+          co,
+        ];
         break;
       }
       case 'affine':
@@ -110,7 +122,10 @@ function forward(nodes: readonly Node[], x: tf.Tensor, masks: tf.Tensor[]): tf.T
       }
       case 'maxpool': {
         // the routing mask is the gradient of Σ maxpool: 1 at each window's (first) maximum
-        if (n.mask !== undefined) masks[n.mask] = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, l.size, l.stride, l.padding)))(h);
+        if (n.mask !== undefined)
+          masks[n.mask] = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, l.size, l.stride, l.padding)))(
+            h,
+          );
         h = tf.maxPool(h as tf.Tensor4D, l.size, l.stride, l.padding);
         break;
       }
@@ -193,8 +208,16 @@ type Adjoints = Map<HeadLayer, tf.Tensor4D>;
 function adjointFilters(nodes: readonly Node[], out: Adjoints): Adjoints {
   for (const n of nodes) {
     const l = n.layer;
-    if (l.kind === 'conv' && l.stride === 1 && (l.filter.shape[0] === 1 || (l.padding === 'same' && l.filter.shape[0] % 2 === 1 && l.filter.shape[0] === l.filter.shape[1]))) {
-      out.set(l, tf.tidy(() => tf.transpose(tf.reverse(l.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D));
+    if (
+      l.kind === 'conv' &&
+      l.stride === 1 &&
+      (l.filter.shape[0] === 1 ||
+        (l.padding === 'same' && l.filter.shape[0] % 2 === 1 && l.filter.shape[0] === l.filter.shape[1]))
+    ) {
+      out.set(
+        l,
+        tf.tidy(() => tf.transpose(tf.reverse(l.filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D),
+      );
     }
     if (n.branch) adjointFilters(n.branch, out);
     if (n.shortcut) adjointFilters(n.shortcut, out);
@@ -215,13 +238,18 @@ function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[], 
         break;
       case 'maxpool': {
         const [h, w, c] = n.outShape;
-        const up = tf.reshape(tf.tile(tf.reshape(g, [B, h, 1, w, 1, c]), [1, 1, l.size, 1, l.size, 1]), batched(B, n.inShape));
+        const up = tf.reshape(
+          tf.tile(tf.reshape(g, [B, h, 1, w, 1, c]), [1, 1, l.size, 1, l.size, 1]),
+          batched(B, n.inShape),
+        );
         g = tf.mul(up, masks[n.mask!]);
         break;
       }
       case 'avgpool': {
         const dy = g;
-        g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, l.size, l.stride, l.padding), dy)))(tf.zeros(batched(B, n.inShape)));
+        g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, l.size, l.stride, l.padding), dy)))(
+          tf.zeros(batched(B, n.inShape)),
+        );
         break;
       }
       case 'flatten':
@@ -232,7 +260,15 @@ function vjp(nodes: readonly Node[], d: tf.Tensor, masks: readonly tf.Tensor[], 
         break;
       case 'conv': {
         const a = adj.get(l);
-        g = a ? tf.conv2d(g as tf.Tensor4D, a, 1, l.padding) : tf.conv2dTranspose(g as tf.Tensor4D, l.filter, batched(B, n.inShape) as [number, number, number, number], l.stride, l.padding);
+        g = a
+          ? tf.conv2d(g as tf.Tensor4D, a, 1, l.padding)
+          : tf.conv2dTranspose(
+              g as tf.Tensor4D,
+              l.filter,
+              batched(B, n.inShape) as [number, number, number, number],
+              l.stride,
+              l.padding,
+            );
         break;
       }
       case 'affine':
@@ -276,11 +312,16 @@ export class LinearizedHead {
       const [h, w] = prefixNodes.length > 1 ? prefixNodes[prefixNodes.length - 2].outShape : tapShape;
       const K = tapShape[2];
       const P = first.weights.shape[0] / K;
-      if (!Number.isInteger(P) || (prefixNodes.length > 1 && prefixNodes[prefixNodes.length - 2].outShape.length === 3 && h * w !== P)) {
+      if (
+        !Number.isInteger(P) ||
+        (prefixNodes.length > 1 && prefixNodes[prefixNodes.length - 2].outShape.length === 3 && h * w !== P)
+      ) {
         throw new UnsupportedHead('the first dense layer does not match the pooled tap');
       }
       this.prefix = prefixNodes;
-      this.spatialSum = tf.tidy(() => tf.sum(tf.reshape(first.weights, [P, K, first.weights.shape[1]]), 0) as tf.Tensor2D);
+      this.spatialSum = tf.tidy(
+        () => tf.sum(tf.reshape(first.weights, [P, K, first.weights.shape[1]]), 0) as tf.Tensor2D,
+      );
       this.rest = compile(layers.slice(p + 1), [first.weights.shape[1]], this.maskSizes);
     } else {
       this.prefix = [];
@@ -351,7 +392,10 @@ export class LinearizedHead {
     });
   }
 
-  /** The adjoint: for each image, Σ_j G(x)ᵀ g, i.e. the head's JVP along g broadcast over space. `g` is B × K, result B × D. */
+  /**
+   * The adjoint: for each image, Σ_j G(x)ᵀ g, i.e. the head's JVP along g broadcast over space. `g` is B × K, result B
+   * × D.
+   */
   adjoint(masks: readonly tf.Tensor[], g: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const B = g.shape[0];

@@ -7,7 +7,22 @@ import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'inversify';
 import { z } from 'zod';
 import path from 'node:path';
-import { Rng, StateError, TOKENS, deriveSeed, hashOf, matrix, readNpy, selectRows, writeNpy, type Explainer, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import {
+  Rng,
+  StateError,
+  TOKENS,
+  deriveSeed,
+  hashOf,
+  matrix,
+  readNpy,
+  selectRows,
+  writeNpy,
+  type Explainer,
+  type FitSummary,
+  type Matrix,
+  type ZeroShotContext,
+  type ZeroShotMethod,
+} from '@niwt/core';
 import { importanceInBatches } from './importance.js';
 import { applyMap, linearSurrogate, trainKnowledgeMap, type KnowledgeMap } from './knowledge-map.js';
 import { KnowledgeExplainer } from './explain.js';
@@ -102,7 +117,12 @@ interface Fitted {
 export class Niwt implements ZeroShotMethod {
   private fitted?: Fitted;
   /** Mean seen importances per class and predicted unseen importances (for reports and explanations). */
-  importances?: { seenMean: Matrix; seenClasses: readonly number[]; predictedUnseen: Matrix; unseenClasses: readonly number[] };
+  importances?: {
+    seenMean: Matrix;
+    seenClasses: readonly number[];
+    predictedUnseen: Matrix;
+    unseenClasses: readonly number[];
+  };
 
   constructor(@inject(TOKENS.options) private readonly opts: NiwtOptions) {}
 
@@ -132,7 +152,9 @@ export class Niwt implements ZeroShotMethod {
     let cached = false;
     if (ctx.cache) {
       const key = hashOf({ stage: 'niwt-importances', inputs: ctx.cache.inputsKey, tap: head.tap.name });
-      const entry = await ctx.cache.store.getOrCreate('importances', key, async (dir) => writeNpy(path.join(dir, 'importances.npy'), computeB(), [n, K]));
+      const entry = await ctx.cache.store.getOrCreate('importances', key, async (dir) =>
+        writeNpy(path.join(dir, 'importances.npy'), computeB(), [n, K]),
+      );
       alpha = (await readNpy(path.join(entry.dir, 'importances.npy'))).data as Float32Array;
       cached = entry.hit;
     } else {
@@ -150,7 +172,13 @@ export class Niwt implements ZeroShotMethod {
     const nHeld = Math.min(wanted, Math.max(1, ctx.seen.length - 2));
     const shuffled = rng.shuffle(ctx.seen);
     const heldOut = shuffled.slice(0, nHeld);
-    const mapData = { importances, labels: trainval.labels, knowledge: ctx.knowledge.matrix, trainClasses: shuffled.slice(nHeld), heldOutClasses: heldOut };
+    const mapData = {
+      importances,
+      labels: trainval.labels,
+      knowledge: ctx.knowledge.matrix,
+      trainClasses: shuffled.slice(nHeld),
+      heldOutClasses: heldOut,
+    };
     const mapSeed = deriveSeed(ctx.seed, 'niwt/map');
     const selected = trainKnowledgeMap(mapData, { ...mapOpts, select, seed: mapSeed }, (epoch, loss, score) => {
       if (epoch % 10 === 0 || epoch === 1) {
@@ -160,11 +188,17 @@ export class Niwt implements ZeroShotMethod {
     });
     // the refit sees every seen class for the selected number of epochs, from the same initialisation
     const mapResult = mapOpts.refit
-      ? trainKnowledgeMap({ ...mapData, trainClasses: ctx.seen, heldOutClasses: [] }, { ...mapOpts, select, epochs: selected.bestEpoch, seed: mapSeed })
+      ? trainKnowledgeMap(
+          { ...mapData, trainClasses: ctx.seen, heldOutClasses: [] },
+          { ...mapOpts, select, epochs: selected.bestEpoch, seed: mapSeed },
+        )
       : selected;
     const predicted = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.unseen));
     const selectName = select === 'cosine' ? 'loss' : select;
-    t.end(`best epoch ${selected.bestEpoch} of ${nHeld} held-out classes' ${selectName} ${selected.bestScore.toFixed(3)}${mapOpts.refit ? ', refit on all seen' : ''}`);
+    t.end(
+      `best epoch ${selected.bestEpoch} of ${nHeld} held-out classes' ${selectName} ` +
+        `${selected.bestScore.toFixed(3)}${mapOpts.refit ? ', refit on all seen' : ''}`,
+    );
 
     // Stage D
     let pool = trainval.tap!;
@@ -187,13 +221,18 @@ export class Niwt implements ZeroShotMethod {
           }
         : undefined,
     );
-    t.end(`${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ${transfer.finalLoss.toFixed(4)}`);
+    t.end(
+      `${transfer.steps} steps (${transfer.implementation}), loss ${transfer.initialLoss.toFixed(4)} → ` +
+        `${transfer.finalLoss.toFixed(4)}`,
+    );
     if (transfer.fallbackReason) ctx.log.warn(`niwt stage D used double backprop: ${transfer.fallbackReason}`);
-    else if (transfer.implementation === 'fast' && transfer.ortUnavailableReason) ctx.log.info(`niwt stage D on tfjs, not onnxruntime: ${transfer.ortUnavailableReason}`);
+    else if (transfer.implementation === 'fast' && transfer.ortUnavailableReason)
+      ctx.log.info(`niwt stage D on tfjs, not onnxruntime: ${transfer.ortUnavailableReason}`);
 
     const seenPred = applyMap(mapResult.map, selectRows(ctx.knowledge.matrix, ctx.seen));
     let mapNorm = 0;
-    for (let i = 0; i < seenPred.rows; i++) mapNorm += Math.hypot(...seenPred.data.subarray(i * seenPred.cols, (i + 1) * seenPred.cols)) / seenPred.rows;
+    for (let i = 0; i < seenPred.rows; i++)
+      mapNorm += Math.hypot(...seenPred.data.subarray(i * seenPred.cols, (i + 1) * seenPred.cols)) / seenPred.rows;
     if (pool !== trainval.tap) pool.close?.();
     this.fitted = {
       map: mapResult.map,
@@ -207,14 +246,21 @@ export class Niwt implements ZeroShotMethod {
       unseenWeights: transfer.weights,
       unseenClasses: ctx.unseen,
     };
-    this.importances = { seenMean: classMeanRows(importances, trainval.labels, ctx.seen), seenClasses: ctx.seen, predictedUnseen: predicted, unseenClasses: ctx.unseen };
+    this.importances = {
+      seenMean: classMeanRows(importances, trainval.labels, ctx.seen),
+      seenClasses: ctx.seen,
+      predictedUnseen: predicted,
+      unseenClasses: ctx.unseen,
+    };
     return {
       stageC_best_epoch: selected.bestEpoch,
       [`stageC_heldout_${selectName}`]: selected.bestScore,
       stageC_heldout_classes: heldOut.map((c) => ctx.classNames[c]).join(','),
       stageC_heldout_count: nHeld,
       stageC_refit: mapOpts.refit ? 'all seen classes' : 'no',
-      ...(transfer.bestEpoch ? { stageD_best_epoch: transfer.bestEpoch.epoch, stageD_best_epoch_loss: transfer.bestEpoch.meanLoss } : {}),
+      ...(transfer.bestEpoch
+        ? { stageD_best_epoch: transfer.bestEpoch.epoch, stageD_best_epoch_loss: transfer.bestEpoch.meanLoss }
+        : {}),
       stageD_steps: transfer.steps,
       stageD_implementation: transfer.implementation,
       stageD_pool: poolName,
@@ -231,7 +277,9 @@ export class Niwt implements ZeroShotMethod {
     return {
       explainImportance: (importance, k) => text.explain(importance, k),
       classWeights: (c) => {
-        const [w, j] = f.seenClasses.includes(c) ? [f.seenWeights, f.seenClasses.indexOf(c)] : [f.unseenWeights, f.unseenClasses.indexOf(c)];
+        const [w, j] = f.seenClasses.includes(c)
+          ? [f.seenWeights, f.seenClasses.indexOf(c)]
+          : [f.unseenWeights, f.unseenClasses.indexOf(c)];
         if (j < 0) throw new StateError(`niwt: class ${c} is neither seen nor unseen`);
         return Float32Array.from({ length: w.rows }, (_, d) => w.data[d * w.cols + j]);
       },
@@ -269,10 +317,21 @@ const DIAGNOSTIC_ROWS = 2000;
  * one class absorb the others' images. The cosine loss is scale-free: these are set by the init, λ and the
  * steps taken.
  */
-function weightDiagnostics(seen: Matrix, seenBias: Float32Array, unseen: Matrix, allFeatures: Matrix): Record<string, number> {
+function weightDiagnostics(
+  seen: Matrix,
+  seenBias: Float32Array,
+  unseen: Matrix,
+  allFeatures: Matrix,
+): Record<string, number> {
   // an evenly strided sample bounds the cost at AWA2 scale (N × D × C multiply-adds)
   const stride = Math.ceil(allFeatures.rows / DIAGNOSTIC_ROWS);
-  const features = stride > 1 ? selectRows(allFeatures, Array.from({ length: Math.ceil(allFeatures.rows / stride) }, (_, i) => i * stride)) : allFeatures;
+  const features =
+    stride > 1
+      ? selectRows(
+          allFeatures,
+          Array.from({ length: Math.ceil(allFeatures.rows / stride) }, (_, i) => i * stride),
+        )
+      : allFeatures;
   const unseenNorms = meanStd(columnNorms(unseen));
   const unseenLogits = meanStd(logitRms(features, unseen));
   return {
@@ -297,6 +356,7 @@ function classMeanRows(m: Matrix, labels: Int32Array, classes: readonly number[]
     counts[p]++;
     for (let k = 0; k < m.cols; k++) out[p * m.cols + k] += m.data[n * m.cols + k];
   }
-  for (let p = 0; p < classes.length; p++) for (let k = 0; k < m.cols; k++) out[p * m.cols + k] /= Math.max(1, counts[p]);
+  for (let p = 0; p < classes.length; p++)
+    for (let k = 0; k < m.cols; k++) out[p * m.cols + k] /= Math.max(1, counts[p]);
   return matrix(classes.length, m.cols, out);
 }

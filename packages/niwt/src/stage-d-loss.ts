@@ -38,7 +38,11 @@ export function weightPenalty(wu: tf.Tensor2D, mu: tf.Tensor2D, lambda: number):
 }
 
 /** The penalty's value and its gradient λ(W_u − μ1ᵀ) (D × n_u), for engines that build ∂L/∂W_u by hand. */
-export function weightPenaltyStep(wu: tf.Tensor2D, mu: tf.Tensor2D, lambda: number): { value: number; grad: tf.Tensor2D } {
+export function weightPenaltyStep(
+  wu: tf.Tensor2D,
+  mu: tf.Tensor2D,
+  lambda: number,
+): { value: number; grad: tf.Tensor2D } {
   const diff = tf.sub(wu, mu);
   return { value: (lambda / 2) * tf.sum(tf.square(diff)).dataSync()[0], grad: tf.mul(lambda, diff) };
 }

@@ -5,7 +5,7 @@ import { FormatError, type Matrix } from '@niwt/core';
 export function ranks(v: ArrayLike<number>): Float64Array {
   const idx = Array.from({ length: v.length }, (_, i) => i).sort((a, b) => v[a] - v[b]);
   const r = new Float64Array(v.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && v[idx[j + 1]] === v[idx[i]]) j++;
     const avg = (i + j) / 2 + 1;
@@ -72,7 +72,8 @@ export function meanStd(v: ArrayLike<number>): { mean: number; std: number } {
 
 /** RMS over the rows of `features` (N × D) of each column's logit featuresᵀw (D × C, no bias). */
 export function logitRms(features: Matrix, w: Matrix): Float64Array {
-  if (features.cols !== w.rows) throw new FormatError(`logitRms: features have ${features.cols} columns but the weights ${w.rows} rows`);
+  if (features.cols !== w.rows)
+    throw new FormatError(`logitRms: features have ${features.cols} columns but the weights ${w.rows} rows`);
   const out = new Float64Array(w.cols);
   for (let n = 0; n < features.rows; n++) {
     const x = features.data.subarray(n * features.cols, (n + 1) * features.cols);
@@ -87,9 +88,11 @@ export function logitRms(features: Matrix, w: Matrix): Float64Array {
 
 /** Mean over the rows of `features` (N × D) of each column's logit featuresᵀw + bias (D × C): its offset. */
 export function meanLogits(features: Matrix, w: Matrix, bias?: ArrayLike<number>): Float64Array {
-  if (features.cols !== w.rows) throw new FormatError(`meanLogits: features have ${features.cols} columns but the weights ${w.rows} rows`);
+  if (features.cols !== w.rows)
+    throw new FormatError(`meanLogits: features have ${features.cols} columns but the weights ${w.rows} rows`);
   const mean = new Float64Array(features.cols);
-  for (let n = 0; n < features.rows; n++) for (let d = 0; d < features.cols; d++) mean[d] += features.data[n * features.cols + d] / features.rows;
+  for (let n = 0; n < features.rows; n++)
+    for (let d = 0; d < features.cols; d++) mean[d] += features.data[n * features.cols + d] / features.rows;
   const out = new Float64Array(w.cols);
   for (let c = 0; c < w.cols; c++) {
     let z = bias ? bias[c] : 0;

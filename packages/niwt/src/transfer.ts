@@ -102,7 +102,8 @@ export function rowStats(w: Matrix): { mean: Float32Array; std: Float32Array } {
 export function seenCentredInit(seen: Matrix, numUnseen: number, rng: Rng): Matrix {
   const { mean, std } = rowStats(seen);
   const out = new Float32Array(seen.rows * numUnseen);
-  for (let d = 0; d < seen.rows; d++) for (let c = 0; c < numUnseen; c++) out[d * numUnseen + c] = mean[d] + std[d] * rng.normal();
+  for (let d = 0; d < seen.rows; d++)
+    for (let c = 0; c < numUnseen; c++) out[d * numUnseen + c] = mean[d] + std[d] * rng.normal();
   return matrix(seen.rows, numUnseen, out);
 }
 
@@ -115,7 +116,15 @@ function oneHot(classes: tf.Tensor1D, depth: number): tf.Tensor2D {
  * The stage D loss for one batch as a differentiable function of W_u (the reference: double backprop).
  * @param tapBatch B × h × w × k; `classes` the unseen column of each pair; `targetsHat` n_u × K unit rows.
  */
-export function transferLoss(head: TapHead, wu: tf.Tensor2D, tapBatch: tf.Tensor4D, classes: tf.Tensor1D, targetsHat: tf.Tensor2D, mu: tf.Tensor2D, lambda: number): tf.Scalar {
+export function transferLoss(
+  head: TapHead,
+  wu: tf.Tensor2D,
+  tapBatch: tf.Tensor4D,
+  classes: tf.Tensor1D,
+  targetsHat: tf.Tensor2D,
+  mu: tf.Tensor2D,
+  lambda: number,
+): tf.Scalar {
   // one-hot matmul instead of gather: gather's gradient needs UnsortedSegmentSum, which WASM lacks
   const wPer = tf.matMul(oneHot(classes, wu.shape[1]), wu, false, true) as tf.Tensor2D; // B × D
   const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(head.apply(a as tf.Tensor4D), wPer)))(tapBatch);
@@ -162,7 +171,10 @@ class StateStore {
 /** The engine stage D ran on. */
 export type TransferImplementation = 'fast-ort' | 'fast' | 'reference';
 
-function linearize(data: TransferData, want: NonNullable<TransferOptions['implementation']>): { lin?: LinearizedHead; fallbackReason?: string } {
+function linearize(
+  data: TransferData,
+  want: NonNullable<TransferOptions['implementation']>,
+): { lin?: LinearizedHead; fallbackReason?: string } {
   if (want === 'reference') return {};
   let fallbackReason: string | undefined;
   if (!data.head.layers) fallbackReason = 'the backbone head does not list its layers';
@@ -221,7 +233,14 @@ class StageD {
     this.targetsHat = tf.tidy(() => unitRows(tf.tensor2d(data.targets.data, [nU, K])));
     this.optimizer = new Adam([this.wu], { lr: opts.lr, epsilon: opts.adamEpsilon });
     this.stop = new RelativeEarlyStop(opts.patience, opts.minImprovement);
-    this.store = lin ? new StateStore(lin, data.pool, [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b), Math.max(1, opts.batchSize)) : undefined;
+    this.store = lin
+      ? new StateStore(
+          lin,
+          data.pool,
+          [...new Set(this.pairs.map(([img]) => img))].sort((a, b) => a - b),
+          Math.max(1, opts.batchSize),
+        )
+      : undefined;
     this.order = this.rng.shuffle(this.pairs);
   }
 
@@ -291,7 +310,8 @@ class StageD {
     const e = this.epochs;
     if (e.count > 0 && this.opts.finalWeights === 'best-epoch-loss') {
       const meanLoss = e.sum / e.count;
-      if (!e.best || meanLoss <= e.best.meanLoss) e.best = { epoch: e.epoch, meanLoss, weights: this.wu.dataSync().slice() as Float32Array };
+      if (!e.best || meanLoss <= e.best.meanLoss)
+        e.best = { epoch: e.epoch, meanLoss, weights: this.wu.dataSync().slice() as Float32Array };
     }
     if (e.count > 0) e.epoch++;
     e.sum = 0;
@@ -313,13 +333,19 @@ class StageD {
     const [h, w, k] = this.data.pool.shape;
     const a = tf.tensor4d(this.data.pool.read(batch.map(([img]) => img)), [batch.length, h, w, k]);
     try {
-      return this.optimizer.step(() => transferLoss(this.data.head, this.wu, a, cls, this.targetsHat, this.mu, this.opts.lambda));
+      return this.optimizer.step(() =>
+        transferLoss(this.data.head, this.wu, a, cls, this.targetsHat, this.mu, this.opts.lambda),
+      );
     } finally {
       a.dispose();
     }
   }
 
-  result(implementation: TransferImplementation, fallbackReason: string | undefined, ortUnavailableReason: string | undefined): TransferResult {
+  result(
+    implementation: TransferImplementation,
+    fallbackReason: string | undefined,
+    ortUnavailableReason: string | undefined,
+  ): TransferResult {
     // the release also scores the partial epoch the early stop ended
     this.endEpoch();
     const best = this.epochs.best;
@@ -355,26 +381,46 @@ export function trainUnseenWeights(
   checkpoint?: StageDCheckpointing,
 ): TransferResult {
   const want = opts.implementation ?? 'auto';
-  if (want === 'fast-ort') throw new UnsupportedHead("implementation 'fast-ort' runs on onnxruntime, which is asynchronous: call trainUnseenWeightsAsync");
+  if (want === 'fast-ort')
+    throw new UnsupportedHead(
+      "implementation 'fast-ort' runs on onnxruntime, which is asynchronous: call trainUnseenWeightsAsync",
+    );
   const { lin, fallbackReason } = linearize(data, want);
   const run = new StageD(data, opts, lin);
   try {
     const ck = run.resume(checkpoint, lin ? 'fast' : 'reference');
     // a run restored after its early stop has no steps left (its `step` stays the stopping step)
-    if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
-      const batch = run.nextBatch();
-      if (!batch) break;
-      const cls = tf.tensor1d(Int32Array.from(batch, ([, c]) => c), 'int32');
-      let loss: number;
-      try {
-        loss = lin && run.store ? fastStep(lin, run.store.read(batch.map(([img]) => img)), batch.length, run.wu, cls, run.targetsHat, run.mu, opts.lambda, run.optimizer) : run.referenceStep(batch, cls);
-      } finally {
-        cls.dispose();
+    if (!run.stopped)
+      for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
+        const batch = run.nextBatch();
+        if (!batch) break;
+        const cls = tf.tensor1d(
+          Int32Array.from(batch, ([, c]) => c),
+          'int32',
+        );
+        let loss: number;
+        try {
+          loss =
+            lin && run.store
+              ? fastStep(
+                  lin,
+                  run.store.read(batch.map(([img]) => img)),
+                  batch.length,
+                  run.wu,
+                  cls,
+                  run.targetsHat,
+                  run.mu,
+                  opts.lambda,
+                  run.optimizer,
+                )
+              : run.referenceStep(batch, cls);
+        } finally {
+          cls.dispose();
+        }
+        const stop = run.record(loss, onStep);
+        ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
+        if (stop) break;
       }
-      const stop = run.record(loss, onStep);
-      ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
-      if (stop) break;
-    }
     return run.result(lin ? 'fast' : 'reference', fallbackReason, undefined);
   } finally {
     run.dispose();
@@ -398,7 +444,11 @@ export async function trainUnseenWeightsAsync(
   if (want === 'auto' && tf.getBackend() === 'tensorflow') {
     // On the native backend, the measured engine table decides between onnxruntime and tfjs.
     const pick = chooseEngine('stageD', ['onnx', 'tensorflow']);
-    if (pick.engine === 'tensorflow') return { ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint), ortUnavailableReason: pick.why };
+    if (pick.engine === 'tensorflow')
+      return {
+        ...trainUnseenWeights(data, { ...opts, implementation: 'auto' }, onStep, checkpoint),
+        ortUnavailableReason: pick.why,
+      };
   }
   const { lin, fallbackReason } = linearize(data, want === 'fast-ort' ? 'fast' : 'auto');
   let ort: OrtLinearizedHead | undefined;
@@ -423,15 +473,16 @@ export async function trainUnseenWeightsAsync(
   try {
     const ck = run.resume(checkpoint, 'fast-ort');
     // a run restored after its early stop has no steps left (its `step` stays the stopping step)
-    if (!run.stopped) for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
-      const batch = run.nextBatch();
-      if (!batch) break;
-      const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
-      const stop = run.record(loss, onStep);
-      ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
-      if (stop) break;
-      await yieldToEventLoop(); // onnxruntime's promise may settle without a macrotask: let signals in
-    }
+    if (!run.stopped)
+      for (run.step += 1; run.step <= opts.maxSteps; run.step++) {
+        const batch = run.nextBatch();
+        if (!batch) break;
+        const loss = await ortStep(ort, run.store!.read(batch.map(([img]) => img)), batch, run, opts.lambda);
+        const stop = run.record(loss, onStep);
+        ck?.afterStep(run.step, stop || run.step === opts.maxSteps, () => run.snapshot(stop));
+        if (stop) break;
+        await yieldToEventLoop(); // onnxruntime's promise may settle without a macrotask: let signals in
+      }
     return run.result('fast-ort', undefined, undefined);
   } finally {
     run.dispose();
@@ -440,7 +491,13 @@ export async function trainUnseenWeightsAsync(
 }
 
 /** One exact step on onnxruntime (α, the cosine gradient and the adjoint in one graph); Adam in tfjs. */
-async function ortStep(ort: OrtLinearizedHead, bits: Uint8Array, batch: readonly [number, number][], run: StageD, lambda: number): Promise<number> {
+async function ortStep(
+  ort: OrtLinearizedHead,
+  bits: Uint8Array,
+  batch: readonly [number, number][],
+  run: StageD,
+  lambda: number,
+): Promise<number> {
   const B = batch.length;
   const classes = Int32Array.from(batch, ([, c]) => c);
   let wPer: Float32Array = new Float32Array(0);

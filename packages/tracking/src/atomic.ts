@@ -25,7 +25,12 @@ async function writeTmp(tmp: string, data: string, durable: boolean): Promise<vo
 }
 
 /** Replaces `target` with `data` via temp file + rename. `tmpDir` must be on the same filesystem. */
-export async function writeFileAtomic(target: string, data: string, tmpDir: string, options: { durable?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: string,
+  tmpDir: string,
+  options: { durable?: boolean } = {},
+): Promise<void> {
   const tmp = tmpName(tmpDir);
   try {
     await writeTmp(tmp, data, options.durable ?? false);

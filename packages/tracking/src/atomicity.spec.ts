@@ -11,7 +11,10 @@ import { FileStoreTracker } from './file-store.js';
 import { listLocalRuns, readLocalRun } from './read.js';
 
 type Op = 'rename' | 'link';
-const crash = vi.hoisted(() => ({ at: undefined as undefined | ((op: Op, from: string, to: string) => boolean), hit: false }));
+const crash = vi.hoisted(() => ({
+  at: undefined as undefined | ((op: Op, from: string, to: string) => boolean),
+  hit: false,
+}));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const orig = await importOriginal<typeof import('node:fs/promises')>();
@@ -57,7 +60,8 @@ async function assertNoPartialRun(expDir: string): Promise<void> {
     if (meta === undefined) continue; // MLflow skips it ("Malformed run", debug level)
     const parsed = YAML.parse(meta) as Record<string, unknown>;
     expect(parsed.run_id).toBe(name);
-    for (const sub of ['metrics', 'params', 'artifacts', 'tags']) expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
+    for (const sub of ['metrics', 'params', 'artifacts', 'tags'])
+      expect((await fs.stat(path.join(dir, sub))).isDirectory()).toBe(true);
   }
 }
 
@@ -95,11 +99,14 @@ describe('crash while starting a run', () => {
     expect(entries.filter((n) => n.startsWith('.niwt-tmp-'))).toHaveLength(1);
     await assertNoPartialRun(exp);
     expect(await listLocalRuns(root)).toEqual([]);
-    await expect(readLocalRun(path.join(exp, runs[0]))).rejects.toThrow(/is not a readable MLflow run \(no valid meta\.yaml/);
+    await expect(readLocalRun(path.join(exp, runs[0]))).rejects.toThrow(
+      /is not a readable MLflow run \(no valid meta\.yaml/,
+    );
   });
 
   it('while the experiment meta.yaml is published: a later start repairs the experiment', async () => {
-    crash.at = (op, _from, to) => op === 'rename' && path.basename(to) === 'meta.yaml' && /^[1-9]\d{17}$/.test(path.basename(path.dirname(to)));
+    crash.at = (op, _from, to) =>
+      op === 'rename' && path.basename(to) === 'meta.yaml' && /^[1-9]\d{17}$/.test(path.basename(path.dirname(to)));
     void new FileStoreTracker(root).startRun({ experiment: 'e' });
     await untilCrash();
     const exp = await onlyExperimentDir();
@@ -107,7 +114,10 @@ describe('crash while starting a run', () => {
     crash.at = undefined;
     const run = await new FileStoreTracker(root).startRun({ experiment: 'e' });
     expect(path.dirname(run.location)).toBe(exp);
-    expect(YAML.parse(await fs.readFile(path.join(exp, 'meta.yaml'), 'utf8'))).toMatchObject({ name: 'e', lifecycle_stage: 'active' });
+    expect(YAML.parse(await fs.readFile(path.join(exp, 'meta.yaml'), 'utf8'))).toMatchObject({
+      name: 'e',
+      lifecycle_stage: 'active',
+    });
   });
 });
 
@@ -124,7 +134,9 @@ describe('crash while logging', () => {
 
   it('params and tags never appear half-written, and temp files stay out of params/ and tags/', async () => {
     const run = await new FileStoreTracker(root).startRun({ experiment: 'e' });
-    crash.at = (op, _from, to) => (op === 'link' || op === 'rename') && (to.includes(`${path.sep}params${path.sep}`) || to.includes(`${path.sep}tags${path.sep}`));
+    crash.at = (op, _from, to) =>
+      (op === 'link' || op === 'rename') &&
+      (to.includes(`${path.sep}params${path.sep}`) || to.includes(`${path.sep}tags${path.sep}`));
     void run.logParams({ description: 'x'.repeat(5000) });
     await untilCrash();
     expect(await fs.readdir(path.join(run.location, 'params'))).toEqual([]);

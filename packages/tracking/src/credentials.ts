@@ -20,7 +20,11 @@ export interface ServerUri {
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
 
 /** Splits `http(s)://[user[:pass]@]host[:port][/prefix]` and merges the environment's credentials. */
-export function parseServerUri(uri: string, env: NodeJS.ProcessEnv = process.env, configKey = 'tracking.uri'): ServerUri {
+export function parseServerUri(
+  uri: string,
+  env: NodeJS.ProcessEnv = process.env,
+  configKey = 'tracking.uri',
+): ServerUri {
   let url: URL;
   try {
     url = new URL(uri);
@@ -30,13 +34,16 @@ export function parseServerUri(uri: string, env: NodeJS.ProcessEnv = process.env
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TrackingError(`${configKey}: scheme ${url.protocol} is not a tracking server; use http:// or https://`);
   }
-  const fromUri: Credentials = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
+  const fromUri: Credentials = url.username
+    ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+    : {};
   url.username = '';
   url.password = '';
   const token = nonEmpty(env.MLFLOW_TRACKING_TOKEN);
   const username = nonEmpty(env.MLFLOW_TRACKING_USERNAME) ?? fromUri.username;
   const password = nonEmpty(env.MLFLOW_TRACKING_PASSWORD) ?? fromUri.password;
-  const credentials: Credentials = token !== undefined ? { token } : username !== undefined ? { username, password } : {};
+  const credentials: Credentials =
+    token !== undefined ? { token } : username !== undefined ? { username, password } : {};
   return { baseUrl: url.href.replace(/\/+$/, ''), credentials };
 }
 
@@ -54,7 +61,8 @@ export function displayUri(uri: string): string {
 }
 
 /** Env names that hold credentials (MLflow's, plus the common *_TOKEN/*_PASSWORD/*_SECRET/*_API_KEY). */
-const SECRET_ENV = /(^MLFLOW_TRACKING_(PASSWORD|TOKEN)$)|(_|^)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY)$/i;
+const SECRET_ENV =
+  /(^MLFLOW_TRACKING_(PASSWORD|TOKEN)$)|(_|^)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY)$/i;
 
 /** Values of credential-like environment variables, and of the URI's password: never stored anywhere. */
 export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env, uri?: string): string[] {

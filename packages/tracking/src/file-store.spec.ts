@@ -12,7 +12,8 @@ import { experimentIdFor } from './store.js';
 let root: string;
 let tmp: string;
 let clock: number;
-const tracker = (): FileStoreTracker => new FileStoreTracker(root, { user: 'alice', sourceName: '/repo/apps/runner/main.js', now: () => clock });
+const tracker = (): FileStoreTracker =>
+  new FileStoreTracker(root, { user: 'alice', sourceName: '/repo/apps/runner/main.js', now: () => clock });
 
 beforeEach(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-tracking-'));
@@ -32,7 +33,8 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-const readYaml = async (f: string): Promise<Record<string, unknown>> => YAML.parse(await fs.readFile(f, 'utf8'), { version: '1.1' }) as Record<string, unknown>;
+const readYaml = async (f: string): Promise<Record<string, unknown>> =>
+  YAML.parse(await fs.readFile(f, 'utf8'), { version: '1.1' }) as Record<string, unknown>;
 
 describe('FileStoreTracker layout', () => {
   it('creates .trash, the Default experiment 0 and an experiment with an 18-digit quoted id', async () => {
@@ -40,14 +42,25 @@ describe('FileStoreTracker layout', () => {
     expect((await fs.stat(path.join(root, '.trash'))).isDirectory()).toBe(true);
     const defaultText = await fs.readFile(path.join(root, '0', 'meta.yaml'), 'utf8');
     expect(defaultText).toContain("experiment_id: '0'\n");
-    expect(await readYaml(path.join(root, '0', 'meta.yaml'))).toMatchObject({ name: 'Default', experiment_id: '0', lifecycle_stage: 'active' });
+    expect(await readYaml(path.join(root, '0', 'meta.yaml'))).toMatchObject({
+      name: 'Default',
+      experiment_id: '0',
+      lifecycle_stage: 'active',
+    });
 
     expect(run.experimentId).toMatch(/^[1-9]\d{17}$/);
     const expDir = path.join(root, run.experimentId);
     const expText = await fs.readFile(path.join(expDir, 'meta.yaml'), 'utf8');
     expect(expText).toContain(`experiment_id: '${run.experimentId}'\n`);
     const exp = await readYaml(path.join(expDir, 'meta.yaml'));
-    expect(Object.keys(exp)).toEqual(['artifact_location', 'creation_time', 'experiment_id', 'last_update_time', 'lifecycle_stage', 'name']);
+    expect(Object.keys(exp)).toEqual([
+      'artifact_location',
+      'creation_time',
+      'experiment_id',
+      'last_update_time',
+      'lifecycle_stage',
+      'name',
+    ]);
     expect(exp).toEqual({
       artifact_location: pathToFileURL(expDir).href,
       creation_time: expect.any(Number),
@@ -66,7 +79,8 @@ describe('FileStoreTracker layout', () => {
     await fs.mkdir(path.join(root, '424242424242424242'));
     await fs.writeFile(
       path.join(root, '424242424242424242', 'meta.yaml'),
-      "artifact_location: file:///x\ncreation_time: 1\nexperiment_id: '424242424242424242'\nlast_update_time: 1\nlifecycle_stage: active\nname: from-python\n",
+      'artifact_location: file:///x\ncreation_time: 1\nexperiment_id: ' +
+        "'424242424242424242'\nlast_update_time: 1\nlifecycle_stage: active\nname: from-python\n",
     );
     const c = await tracker().startRun({ experiment: 'from-python' });
     expect(c.experimentId).toBe('424242424242424242');
@@ -82,19 +96,28 @@ describe('FileStoreTracker layout', () => {
 
   it('refuses an experiment name that exists in deleted state, like MLflow', async () => {
     const run = await tracker().startRun({ experiment: 'gone' });
-    const meta = (await fs.readFile(path.join(root, run.experimentId, 'meta.yaml'), 'utf8')).replace('lifecycle_stage: active', 'lifecycle_stage: deleted');
+    const meta = (await fs.readFile(path.join(root, run.experimentId, 'meta.yaml'), 'utf8')).replace(
+      'lifecycle_stage: active',
+      'lifecycle_stage: deleted',
+    );
     await fs.writeFile(path.join(root, run.experimentId, 'meta.yaml'), meta);
     await fs.rename(path.join(root, run.experimentId), path.join(root, '.trash', run.experimentId));
     const e = await rejection(tracker().startRun({ experiment: 'gone' }));
     expect(e).toBeInstanceOf(TrackingError);
     expect(e.message).toBe(
-      `experiment "gone" already exists in deleted state (${path.join(root, '.trash', run.experimentId)}); restore it in the MLflow UI ` +
-        `(mlflow experiments restore --experiment-id ${run.experimentId}), or permanently delete it with mlflow gc, or choose another experiment name`,
+      `experiment "gone" already exists in deleted state (${path.join(root, '.trash', run.experimentId)}); ` +
+        `restore it in the MLflow UI ` +
+        (`(mlflow experiments restore --experiment-id ${run.experimentId}), or permanently delete it with ` +
+          `mlflow gc, or choose another experiment name`),
     );
   });
 
   it('writes every run meta.yaml field, and the system tags', async () => {
-    const run = await tracker().startRun({ experiment: 'awa2-niwt', runName: 'knn_0741c92a', tags: { 'mlflow.source.git.commit': 'abc123', 'niwt.config_hash': 'h1' } });
+    const run = await tracker().startRun({
+      experiment: 'awa2-niwt',
+      runName: 'knn_0741c92a',
+      tags: { 'mlflow.source.git.commit': 'abc123', 'niwt.config_hash': 'h1' },
+    });
     expect(run.runId).toMatch(/^[0-9a-f]{32}$/);
     expect(run.location).toBe(path.join(root, run.experimentId, run.runId));
     const text = await fs.readFile(path.join(run.location, 'meta.yaml'), 'utf8');
@@ -137,7 +160,8 @@ describe('FileStoreTracker layout', () => {
     });
     expect(text).toContain(`experiment_id: '${run.experimentId}'\n`);
     expect(text).toContain('tags: []\n');
-    for (const sub of ['metrics', 'params', 'artifacts', 'tags']) expect((await fs.stat(path.join(run.location, sub))).isDirectory()).toBe(true);
+    for (const sub of ['metrics', 'params', 'artifacts', 'tags'])
+      expect((await fs.stat(path.join(run.location, sub))).isDirectory()).toBe(true);
     const tag = (k: string): Promise<string> => fs.readFile(path.join(run.location, 'tags', k), 'utf8');
     expect(await tag('mlflow.runName')).toBe('knn_0741c92a');
     expect(await tag('mlflow.user')).toBe('alice');
@@ -162,13 +186,20 @@ describe('FileStoreTracker layout', () => {
     clock += 5000;
     await run.end('FINISHED');
     let meta = await readYaml(path.join(run.location, 'meta.yaml'));
-    expect(meta).toMatchObject({ status: 3, end_time: 1_765_034_529_370, start_time: 1_765_034_524_370, run_id: run.runId });
+    expect(meta).toMatchObject({
+      status: 3,
+      end_time: 1_765_034_529_370,
+      start_time: 1_765_034_524_370,
+      run_id: run.runId,
+    });
     await run.end('FAILED');
     meta = await readYaml(path.join(run.location, 'meta.yaml'));
     expect(meta.status).toBe(4);
     await run.end('KILLED');
     expect((await readLocalRun(run.location)).status).toBe('KILLED');
-    expect((await rejection(run.end('RUNNING' as 'FINISHED'))).message).toBe('end: status must be FINISHED, FAILED or KILLED, got "RUNNING"');
+    expect((await rejection(run.end('RUNNING' as 'FINISHED'))).message).toBe(
+      'end: status must be FINISHED, FAILED or KILLED, got "RUNNING"',
+    );
   });
 
   it('resumeRun() reopens a killed run under the same id: RUNNING, end_time null, logs kept and appended', async () => {
@@ -190,20 +221,37 @@ describe('FileStoreTracker layout', () => {
     meta = await readYaml(path.join(first.location, 'meta.yaml'));
     expect(meta).toMatchObject({ status: 3, end_time: 1_765_034_527_370 });
     const read = await readLocalRun(first.location);
-    expect(read.metrics.loss.map((p) => [p.step, p.value])).toEqual([[1, 2], [2, 1]]);
-    expect((await rejection(tracker().resumeRun('0'.repeat(32)))).message).toMatch(/^resumeRun: run 0{32} not found in /);
+    expect(read.metrics.loss.map((p) => [p.step, p.value])).toEqual([
+      [1, 2],
+      [2, 1],
+    ]);
+    expect((await rejection(tracker().resumeRun('0'.repeat(32)))).message).toMatch(
+      /^resumeRun: run 0{32} not found in /,
+    );
   });
 });
 
 describe('params, metrics, tags, artifacts', () => {
   it('writes params without a trailing newline, nested keys as folders', async () => {
     const run = await tracker().startRun({ experiment: 'x' });
-    await run.logParams({ lr: 0.01, seed: 7, normalize: true, 'optimizer/name': 'adam', 'backbone.tap': 'conv4 block' });
+    await run.logParams({
+      lr: 0.01,
+      seed: 7,
+      normalize: true,
+      'optimizer/name': 'adam',
+      'backbone.tap': 'conv4 block',
+    });
     expect(await fs.readFile(path.join(run.location, 'params', 'lr'), 'utf8')).toBe('0.01');
     expect(await fs.readFile(path.join(run.location, 'params', 'seed'), 'utf8')).toBe('7');
     expect(await fs.readFile(path.join(run.location, 'params', 'normalize'), 'utf8')).toBe('true');
     expect(await fs.readFile(path.join(run.location, 'params', 'optimizer', 'name'), 'utf8')).toBe('adam');
-    expect((await readLocalRun(run.location)).params).toEqual({ lr: '0.01', seed: '7', normalize: 'true', 'optimizer/name': 'adam', 'backbone.tap': 'conv4 block' });
+    expect((await readLocalRun(run.location)).params).toEqual({
+      lr: '0.01',
+      seed: '7',
+      normalize: 'true',
+      'optimizer/name': 'adam',
+      'backbone.tap': 'conv4 block',
+    });
   });
 
   it('same param value again is a no-op; a different value is an error like MLflow', async () => {
@@ -213,7 +261,8 @@ describe('params, metrics, tags, artifacts', () => {
     const e = await rejection(run.logParams({ seed: 1, lr: 0.02 }));
     expect(e).toBeInstanceOf(TrackingError);
     expect(e.message).toBe(
-      `Changing param values is not allowed. Param with key="lr" was already logged with value="0.01" for run ID="${run.runId}". ` +
+      `Changing param values is not allowed. Param with key="lr" was already logged with value="0.01" for ` +
+        `run ID="${run.runId}". ` +
         'Attempted logging new value "0.02". Log it as a metric or tag, or start a new run.',
     );
     // The batch was refused as a whole.
@@ -231,7 +280,9 @@ describe('params, metrics, tags, artifacts', () => {
     clock += 1;
     await run.logMetrics({ acc: Infinity });
     await run.logMetrics({ acc: -Infinity, big: 1e21, tiny: 5e-7 }, 3);
-    expect(await fs.readFile(path.join(run.location, 'metrics', 'train', 'loss'), 'utf8')).toBe('1765034524370 0.5 0\n1765034524371 0.125 1\n');
+    expect(await fs.readFile(path.join(run.location, 'metrics', 'train', 'loss'), 'utf8')).toBe(
+      '1765034524370 0.5 0\n1765034524371 0.125 1\n',
+    );
     expect(await fs.readFile(path.join(run.location, 'metrics', 'acc'), 'utf8')).toBe(
       '1765034524370 0.25 0\n1765034524371 nan 1\n1765034524372 inf 0\n1765034524372 -inf 3\n',
     );
@@ -250,13 +301,19 @@ describe('params, metrics, tags, artifacts', () => {
     const pending = Array.from({ length: 50 }, (_, i) => run.logMetrics({ loss: 1 / (i + 1) }, i));
     await Promise.all(pending);
     await run.end('FINISHED');
-    expect((await readLocalRun(run.location)).metrics.loss.map((p) => p.step)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect((await readLocalRun(run.location)).metrics.loss.map((p) => p.step)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i),
+    );
   });
 
   it('rejects a non-integer step and a non-number value', async () => {
     const run = await tracker().startRun({ experiment: 'x' });
-    expect((await rejection(run.logMetrics({ loss: 1 }, 1.5))).message).toBe('metric "loss": step must be an integer, got 1.5');
-    expect((await rejection(run.logMetrics({ loss: '1' as unknown as number }))).message).toBe('metric "loss": value must be a number (a 64-bit float), got string');
+    expect((await rejection(run.logMetrics({ loss: 1 }, 1.5))).message).toBe(
+      'metric "loss": step must be an integer, got 1.5',
+    );
+    expect((await rejection(run.logMetrics({ loss: '1' as unknown as number }))).message).toBe(
+      'metric "loss": value must be a number (a 64-bit float), got string',
+    );
   });
 
   it('tags overwrite; artifacts are copied and text is written under artifacts/', async () => {
@@ -273,13 +330,26 @@ describe('params, metrics, tags, artifacts', () => {
     await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
     await fs.writeFile(path.join(dir, 'sub', 'a.txt'), 'a');
     await run.logArtifact(dir, 'plots');
-    expect((await readLocalRun(run.location)).artifacts).toEqual(['explanations/class_3.txt', 'plots/sub/a.txt', 'report.json', 'reports/final/report.json']);
-    expect(await fs.readFile(path.join(run.location, 'artifacts', 'reports', 'final', 'report.json'), 'utf8')).toBe('{"h": 0.5}');
-    expect((await rejection(run.logText('../escape.txt', 'x'))).message).toBe(`invalid artifact path "../escape.txt": it must stay inside the run's artifacts folder (no '..')`);
-    expect((await rejection(run.logArtifact(src, '/abs'))).message).toBe(`invalid artifact path "/abs": it must be relative to the run's artifacts folder`);
+    expect((await readLocalRun(run.location)).artifacts).toEqual([
+      'explanations/class_3.txt',
+      'plots/sub/a.txt',
+      'report.json',
+      'reports/final/report.json',
+    ]);
+    expect(await fs.readFile(path.join(run.location, 'artifacts', 'reports', 'final', 'report.json'), 'utf8')).toBe(
+      '{"h": 0.5}',
+    );
+    expect((await rejection(run.logText('../escape.txt', 'x'))).message).toBe(
+      `invalid artifact path "../escape.txt": it must stay inside the run's artifacts folder (no '..')`,
+    );
+    expect((await rejection(run.logArtifact(src, '/abs'))).message).toBe(
+      `invalid artifact path "/abs": it must be relative to the run's artifacts folder`,
+    );
     const missing = await rejection(run.logArtifact(path.join(tmp, 'nope.bin')));
     expect(missing).toBeInstanceOf(TrackingError);
-    expect(missing.message).toBe(`logArtifact: cannot read ${path.join(tmp, 'nope.bin')} (ENOENT); check that the file was written`);
+    expect(missing.message).toBe(
+      `logArtifact: cannot read ${path.join(tmp, 'nope.bin')} (ENOENT); check that the file was written`,
+    );
   });
 
   it('names the colliding key when "a" and "a/b" both are logged', async () => {
@@ -288,12 +358,14 @@ describe('params, metrics, tags, artifacts', () => {
     const e = await rejection(run.logMetrics({ 'loss/train': 1 }));
     expect(e).toBeInstanceOf(TrackingError);
     expect(e.message).toBe(
-      `cannot write metric "loss/train" to ${path.join(run.location, 'metrics', 'loss', 'train')}: keys with '/' become folders, and this key collides with another metric ` +
+      `cannot write metric "loss/train" to ${path.join(run.location, 'metrics', 'loss', 'train')}: keys with ` +
+        `'/' become folders, and this key collides with another metric ` +
         '(one is a prefix folder of the other, like "loss" and "loss/train"); rename one of them',
     );
     await run.logParams({ 'opt/lr': 1 });
     expect((await rejection(run.logParams({ opt: 2 }))).message).toBe(
-      `cannot write param "opt" to ${path.join(run.location, 'params', 'opt')}: keys with '/' become folders, and this key collides with another param ` +
+      `cannot write param "opt" to ${path.join(run.location, 'params', 'opt')}: keys with '/' become ` +
+        `folders, and this key collides with another param ` +
         '(one is a prefix folder of the other, like "loss" and "loss/train"); rename one of them',
     );
   });
@@ -301,33 +373,51 @@ describe('params, metrics, tags, artifacts', () => {
 
 describe('key and value validation (whole messages)', () => {
   const cases: [string, string][] = [
-    ['acc:seen', 'invalid param key "acc:seen": names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)'],
-    ['a+b', 'invalid param key "a+b": names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)'],
+    [
+      'acc:seen',
+      'invalid param key "acc:seen": names may only contain alphanumerics, underscores (_), dashes (-), ' +
+        'periods (.), spaces ( ) and slashes (/)',
+    ],
+    [
+      'a+b',
+      'invalid param key "a+b": names may only contain alphanumerics, underscores (_), dashes (-), periods ' +
+        '(.), spaces ( ) and slashes (/)',
+    ],
     [
       '../x',
-      `invalid param key "../x": keys become file paths and must not resolve to another name (this one resolves to "../x"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "../x": keys become file paths and must not resolve to another name (this one ` +
+        `resolves to "../x"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
     [
       '/abs',
-      `invalid param key "/abs": keys become file paths and must not resolve to another name (this one resolves to "/abs"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "/abs": keys become file paths and must not resolve to another name (this one ` +
+        `resolves to "/abs"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
     [
       'a//b',
-      `invalid param key "a//b": keys become file paths and must not resolve to another name (this one resolves to "a/b"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "a//b": keys become file paths and must not resolve to another name (this one ` +
+        `resolves to "a/b"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
     [
       'a/./b',
-      `invalid param key "a/./b": keys become file paths and must not resolve to another name (this one resolves to "a/b"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "a/./b": keys become file paths and must not resolve to another name (this one ` +
+        `resolves to "a/b"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
     [
       'a/',
-      `invalid param key "a/": keys become file paths and must not resolve to another name (this one resolves to "a"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "a/": keys become file paths and must not resolve to another name (this one ` +
+        `resolves to "a"); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
     [
       '',
-      `invalid param key "": keys become file paths and must not resolve to another name (this one resolves to "."); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid param key "": keys become file paths and must not resolve to another name (this one resolves ` +
+        `to "."); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     ],
-    ['k'.repeat(251), `invalid param key "${'k'.repeat(251)}": it is 251 characters long, MLflow allows at most 250; shorten it (keys are never truncated)`],
+    [
+      'k'.repeat(251),
+      `invalid param key "${'k'.repeat(251)}": it is 251 characters long, MLflow allows at most 250; shorten ` +
+        `it (keys are never truncated)`,
+    ],
   ];
   it.each(cases)('param key %j', async (key, message) => {
     const run = await tracker().startRun({ experiment: 'x' });
@@ -346,13 +436,16 @@ describe('key and value validation (whole messages)', () => {
   it('metric and tag keys are checked the same way', async () => {
     const run = await tracker().startRun({ experiment: 'x' });
     expect((await rejection(run.logMetrics({ 'acc@1': 1 }))).message).toBe(
-      'invalid metric key "acc@1": names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)',
+      'invalid metric key "acc@1": names may only contain alphanumerics, underscores (_), dashes (-), ' +
+        'periods (.), spaces ( ) and slashes (/)',
     );
     expect((await rejection(run.setTags({ 'a\nb': 'x' }))).message).toBe(
-      'invalid tag key "a\\nb": names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)',
+      'invalid tag key "a\\nb": names may only contain alphanumerics, underscores (_), dashes (-), periods ' +
+        '(.), spaces ( ) and slashes (/)',
     );
     expect((await rejection(tracker().startRun({ experiment: 'x', tags: { '..': 'x' } }))).message).toBe(
-      `invalid tag key "..": keys become file paths and must not resolve to another name (this one resolves to ".."); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
+      `invalid tag key "..": keys become file paths and must not resolve to another name (this one resolves ` +
+        `to ".."); avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     );
   });
 
@@ -361,10 +454,12 @@ describe('key and value validation (whole messages)', () => {
     await run.logParams({ long: 'p'.repeat(6000) });
     await run.setTags({ long: 't'.repeat(5000) });
     expect((await rejection(run.logParams({ longer: 'p'.repeat(6001) }))).message).toBe(
-      'param "longer": value is 6001 characters long, MLflow allows at most 6000 (values are never truncated); log it as a text artifact with logText instead',
+      'param "longer": value is 6001 characters long, MLflow allows at most 6000 (values are never ' +
+        'truncated); log it as a text artifact with logText instead',
     );
     expect((await rejection(run.setTags({ longer: 't'.repeat(5001) }))).message).toBe(
-      'tag "longer": value is 5001 characters long, MLflow allows at most 5000 (values are never truncated); log it as a text artifact with logText instead',
+      'tag "longer": value is 5001 characters long, MLflow allows at most 5000 (values are never truncated); ' +
+        'log it as a text artifact with logText instead',
     );
     const back = await readLocalRun(run.location);
     expect(back.params.long.length).toBe(6000);
@@ -372,7 +467,9 @@ describe('key and value validation (whole messages)', () => {
   });
 
   it('experiment names: non-empty, at most 500 characters', async () => {
-    expect((await rejection(tracker().startRun({ experiment: '' }))).message).toBe('invalid experiment name "": it must be a non-empty string');
+    expect((await rejection(tracker().startRun({ experiment: '' }))).message).toBe(
+      'invalid experiment name "": it must be a non-empty string',
+    );
     expect((await rejection(tracker().startRun({ experiment: 'e'.repeat(501) }))).message).toBe(
       `invalid experiment name "${'e'.repeat(60)}"…: it is 501 characters long, MLflow allows at most 500`,
     );
@@ -402,9 +499,9 @@ describe('nested runs', () => {
   });
 
   it('refuses runName and a different mlflow.runName tag', async () => {
-    expect((await rejection(tracker().startRun({ experiment: 'x', runName: 'a', tags: { 'mlflow.runName': 'b' } }))).message).toBe(
-      'startRun: runName "a" and tag mlflow.runName="b" differ; give only one',
-    );
+    expect(
+      (await rejection(tracker().startRun({ experiment: 'x', runName: 'a', tags: { 'mlflow.runName': 'b' } }))).message,
+    ).toBe('startRun: runName "a" and tag mlflow.runName="b" differ; give only one');
   });
 });
 
@@ -416,6 +513,8 @@ describe('metric line format', () => {
       { timestamp: 1700000000000, value: -0.1, step: 12 },
       { timestamp: 1700000000001, value: Infinity, step: 0 },
     ]);
-    expect(() => parseMetricLines('1 2 3 4\n', '/m/acc')).toThrow('/m/acc:1: malformed metric line "1 2 3 4" (4 fields, expected 2, 3 or 5)');
+    expect(() => parseMetricLines('1 2 3 4\n', '/m/acc')).toThrow(
+      '/m/acc:1: malformed metric line "1 2 3 4" (4 fields, expected 2, 3 or 5)',
+    );
   });
 });

@@ -85,9 +85,14 @@ export class FileStoreTracker implements Tracker {
       validateTagValue(k, v);
     }
     const runName = options.runName ?? userTags[MLFLOW_TAGS.runName];
-    if (options.runName !== undefined && userTags[MLFLOW_TAGS.runName] !== undefined && userTags[MLFLOW_TAGS.runName] !== options.runName) {
+    if (
+      options.runName !== undefined &&
+      userTags[MLFLOW_TAGS.runName] !== undefined &&
+      userTags[MLFLOW_TAGS.runName] !== options.runName
+    ) {
       throw new TrackingError(
-        `startRun: runName ${JSON.stringify(options.runName)} and tag ${MLFLOW_TAGS.runName}=${JSON.stringify(userTags[MLFLOW_TAGS.runName])} differ; give only one`,
+        `startRun: runName ${JSON.stringify(options.runName)} and tag ` +
+          `${MLFLOW_TAGS.runName}=${JSON.stringify(userTags[MLFLOW_TAGS.runName])} differ; give only one`,
       );
     }
     if (options.parentRunId !== undefined) validateRunId('parentRunId', options.parentRunId);
@@ -95,7 +100,10 @@ export class FileStoreTracker implements Tracker {
     validateExperimentName(options.experiment);
     await this.layout.init();
     if (options.parentRunId !== undefined && !(await this.layout.findRunDir(options.parentRunId))) {
-      throw new TrackingError(`startRun: parent run ${options.parentRunId} not found in ${this.root}; start the parent with the same tracking.uri first`);
+      throw new TrackingError(
+        `startRun: parent run ${options.parentRunId} not found in ${this.root}; start the parent with the ` +
+          `same tracking.uri first`,
+      );
     }
     const experiment = await this.layout.getOrCreateExperiment(options.experiment);
 
@@ -147,7 +155,9 @@ export class FileStoreTracker implements Tracker {
         await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
         await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
       }
-      throw e instanceof TrackingError ? e : storeError(`create run ${runId} of experiment ${JSON.stringify(options.experiment)}`, dir, e);
+      throw e instanceof TrackingError
+        ? e
+        : storeError(`create run ${runId} of experiment ${JSON.stringify(options.experiment)}`, dir, e);
     }
     return new FileStoreRun(runId, experiment.meta.experiment_id, dir, this.now);
   }
@@ -159,11 +169,18 @@ export class FileStoreTracker implements Tracker {
   async resumeRun(runId: string): Promise<FileStoreRun> {
     validateRunId('run id', runId);
     const dir = await this.layout.findRunDir(runId);
-    if (!dir) throw new TrackingError(`resumeRun: run ${runId} not found in ${this.root}; resume with the same tracking.uri it was logged to`);
+    if (!dir)
+      throw new TrackingError(
+        `resumeRun: run ${runId} not found in ${this.root}; resume with the same tracking.uri it was logged to`,
+      );
     const file = path.join(dir, META_FILE);
     const current = await readYamlFile(file);
-    if (!isRecord(current)) throw new TrackingError(`resumeRun: ${file} is missing or unreadable; the run folder is damaged`);
-    if (current.lifecycle_stage === 'deleted') throw new TrackingError(`resumeRun: run ${runId} is deleted; restore it in the MLflow UI or run the config again`);
+    if (!isRecord(current))
+      throw new TrackingError(`resumeRun: ${file} is missing or unreadable; the run folder is damaged`);
+    if (current.lifecycle_stage === 'deleted')
+      throw new TrackingError(
+        `resumeRun: run ${runId} is deleted; restore it in the MLflow UI or run the config again`,
+      );
     const updated = { ...current, status: statusCode('RUNNING'), end_time: null };
     await writeFileAtomic(file, stringifyMeta(updated), dir, { durable: true }).catch((e: unknown) => {
       throw storeError(`reopen run ${runId}`, file, e);
@@ -227,8 +244,10 @@ export class FileStoreRun implements TrackedRun {
   private checkParamUnchanged(key: string, old: string | undefined, value: string): void {
     if (old !== undefined && old !== value) {
       throw new TrackingError(
-        `Changing param values is not allowed. Param with key=${JSON.stringify(key)} was already logged with value=${JSON.stringify(old)} ` +
-          `for run ID=${JSON.stringify(this.runId)}. Attempted logging new value ${JSON.stringify(value)}. Log it as a metric or tag, or start a new run.`,
+        `Changing param values is not allowed. Param with key=${JSON.stringify(key)} was already logged with ` +
+          `value=${JSON.stringify(old)} ` +
+          (`for run ID=${JSON.stringify(this.runId)}. Attempted logging new value ${JSON.stringify(value)}. ` +
+            `Log it as a metric or tag, or start a new run.`),
       );
     }
   }
@@ -287,7 +306,11 @@ export class FileStoreRun implements TrackedRun {
     const destDir = path.join(this.location, 'artifacts', sub);
     return this.enqueue('log artifact', destDir, async () => {
       const stat = await fs.stat(localPath).catch((e: unknown) => {
-        throw new TrackingError(`logArtifact: cannot read ${localPath} (${errno(e) ?? (e as Error).message}); check that the file was written`, { cause: e });
+        throw new TrackingError(
+          `logArtifact: cannot read ${localPath} (${errno(e) ?? (e as Error).message}); check that the file ` +
+            `was written`,
+          { cause: e },
+        );
       });
       await fs.mkdir(destDir, { recursive: true });
       if (stat.isDirectory()) {
@@ -320,7 +343,8 @@ export class FileStoreRun implements TrackedRun {
     return this.enqueue('end', file, async () => {
       // Re-read the file: the MLflow UI may have renamed or deleted the run meanwhile.
       const current = await readYamlFile(file);
-      if (!isRecord(current)) throw new TrackingError(`end: ${file} is missing or unreadable; was the run folder moved or deleted?`);
+      if (!isRecord(current))
+        throw new TrackingError(`end: ${file} is missing or unreadable; was the run folder moved or deleted?`);
       const updated = { ...current, status: statusCode(status), end_time: Math.trunc(this.now()) };
       await writeFileAtomic(file, stringifyMeta(updated), this.location, { durable: true });
     });
@@ -332,7 +356,8 @@ function keyWriteError(kind: string, key: string, file: string, e: unknown): Tra
   const code = errno(e);
   if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST') {
     return new TrackingError(
-      `cannot write ${kind} ${JSON.stringify(key)} to ${file}: keys with '/' become folders, and this key collides with another ${kind} ` +
+      `cannot write ${kind} ${JSON.stringify(key)} to ${file}: keys with '/' become folders, and this key ` +
+        `collides with another ${kind} ` +
         `(one is a prefix folder of the other, like "loss" and "loss/train"); rename one of them`,
       { cause: e },
     );

@@ -1,4 +1,10 @@
-export { FileStoreTracker, FileStoreRun, formatMetricLine, MLFLOW_TAGS, type FileStoreTrackerOptions } from './file-store.js';
+export {
+  FileStoreTracker,
+  FileStoreRun,
+  formatMetricLine,
+  MLFLOW_TAGS,
+  type FileStoreTrackerOptions,
+} from './file-store.js';
 export { MlflowTracker, mlflowTrackerOptions, trackingModule, type MlflowTrackerOptions } from './module.js';
 export {
   findLocalRun,
@@ -24,10 +30,37 @@ export { displayUri, parseServerUri, secretValuesFromEnv, type Credentials, type
 export { REDACTED, RedactingRun, RedactingTracker, Redactor } from './redact.js';
 export { MlflowRestClient, proxiedRoot, type CreateRunRequest } from './rest/client.js';
 export { DEFAULT_RETRY, HttpTransport, MlflowHttpError, type HttpOptions, type RetryPolicy } from './rest/http.js';
-export { MAX_BATCH_BYTES, MAX_BATCH_ENTITIES, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, splitBatches, type BatchEntity } from './rest/batch.js';
-export { fromWireDouble, toWireDouble, type KeyValue, type LogBatch, type RestExperiment, type RestRun, type RestRunInfo, type RestRunStatus, type WireDouble, type WireMetric } from './rest/types.js';
+export {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENTITIES,
+  MAX_BATCH_METRICS,
+  MAX_BATCH_PARAMS,
+  MAX_BATCH_TAGS,
+  splitBatches,
+  type BatchEntity,
+} from './rest/batch.js';
+export {
+  fromWireDouble,
+  toWireDouble,
+  type KeyValue,
+  type LogBatch,
+  type RestExperiment,
+  type RestRun,
+  type RestRunInfo,
+  type RestRunStatus,
+  type WireDouble,
+  type WireMetric,
+} from './rest/types.js';
 export { makeClient, RestTrackedRun, RestTracker, type RestTrackerOptions } from './rest-tracker.js';
-export { DEFAULT_SPOOL_DIR, listSpoolRuns, RUN_KEY_TAG, SpoolRun, type SpoolMeta, type SpoolOp, type SpoolState } from './spool/spool.js';
+export {
+  DEFAULT_SPOOL_DIR,
+  listSpoolRuns,
+  RUN_KEY_TAG,
+  SpoolRun,
+  type SpoolMeta,
+  type SpoolOp,
+  type SpoolState,
+} from './spool/spool.js';
 export { emptyStats, Syncer, type SyncReport, type SyncStats } from './spool/sync.js';
 export { pushLocalRun, type PushOptions, type PushResult } from './push.js';
 export { syncSpool, type SyncSpoolOptions } from './sync-spool.js';

@@ -66,7 +66,9 @@ export function statusCode(status: StoredRunStatus | RunStatus): number {
 }
 
 export function statusName(code: unknown): StoredRunStatus | undefined {
-  const found = (Object.keys(RUN_STATUS_CODES) as StoredRunStatus[]).find((k) => RUN_STATUS_CODES[k] === code || k === code);
+  const found = (Object.keys(RUN_STATUS_CODES) as StoredRunStatus[]).find(
+    (k) => RUN_STATUS_CODES[k] === code || k === code,
+  );
   return found;
 }
 
@@ -76,7 +78,12 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Accepts what MLflow writes (ids may be legacy ints); undefined when the text is not an experiment meta. */
 export function toExperimentMeta(v: unknown): ExperimentMeta | undefined {
-  if (!isRecord(v) || typeof v.name !== 'string' || (typeof v.experiment_id !== 'string' && typeof v.experiment_id !== 'number')) return undefined;
+  if (
+    !isRecord(v) ||
+    typeof v.name !== 'string' ||
+    (typeof v.experiment_id !== 'string' && typeof v.experiment_id !== 'number')
+  )
+    return undefined;
   return {
     artifact_location: typeof v.artifact_location === 'string' ? v.artifact_location : '',
     creation_time: typeof v.creation_time === 'number' ? v.creation_time : 0,
@@ -90,7 +97,8 @@ export function toExperimentMeta(v: unknown): ExperimentMeta | undefined {
 export function toRunMeta(v: unknown): RunMeta | undefined {
   if (!isRecord(v)) return undefined;
   const runId = typeof v.run_id === 'string' ? v.run_id : typeof v.run_uuid === 'string' ? v.run_uuid : undefined;
-  if (runId === undefined || (typeof v.experiment_id !== 'string' && typeof v.experiment_id !== 'number')) return undefined;
+  if (runId === undefined || (typeof v.experiment_id !== 'string' && typeof v.experiment_id !== 'number'))
+    return undefined;
   const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
   const str = (x: unknown): string => (typeof x === 'string' ? x : '');
   return {

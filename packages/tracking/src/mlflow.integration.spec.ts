@@ -109,11 +109,19 @@ function freePort(): Promise<number> {
   });
 }
 
-const env = (): NodeJS.ProcessEnv => ({ ...process.env, MLFLOW_ALLOW_FILE_STORE: 'true', HOME: path.join(tmp, 'home'), PYTHONWARNINGS: 'ignore' });
+const env = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  MLFLOW_ALLOW_FILE_STORE: 'true',
+  HOME: path.join(tmp, 'home'),
+  PYTHONWARNINGS: 'ignore',
+});
 
 beforeAll(async () => {
   if (skip) return;
-  const { stdout } = await run(path.join(repo, 'scripts/mlflow-venv.sh'), [], { maxBuffer: 16 << 20, timeout: 600_000 });
+  const { stdout } = await run(path.join(repo, 'scripts/mlflow-venv.sh'), [], {
+    maxBuffer: 16 << 20,
+    timeout: 600_000,
+  });
   python = stdout.trim().split('\n').pop() ?? '';
   expect(python).toMatch(/bin\/python$/);
 
@@ -123,7 +131,11 @@ beforeAll(async () => {
   let clock = 1_765_034_524_000;
   const tracker = new FileStoreTracker(root, { now: () => clock, user: 'alice' });
 
-  const parent = await tracker.startRun({ experiment: 'awa2-niwt', runName: 'niwt-sweep', tags: { 'mlflow.source.git.commit': 'abc123', 'niwt.config_hash': 'h1' } });
+  const parent = await tracker.startRun({
+    experiment: 'awa2-niwt',
+    runName: 'niwt-sweep',
+    tags: { 'mlflow.source.git.commit': 'abc123', 'niwt.config_hash': 'h1' },
+  });
   await parent.logParams({ lr: 0.01, seed: 1, normalize: true, 'optimizer/name': 'adam', 'backbone tap': 'conv4' });
   for (let step = 0; step < 5; step++) {
     clock += 10;
@@ -156,7 +168,12 @@ beforeAll(async () => {
   experimentId = parent.experimentId;
   const reader = path.join(tmp, 'read_store.py');
   await fs.writeFile(reader, READER);
-  const out = await run(python, [reader, pathToFileURL(root).href, 'awa2-niwt'], { env: env(), cwd: tmp, maxBuffer: 64 << 20, timeout: 300_000 });
+  const out = await run(python, [reader, pathToFileURL(root).href, 'awa2-niwt'], {
+    env: env(),
+    cwd: tmp,
+    maxBuffer: 64 << 20,
+    timeout: 300_000,
+  });
   result = JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as ReadResult;
 }, 900_000);
 
@@ -175,7 +192,12 @@ describe.skipIf(skip)(`MLflow ${MLFLOW_VERSION} reads the store`, () => {
     expect(result.mlflow).toBe(MLFLOW_VERSION);
     expect(result.default).toBe('Default');
     expect(result.experiments).toEqual(['Default', 'awa2-niwt']);
-    expect(result.experiment).toEqual({ id: experimentId, name: 'awa2-niwt', stage: 'active', artifact_location: pathToFileURL(path.join(root, experimentId)).href });
+    expect(result.experiment).toEqual({
+      id: experimentId,
+      name: 'awa2-niwt',
+      stage: 'active',
+      artifact_location: pathToFileURL(path.join(root, experimentId)).href,
+    });
     // Exactly our two runs: the crash leftovers are skipped.
     expect(result.runs.map((r) => r.run_id).sort()).toEqual([parentId, childId].sort());
     expect(result.search_runs_rows).toBe(2);
@@ -195,7 +217,13 @@ describe.skipIf(skip)(`MLflow ${MLFLOW_VERSION} reads the store`, () => {
       lifecycle_stage: 'active',
       artifact_uri: `${pathToFileURL(path.join(root, experimentId, parentId)).href}/artifacts`,
     });
-    expect(parent.params).toEqual({ lr: '0.01', seed: '1', normalize: 'true', 'optimizer/name': 'adam', 'backbone tap': 'conv4' });
+    expect(parent.params).toEqual({
+      lr: '0.01',
+      seed: '1',
+      normalize: 'true',
+      'optimizer/name': 'adam',
+      'backbone tap': 'conv4',
+    });
     expect(parent.tags).toMatchObject({
       'mlflow.runName': 'niwt-sweep',
       'mlflow.user': 'alice',
@@ -219,40 +247,80 @@ describe.skipIf(skip)(`MLflow ${MLFLOW_VERSION} reads the store`, () => {
       ['0.30000000000000004', 3],
       ['0.4', 4],
     ]);
-    expect(parent.latest).toMatchObject({ 'train/loss': '0.2', H: '0.4', inf: 'inf', ninf: '-inf', big: '1e+21', tiny: '5e-07' });
+    expect(parent.latest).toMatchObject({
+      'train/loss': '0.2',
+      H: '0.4',
+      inf: 'inf',
+      ninf: '-inf',
+      big: '1e+21',
+      tiny: '5e-07',
+    });
     expect(parent.artifacts).toEqual(['explanations/zebra.txt', 'reports/report.json']);
   });
 
   it('sees the nested child run through mlflow.parentRunId', () => {
     const child = result.runs.find((r) => r.run_id === childId);
-    expect(child).toMatchObject({ run_name: 'fold-1', status: 'FAILED', params: { fold: '1' }, history: { acc: [[1_765_034_524_050, '0.5', 7]] } });
+    expect(child).toMatchObject({
+      run_name: 'fold-1',
+      status: 'FAILED',
+      params: { fold: '1' },
+      history: { acc: [[1_765_034_524_050, '0.5', 7]] },
+    });
     expect(child?.tags['mlflow.parentRunId']).toBe(parentId);
   });
 });
 
 describe.skipIf(skip)('mlflow migrate-filestore', () => {
-  it('migrates the store to SQLite (the README\'s way off the deprecated FileStore); ±inf become ±max double', async () => {
-    const db = `sqlite:///${path.join(tmp, 'migrated.db')}`;
-    await run(path.join(path.dirname(python), 'mlflow'), ['migrate-filestore', '--source', root, '--target', db], { env: env(), cwd: tmp, timeout: 300_000 });
-    const reader = path.join(tmp, 'read_store.py');
-    const out = await run(python, [reader, db, 'awa2-niwt'], { env: env(), cwd: tmp, maxBuffer: 64 << 20, timeout: 300_000 });
-    const migrated = JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as ReadResult;
-    const strip = (r: ReadResult): unknown =>
-      r.runs
-        .map(({ run_id, run_name, status, start_time, end_time, params, tags, history }) => ({ run_id, run_name, status, start_time, end_time, params, tags, history }))
-        .sort((a, b) => a.run_id.localeCompare(b.run_id));
-    expect(migrated.experiment.name).toBe('awa2-niwt');
-    // MLflow's SQL store keeps NaN but clamps ±inf to ±max double (SqlAlchemyStore behaviour).
-    const clamp = (v: string): string => (v === 'inf' ? '1.7976931348623157e+308' : v === '-inf' ? '-1.7976931348623157e+308' : v);
-    const clamped: ReadResult = {
-      ...result,
-      runs: result.runs.map((r) => ({
-        ...r,
-        history: Object.fromEntries(Object.entries(r.history).map(([k, pts]) => [k, pts.map(([ts, v, step]): [number, string, number] => [ts, clamp(v), step])])),
-      })),
-    };
-    expect(strip(migrated)).toEqual(strip(clamped));
-  }, 300_000);
+  it(
+    "migrates the store to SQLite (the README's way off the deprecated FileStore); ±inf become ±max " + 'double',
+    async () => {
+      const db = `sqlite:///${path.join(tmp, 'migrated.db')}`;
+      await run(path.join(path.dirname(python), 'mlflow'), ['migrate-filestore', '--source', root, '--target', db], {
+        env: env(),
+        cwd: tmp,
+        timeout: 300_000,
+      });
+      const reader = path.join(tmp, 'read_store.py');
+      const out = await run(python, [reader, db, 'awa2-niwt'], {
+        env: env(),
+        cwd: tmp,
+        maxBuffer: 64 << 20,
+        timeout: 300_000,
+      });
+      const migrated = JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as ReadResult;
+      const strip = (r: ReadResult): unknown =>
+        r.runs
+          .map(({ run_id, run_name, status, start_time, end_time, params, tags, history }) => ({
+            run_id,
+            run_name,
+            status,
+            start_time,
+            end_time,
+            params,
+            tags,
+            history,
+          }))
+          .sort((a, b) => a.run_id.localeCompare(b.run_id));
+      expect(migrated.experiment.name).toBe('awa2-niwt');
+      // MLflow's SQL store keeps NaN but clamps ±inf to ±max double (SqlAlchemyStore behaviour).
+      const clamp = (v: string): string =>
+        v === 'inf' ? '1.7976931348623157e+308' : v === '-inf' ? '-1.7976931348623157e+308' : v;
+      const clamped: ReadResult = {
+        ...result,
+        runs: result.runs.map((r) => ({
+          ...r,
+          history: Object.fromEntries(
+            Object.entries(r.history).map(([k, pts]) => [
+              k,
+              pts.map(([ts, v, step]): [number, string, number] => [ts, clamp(v), step]),
+            ]),
+          ),
+        })),
+      };
+      expect(strip(migrated)).toEqual(strip(clamped));
+    },
+    300_000,
+  );
 });
 
 describe.skipIf(skip)('mlflow ui over the store', () => {
@@ -260,12 +328,26 @@ describe.skipIf(skip)('mlflow ui over the store', () => {
     const port = await freePort();
     const bin = path.join(path.dirname(python), 'mlflow');
     // The README's command, with a relative --backend-store-uri resolved against the cwd.
-    server = spawn(bin, ['ui', '--backend-store-uri', `./${path.basename(root)}`, '--host', '127.0.0.1', '--port', String(port), '--workers', '1'], {
-      env: env(),
-      cwd: tmp,
-      detached: true, // own process group, so afterAll stops uvicorn's workers too
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    server = spawn(
+      bin,
+      [
+        'ui',
+        '--backend-store-uri',
+        `./${path.basename(root)}`,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+      ],
+      {
+        env: env(),
+        cwd: tmp,
+        detached: true, // own process group, so afterAll stops uvicorn's workers too
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
     server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
     const base = `http://127.0.0.1:${port}`;
@@ -281,11 +363,17 @@ describe.skipIf(skip)('mlflow ui over the store', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     const post = async (p: string, body: unknown): Promise<unknown> => {
-      const r = await fetch(`${base}/api/2.0/mlflow/${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await fetch(`${base}/api/2.0/mlflow/${p}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(r.status, await r.clone().text()).toBe(200);
       return r.json();
     };
-    const exps = (await post('experiments/search', { max_results: 100 })) as { experiments: { experiment_id: string; name: string }[] };
+    const exps = (await post('experiments/search', { max_results: 100 })) as {
+      experiments: { experiment_id: string; name: string }[];
+    };
     expect(exps.experiments.map((e) => e.name).sort()).toEqual(['Default', 'awa2-niwt']);
     const runs = (await post('runs/search', { experiment_ids: [experimentId] })) as {
       runs: { info: { run_id: string; status: string }; data: { tags?: { key: string; value: string }[] } }[];
@@ -293,12 +381,21 @@ describe.skipIf(skip)('mlflow ui over the store', () => {
     expect(runs.runs.map((r) => r.info.run_id).sort()).toEqual([parentId, childId].sort());
     const child = runs.runs.find((r) => r.info.run_id === childId);
     expect(child?.data.tags?.find((t) => t.key === 'mlflow.parentRunId')?.value).toBe(parentId);
-    const hist = (await (await fetch(`${base}/api/2.0/mlflow/metrics/get-history?run_id=${parentId}&metric_key=train/loss`)).json()) as {
+    const hist = (await (
+      await fetch(`${base}/api/2.0/mlflow/metrics/get-history?run_id=${parentId}&metric_key=train/loss`)
+    ).json()) as {
       metrics: { step: number }[];
     };
     expect(hist.metrics.map((m) => m.step)).toEqual([0, 1, 2, 3, 4]);
     // The server used our store, not a fresh ~/mlflow.db or ./mlflow.db (seen in 3.13rc0).
-    const stray = await Promise.all([path.join(tmp, 'home', 'mlflow.db'), path.join(tmp, 'mlflow.db')].map((f) => fs.stat(f).then(() => f, () => undefined)));
+    const stray = await Promise.all(
+      [path.join(tmp, 'home', 'mlflow.db'), path.join(tmp, 'mlflow.db')].map((f) =>
+        fs.stat(f).then(
+          () => f,
+          () => undefined,
+        ),
+      ),
+    );
     expect(stray.filter(Boolean)).toEqual([]);
   }, 180_000);
 });

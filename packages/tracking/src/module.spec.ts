@@ -4,7 +4,15 @@ import path from 'node:path';
 import { Container } from 'inversify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TOKENS, type PluginSpec, type RunContext, type Tracker } from '@niwt/core';
-import { FileStoreTracker, MlflowTracker, mlflowTrackerOptions, readLocalRun, resolveStoreRoot, RestTracker, trackingModule } from './index.js';
+import {
+  FileStoreTracker,
+  MlflowTracker,
+  mlflowTrackerOptions,
+  readLocalRun,
+  resolveStoreRoot,
+  RestTracker,
+  trackingModule,
+} from './index.js';
 
 let tmp: string;
 beforeEach(async () => {
@@ -18,9 +26,16 @@ afterEach(async () => {
 function construct(options: Record<string, unknown>, baseDir: string): Tracker {
   const container = new Container();
   container.load(trackingModule);
-  const context: RunContext = { seed: 1, baseDir, cacheDir: path.join(baseDir, '.niwt/cache'), runDir: path.join(baseDir, '.niwt/run') };
+  const context: RunContext = {
+    seed: 1,
+    baseDir,
+    cacheDir: path.join(baseDir, '.niwt/cache'),
+    runDir: path.join(baseDir, '.niwt/run'),
+  };
   container.bind(TOKENS.runContext).toConstantValue(context);
-  const spec = container.getAll<PluginSpec>(TOKENS.pluginSpec).find((s) => s.group === 'tracker' && s.name === 'mlflow');
+  const spec = container
+    .getAll<PluginSpec>(TOKENS.pluginSpec)
+    .find((s) => s.group === 'tracker' && s.name === 'mlflow');
   if (!spec) throw new Error('tracker:mlflow not registered');
   const child = new Container({ parent: container });
   child.bind(TOKENS.options).toConstantValue(spec.schema.parse(options));
@@ -58,13 +73,17 @@ describe('trackingModule', () => {
     expect(t.redactor.text('x pw-secret y')).toBe('x *** y');
     expect((t.store as RestTracker).spoolDir).toBe(path.join(tmp, '.niwt/spool'));
     expect(() => construct({ uri: 'databricks://profile' }, tmp)).toThrow(
-      `tracking.uri = "databricks://profile": 'databricks:' tracking is not supported; use an MLflow server's http(s):// URI or a file store ("file:./mlruns")`,
+      `tracking.uri = "databricks://profile": 'databricks:' tracking is not supported; use an MLflow ` +
+        `server's http(s):// URI or a file store ("file:./mlruns")`,
     );
   });
 
   it('says where its runs live through the Tracker contract (runStore), for the runner to search', () => {
     expect(construct({}, tmp).runStore?.()).toEqual({ kind: 'mlflow-file', root: path.join(tmp, 'mlruns') });
-    expect(construct({ uri: 'file:///abs/store' }, tmp).runStore?.()).toEqual({ kind: 'mlflow-file', root: '/abs/store' });
+    expect(construct({ uri: 'file:///abs/store' }, tmp).runStore?.()).toEqual({
+      kind: 'mlflow-file',
+      root: '/abs/store',
+    });
     const uri = 'http://user:pw@127.0.0.1:5000/';
     expect(construct({ uri }, tmp).runStore?.()).toEqual({ kind: 'mlflow-server', uri });
   });
@@ -77,7 +96,9 @@ describe('trackingModule', () => {
     await run.end('FINISHED');
     const back = await readLocalRun(run.location);
     expect(back.params).toEqual({ 'dataset.auth.user': '***', 'backbone.apiKey': '***', lr: '0.1' });
-    expect(await fs.readFile(path.join(run.location, 'artifacts/config/config.yaml'), 'utf8')).toBe('backbone:\n  apiKey: ***\n');
+    expect(await fs.readFile(path.join(run.location, 'artifacts/config/config.yaml'), 'utf8')).toBe(
+      'backbone:\n  apiKey: ***\n',
+    );
   });
 });
 
@@ -98,14 +119,18 @@ describe('resolveStoreRoot', () => {
 
   it('names the value for every unsupported uri', () => {
     expect(() => resolveStoreRoot('https://mlflow.example.org', '/cfg')).toThrow(
-      'tracking.uri = "https://mlflow.example.org": this is a tracking server, but a local file store is needed here ("file:./mlruns", "file:///abs/mlruns" or a plain path)',
+      'tracking.uri = "https://mlflow.example.org": this is a tracking server, but a local file store is ' +
+        'needed here ("file:./mlruns", "file:///abs/mlruns" or a plain path)',
     );
     expect(() => resolveStoreRoot('sqlite:///mlflow.db', '/cfg')).toThrow(
-      `tracking.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; use an MLflow file store ("file:./mlruns", "file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
-        'For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db',
+      `tracking.uri = "sqlite:///mlflow.db": unsupported scheme 'sqlite:'; use an MLflow file store ` +
+        `("file:./mlruns", "file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
+        ('For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns ' +
+          '--target sqlite:///mlflow.db'),
     );
     expect(() => resolveStoreRoot('file://nas/share/mlruns', '/cfg')).toThrow(
-      `tracking.uri = "file://nas/share/mlruns": file URIs on another host ('nas') are not supported; for a relative path write "file:./mlruns" (no '//')`,
+      `tracking.uri = "file://nas/share/mlruns": file URIs on another host ('nas') are not supported; for a ` +
+        `relative path write "file:./mlruns" (no '//')`,
     );
     expect(() => resolveStoreRoot(' ', '/cfg')).toThrow('tracking.uri = " ": empty tracking URI; use "file:./mlruns"');
   });

@@ -83,7 +83,9 @@ export const trackingModule = new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'tracker',
     name: 'mlflow',
-    description: 'MLflow runs: a local file store (uri: file:./mlruns, the default) or a tracking server (uri: http://host:port, spooled)',
+    description:
+      'MLflow runs: a local file store (uri: file:./mlruns, the default) or a tracking server (uri: ' +
+      'http://host:port, spooled)',
     schema: mlflowTrackerOptions,
     impl: MlflowTracker,
     // a file store in the check's temp folder

@@ -5,7 +5,9 @@ import { DEFAULT_TRACKING_URI } from './uri.js';
 export const mlflowTrackerOptions = z.strictObject({
   /** `file:./mlruns` (relative to the base folder), `file:///abs/mlruns`, a plain path, or `http(s)://host:port`. */
   uri: z.string().min(1).default(DEFAULT_TRACKING_URI),
-  /** Servers only: where calls are spooled before they are sent (relative to the base folder). Default `.niwt/spool`. */
+  /**
+   * Servers only: where calls are spooled before they are sent (relative to the base folder). Default `.niwt/spool`.
+   */
   spoolDir: z.string().min(1).optional(),
   /** Servers only: milliseconds per HTTP attempt. Default 30000. */
   timeoutMs: z.number().int().positive().optional(),

@@ -32,7 +32,12 @@ export interface PushOptions {
 }
 
 export interface PushResult {
-  readonly runs: { readonly localRunId: string; readonly serverRunId: string; readonly runName: string; readonly parent?: string }[];
+  readonly runs: {
+    readonly localRunId: string;
+    readonly serverRunId: string;
+    readonly runName: string;
+    readonly parent?: string;
+  }[];
   readonly stats: SyncStats;
   readonly seconds: number;
 }
@@ -46,10 +51,24 @@ async function withDescendants(run: LocalRun): Promise<LocalRun[]> {
   return out;
 }
 
-async function spoolLocalRun(root: string, run: LocalRun, uri: string, parentKey: string | undefined, redactor: Redactor): Promise<SpoolRun> {
+async function spoolLocalRun(
+  root: string,
+  run: LocalRun,
+  uri: string,
+  parentKey: string | undefined,
+  redactor: Redactor,
+): Promise<SpoolRun> {
   const existing = new SpoolRun(path.join(root, run.runId));
-  if (await fs.stat(path.join(existing.dir, 'run.json')).then(() => true, () => false)) return existing;
-  const tags = redactor.entries(Object.fromEntries(Object.entries(run.tags).filter(([k]) => k !== MLFLOW_TAGS.parentRunId && k !== RUN_KEY_TAG))) as Record<string, string>;
+  if (
+    await fs.stat(path.join(existing.dir, 'run.json')).then(
+      () => true,
+      () => false,
+    )
+  )
+    return existing;
+  const tags = redactor.entries(
+    Object.fromEntries(Object.entries(run.tags).filter(([k]) => k !== MLFLOW_TAGS.parentRunId && k !== RUN_KEY_TAG)),
+  ) as Record<string, string>;
   const spool = await SpoolRun.create(root, {
     version: 1,
     key: run.runId,
@@ -65,7 +84,9 @@ async function spoolLocalRun(root: string, run: LocalRun, uri: string, parentKey
   await spool.saveState({ ...(await spool.state()), createAttempts: 1 });
   const params = redactor.entries(run.params) as Record<string, string>;
   await spool.append({ t: 'entities', params: Object.entries(params).map(([key, value]) => ({ key, value })) });
-  const metrics = Object.entries(run.metrics).flatMap(([key, points]) => points.map((p) => ({ key, value: toWireDouble(p.value), timestamp: p.timestamp, step: p.step })));
+  const metrics = Object.entries(run.metrics).flatMap(([key, points]) =>
+    points.map((p) => ({ key, value: toWireDouble(p.value), timestamp: p.timestamp, step: p.step })),
+  );
   await spool.append({ t: 'entities', metrics });
   let n = 0;
   for (const rel of run.artifacts) {
@@ -79,14 +100,18 @@ async function spoolLocalRun(root: string, run: LocalRun, uri: string, parentKey
     }
     await spool.append({ t: 'artifact', file, path: rel });
   }
-  if (run.status !== 'RUNNING') await spool.append({ t: 'end', status: run.status, endTime: run.endTime ?? run.startTime });
+  if (run.status !== 'RUNNING')
+    await spool.append({ t: 'end', status: run.status, endTime: run.endTime ?? run.startTime });
   return spool;
 }
 
 async function experimentName(run: LocalRun): Promise<string> {
   const dir = path.dirname(run.dir);
   const meta = toExperimentMeta(await readYamlFile(path.join(dir, META_FILE)));
-  if (!meta) throw new TrackingError(`${dir}/${META_FILE} is missing or unreadable; is ${run.dir} a run of an MLflow file store?`);
+  if (!meta)
+    throw new TrackingError(
+      `${dir}/${META_FILE} is missing or unreadable; is ${run.dir} a run of an MLflow file store?`,
+    );
   return meta.name;
 }
 
@@ -95,7 +120,11 @@ export async function pushLocalRun(runDir: string, options: PushOptions): Promis
   const t0 = performance.now();
   const env = options.env ?? process.env;
   const server = parseServerUri(options.to, env, '--to');
-  const root = path.join(options.spoolDir, 'push', createHash('sha256').update(server.baseUrl).digest('hex').slice(0, 12));
+  const root = path.join(
+    options.spoolDir,
+    'push',
+    createHash('sha256').update(server.baseUrl).digest('hex').slice(0, 12),
+  );
   const redactor = new Redactor(options.secretKeys ?? [], secretValuesFromEnv(env, options.to));
   const runs = await withDescendants(await readLocalRun(runDir));
   const spools: SpoolRun[] = [];
@@ -103,13 +132,21 @@ export async function pushLocalRun(runDir: string, options: PushOptions): Promis
     const parent = r === runs[0] ? undefined : r.tags[MLFLOW_TAGS.parentRunId];
     spools.push(await spoolLocalRun(root, r, server.baseUrl, parent, redactor));
   }
-  const client = makeClient(server, options.timeoutMs ?? 30_000, { ...DEFAULT_RETRY, budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY.budgetMs });
+  const client = makeClient(server, options.timeoutMs ?? 30_000, {
+    ...DEFAULT_RETRY,
+    budgetMs: options.retryBudgetMs ?? DEFAULT_RETRY.budgetMs,
+  });
   const syncer = new Syncer(() => client, root);
   const out: PushResult['runs'][number][] = [];
   for (const [i, s] of spools.entries()) {
     await syncer.syncRun(s);
     const st = await s.state();
-    out.push({ localRunId: runs[i].runId, serverRunId: st.runId ?? '', runName: runs[i].runName, ...(i > 0 ? { parent: runs[i].tags[MLFLOW_TAGS.parentRunId] } : {}) });
+    out.push({
+      localRunId: runs[i].runId,
+      serverRunId: st.runId ?? '',
+      runName: runs[i].runName,
+      ...(i > 0 ? { parent: runs[i].tags[MLFLOW_TAGS.parentRunId] } : {}),
+    });
   }
   return { runs: out, stats: syncer.stats, seconds: (performance.now() - t0) / 1000 };
 }

@@ -90,13 +90,17 @@ export function parseMetricLines(text: string, file: string): MetricPoint[] {
     if (line.trim() === '') return;
     const parts = line.trim().split(' ');
     try {
-      if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5) throw new Error(`${parts.length} fields, expected 2, 3 or 5`);
+      if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5)
+        throw new Error(`${parts.length} fields, expected 2, 3 or 5`);
       const ts = Number(parts[0]);
       const step = parts.length >= 3 ? Number(parts[2]) : 0;
       if (!Number.isInteger(ts) || !Number.isInteger(step)) throw new Error('timestamp and step must be integers');
       points.push({ timestamp: ts, value: parseMetricValue(parts[1]), step });
     } catch (e) {
-      throw new TrackingError(`${file}:${i + 1}: malformed metric line ${JSON.stringify(line)} (${(e as Error).message})`, { cause: e });
+      throw new TrackingError(
+        `${file}:${i + 1}: malformed metric line ${JSON.stringify(line)} (${(e as Error).message})`,
+        { cause: e },
+      );
     }
   });
   return points;
@@ -105,7 +109,10 @@ export function parseMetricLines(text: string, file: string): MetricPoint[] {
 /** Reads one run folder (`mlruns/<experiment_id>/<run_id>`). */
 export async function readLocalRun(dir: string): Promise<LocalRun> {
   const meta = toRunMeta(await readYamlFile(path.join(dir, META_FILE)));
-  if (!meta) throw new TrackingError(`${dir} is not a readable MLflow run (no valid ${META_FILE}; an interrupted start leaves such a folder)`);
+  if (!meta)
+    throw new TrackingError(
+      `${dir} is not a readable MLflow run (no valid ${META_FILE}; an interrupted start leaves such a folder)`,
+    );
   const metrics: Record<string, MetricPoint[]> = {};
   const metricsDir = path.join(dir, 'metrics');
   for (const key of await walk(metricsDir)) {
@@ -132,11 +139,22 @@ export async function readLocalRun(dir: string): Promise<LocalRun> {
 }
 
 function toLocalExperiment(e: StoredExperiment): LocalExperiment {
-  return { experimentId: e.meta.experiment_id, name: e.meta.name, lifecycleStage: e.meta.lifecycle_stage, creationTime: e.meta.creation_time, dir: e.dir };
+  return {
+    experimentId: e.meta.experiment_id,
+    name: e.meta.name,
+    lifecycleStage: e.meta.lifecycle_stage,
+    creationTime: e.meta.creation_time,
+    dir: e.dir,
+  };
 }
 
-/** Experiments of a store (`root` is a folder or a tracker uri resolved against the cwd); deleted ones only when asked. */
-export async function listLocalExperiments(root: string, options: { includeDeleted?: boolean } = {}): Promise<LocalExperiment[]> {
+/**
+ * Experiments of a store (`root` is a folder or a tracker uri resolved against the cwd); deleted ones only when asked.
+ */
+export async function listLocalExperiments(
+  root: string,
+  options: { includeDeleted?: boolean } = {},
+): Promise<LocalExperiment[]> {
   const dir = resolveStoreRoot(root, process.cwd(), 'store');
   const active = await readExperiments(dir);
   const deleted = options.includeDeleted ? await readExperiments(path.join(dir, TRASH_DIR), false) : [];
@@ -145,7 +163,9 @@ export async function listLocalExperiments(root: string, options: { includeDelet
 
 /** Runs of a store, newest first; `experiment` filters by experiment name. Folders without meta.yaml are skipped. */
 export async function listLocalRuns(root: string, options: { experiment?: string } = {}): Promise<LocalRun[]> {
-  const experiments = (await listLocalExperiments(root)).filter((e) => options.experiment === undefined || e.name === options.experiment);
+  const experiments = (await listLocalExperiments(root)).filter(
+    (e) => options.experiment === undefined || e.name === options.experiment,
+  );
   const runs: LocalRun[] = [];
   for (const exp of experiments) {
     const entries = await fs.readdir(exp.dir, { withFileTypes: true });

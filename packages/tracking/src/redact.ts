@@ -68,7 +68,16 @@ export class Redactor {
       .split('\n')
       .map((line) => {
         const m = LINE.exec(line);
-        if (!m || !this.isSecretKey(m[2]) || m[4] === REDACTED || /^["']?\*\*\*["']?$/.test(m[4]) || m[4] === '|' || m[4] === '{' || m[4] === '[') return line;
+        if (
+          !m ||
+          !this.isSecretKey(m[2]) ||
+          m[4] === REDACTED ||
+          /^["']?\*\*\*["']?$/.test(m[4]) ||
+          m[4] === '|' ||
+          m[4] === '{' ||
+          m[4] === '['
+        )
+          return line;
         const q = /^["']/.test(m[4]) ? m[4][0] : '';
         return `${m[1]}${m[2]}${m[3]}${q}${REDACTED}${q}${m[5]}`;
       })

@@ -8,7 +8,15 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TrackingError, silentLogger, type Logger, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker } from '@niwt/core';
+import {
+  TrackingError,
+  silentLogger,
+  type Logger,
+  type RunStatus,
+  type StartRunOptions,
+  type TrackedRun,
+  type Tracker,
+} from '@niwt/core';
 import { parseServerUri, type ServerUri } from './credentials.js';
 import { MLFLOW_TAGS } from './file-store.js';
 import { MlflowRestClient } from './rest/client.js';
@@ -17,7 +25,16 @@ import { toWireDouble } from './rest/types.js';
 import { initialState, SpoolRun, type SpoolOp } from './spool/spool.js';
 import { Syncer } from './spool/sync.js';
 import { PROBE_TIMEOUT_MS, probeClient, probeServer } from './probe.js';
-import { normalizeArtifactPath, paramToString, validateExperimentName, validateKey, validateMetric, validateParamValue, validateRunId, validateTagValue } from './validation.js';
+import {
+  normalizeArtifactPath,
+  paramToString,
+  validateExperimentName,
+  validateKey,
+  validateMetric,
+  validateParamValue,
+  validateRunId,
+  validateTagValue,
+} from './validation.js';
 
 export interface RestTrackerOptions {
   /** `http(s)://[user:pass@]host:port[/prefix]`. */
@@ -74,8 +91,14 @@ export class RestTracker implements Tracker {
     const timeout = options.timeoutMs ?? 30_000;
     const budget = options.retryBudgetMs ?? DEFAULT_RETRY.budgetMs;
     const full = (this.client = makeClient(this.server, timeout, { ...DEFAULT_RETRY, budgetMs: budget }));
-    const live = makeClient(this.server, Math.min(timeout, LIVE_BUDGET_MS), { ...DEFAULT_RETRY, budgetMs: Math.min(budget, LIVE_BUDGET_MS) });
-    const envFor = (fallback: MlflowRestClient) => (uri: string) => (uri === this.server.baseUrl ? fallback : makeClient(parseServerUri(uri, options.env ?? process.env), timeout, { ...DEFAULT_RETRY, budgetMs: budget }));
+    const live = makeClient(this.server, Math.min(timeout, LIVE_BUDGET_MS), {
+      ...DEFAULT_RETRY,
+      budgetMs: Math.min(budget, LIVE_BUDGET_MS),
+    });
+    const envFor = (fallback: MlflowRestClient) => (uri: string) =>
+      uri === this.server.baseUrl
+        ? fallback
+        : makeClient(parseServerUri(uri, options.env ?? process.env), timeout, { ...DEFAULT_RETRY, budgetMs: budget });
     this.probe = probeClient(this.server, Math.min(timeout, PROBE_TIMEOUT_MS));
     this.syncer = new Syncer(envFor(full), this.spoolDir);
     this.liveSyncer = new Syncer(envFor(live), this.spoolDir);
@@ -85,7 +108,6 @@ export class RestTracker implements Tracker {
     this.sourceName = options.sourceName ?? (process.argv[1] ? path.resolve(process.argv[1]) : 'niwt');
     this.flushIntervalMs = options.flushIntervalMs ?? 1_000;
   }
-
 
   async startRun(options: StartRunOptions): Promise<TrackedRun> {
     validateExperimentName(options.experiment);
@@ -97,7 +119,10 @@ export class RestTracker implements Tracker {
     if (options.parentRunId !== undefined) validateRunId('parentRunId', options.parentRunId);
     const key = randomUUID().replace(/-/g, '');
     const runName = options.runName ?? userTags[MLFLOW_TAGS.runName] ?? `run-${key.slice(0, 8)}`;
-    const parent = options.parentRunId === undefined ? undefined : [...this.runs.values()].find((r) => r.runId === options.parentRunId || r.spool.key === options.parentRunId);
+    const parent =
+      options.parentRunId === undefined
+        ? undefined
+        : [...this.runs.values()].find((r) => r.runId === options.parentRunId || r.spool.key === options.parentRunId);
     const tags: Record<string, string> = {
       [MLFLOW_TAGS.runName]: runName,
       [MLFLOW_TAGS.user]: this.user,
@@ -115,7 +140,11 @@ export class RestTracker implements Tracker {
       startTime: Math.trunc(this.now()),
       user: this.user,
       tags,
-      ...(parent ? { parentKey: parent.spool.key } : options.parentRunId !== undefined ? { parentRunId: options.parentRunId } : {}),
+      ...(parent
+        ? { parentKey: parent.spool.key }
+        : options.parentRunId !== undefined
+          ? { parentRunId: options.parentRunId }
+          : {}),
     });
     let runId = key;
     let experimentId = '';
@@ -152,7 +181,10 @@ export class RestTracker implements Tracker {
       stored = await this.client.getRun(runId);
       await this.client.updateRun(runId, 'RUNNING');
     } catch (e) {
-      throw new TrackingError(`resumeRun: cannot reopen run ${runId} on ${this.server.baseUrl}: ${(e as Error).message}`, { cause: e });
+      throw new TrackingError(
+        `resumeRun: cannot reopen run ${runId} on ${this.server.baseUrl}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     const info = stored.info;
     const parentRunId = stored.data.tags?.find((t) => t.key === MLFLOW_TAGS.parentRunId)?.value;
@@ -170,7 +202,12 @@ export class RestTracker implements Tracker {
       ...(parent ? { parentKey: parent.spool.key } : parentRunId !== undefined ? { parentRunId } : {}),
     });
     // Bound to the existing run: the syncer never creates it again.
-    await spool.saveState({ ...initialState(), runId, experimentId: info.experiment_id, artifactUri: info.artifact_uri });
+    await spool.saveState({
+      ...initialState(),
+      runId,
+      experimentId: info.experiment_id,
+      artifactUri: info.artifact_uri,
+    });
     const location = `${this.server.baseUrl}/#/experiments/${info.experiment_id}/runs/${runId}`;
     const run = new RestTrackedRun(this, spool, runId, info.experiment_id, location, parent === undefined, this.now);
     this.runs.set(key, run);
@@ -191,7 +228,10 @@ export class RestTracker implements Tracker {
     this.offlineUntil = this.now() + Math.min(MAX_OFFLINE_MS, 1_000 * 2 ** this.failures);
     if (warn && !this.warned) {
       this.warned = true;
-      this.log.warn(`tracking: ${(e as Error).message}; logging continues into the spool ${this.spoolDir} and is replayed at the end of the run or by 'niwt runs sync'`);
+      this.log.warn(
+        `tracking: ${(e as Error).message}; logging continues into the spool ${this.spoolDir} and is ` +
+          `replayed at the end of the run or by 'niwt runs sync'`,
+      );
     }
   }
 
@@ -244,7 +284,8 @@ export class RestTracker implements Tracker {
       this.failed(down, false);
       if (run.root) {
         this.log.warn(
-          `tracking server ${this.server.baseUrl} unreachable: run ${run.runId} spooled to ${run.spool.dir}; push it later with niwt runs sync`,
+          `tracking server ${this.server.baseUrl} unreachable: run ${run.runId} spooled to ${run.spool.dir}; ` +
+            `push it later with niwt runs sync`,
         );
         for (const r of family) this.runs.delete(r.spool.key);
       }
@@ -263,7 +304,10 @@ export class RestTracker implements Tracker {
       }
     }
     if (run.root && pending.length > 0) {
-      this.log.warn(`tracking: ${this.server.baseUrl} not reachable; the run is safe in ${this.spoolDir}. Replay it with: niwt runs sync`);
+      this.log.warn(
+        `tracking: ${this.server.baseUrl} not reachable; the run is safe in ${this.spoolDir}. Replay it ` +
+          `with: niwt runs sync`,
+      );
     }
     if (run.root) for (const r of family) this.runs.delete(r.spool.key);
   }
@@ -295,7 +339,8 @@ export class RestTrackedRun implements TrackedRun {
 
   /** Appends in call order; validation already happened synchronously in the caller. */
   private enqueue(fn: () => Promise<void>): Promise<void> {
-    if (this.ended) return Promise.reject(new TrackingError(`run ${this.runId} has ended; start a new run to log more`));
+    if (this.ended)
+      return Promise.reject(new TrackingError(`run ${this.runId} has ended; start a new run to log more`));
     const next = this.tail.then(fn);
     this.tail = next.catch(() => undefined);
     return next.then(() => this.tracker.schedule());
@@ -312,7 +357,10 @@ export class RestTrackedRun implements TrackedRun {
       validateParamValue(key, value);
       const old = this.params.get(key);
       if (old !== undefined && old !== value) {
-        throw new TrackingError(`param ${JSON.stringify(key)} was already logged with value ${JSON.stringify(old)} for run ${this.runId}; params cannot change, log it as a metric or tag`);
+        throw new TrackingError(
+          `param ${JSON.stringify(key)} was already logged with value ${JSON.stringify(old)} for run ` +
+            `${this.runId}; params cannot change, log it as a metric or tag`,
+        );
       }
       return { key, value };
     });
@@ -344,9 +392,16 @@ export class RestTrackedRun implements TrackedRun {
     const sub = normalizeArtifactPath(artifactPath ?? '', true);
     return this.enqueue(async () => {
       const stat = await fs.stat(localPath).catch((e: unknown) => {
-        throw new TrackingError(`logArtifact: cannot read ${localPath} (${(e as Error).message}); check that the file was written`, { cause: e });
+        throw new TrackingError(
+          `logArtifact: cannot read ${localPath} (${(e as Error).message}); check that the file was written`,
+          { cause: e },
+        );
       });
-      const files = stat.isDirectory() ? (await fs.readdir(localPath, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).map((d) => path.relative(localPath, path.join(d.parentPath, d.name))) : [path.basename(localPath)];
+      const files = stat.isDirectory()
+        ? (await fs.readdir(localPath, { recursive: true, withFileTypes: true }))
+            .filter((d) => d.isFile())
+            .map((d) => path.relative(localPath, path.join(d.parentPath, d.name)))
+        : [path.basename(localPath)];
       for (const rel of files) {
         const src = stat.isDirectory() ? path.join(localPath, rel) : localPath;
         const dest = [sub, rel.split(path.sep).join('/')].filter((s) => s !== '').join('/');

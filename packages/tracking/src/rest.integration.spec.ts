@@ -42,7 +42,14 @@ afterAll(async () => {
 });
 
 const tracker = (name: string, extra: Partial<ConstructorParameters<typeof RestTracker>[0]> = {}): RestTracker =>
-  new RestTracker({ uri: proxy.uri, spoolDir: path.join(tmp, `spool-${name}`), retryBudgetMs: 10_000, flushIntervalMs: 50, env: {}, ...extra });
+  new RestTracker({
+    uri: proxy.uri,
+    spoolDir: path.join(tmp, `spool-${name}`),
+    retryBudgetMs: 10_000,
+    flushIntervalMs: 50,
+    env: {},
+    ...extra,
+  });
 
 async function runByKey(experiment: string, key: string): Promise<string> {
   const exp = await direct.getExperimentByName(experiment);
@@ -89,30 +96,35 @@ describe('MlflowRestClient', () => {
     const run = await t.startRun({ experiment: 'long' });
     const key = `k${'x'.repeat(250)}`;
     await expect(run.logMetrics({ [key]: 1 })).rejects.toThrow(TrackingError);
-    await expect(run.logParams({ [key]: 1 })).rejects.toThrow(`invalid param key "${key}": it is 251 characters long, MLflow allows at most 250`);
+    await expect(run.logParams({ [key]: 1 })).rejects.toThrow(
+      `invalid param key "${key}": it is 251 characters long, MLflow allows at most 250`,
+    );
     await run.end('FINISHED');
     expect((await direct.getRun(run.runId)).data.metrics ?? []).toHaveLength(0);
   });
 
-  it('retries 503s and writes every point exactly once when responses are lost after the server applied them', async () => {
-    const t = tracker('lost');
-    const run = await t.startRun({ experiment: 'lost', runName: 'lossy' });
-    proxy.inject('unavailable', 3, (r) => r.url.includes('log-batch'));
-    proxy.inject('lose-response', 2, (r) => r.url.includes('log-batch'));
-    for (let s = 0; s < 30; s++) await run.logMetrics({ loss: 1 / (s + 1), acc: s / 30 }, s);
-    await run.end('FINISHED');
-    const h = await direct.getMetricHistory(run.runId, 'loss');
-    expect(h.map((m) => m.step)).toEqual(Array.from({ length: 30 }, (_, s) => s));
-    expect((await direct.getMetricHistory(run.runId, 'acc')).length).toBe(30);
-    const statuses = proxy.calls('runs/log-batch').map((r) => r.status);
-    // A resend after a lost answer may find every point on the server and need no call: faults can be left over.
-    expect(statuses.filter((s) => s === 503).length).toBe(5 - proxy.clearFaults());
-    expect(statuses.filter((s) => s === 503).length).toBeGreaterThanOrEqual(4);
-    // The two lost answers were resent only after checking the server's history: points it had were skipped.
-    expect(t.syncer.stats.uncertainBatches + t.liveSyncer.stats.uncertainBatches).toBeGreaterThanOrEqual(2);
-    expect(t.syncer.stats.duplicatesSkipped + t.liveSyncer.stats.duplicatesSkipped).toBeGreaterThan(0);
-    expect((await direct.getRun(run.runId)).info.status).toBe('FINISHED');
-  });
+  it(
+    'retries 503s and writes every point exactly once when responses are lost after the server applied ' + 'them',
+    async () => {
+      const t = tracker('lost');
+      const run = await t.startRun({ experiment: 'lost', runName: 'lossy' });
+      proxy.inject('unavailable', 3, (r) => r.url.includes('log-batch'));
+      proxy.inject('lose-response', 2, (r) => r.url.includes('log-batch'));
+      for (let s = 0; s < 30; s++) await run.logMetrics({ loss: 1 / (s + 1), acc: s / 30 }, s);
+      await run.end('FINISHED');
+      const h = await direct.getMetricHistory(run.runId, 'loss');
+      expect(h.map((m) => m.step)).toEqual(Array.from({ length: 30 }, (_, s) => s));
+      expect((await direct.getMetricHistory(run.runId, 'acc')).length).toBe(30);
+      const statuses = proxy.calls('runs/log-batch').map((r) => r.status);
+      // A resend after a lost answer may find every point on the server and need no call: faults can be left over.
+      expect(statuses.filter((s) => s === 503).length).toBe(5 - proxy.clearFaults());
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThanOrEqual(4);
+      // The two lost answers were resent only after checking the server's history: points it had were skipped.
+      expect(t.syncer.stats.uncertainBatches + t.liveSyncer.stats.uncertainBatches).toBeGreaterThanOrEqual(2);
+      expect(t.syncer.stats.duplicatesSkipped + t.liveSyncer.stats.duplicatesSkipped).toBeGreaterThan(0);
+      expect((await direct.getRun(run.runId)).info.status).toBe('FINISHED');
+    },
+  );
 
   it('creates one run when the answer to runs/create is lost after the server applied it', async () => {
     const t = tracker('lost-create');
@@ -187,57 +199,74 @@ describe('push and redaction', () => {
     expect(pr.info.start_time).toBe((await readLocalRun(parent.location)).startTime);
   });
 
-  it('keeps env credentials and secret config values out of params, tags and artifacts, and sends them as auth', async () => {
-    const env = { MLFLOW_TRACKING_TOKEN: 'tok-3f9a7c1e55', MY_API_KEY: 'ak-981273645' };
-    const red = new Redactor(['dataset.auth'], secretValuesFromEnv(env));
-    const t = new RedactingTracker(tracker('secret', { env }), red);
-    const run = await t.startRun({ experiment: 'secret', tags: { note: 'token is tok-3f9a7c1e55' } });
-    await run.logParams({ 'db.password': 'hunter22', 'dataset.auth.user': 'bob', 'dataset.root': '/data', url: 'https://x?k=ak-981273645' });
-    await run.setTags({ 'ci.token': 'tok-3f9a7c1e55' });
-    await run.logText('config/config.yaml', 'db:\n  password: hunter22\n  host: h\nurl: https://x?k=ak-981273645\n');
-    const file = path.join(tmp, 'report.txt');
-    await fs.writeFile(file, 'auth: Bearer tok-3f9a7c1e55\n');
-    await run.logArtifact(file, 'reports');
-    await run.end('FINISHED');
-    const back = await direct.getRun(run.runId);
-    const text = JSON.stringify(back);
-    const arts = await direct.listArtifacts(back.info.artifact_uri ?? '');
-    const contents = (await Promise.all(arts.map((a) => direct.downloadArtifact(back.info.artifact_uri ?? '', a)))).map(String).join('\n');
-    for (const secret of ['tok-3f9a7c1e55', 'ak-981273645', 'hunter22', 'bob']) {
-      expect(text).not.toContain(secret);
-      expect(contents).not.toContain(secret);
-    }
-    expect(Object.fromEntries((back.data.params ?? []).map((p) => [p.key, p.value]))).toEqual({
-      'db.password': '***',
-      'dataset.auth.user': '***',
-      'dataset.root': '/data',
-      url: 'https://x?k=***',
-    });
-    expect(contents).toContain('password: ***');
-    const auth = proxy.requests.filter((r) => r.headers.authorization !== undefined).map((r) => r.headers.authorization);
-    expect(auth.length).toBeGreaterThan(0);
-    expect(new Set(auth)).toEqual(new Set(['Bearer tok-3f9a7c1e55']));
-  });
+  it(
+    'keeps env credentials and secret config values out of params, tags and artifacts, and sends them as ' + 'auth',
+    async () => {
+      const env = { MLFLOW_TRACKING_TOKEN: 'tok-3f9a7c1e55', MY_API_KEY: 'ak-981273645' };
+      const red = new Redactor(['dataset.auth'], secretValuesFromEnv(env));
+      const t = new RedactingTracker(tracker('secret', { env }), red);
+      const run = await t.startRun({ experiment: 'secret', tags: { note: 'token is tok-3f9a7c1e55' } });
+      await run.logParams({
+        'db.password': 'hunter22',
+        'dataset.auth.user': 'bob',
+        'dataset.root': '/data',
+        url: 'https://x?k=ak-981273645',
+      });
+      await run.setTags({ 'ci.token': 'tok-3f9a7c1e55' });
+      await run.logText('config/config.yaml', 'db:\n  password: hunter22\n  host: h\nurl: https://x?k=ak-981273645\n');
+      const file = path.join(tmp, 'report.txt');
+      await fs.writeFile(file, 'auth: Bearer tok-3f9a7c1e55\n');
+      await run.logArtifact(file, 'reports');
+      await run.end('FINISHED');
+      const back = await direct.getRun(run.runId);
+      const text = JSON.stringify(back);
+      const arts = await direct.listArtifacts(back.info.artifact_uri ?? '');
+      const contents = (await Promise.all(arts.map((a) => direct.downloadArtifact(back.info.artifact_uri ?? '', a))))
+        .map(String)
+        .join('\n');
+      for (const secret of ['tok-3f9a7c1e55', 'ak-981273645', 'hunter22', 'bob']) {
+        expect(text).not.toContain(secret);
+        expect(contents).not.toContain(secret);
+      }
+      expect(Object.fromEntries((back.data.params ?? []).map((p) => [p.key, p.value]))).toEqual({
+        'db.password': '***',
+        'dataset.auth.user': '***',
+        'dataset.root': '/data',
+        url: 'https://x?k=***',
+      });
+      expect(contents).toContain('password: ***');
+      const auth = proxy.requests
+        .filter((r) => r.headers.authorization !== undefined)
+        .map((r) => r.headers.authorization);
+      expect(auth.length).toBeGreaterThan(0);
+      expect(new Set(auth)).toEqual(new Set(['Bearer tok-3f9a7c1e55']));
+    },
+  );
 });
 
 describe('RestTracker.resumeRun', () => {
-  it('reopens a killed server run under the same id (RUNNING), continues its metrics, and ends it FINISHED', async () => {
-    const run = await tracker('resume-a').startRun({ experiment: 'resume' });
-    await run.logMetrics({ loss: 2 }, 1);
-    await run.end('KILLED');
-    expect((await direct.getRun(run.runId)).info.status).toBe('KILLED');
-    // another process (another tracker and spool) continues it
-    const again = await tracker('resume-b').resumeRun(run.runId);
-    expect(again.runId).toBe(run.runId);
-    expect((await direct.getRun(run.runId)).info.status).toBe('RUNNING');
-    await again.logMetrics({ loss: 1 }, 2);
-    await again.end('FINISHED');
-    const after = await direct.getRun(run.runId);
-    expect(after.info.status).toBe('FINISHED');
-    expect((await direct.getMetricHistory(run.runId, 'loss')).map((m) => [m.step, m.value])).toEqual([
-      [1, 2],
-      [2, 1],
-    ]);
-    await expect(tracker('resume-c').resumeRun('0'.repeat(32))).rejects.toThrow(/^resumeRun: cannot reopen run 0{32} on /);
-  });
+  it(
+    'reopens a killed server run under the same id (RUNNING), continues its metrics, and ends it ' + 'FINISHED',
+    async () => {
+      const run = await tracker('resume-a').startRun({ experiment: 'resume' });
+      await run.logMetrics({ loss: 2 }, 1);
+      await run.end('KILLED');
+      expect((await direct.getRun(run.runId)).info.status).toBe('KILLED');
+      // another process (another tracker and spool) continues it
+      const again = await tracker('resume-b').resumeRun(run.runId);
+      expect(again.runId).toBe(run.runId);
+      expect((await direct.getRun(run.runId)).info.status).toBe('RUNNING');
+      await again.logMetrics({ loss: 1 }, 2);
+      await again.end('FINISHED');
+      const after = await direct.getRun(run.runId);
+      expect(after.info.status).toBe('FINISHED');
+      expect((await direct.getMetricHistory(run.runId, 'loss')).map((m) => [m.step, m.value])).toEqual([
+        [1, 2],
+        [2, 1],
+      ]);
+      await expect(tracker('resume-c').resumeRun('0'.repeat(32))).rejects.toThrow(
+        /^resumeRun: cannot reopen run 0{32} on /,
+      );
+    },
+  );
 });

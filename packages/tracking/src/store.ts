@@ -84,7 +84,9 @@ export async function readExperiments(parent: string, activeRoot = true): Promis
 
 /** 18 digits, no leading zero: what MLflow's `_generate_unique_integer_id` produces. */
 export function experimentIdFor(name: string, attempt: number): string {
-  const h = createHash('sha256').update(attempt === 0 ? name : `${name}\u0000${attempt}`).digest();
+  const h = createHash('sha256')
+    .update(attempt === 0 ? name : `${name}\u0000${attempt}`)
+    .digest();
   const n = h.readBigUInt64BE(0) % 900_000_000_000_000_000n;
   return (n + 100_000_000_000_000_000n).toString();
 }
@@ -117,8 +119,10 @@ export class StoreLayout {
     const deleted = (await readExperiments(path.join(this.root, TRASH_DIR), false)).find((e) => e.meta.name === name);
     if (deleted) {
       throw new TrackingError(
-        `experiment ${JSON.stringify(name)} already exists in deleted state (${deleted.dir}); restore it in the MLflow UI ` +
-          `(mlflow experiments restore --experiment-id ${deleted.meta.experiment_id}), or permanently delete it with mlflow gc, or choose another experiment name`,
+        `experiment ${JSON.stringify(name)} already exists in deleted state (${deleted.dir}); restore it in ` +
+          `the MLflow UI ` +
+          (`(mlflow experiments restore --experiment-id ${deleted.meta.experiment_id}), or permanently delete ` +
+            `it with mlflow gc, or choose another experiment name`),
       );
     }
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -131,13 +135,19 @@ export class StoreLayout {
       const claimed = await this.claimExperiment(id, name);
       if (claimed) return claimed;
     }
-    throw new TrackingError(`cannot create experiment ${JSON.stringify(name)} in ${this.root}: no free experiment id after 100 attempts`);
+    throw new TrackingError(
+      `cannot create experiment ${JSON.stringify(name)} in ${this.root}: no free experiment id after 100 attempts`,
+    );
   }
 
   /** Like MLflow's get_experiment_by_name: newest first, then lowest id, among active experiments. */
   async findExperiment(name: string): Promise<StoredExperiment | undefined> {
-    const matches = (await readExperiments(this.root)).filter((e) => e.meta.name === name && e.meta.lifecycle_stage === 'active');
-    matches.sort((a, b) => b.meta.creation_time - a.meta.creation_time || a.meta.experiment_id.localeCompare(b.meta.experiment_id));
+    const matches = (await readExperiments(this.root)).filter(
+      (e) => e.meta.name === name && e.meta.lifecycle_stage === 'active',
+    );
+    matches.sort(
+      (a, b) => b.meta.creation_time - a.meta.creation_time || a.meta.experiment_id.localeCompare(b.meta.experiment_id),
+    );
     return matches[0];
   }
 
@@ -174,7 +184,10 @@ export class StoreLayout {
 
   /** The folder of run `runId` among active and deleted experiments, if it has a meta.yaml. */
   async findRunDir(runId: string): Promise<string | undefined> {
-    const parents = [...(await experimentDirs(this.root, true)), ...(await experimentDirs(path.join(this.root, TRASH_DIR), false))];
+    const parents = [
+      ...(await experimentDirs(this.root, true)),
+      ...(await experimentDirs(path.join(this.root, TRASH_DIR), false)),
+    ];
     for (const exp of parents) {
       const dir = path.join(exp, runId);
       const ok = await fs.stat(path.join(dir, META_FILE)).then(

@@ -29,7 +29,10 @@ const BARE_HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9
 export function trackingUriProblem(uri: string): string | undefined {
   if (uri.trim() === '') return `empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`;
   if (BARE_HOST_PORT.test(uri)) {
-    return `${JSON.stringify(uri)} has no scheme; for a tracking server write "http://${uri}" (a local store is "file:./mlruns")`;
+    return (
+      `${JSON.stringify(uri)} has no scheme; for a tracking server write "http://${uri}" (a local store is ` +
+      `"file:./mlruns")`
+    );
   }
   return undefined;
 }
@@ -41,7 +44,8 @@ export function trackingUriProblem(uri: string): string | undefined {
  */
 export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'tracking.uri'): string {
   const shown = `${configKey} = ${JSON.stringify(uri)}`;
-  if (uri.trim() === '') throw new TrackingError(`${shown}: empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`);
+  if (uri.trim() === '')
+    throw new TrackingError(`${shown}: empty tracking URI; use ${JSON.stringify(DEFAULT_TRACKING_URI)}`);
   const problem = trackingUriProblem(uri);
   if (problem !== undefined) throw new TrackingError(`${configKey}: ${problem}`);
   const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();
@@ -49,14 +53,22 @@ export function resolveStoreRoot(uri: string, baseDir: string, configKey = 'trac
   if (scheme === undefined || scheme.length === 1) return path.resolve(baseDir, uri);
   if (scheme === 'file') return path.resolve(baseDir, filePath(uri, shown));
   if (REST_SCHEMES.has(scheme)) {
-    throw new TrackingError(`${shown}: this is a tracking server, but a local file store is needed here ("file:./mlruns", "file:///abs/mlruns" or a plain path)`);
+    throw new TrackingError(
+      `${shown}: this is a tracking server, but a local file store is needed here ("file:./mlruns", ` +
+        `"file:///abs/mlruns" or a plain path)`,
+    );
   }
   if (UNSUPPORTED_REST.has(scheme)) {
-    throw new TrackingError(`${shown}: '${scheme}:' tracking is not supported; use an MLflow server's http(s):// URI or a file store ("file:./mlruns")`);
+    throw new TrackingError(
+      `${shown}: '${scheme}:' tracking is not supported; use an MLflow server's http(s):// URI or a file ` +
+        `store ("file:./mlruns")`,
+    );
   }
   throw new TrackingError(
-    `${shown}: unsupported scheme '${scheme}:'; use an MLflow file store ("file:./mlruns", "file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
-      `For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target sqlite:///mlflow.db`,
+    `${shown}: unsupported scheme '${scheme}:'; use an MLflow file store ("file:./mlruns", ` +
+      `"file:///abs/mlruns" or a plain path) or a tracking server (http://host:port). ` +
+      (`For a database store, log to a file store and run mlflow migrate-filestore --source ./mlruns --target ` +
+        `sqlite:///mlflow.db`),
   );
 }
 
@@ -68,10 +80,15 @@ function filePath(uri: string, shown: string): string {
   try {
     url = new URL(uri);
   } catch (e) {
-    throw new TrackingError(`${shown}: not a valid file URI; use "file:./mlruns" or "file:///absolute/path"`, { cause: e });
+    throw new TrackingError(`${shown}: not a valid file URI; use "file:./mlruns" or "file:///absolute/path"`, {
+      cause: e,
+    });
   }
   if (url.host !== '' && url.host !== 'localhost') {
-    throw new TrackingError(`${shown}: file URIs on another host ('${url.host}') are not supported; for a relative path write "file:./mlruns" (no '//')`);
+    throw new TrackingError(
+      `${shown}: file URIs on another host ('${url.host}') are not supported; for a relative path write ` +
+        `"file:./mlruns" (no '//')`,
+    );
   }
   return fileURLToPath(`file://${url.pathname}`);
 }

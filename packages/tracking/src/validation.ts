@@ -33,7 +33,11 @@ export function posixNormpath(p: string): string {
   const out: string[] = [];
   for (const comp of p.split('/')) {
     if (comp === '' || comp === '.') continue;
-    if (comp !== '..' || (initialSlashes === 0 && out.length === 0) || (out.length > 0 && out[out.length - 1] === '..')) {
+    if (
+      comp !== '..' ||
+      (initialSlashes === 0 && out.length === 0) ||
+      (out.length > 0 && out[out.length - 1] === '..')
+    ) {
       out.push(comp);
     } else if (out.length > 0) {
       out.pop();
@@ -56,26 +60,34 @@ export function validateKey(kind: KeyKind, key: unknown): asserts key is string 
   const shown = JSON.stringify(key);
   if (!KEY_PATTERN.test(key)) {
     throw new TrackingError(
-      `invalid ${kind} key ${shown}: names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)`,
+      `invalid ${kind} key ${shown}: names may only contain alphanumerics, underscores (_), dashes (-), ` +
+        `periods (.), spaces ( ) and slashes (/)`,
     );
   }
   const norm = posixNormpath(key);
   if (norm !== key || norm === '.' || norm.startsWith('..') || norm.startsWith('/')) {
     throw new TrackingError(
-      `invalid ${kind} key ${shown}: keys become file paths and must not resolve to another name (this one resolves to ${JSON.stringify(norm)}); ` +
+      `invalid ${kind} key ${shown}: keys become file paths and must not resolve to another name (this one ` +
+        `resolves to ${JSON.stringify(norm)}); ` +
         `avoid empty keys, '.', '..', leading, trailing or doubled slashes`,
     );
   }
   const len = codePointLength(key);
   if (len > MAX_KEY_LENGTH) {
-    throw new TrackingError(`invalid ${kind} key ${shown}: it is ${len} characters long, MLflow allows at most ${MAX_KEY_LENGTH}; shorten it (keys are never truncated)`);
+    throw new TrackingError(
+      `invalid ${kind} key ${shown}: it is ${len} characters long, MLflow allows at most ${MAX_KEY_LENGTH}; ` +
+        `shorten it (keys are never truncated)`,
+    );
   }
 }
 
 function validateLength(what: string, key: string, value: string, limit: number, hint: string): void {
   const len = codePointLength(value);
   if (len > limit) {
-    throw new TrackingError(`${what} ${JSON.stringify(key)}: value is ${len} characters long, MLflow allows at most ${limit} (values are never truncated); ${hint}`);
+    throw new TrackingError(
+      `${what} ${JSON.stringify(key)}: value is ${len} characters long, MLflow allows at most ${limit} ` +
+        `(values are never truncated); ${hint}`,
+    );
   }
 }
 
@@ -84,7 +96,8 @@ export function validateParamValue(key: string, value: string): void {
 }
 
 export function validateTagValue(key: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw new TrackingError(`tag ${JSON.stringify(key)}: value must be a string, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new TrackingError(`tag ${JSON.stringify(key)}: value must be a string, got ${typeof value}`);
   validateLength('tag', key, value, MAX_TAG_VALUE_LENGTH, 'log it as a text artifact with logText instead');
 }
 
@@ -92,12 +105,18 @@ export function validateTagValue(key: string, value: unknown): asserts value is 
 export function paramToString(key: string, value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw new TrackingError(`param ${JSON.stringify(key)}: value must be a string, number or boolean, got ${value === null ? 'null' : typeof value}`);
+  throw new TrackingError(
+    `param ${JSON.stringify(key)}: value must be a string, number or boolean, got ` +
+      `${value === null ? 'null' : typeof value}`,
+  );
 }
 
 export function validateMetric(key: string, value: unknown, step: unknown): asserts value is number {
   if (typeof value !== 'number') {
-    throw new TrackingError(`metric ${JSON.stringify(key)}: value must be a number (a 64-bit float), got ${value === null ? 'null' : typeof value}`);
+    throw new TrackingError(
+      `metric ${JSON.stringify(key)}: value must be a number (a 64-bit float), got ` +
+        `${value === null ? 'null' : typeof value}`,
+    );
   }
   if (typeof step !== 'number' || !Number.isSafeInteger(step)) {
     throw new TrackingError(`metric ${JSON.stringify(key)}: step must be an integer, got ${String(step)}`);
@@ -110,7 +129,10 @@ export function validateExperimentName(name: unknown): asserts name is string {
   }
   const len = codePointLength(name);
   if (len > MAX_EXPERIMENT_NAME_LENGTH) {
-    throw new TrackingError(`invalid experiment name ${JSON.stringify(name.slice(0, 60))}…: it is ${len} characters long, MLflow allows at most ${MAX_EXPERIMENT_NAME_LENGTH}`);
+    throw new TrackingError(
+      `invalid experiment name ${JSON.stringify(name.slice(0, 60))}…: it is ${len} characters long, MLflow ` +
+        `allows at most ${MAX_EXPERIMENT_NAME_LENGTH}`,
+    );
   }
 }
 
@@ -119,7 +141,9 @@ const RUN_ID_PATTERN = /^[a-zA-Z0-9][\w-]{0,255}$/;
 
 export function validateRunId(what: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || !RUN_ID_PATTERN.test(id)) {
-    throw new TrackingError(`invalid ${what} ${JSON.stringify(id)}: run ids are 32 hex characters (MLflow accepts [A-Za-z0-9][\\w-]{0,255})`);
+    throw new TrackingError(
+      `invalid ${what} ${JSON.stringify(id)}: run ids are 32 hex characters (MLflow accepts [A-Za-z0-9][\\w-]{0,255})`,
+    );
   }
 }
 
@@ -130,11 +154,15 @@ export function validateRunId(what: string, id: unknown): asserts id is string {
 export function normalizeArtifactPath(p: string, allowEmpty: boolean): string {
   const trimmed = p.replace(/\\/g, '/');
   if (trimmed.startsWith('/') || /^[a-zA-Z]:/.test(trimmed)) {
-    throw new TrackingError(`invalid artifact path ${JSON.stringify(p)}: it must be relative to the run's artifacts folder`);
+    throw new TrackingError(
+      `invalid artifact path ${JSON.stringify(p)}: it must be relative to the run's artifacts folder`,
+    );
   }
   const norm = posixNormpath(trimmed);
   if (norm === '..' || norm.startsWith('../')) {
-    throw new TrackingError(`invalid artifact path ${JSON.stringify(p)}: it must stay inside the run's artifacts folder (no '..')`);
+    throw new TrackingError(
+      `invalid artifact path ${JSON.stringify(p)}: it must stay inside the run's artifacts folder (no '..')`,
+    );
   }
   if (norm === '.') {
     if (allowEmpty) return '';

@@ -10,7 +10,14 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 
 describe('niwt weights inspect', () => {
   it('lists layers and shapes of a Keras .h5', async () => {
-    const dir = execFileSync(path.join(repo, 'scripts/keras-fixtures.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 }).trim().split('\n').pop()!;
+    const dir = execFileSync(path.join(repo, 'scripts/keras-fixtures.sh'), [], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 1_800_000,
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
     const program = new Command().exitOverride();
     registerWeightsCommands(program);
     const out: string[] = [];

@@ -20,7 +20,9 @@ explain: { enabled: false }
 
 /** The cache's log lines written since `from` lines, as `stage → outcome` (hit, computed or waited). */
 function outcomes(dir: string, from: number): { stages: Record<string, string>; lines: number } {
-  const lines = readFileSync(path.join(dir, '.niwt/cache/cache-log.jsonl'), 'utf8').split('\n').filter((l) => l);
+  const lines = readFileSync(path.join(dir, '.niwt/cache/cache-log.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l);
   const stages: Record<string, string> = {};
   for (const e of lines.slice(from).map((l) => JSON.parse(l) as CacheEvent)) {
     if (e.event === 'failed' || e.event === 'stale-lock') throw new Error(`unexpected event ${JSON.stringify(e)}`);

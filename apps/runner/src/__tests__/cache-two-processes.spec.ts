@@ -71,7 +71,10 @@ describe('one computation per cache entry', () => {
     expect(net.find((e) => e.event === 'waited')!.owner!.pid).toBe(owner.pid);
     // every other entry is computed once as well (the waiter may also find it finished: a plain hit)
     for (const stage of ['activations', 'importances']) {
-      expect(log.filter((e) => e.stage === stage && e.event === 'computed'), stage).toHaveLength(1);
+      expect(
+        log.filter((e) => e.stage === stage && e.event === 'computed'),
+        stage,
+      ).toHaveLength(1);
     }
     expect(log.filter((e) => e.event === 'failed' || e.event === 'stale-lock')).toEqual([]);
 

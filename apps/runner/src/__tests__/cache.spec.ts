@@ -19,7 +19,9 @@ async function fixture(): Promise<string> {
   const root = path.join(tempDir('cache'), 'cache');
   const cache = new StageCache(root);
   const put = async (stage: string, key: string, bytes: number, ageMs: number): Promise<void> => {
-    const { dir } = await cache.getOrCreate(stage, key, (tmp) => fs.writeFile(path.join(tmp, 'data.bin'), Buffer.alloc(bytes)));
+    const { dir } = await cache.getOrCreate(stage, key, (tmp) =>
+      fs.writeFile(path.join(tmp, 'data.bin'), Buffer.alloc(bytes)),
+    );
     const t = new Date(Date.now() - ageMs);
     await fs.utimes(path.join(dir, '.complete'), t, t);
   };
@@ -60,12 +62,16 @@ describe('niwt cache', () => {
     expect(text.split('\n').filter((l) => l !== '')).toHaveLength(3);
     expect(text).toMatch(/^activations {2}2 entries, 3\.0 KiB$/m);
     expect(text).toMatch(/^ {2}aaaa +1\.0 KiB +10d$/m);
-    expect(JSON.parse(await cacheCli(['cache', 'ls', '--dir', path.join(root, 'missing'), '--json'])) as LsJson).toMatchObject({ stages: [], entries: [] });
+    expect(
+      JSON.parse(await cacheCli(['cache', 'ls', '--dir', path.join(root, 'missing'), '--json'])) as LsJson,
+    ).toMatchObject({ stages: [], entries: [] });
   });
 
   it('prune --older-than removes old entries (temp folders of killed runs included) and keeps the rest', async () => {
     const root = await fixture();
-    const dry = JSON.parse(await cacheCli(['cache', 'prune', '--dir', root, '--older-than', '36h', '--dry-run', '--json'])) as { removed: { key: string }[]; kept: number; bytes: number };
+    const dry = JSON.parse(
+      await cacheCli(['cache', 'prune', '--dir', root, '--older-than', '36h', '--dry-run', '--json']),
+    ) as { removed: { key: string }[]; kept: number; bytes: number };
     expect(dry.removed.map((e) => e.key)).toEqual(['aaaa', 'cccc', 'dddd.tmp-4242-1700000000000']);
     expect(dry).toMatchObject({ kept: 1, bytes: 1024 + 524 + 300 });
     expect((await fs.readdir(path.join(root, 'activations'))).sort()).toEqual(['aaaa', 'bbbb']);
@@ -75,7 +81,9 @@ describe('niwt cache', () => {
     expect(await fs.readdir(path.join(root, 'activations'))).toEqual(['bbbb']);
     expect(await new StageCache(root).get('activations', 'bbbb')).toBe(path.join(root, 'activations', 'bbbb'));
 
-    const stage = JSON.parse(await cacheCli(['cache', 'prune', '--dir', root, '--stage', 'seen-network', '--all', '--json'])) as { removed: { key: string }[]; kept: number };
+    const stage = JSON.parse(
+      await cacheCli(['cache', 'prune', '--dir', root, '--stage', 'seen-network', '--all', '--json']),
+    ) as { removed: { key: string }[]; kept: number };
     expect(stage.removed.map((e) => e.key)).toEqual(['cccc', 'dddd.tmp-4242-1700000000000']);
     expect(stage.kept).toBe(1);
     expect(await fs.readdir(path.join(root, 'seen-network'))).toEqual([]);
@@ -84,9 +92,15 @@ describe('niwt cache', () => {
 
   it('refuses a prune that does not say what to remove, an unknown stage and a malformed age', async () => {
     const root = await fixture();
-    await expect(cacheCli(['cache', 'prune', '--dir', root])).rejects.toThrow(/--older-than <age> \(e\.g\. 7d\) or --all/);
-    await expect(cacheCli(['cache', 'prune', '--dir', root, '--all', '--stage', 'activation'])).rejects.toThrow(/no such stage .*stages: activations, seen-network/);
-    await expect(cacheCli(['cache', 'prune', '--dir', root, '--older-than', 'week'])).rejects.toBeInstanceOf(UsageError);
+    await expect(cacheCli(['cache', 'prune', '--dir', root])).rejects.toThrow(
+      /--older-than <age> \(e\.g\. 7d\) or --all/,
+    );
+    await expect(cacheCli(['cache', 'prune', '--dir', root, '--all', '--stage', 'activation'])).rejects.toThrow(
+      /no such stage .*stages: activations, seen-network/,
+    );
+    await expect(cacheCli(['cache', 'prune', '--dir', root, '--older-than', 'week'])).rejects.toBeInstanceOf(
+      UsageError,
+    );
     expect(parseAge('90m')).toBe(90 * 60_000);
     expect(parseAge('2w')).toBe(14 * DAY);
     expect((await fs.readdir(path.join(root, 'activations'))).sort()).toEqual(['aaaa', 'bbbb']);

@@ -46,7 +46,12 @@ async function writeFixture(dir: string): Promise<void> {
   writeFileSync(path.join(root, 'classes.txt'), lines(CLASSES.map((c) => c.name)));
   writeFileSync(path.join(root, 'attributes.txt'), 'unused\n');
   writeFileSync(path.join(root, 'class-attributes.txt'), lines(CLASSES.map((_, i) => String(i))));
-  writeFileSync(path.join(root, 'split.yaml'), `seen: [${CLASSES.filter((c) => !UNSEEN.includes(c.name)).map((c) => `"${c.name}"`).join(', ')}]\nunseen: [${UNSEEN.map((u) => `"${u}"`).join(', ')}]\n`);
+  writeFileSync(
+    path.join(root, 'split.yaml'),
+    `seen: [${CLASSES.filter((c) => !UNSEEN.includes(c.name))
+      .map((c) => `"${c.name}"`)
+      .join(', ')}]\nunseen: [${UNSEEN.map((u) => `"${u}"`).join(', ')}]\n`,
+  );
   for (const [ci, c] of CLASSES.entries()) {
     const imgDir = path.join(root, 'images', c.name);
     const txtDir = path.join(dir, 'text_c10', c.reed ? alternateCubSpelling(c.name)! : c.name);
@@ -56,9 +61,19 @@ async function writeFixture(dir: string): Promise<void> {
       const base = `${c.name.split('.')[1]}_${String(k + 1).padStart(4, '0')}_${100 + ci * 10 + k}`;
       const px = Buffer.alloc(16 * 16 * 3);
       for (let i = 0; i < px.length; i++) px[i] = (ci * 53 + (i % 3) * 90 + ((i * 7 + k * 13) % 40)) % 256;
-      await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(imgDir, `${base}.png`));
-      const caps = Array.from({ length: 10 }, (_, j) => `This bird has ${c.words[j % 2]} wings and a ${c.words[(j + 1) % 2]} ${COMMON[(j + k) % COMMON.length]}, qwzx.`);
-      const bytes = k === 0 ? Buffer.concat([Buffer.from(caps[0]), Buffer.from([0xff, 0xfe]), Buffer.from(`\n\n${caps[1]}\n`)]) : Buffer.from(lines(caps));
+      await sharp(px, { raw: { width: 16, height: 16, channels: 3 } })
+        .png()
+        .toFile(path.join(imgDir, `${base}.png`));
+      const caps = Array.from(
+        { length: 10 },
+        (_, j) =>
+          `This bird has ${c.words[j % 2]} wings and a ${c.words[(j + 1) % 2]} ` +
+          `${COMMON[(j + k) % COMMON.length]}, qwzx.`,
+      );
+      const bytes =
+        k === 0
+          ? Buffer.concat([Buffer.from(caps[0]), Buffer.from([0xff, 0xfe]), Buffer.from(`\n\n${caps[1]}\n`)])
+          : Buffer.from(lines(caps));
       writeFileSync(path.join(txtDir, `${base}.txt`), bytes);
     }
   }
@@ -66,7 +81,10 @@ async function writeFixture(dir: string): Promise<void> {
   const entries = function* (): Generator<Word2VecEntry> {
     for (const w of vocab) yield [w, vectorOf(w)];
   };
-  await writeWord2Vec(path.join(dir, 'vectors.bin.gz'), { vocab: vocab.length, dim: DIM }, entries(), { format: 'binary', gzip: true });
+  await writeWord2Vec(path.join(dir, 'vectors.bin.gz'), { vocab: vocab.length, dim: DIM }, entries(), {
+    format: 'binary',
+    gzip: true,
+  });
 }
 
 const CONFIG = `experiment: captions-test
@@ -103,10 +121,20 @@ describe('niwt run with the captions encoder', () => {
     const niwt = r.methods[0];
     for (const v of [niwt.s, niwt.u, niwt.H, niwt.zslT1]) expect(Number.isFinite(v)).toBe(true);
     const knowledge = stages.find((s) => s.startsWith('knowledge: '));
-    // 11 classes × (5 images × 10 captions + 1 image × 2); "qwzx" is the one OOV type of 26, once in each 10-token caption
-    expect(knowledge).toBe(`knowledge: ${DIM} dims: captions from text_c10 via vectors.bin.gz (${DIM}-d): 66 images, 572 captions; OOV 10.0% of tokens, 3.8% of types`);
-    expect(warnings).toEqual([expect.stringMatching(/^captions: 11 of 66 caption files have fewer than 10 captions \(first: .*_0001_\d+\.txt has 2\)$/)]);
-    expect(readdirSync(path.join(dir, 'cache', 'knowledge-captions')).filter((d) => !d.includes('.tmp-'))).toHaveLength(1);
+    // 11 classes × (5 images × 10 captions + 1 image × 2); "qwzx" is the one OOV type of 26, once in each 10-token
+    // caption
+    expect(knowledge).toBe(
+      `knowledge: ${DIM} dims: captions from text_c10 via vectors.bin.gz (${DIM}-d): 66 images, 572 ` +
+        `captions; OOV 10.0% of tokens, 3.8% of types`,
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^captions: 11 of 66 caption files have fewer than 10 captions \(first: .*_0001_\d+\.txt has 2\)$/,
+      ),
+    ]);
+    expect(readdirSync(path.join(dir, 'cache', 'knowledge-captions')).filter((d) => !d.includes('.tmp-'))).toHaveLength(
+      1,
+    );
     expect(readFileSync(path.join(r.location, 'params', 'knowledge.name'), 'utf8')).toBe('captions');
     expect(readFileSync(path.join(r.location, 'params', 'knowledge.textRoot'), 'utf8')).toBe('text_c10');
   }, 300_000);
@@ -120,7 +148,10 @@ describe('niwt run with the captions encoder', () => {
     expect(res.code).toBe(2);
     // the short-caption warning comes first; the error is one line, the last
     const lines = res.stderr.trimEnd().split('\n');
-    expect(lines.at(-1)).toBe(`niwt: ${path.join(dir, 'bad.bin')}: wrong header "GoogleNews vectors" at line 1; expected "<vocab size> <dim>\\n" (word2vec binary)`);
+    expect(lines.at(-1)).toBe(
+      `niwt: ${path.join(dir, 'bad.bin')}: wrong header "GoogleNews vectors" at line 1; expected "<vocab ` +
+        `size> <dim>\\n" (word2vec binary)`,
+    );
     expect(lines.filter((l) => l.startsWith('niwt:'))).toHaveLength(1);
   }, 300_000);
 
@@ -130,7 +161,9 @@ describe('niwt run with the captions encoder', () => {
     writeFileSync(path.join(dir, 'c.yaml'), `${CONFIG}cacheDir: cache\nexplain: { enabled: false }\n`);
     let seen = 0;
     const outcomes = (): Record<string, string> => {
-      const lines = readFileSync(path.join(dir, 'cache', 'cache-log.jsonl'), 'utf8').split('\n').filter((l) => l);
+      const lines = readFileSync(path.join(dir, 'cache', 'cache-log.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l);
       const events = lines.slice(seen).map((l) => JSON.parse(l) as CacheEvent);
       seen = lines.length;
       return Object.fromEntries(events.filter((e) => e.event !== 'miss').map((e) => [e.stage, e.event]));

@@ -9,7 +9,10 @@ import { REPO, tempDir } from './helpers.js';
 
 const MAIN = path.join(REPO, 'apps/runner/dist/main.js');
 
-function withClosedStdout(args: string[], cwd: string): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function withClosedStdout(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy(); // the reader is gone before the first line
@@ -24,8 +27,12 @@ describe('output to a closed pipe ends quietly', () => {
   it.each([
     ['runs ls', ['runs', 'ls']],
     ['plugins ls --json', ['plugins', 'ls', '--json']],
-  ])('niwt %s: exit 0, nothing on stderr', async (_name, args) => {
-    const r = await withClosedStdout(args, tempDir('pipes'));
-    expect(r).toEqual({ code: 0, signal: null, stderr: '' });
-  }, 60_000);
+  ])(
+    'niwt %s: exit 0, nothing on stderr',
+    async (_name, args) => {
+      const r = await withClosedStdout(args, tempDir('pipes'));
+      expect(r).toEqual({ code: 0, signal: null, stderr: '' });
+    },
+    60_000,
+  );
 });

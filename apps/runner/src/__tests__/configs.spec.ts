@@ -7,7 +7,9 @@ import { composeExperiment } from '../compose.js';
 import { REPO } from './helpers.js';
 
 function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(path.join(dir, e.name)) : e.name.endsWith('.yaml') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? yamlFiles(path.join(dir, e.name)) : e.name.endsWith('.yaml') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 const files = yamlFiles(path.join(REPO, 'configs'));
@@ -34,7 +36,8 @@ describe('shipped configs', () => {
     expect(exp.methods.length).toBeGreaterThan(0);
   });
 
-  // the release's arg_configs/*.json (ramprs/neuron-importance-zsl): batch_size, reg_lambda, num_epochs − 1, seen biases
+  // the release's arg_configs/*.json (ramprs/neuron-importance-zsl): batch_size, reg_lambda, num_epochs − 1, seen
+  // biases
   const RELEASE: Record<string, [batch: number, lambda: number, epochs: number, seenBias: string]> = {
     'awa2-resnet101-attributes': [32, 1e-3, 499, 'zero'],
     'awa2-vgg16-attributes': [64, 1e-3, 299, 'keep'],
@@ -43,10 +46,24 @@ describe('shipped configs', () => {
     'cub-vgg16-attributes': [32, 1e-2, 299, 'keep'],
     'cub-vgg16-captions': [32, 1e-4, 299, 'keep'],
   };
-  it.each(Object.entries(RELEASE))('paper preset %s uses the release\'s values for every documented departure', async (name, [batch, lambda, epochs, seenBias]) => {
-    const exp = await composeExperiment(path.join(REPO, 'configs/paper', `${name}.yaml`), { cwd: REPO, logger: silentLogger });
-    const niwt = exp.methods.find((m) => m.spec.name === 'niwt')!.options as Record<string, unknown>;
-    expect(niwt).toMatchObject({ batchSize: batch, lambda, maxEpochs: epochs, seenBias, adamEpsilon: 1e-8, finalWeights: 'best-epoch-loss', maxSteps: 100_000_000 });
-    expect(niwt.map).toMatchObject({ heldOutClasses: 5, refit: false, select: 'loss' });
-  });
+  it.each(Object.entries(RELEASE))(
+    "paper preset %s uses the release's values for every documented departure",
+    async (name, [batch, lambda, epochs, seenBias]) => {
+      const exp = await composeExperiment(path.join(REPO, 'configs/paper', `${name}.yaml`), {
+        cwd: REPO,
+        logger: silentLogger,
+      });
+      const niwt = exp.methods.find((m) => m.spec.name === 'niwt')!.options as Record<string, unknown>;
+      expect(niwt).toMatchObject({
+        batchSize: batch,
+        lambda,
+        maxEpochs: epochs,
+        seenBias,
+        adamEpsilon: 1e-8,
+        finalWeights: 'best-epoch-loss',
+        maxSteps: 100_000_000,
+      });
+      expect(niwt.map).toMatchObject({ heldOutClasses: 5, refit: false, select: 'loss' });
+    },
+  );
 });

@@ -182,14 +182,18 @@ describe('niwt run with a plugin that breaks its contract', () => {
       "knowledge 'bad-attributes': dimension 'orientation:horizontal' of class 19 ('2-red-diagonal') is Infinity " +
         '(expected finite values)',
     ],
-  ])('%s: exit 2, one line, no run opened', async (_, yaml, message) => {
-    const dir = pluginFolder();
-    writeFileSync(path.join(dir, 'c.yaml'), yaml);
-    const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
-    expect(r.stderr).toBe(`niwt: ${message}\n`);
-    expect(r.code).toBe(2);
-    expect(existsSync(path.join(dir, 'mlruns'))).toBe(false);
-  }, 120_000);
+  ])(
+    '%s: exit 2, one line, no run opened',
+    async (_, yaml, message) => {
+      const dir = pluginFolder();
+      writeFileSync(path.join(dir, 'c.yaml'), yaml);
+      const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
+      expect(r.stderr).toBe(`niwt: ${message}\n`);
+      expect(r.code).toBe(2);
+      expect(existsSync(path.join(dir, 'mlruns'))).toBe(false);
+    },
+    120_000,
+  );
 
   it.each([
     [
@@ -210,15 +214,19 @@ describe('niwt run with a plugin that breaks its contract', () => {
       "backbone 'toy': extract() gave 128 feature values for 64 images (expected 64 × 3)",
       'activations at mean',
     ],
-  ])('backbone %s: exit 2, one line, the run ends FAILED with it recorded', async (_, bb, msg, stage) => {
-    const dir = pluginFolder();
-    writeFileSync(path.join(dir, 'c.yaml'), config('', '', bb));
-    const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
-    expect(r.stderr).toBe(`niwt: ${msg}\n`);
-    expect(r.code).toBe(2);
-    const runs = await listLocalRuns(path.join(dir, 'mlruns'));
-    expect(runs.map((x) => x.status)).toEqual(['FAILED']);
-    expect(runs[0].tags['niwt.error']).toBe(msg);
-    expect(runs[0].tags['niwt.interrupted_at']).toBe(stage);
-  }, 120_000);
+  ])(
+    'backbone %s: exit 2, one line, the run ends FAILED with it recorded',
+    async (_, bb, msg, stage) => {
+      const dir = pluginFolder();
+      writeFileSync(path.join(dir, 'c.yaml'), config('', '', bb));
+      const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
+      expect(r.stderr).toBe(`niwt: ${msg}\n`);
+      expect(r.code).toBe(2);
+      const runs = await listLocalRuns(path.join(dir, 'mlruns'));
+      expect(runs.map((x) => x.status)).toEqual(['FAILED']);
+      expect(runs[0].tags['niwt.error']).toBe(msg);
+      expect(runs[0].tags['niwt.interrupted_at']).toBe(stage);
+    },
+    120_000,
+  );
 });

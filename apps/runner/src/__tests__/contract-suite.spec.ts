@@ -90,4 +90,3 @@ export default new ContainerModule(({ bind }) => {
     await expect(checkPlugin(bench, spec)).rejects.toThrow(message);
   });
 });
-

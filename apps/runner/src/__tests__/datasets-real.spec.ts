@@ -14,8 +14,18 @@ import { REPO, tempDir } from './helpers.js';
 let python: string | undefined;
 /** scipy.io.savemat through scripts/scipy-mat.py. */
 function scipyWriteMat(file: string, vars: Readonly<Record<string, MatVarSpec>>, compress: boolean): void {
-  python ??= execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
-  execFileSync(python, [path.join(REPO, 'scripts/scipy-mat.py'), 'write', file, ...(compress ? [] : ['--no-compress'])], { input: JSON.stringify(vars), stdio: ['pipe', 'inherit', 'inherit'] });
+  python ??= execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
+  execFileSync(
+    python,
+    [path.join(REPO, 'scripts/scipy-mat.py'), 'write', file, ...(compress ? [] : ['--no-compress'])],
+    { input: JSON.stringify(vars), stdio: ['pipe', 'inherit', 'inherit'] },
+  );
 }
 
 async function run(dir: string, config: string): Promise<RunResult> {
@@ -29,7 +39,11 @@ async function run(dir: string, config: string): Promise<RunResult> {
 }
 
 const expectSane = (r: RunResult, counts: RawFixture['xlsa17']['counts']): void => {
-  expect(r.dataset).toMatchObject({ trainval: counts.trainval, testSeen: counts.testSeen, testUnseen: counts.testUnseen });
+  expect(r.dataset).toMatchObject({
+    trainval: counts.trainval,
+    testSeen: counts.testSeen,
+    testUnseen: counts.testUnseen,
+  });
   const m = r.methods[0];
   for (const v of [m.s, m.u, m.H, m.zslT1]) expect(v).toBeGreaterThanOrEqual(0);
   expect(Number.isFinite(m.H)).toBe(true);

@@ -20,15 +20,27 @@ describe('format edges', () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir('format-edges');
-    const py = execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
-    execFileSync(py, [path.join(REPO, 'scripts/format-edge-fixtures.py'), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const py = execFileSync(path.join(REPO, 'scripts/scipy-venv.sh'), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
+    execFileSync(py, [path.join(REPO, 'scripts/format-edge-fixtures.py'), dir], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
   }, 300_000);
 
   it('weights inspect reads a Keras 3 .keras archive and says what is inside', async () => {
     const r = await runCli(['weights', 'inspect', path.join(dir, 'model.keras')], dir);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`${path.join(dir, 'model.keras')}: keras3-archive, 2 layers with weights, 24 parameters`);
-    expect(r.stdout).toContain("Keras 3.10.0 archive; Sequential 'tiny' of 3 layers; entries: metadata.json, config.json, model.weights.h5");
+    expect(r.stdout).toContain(
+      `${path.join(dir, 'model.keras')}: keras3-archive, 2 layers with weights, 24 parameters`,
+    );
+    expect(r.stdout).toContain(
+      "Keras 3.10.0 archive; Sequential 'tiny' of 3 layers; entries: metadata.json, config.json, model.weights.h5",
+    );
     expect(r.stdout).toMatch(/^dense {24}\[3, 4\] \[4\]$/m);
     expect(r.stdout).toMatch(/^dense_1 {22}\[4, 2\]$/m);
   }, 120_000);
@@ -38,7 +50,10 @@ describe('format edges', () => {
     await fs.writeFile(f, 'these are not weights\n');
     const r = await runCli(['weights', 'inspect', f], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe(`niwt: ${f}: not an HDF5 file or a Keras archive — it looks like a text file; expected a Keras .h5 / .keras file or a tfjs model.json`);
+    expect(r.stderr.trim()).toBe(
+      `niwt: ${f}: not an HDF5 file or a Keras archive — it looks like a text file; expected a Keras .h5 / ` +
+        `.keras file or a tfjs model.json`,
+    );
     expect(r.stderr).not.toContain('HDF5-DIAG');
   }, 120_000);
 
@@ -48,7 +63,9 @@ describe('format edges', () => {
     await fs.writeFile(f, full.subarray(0, 1000));
     const r = await runCli(['weights', 'inspect', f], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe(`niwt: ${f}: truncated HDF5 file (1000 bytes; its superblock says ${full.length}); copy or download it again`);
+    expect(r.stderr.trim()).toBe(
+      `niwt: ${f}: truncated HDF5 file (1000 bytes; its superblock says ${full.length}); copy or download it again`,
+    );
     expect(r.stderr).not.toContain('HDF5-DIAG');
   }, 120_000);
 
@@ -60,7 +77,10 @@ describe('format edges', () => {
     const bin = path.join(dir, 'vectors.txt');
     await writeWord2Vec(text, { vocab: 2, dim: 3 }, entries, { format: 'text' });
     await writeWord2Vec(bin, { vocab: 2, dim: 3 }, entries, { format: 'binary' });
-    for (const [f, format] of [[text, 'text'], [bin, 'binary']] as const) {
+    for (const [f, format] of [
+      [text, 'text'],
+      [bin, 'binary'],
+    ] as const) {
       const r = await readWord2Vec(f, words);
       expect(r.format).toBe(format);
       expect(r.matchedExact).toBe(2);
@@ -83,7 +103,10 @@ describe('format edges', () => {
   it('NIWT stage D with exactly one unseen class (fast and double backprop agree)', () => {
     const shape = [2, 2, 3] as const;
     const tap = Float32Array.from({ length: 6 * 12 }, (_, i) => Math.abs(Math.sin(i)));
-    const w = tf.tensor2d(Float32Array.from({ length: 12 * 5 }, (_, i) => Math.cos(i)), [12, 5]);
+    const w = tf.tensor2d(
+      Float32Array.from({ length: 12 * 5 }, (_, i) => Math.cos(i)),
+      [12, 5],
+    );
     const bias = tf.tensor1d(Float32Array.from({ length: 5 }, (_, i) => 0.1 * i));
     const head: TapHead = {
       tap: { name: 't', shape },
@@ -91,10 +114,27 @@ describe('format edges', () => {
       apply: (a) => tf.relu(tf.add(tf.matMul(tf.reshape(a, [a.shape[0], 12]), w), bias)) as tf.Tensor2D,
       layers: [{ kind: 'flatten' }, { kind: 'dense', weights: w, bias }, { kind: 'relu' }],
     };
-    const seenWeights = matrix(5, 3, Float32Array.from({ length: 15 }, (_, i) => Math.sin(2 * i)));
+    const seenWeights = matrix(
+      5,
+      3,
+      Float32Array.from({ length: 15 }, (_, i) => Math.sin(2 * i)),
+    );
     const targets = matrix(1, 3, Float32Array.from([0.5, -1, 2]));
     const go = (implementation: 'fast' | 'reference') =>
-      trainUnseenWeights({ head, pool: memoryTaps(tap, shape), seenWeights, targets }, { lambda: 1e-3, lr: 1e-2, batchSize: 3, pairsPerClass: 6, maxSteps: 12, patience: 1000, minImprovement: 0.01, seed: 2, implementation });
+      trainUnseenWeights(
+        { head, pool: memoryTaps(tap, shape), seenWeights, targets },
+        {
+          lambda: 1e-3,
+          lr: 1e-2,
+          batchSize: 3,
+          pairsPerClass: 6,
+          maxSteps: 12,
+          patience: 1000,
+          minImprovement: 0.01,
+          seed: 2,
+          implementation,
+        },
+      );
     const fast = go('fast');
     const ref = go('reference');
     expect(fast.weights.cols).toBe(1);

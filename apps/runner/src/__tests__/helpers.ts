@@ -31,8 +31,14 @@ export async function runCli(args: string[], cwd: string): Promise<{ code: numbe
   }
 }
 
-/** Runs one command group (`register*Commands`) through commander with stdout captured; a thrown error is returned, not raised. */
-export async function commandCli(register: (program: Command) => void, args: string[]): Promise<{ stdout: string; error?: Error }> {
+/**
+ * Runs one command group (`register*Commands`) through commander with stdout captured; a thrown error is returned, not
+ * raised.
+ */
+export async function commandCli(
+  register: (program: Command) => void,
+  args: string[],
+): Promise<{ stdout: string; error?: Error }> {
   const program = new Command('niwt').exitOverride();
   register(program);
   const out: string[] = [];

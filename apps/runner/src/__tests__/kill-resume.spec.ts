@@ -39,7 +39,10 @@ interface Done {
 /** Runs the CLI; with `kill`, sends the signal once stderr shows the stage started (plus `delayMs`). */
 function cli(args: string[], cwd: string, kill?: { stage: string; signal: Sig; delayMs: number }): Promise<Done> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, env: { ...process.env, CI: 'true', NIWT_LOG_STAGE_START: '1' } });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd,
+      env: { ...process.env, CI: 'true', NIWT_LOG_STAGE_START: '1' },
+    });
     let stdout = '';
     let stderr = '';
     let sentAt: number | undefined;
@@ -77,11 +80,18 @@ function temporaries(dir: string): string[] {
 type Metrics = number[][];
 /** The artifacts folder of the run a (non-JSON) `niwt run` printed last: `run <id> in <folder> (…s)`. */
 const resultsDir = (stdout: string): string => path.join(/run [0-9a-f]{32} in (\S+) \(/.exec(stdout)![1], 'artifacts');
-const metricsOf = (out: string): Metrics => (JSON.parse(out) as { methods: { s: number; u: number; H: number; zslT1: number }[] }).methods.map((m) => [m.s, m.u, m.H, m.zslT1]);
+const metricsOf = (out: string): Metrics =>
+  (JSON.parse(out) as { methods: { s: number; u: number; H: number; zslT1: number }[] }).methods.map((m) => [
+    m.s,
+    m.u,
+    m.H,
+    m.zslT1,
+  ]);
 
 /** Points per metric of each run of a tree, keyed by run name (parent: 'parent'): duplicates show up here. */
 function pointCounts(runs: readonly LocalRun[], parentId: string): Record<string, Record<string, number>> {
-  const counts = (r: LocalRun): Record<string, number> => Object.fromEntries(Object.entries(r.metrics).map(([k, p]) => [k, p.length]));
+  const counts = (r: LocalRun): Record<string, number> =>
+    Object.fromEntries(Object.entries(r.metrics).map(([k, p]) => [k, p.length]));
   const parent = runs.find((r) => r.runId === parentId)!;
   const out: Record<string, Record<string, number>> = { parent: counts(parent) };
   for (const c of runs.filter((r) => r.tags['mlflow.parentRunId'] === parentId)) out[c.runName] = counts(c);
@@ -96,7 +106,12 @@ const STAGES: { name: string; stage: string; warm: string[]; delayMs: number; pl
   { name: 'activation extraction', stage: 'activations at', warm: ['seen-network'], delayMs: 100, plainRerun: true },
   { name: 'stage B', stage: 'niwt B', warm: ['seen-network', 'activations'], delayMs: 0 },
   { name: 'stage D', stage: 'niwt D', warm: ['seen-network', 'activations', 'importances'], delayMs: 200 },
-  { name: 'a baseline fit (ALE)', stage: 'ale: select', warm: ['seen-network', 'activations', 'importances'], delayMs: 0 },
+  {
+    name: 'a baseline fit (ALE)',
+    stage: 'ale: select',
+    warm: ['seen-network', 'activations', 'importances'],
+    delayMs: 0,
+  },
 ];
 
 let reference: Metrics;
@@ -138,94 +153,114 @@ describe('kill matrix: SIGINT, SIGTERM and SIGKILL at every long stage, then res
     process.stdout.write(`kill matrix: signal → exit latency (ms) under a CPU burner: ${JSON.stringify(latencies)}\n`);
   });
 
-  it('a failed write (the activations cache path is a file) ends the run FAILED with the message recorded', async () => {
-    const dir = tempDir('kill-write');
-    writeFileSync(path.join(dir, 'k.yaml'), CONFIG);
-    const cache = path.join(dir, '.niwt/cache');
-    cpSync(path.join(refCache, 'seen-network'), path.join(cache, 'seen-network'), { recursive: true });
-    writeFileSync(path.join(cache, 'activations'), 'not a folder');
-    const r = await cli(['run', 'k.yaml'], dir);
-    expect([1, 2]).toContain(r.code);
-    const runs = await listLocalRuns(path.join(dir, 'mlruns'));
-    expect(runs.map((x) => x.status)).toEqual(['FAILED']);
-    expect(runs[0].tags['niwt.interrupted_at']).toMatch(/^activations at /);
-    expect(runs[0].tags['niwt.error']).toBeTruthy();
-    expect(r.stderr).toContain(runs[0].tags['niwt.error']);
-    expect(runs[0].artifacts).toContain('error.txt');
-    expect(temporaries(cache)).toEqual([]);
-  }, 300_000);
+  it(
+    'a failed write (the activations cache path is a file) ends the run FAILED with the message ' + 'recorded',
+    async () => {
+      const dir = tempDir('kill-write');
+      writeFileSync(path.join(dir, 'k.yaml'), CONFIG);
+      const cache = path.join(dir, '.niwt/cache');
+      cpSync(path.join(refCache, 'seen-network'), path.join(cache, 'seen-network'), { recursive: true });
+      writeFileSync(path.join(cache, 'activations'), 'not a folder');
+      const r = await cli(['run', 'k.yaml'], dir);
+      expect([1, 2]).toContain(r.code);
+      const runs = await listLocalRuns(path.join(dir, 'mlruns'));
+      expect(runs.map((x) => x.status)).toEqual(['FAILED']);
+      expect(runs[0].tags['niwt.interrupted_at']).toMatch(/^activations at /);
+      expect(runs[0].tags['niwt.error']).toBeTruthy();
+      expect(r.stderr).toContain(runs[0].tags['niwt.error']);
+      expect(runs[0].artifacts).toContain('error.txt');
+      expect(temporaries(cache)).toEqual([]);
+    },
+    300_000,
+  );
 
   for (const st of STAGES) {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
-      it.concurrent(`${signal} during ${st.name}`, ({ expect }) =>
-        slot(async () => {
-          const dir = tempDir('kill');
-          writeFileSync(path.join(dir, 'k.yaml'), CONFIG);
-          const cache = path.join(dir, '.niwt/cache');
-          for (const s of st.warm) cpSync(path.join(refCache, s), path.join(cache, s), { recursive: true });
+      it.concurrent(
+        `${signal} during ${st.name}`,
+        ({ expect }) =>
+          slot(async () => {
+            const dir = tempDir('kill');
+            writeFileSync(path.join(dir, 'k.yaml'), CONFIG);
+            const cache = path.join(dir, '.niwt/cache');
+            for (const s of st.warm) cpSync(path.join(refCache, s), path.join(cache, s), { recursive: true });
 
-          const burner = burn();
-          let r: Done;
-          try {
-            r = await cli(['run', 'k.yaml'], dir, { stage: st.stage, signal, delayMs: st.delayMs });
-          } finally {
-            burner.forEach((b) => b.kill('SIGKILL'));
-          }
-          expect(r.sentAt, `never reached ${st.stage}:\n${r.stderr}`).toBeGreaterThan(0);
-          const killed = (await listLocalRuns(path.join(dir, 'mlruns'))).filter((x) => !x.tags['niwt.method']);
-          expect(killed).toHaveLength(1);
-          const runId = killed[0].runId;
+            const burner = burn();
+            let r: Done;
+            try {
+              r = await cli(['run', 'k.yaml'], dir, { stage: st.stage, signal, delayMs: st.delayMs });
+            } finally {
+              burner.forEach((b) => b.kill('SIGKILL'));
+            }
+            expect(r.sentAt, `never reached ${st.stage}:\n${r.stderr}`).toBeGreaterThan(0);
+            const killed = (await listLocalRuns(path.join(dir, 'mlruns'))).filter((x) => !x.tags['niwt.method']);
+            expect(killed).toHaveLength(1);
+            const runId = killed[0].runId;
 
-          if (signal === 'SIGKILL') {
-            expect(r.signal).toBe('SIGKILL');
-            expect(killed[0].status).toBe('RUNNING');
-          } else {
-            latencies[`${signal}@${st.stage}`] = r.endedAt - r.sentAt!;
-            expect(r.endedAt - r.sentAt!).toBeLessThan(15_000);
-            expect(r.code).toBe(signal === 'SIGINT' ? 130 : 143);
-            const line = r.stderr.split('\n').filter((l) => l.startsWith('niwt: interrupted'));
-            expect(line).toHaveLength(1);
-            expect(line[0]).toMatch(new RegExp(`^niwt: interrupted during ${st.stage}.*; run ${runId} marked KILLED.*; resume with: niwt run k\\.yaml --resume$`));
-            const all = await listLocalRuns(path.join(dir, 'mlruns'));
-            // open runs were KILLED; a method that had finished before stays FINISHED
-            expect(all.filter((x) => x.status !== 'FINISHED').map((x) => x.status)).toEqual(all.filter((x) => x.status !== 'FINISHED').map(() => 'KILLED'));
-            expect(killed[0].status).toBe('KILLED');
-            expect(killed[0].tags['niwt.interrupted_at']).toMatch(new RegExp(`^${st.stage}`));
-            expect(killed[0].tags['niwt.error']).toBe(`interrupted by ${signal}`);
-            expect(killed[0].artifacts).toContain('error.txt');
-            expect(killed[0].endTime).toBeGreaterThan(0);
+            if (signal === 'SIGKILL') {
+              expect(r.signal).toBe('SIGKILL');
+              expect(killed[0].status).toBe('RUNNING');
+            } else {
+              latencies[`${signal}@${st.stage}`] = r.endedAt - r.sentAt!;
+              expect(r.endedAt - r.sentAt!).toBeLessThan(15_000);
+              expect(r.code).toBe(signal === 'SIGINT' ? 130 : 143);
+              const line = r.stderr.split('\n').filter((l) => l.startsWith('niwt: interrupted'));
+              expect(line).toHaveLength(1);
+              expect(line[0]).toMatch(
+                new RegExp(
+                  `^niwt: interrupted during ${st.stage}.*; run ${runId} marked KILLED.*; resume with: niwt ` +
+                    `run k\\.yaml --resume$`,
+                ),
+              );
+              const all = await listLocalRuns(path.join(dir, 'mlruns'));
+              // open runs were KILLED; a method that had finished before stays FINISHED
+              expect(all.filter((x) => x.status !== 'FINISHED').map((x) => x.status)).toEqual(
+                all.filter((x) => x.status !== 'FINISHED').map(() => 'KILLED'),
+              );
+              expect(killed[0].status).toBe('KILLED');
+              expect(killed[0].tags['niwt.interrupted_at']).toMatch(new RegExp(`^${st.stage}`));
+              expect(killed[0].tags['niwt.error']).toBe(`interrupted by ${signal}`);
+              expect(killed[0].artifacts).toContain('error.txt');
+              expect(killed[0].endTime).toBeGreaterThan(0);
+              expect(temporaries(cache)).toEqual([]);
+            }
+
+            if (signal === 'SIGKILL' && st.plainRerun) {
+              // a plain rerun marks the abandoned run KILLED and removes its temporaries
+              const rerun = await cli(['run', 'k.yaml'], dir);
+              expect(rerun.code, rerun.stderr).toBe(0);
+              expect(rerun.stderr).toContain(`run ${runId} of this config was left RUNNING by process`);
+              expect(
+                metricsOf(readFileSync(path.join(resultsDir(rerun.stdout), 'results', 'results.json'), 'utf8')),
+              ).toEqual(reference);
+              const after = await listLocalRuns(path.join(dir, 'mlruns'));
+              expect(after.find((x) => x.runId === runId)?.status).toBe('KILLED');
+              expect(after.filter((x) => x.status === 'RUNNING')).toEqual([]);
+              expect(temporaries(cache)).toEqual([]);
+              return;
+            }
+
+            const resumed = await cli(['run', 'k.yaml', '--resume'], dir);
+            expect(resumed.code, resumed.stderr).toBe(0);
+            const text = readFileSync(path.join(resultsDir(resumed.stdout), 'results', 'results.json'), 'utf8');
+            const json = JSON.parse(text) as { runId: string; resumedFrom: string; reusedMethods: string[] };
+            // ALE runs after NIWT: killed during ALE, the finished NIWT run is reused, not fitted again
+            expect(json.reusedMethods).toEqual(st.stage.startsWith('ale') ? ['niwt'] : []);
+            expect(json.runId).toBe(runId); // the same run, reopened
+            expect(json.resumedFrom).toBe(runId);
+            expect(resumed.stderr).toContain(
+              `resuming run ${runId} ` +
+                `(${signal === 'SIGKILL' ? 'RUNNING, its process is gone' : `KILLED during ${st.stage}`}`,
+            );
+            expect(metricsOf(text)).toEqual(reference);
+            const runs = await listLocalRuns(path.join(dir, 'mlruns'));
+            expect(runs.filter((x) => x.status === 'RUNNING')).toEqual([]);
+            expect(runs.find((x) => x.runId === json.runId)?.status).toBe('FINISHED');
+            expect(pointCounts(runs, json.runId)).toEqual(refCounts);
             expect(temporaries(cache)).toEqual([]);
-          }
-
-          if (signal === 'SIGKILL' && st.plainRerun) {
-            // a plain rerun marks the abandoned run KILLED and removes its temporaries
-            const rerun = await cli(['run', 'k.yaml'], dir);
-            expect(rerun.code, rerun.stderr).toBe(0);
-            expect(rerun.stderr).toContain(`run ${runId} of this config was left RUNNING by process`);
-            expect(metricsOf(readFileSync(path.join(resultsDir(rerun.stdout), 'results', 'results.json'), 'utf8'))).toEqual(reference);
-            const after = await listLocalRuns(path.join(dir, 'mlruns'));
-            expect(after.find((x) => x.runId === runId)?.status).toBe('KILLED');
-            expect(after.filter((x) => x.status === 'RUNNING')).toEqual([]);
-            expect(temporaries(cache)).toEqual([]);
-            return;
-          }
-
-          const resumed = await cli(['run', 'k.yaml', '--resume'], dir);
-          expect(resumed.code, resumed.stderr).toBe(0);
-          const text = readFileSync(path.join(resultsDir(resumed.stdout), 'results', 'results.json'), 'utf8');
-          const json = JSON.parse(text) as { runId: string; resumedFrom: string; reusedMethods: string[] };
-          // ALE runs after NIWT: killed during ALE, the finished NIWT run is reused, not fitted again
-          expect(json.reusedMethods).toEqual(st.stage.startsWith('ale') ? ['niwt'] : []);
-          expect(json.runId).toBe(runId); // the same run, reopened
-          expect(json.resumedFrom).toBe(runId);
-          expect(resumed.stderr).toContain(`resuming run ${runId} (${signal === 'SIGKILL' ? 'RUNNING, its process is gone' : `KILLED during ${st.stage}`}`);
-          expect(metricsOf(text)).toEqual(reference);
-          const runs = await listLocalRuns(path.join(dir, 'mlruns'));
-          expect(runs.filter((x) => x.status === 'RUNNING')).toEqual([]);
-          expect(runs.find((x) => x.runId === json.runId)?.status).toBe('FINISHED');
-          expect(pointCounts(runs, json.runId)).toEqual(refCounts);
-          expect(temporaries(cache)).toEqual([]);
-        }), 900_000);
+          }),
+        900_000,
+      );
     }
   }
 });
@@ -243,7 +278,8 @@ describe('on a tracking server (a real mlflow server)', () => {
     const dir = tempDir('kill-remote');
     writeFileSync(path.join(dir, 'k.yaml'), CONFIG);
     const cache = path.join(dir, '.niwt/cache');
-    for (const s of ['seen-network', 'activations', 'importances']) cpSync(path.join(refCache, s), path.join(cache, s), { recursive: true });
+    for (const s of ['seen-network', 'activations', 'importances'])
+      cpSync(path.join(refCache, s), path.join(cache, s), { recursive: true });
     const set = ['--set', `tracking.uri=${server.uri}`];
     const burner = burn();
     let r: Done;
@@ -253,13 +289,26 @@ describe('on a tracking server (a real mlflow server)', () => {
       burner.forEach((b) => b.kill('SIGKILL'));
     }
     expect(r.code, r.stderr).toBe(143);
-    const runId = /; run ([0-9a-f]{32}) marked KILLED \(with 1 nested\); resume with: niwt run k\.yaml --set tracking\.uri=\S+ --resume$/m.exec(r.stderr)?.[1];
+    const runId = new RegExp(
+      String.raw`; run ([0-9a-f]{32}) marked KILLED \(with 1 nested\); resume with: niwt run k\.yaml --set ` +
+        String.raw`tracking\.uri=\S+ --resume$`,
+      'm',
+    ).exec(r.stderr)?.[1];
     expect(runId, r.stderr).toBeDefined();
-    const client = new MlflowRestClient({ baseUrl: server.uri, credentials: {}, timeoutMs: 10_000, retry: DEFAULT_RETRY });
+    const client = new MlflowRestClient({
+      baseUrl: server.uri,
+      credentials: {},
+      timeoutMs: 10_000,
+      retry: DEFAULT_RETRY,
+    });
     const experimentId = (await client.getExperimentByName('kill-matrix'))!.experiment_id;
     const statuses = async (): Promise<Record<string, string>> =>
       Object.fromEntries((await client.searchRuns([experimentId])).map((x) => [x.info.run_name ?? '', x.info.status]));
-    expect(await statuses()).toEqual({ [`kill-matrix-${(await client.getRun(runId!)).data.tags!.find((t) => t.key === 'niwt.config_hash')!.value.slice(0, 8)}`]: 'KILLED', niwt: 'KILLED' });
+    expect(await statuses()).toEqual({
+      [`kill-matrix-${(await client.getRun(runId!)).data.tags!.find((t) => t.key === 'niwt.config_hash')!.value.slice(0, 8)}`]:
+        'KILLED',
+      niwt: 'KILLED',
+    });
 
     const resumed = await cli(['run', 'k.yaml', ...set, '--json', '--resume'], dir);
     expect(resumed.code, resumed.stderr).toBe(0);
@@ -267,7 +316,12 @@ describe('on a tracking server (a real mlflow server)', () => {
     expect(json.runId).toBe(runId);
     expect(metricsOf(resumed.stdout)).toEqual(reference);
     expect(Object.values(await statuses())).toEqual(['FINISHED', 'FINISHED', 'FINISHED']);
-    const niwt = (await client.searchRuns([experimentId], `tags.\`mlflow.parentRunId\` = '${runId}' and tags.\`niwt.method\` = 'niwt'`))[0];
+    const niwt = (
+      await client.searchRuns(
+        [experimentId],
+        `tags.\`mlflow.parentRunId\` = '${runId}' and tags.\`niwt.method\` = 'niwt'`,
+      )
+    )[0];
     expect(await client.getMetricHistory(niwt.info.run_id, 'stageD/loss')).toHaveLength(refCounts.niwt['stageD/loss']);
     expect(temporaries(cache)).toEqual([]);
   }, 300_000);

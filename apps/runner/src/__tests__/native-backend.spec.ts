@@ -2,7 +2,8 @@
  * `backend: tensorflow` (the native backend of scripts/tfjs-native.sh) end to end on a small version of the
  * comparison config (NIWT, ALE, DEM on synthetic shapes): with the seen network trained on WASM and reused
  * from the cache, every method's metrics are WASM's within 1e-3; with its own network trained natively, it
- * still classifies unseen classes at ≥ 2× chance. Fails, never skips, when the native backend cannot be built or loaded.
+ * still classifies unseen classes at ≥ 2× chance. Fails, never skips, when the native backend cannot be built or
+ * loaded.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync } from 'node:fs';

@@ -42,24 +42,28 @@ describe('NIWT on synthetic shapes', () => {
     expect(niwt.s).toBeGreaterThan(0.3);
   }, 600_000);
 
-  it('explains every unseen class (textual) and a correct and a wrong decision per class (Grad-CAM PNGs as artifacts)', () => {
-    const niwt = first.methods.find((m) => m.label === 'niwt')!;
-    const ex = niwt.explanations!;
-    expect(ex.perClass).toHaveLength(8);
-    for (const c of ex.perClass) {
-      expect(c.top).toHaveLength(5);
-      expect(c.images).toBeGreaterThan(0);
-    }
-    expect(ex.decisions.length).toBeGreaterThanOrEqual(8);
-    const dir = path.join(path.dirname(first.location), niwt.runId, 'artifacts', 'explanations');
-    for (const d of ex.decisions) {
-      const png = readFileSync(path.join(dir, d.png));
-      expect(png.subarray(1, 4).toString()).toBe('PNG');
-    }
-    expect(JSON.parse(readFileSync(path.join(dir, 'textual.json'), 'utf8')).perClass).toHaveLength(8);
-    // the control runs are not explained
-    expect(first.methods.find((m) => m.label === 'control')!.explanations).toBeUndefined();
-  });
+  it(
+    'explains every unseen class (textual) and a correct and a wrong decision per class (Grad-CAM PNGs as ' +
+      'artifacts)',
+    () => {
+      const niwt = first.methods.find((m) => m.label === 'niwt')!;
+      const ex = niwt.explanations!;
+      expect(ex.perClass).toHaveLength(8);
+      for (const c of ex.perClass) {
+        expect(c.top).toHaveLength(5);
+        expect(c.images).toBeGreaterThan(0);
+      }
+      expect(ex.decisions.length).toBeGreaterThanOrEqual(8);
+      const dir = path.join(path.dirname(first.location), niwt.runId, 'artifacts', 'explanations');
+      for (const d of ex.decisions) {
+        const png = readFileSync(path.join(dir, d.png));
+        expect(png.subarray(1, 4).toString()).toBe('PNG');
+      }
+      expect(JSON.parse(readFileSync(path.join(dir, 'textual.json'), 'utf8')).perClass).toHaveLength(8);
+      // the control runs are not explained
+      expect(first.methods.find((m) => m.label === 'control')!.explanations).toBeUndefined();
+    },
+  );
 
   it('falls to chance (± 10 points) when the unseen knowledge rows are permuted', () => {
     const control = first.methods.find((m) => m.label === 'control')!;

@@ -65,7 +65,11 @@ describe('onnx backbone errors (exit 2, one line, before the run opens)', () => 
     copyFileSync(CUSTOM, path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('/pool2/MaxPool_output'));
     expect(line).toMatch(
-      /^niwt: exp\.yaml:7 backbone\.tap: unknown tap '\/pool2\/MaxPool_output' in .*model\.onnx; did you mean '\/pool2\/MaxPool_output_0'\? \(list the taps: niwt weights inspect model\.onnx\)/,
+      new RegExp(
+        String.raw`^niwt: exp\.yaml:7 backbone\.tap: unknown tap '\/pool2\/MaxPool_output' in .*model\.onnx; ` +
+          String.raw`did you mean '\/pool2\/MaxPool_output_0'\? \(list the taps: niwt weights inspect ` +
+          String.raw`model\.onnx\)`,
+      ),
     );
   });
 
@@ -74,7 +78,10 @@ describe('onnx backbone errors (exit 2, one line, before the run opens)', () => 
     copyFileSync(CUSTOM, path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('/Sigmoid_output_0'));
     expect(line).toMatch(
-      /backbone\.tap: '\/Sigmoid_output_0' cannot be a tap of .*a path from the input reaches the features without passing through it/,
+      new RegExp(
+        String.raw`backbone\.tap: '\/Sigmoid_output_0' cannot be a tap of .*a path from the input reaches ` +
+          String.raw`the features without passing through it`,
+      ),
     );
   });
 
@@ -83,7 +90,10 @@ describe('onnx backbone errors (exit 2, one line, before the run opens)', () => 
     erfModel(path.join(dir, 'model.onnx'));
     const line = await failsBeforeRun(dir, config('tap_relu'));
     expect(line).toMatch(
-      /^niwt: exp\.yaml:7 backbone\.tap: node 'Erf_\d+' \(op Erf\) after tap 'tap_relu' is not implemented by the onnx backbone's tfjs head; choose a later tap/,
+      new RegExp(
+        String.raw`^niwt: exp\.yaml:7 backbone\.tap: node 'Erf_\d+' \(op Erf\) after tap 'tap_relu' is not ` +
+          String.raw`implemented by the onnx backbone's tfjs head; choose a later tap`,
+      ),
     );
   });
 
@@ -178,7 +188,13 @@ describe('train in PyTorch → export → NIWT, ALE and DEM here', () => {
     const r = await runExperiment(exp, silentLogger);
     const by = (label: string) => r.methods.find((m) => m.label === label)!;
     console.info(
-      `onnx e2e: seen network test_seen ${r.seenNetwork.testSeenAccuracy.toFixed(3)}; ${r.methods.map((m) => `${m.label} s ${m.s.toFixed(3)} u ${m.u.toFixed(3)} H ${m.H.toFixed(3)} ZSL ${m.zslT1.toFixed(3)}`).join('; ')}`,
+      `onnx e2e: seen network test_seen ${r.seenNetwork.testSeenAccuracy.toFixed(3)}; ` +
+        `${r.methods
+          .map(
+            (m) =>
+              `${m.label} s ${m.s.toFixed(3)} u ${m.u.toFixed(3)} H ${m.H.toFixed(3)} ZSL ` + `${m.zslT1.toFixed(3)}`,
+          )
+          .join('; ')}`,
     );
     expect(r.chanceZsl).toBeCloseTo(1 / 8, 10);
     const niwt = by('niwt');

@@ -51,7 +51,8 @@ methods: [{ name: niwt, map: { epochs: 200 } }, { name: ale }]
     );
     const r = await node([MAIN, 'run', 'outside.yaml', '--json'], dir);
     // TensorFlow's own startup lines (the native backend, when installed) are not the run's
-    const tfStartup = (l: string): boolean => l.startsWith('WARNING: All log messages before absl') || /^I0000 /.test(l);
+    const tfStartup = (l: string): boolean =>
+      l.startsWith('WARNING: All log messages before absl') || /^I0000 /.test(l);
     expect(r.stderr.split('\n').filter((l) => /error|warn/i.test(l) && !tfStartup(l))).toEqual([]);
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout) as {

@@ -23,7 +23,9 @@ describe('stage D image pool from a folder', () => {
     const rng = new Rng(3);
     for (let i = 0; i < 12; i++) {
       const px = Buffer.from(Uint8Array.from({ length: 24 * 24 * 3 }, () => Math.floor(rng.next() * 256)));
-      await sharp(px, { raw: { width: 24, height: 24, channels: 3 } }).png().toFile(path.join(images, `img${i}.png`));
+      await sharp(px, { raw: { width: 24, height: 24, channels: 3 } })
+        .png()
+        .toFile(path.join(images, `img${i}.png`));
     }
     const run = async () => {
       const exp = await composeExperiment('p.yaml', {
@@ -47,6 +49,8 @@ describe('stage D image pool from a folder', () => {
     writeFileSync(path.join(dir, 'p.yaml'), config('{ folder: nowhere }'));
     const r = await runCli(['run', 'p.yaml'], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n').pop()).toBe(`niwt: ${path.join(dir, 'nowhere')}: cannot read the stage D image pool folder (ENOENT)`);
+    expect(r.stderr.trim().split('\n').pop()).toBe(
+      `niwt: ${path.join(dir, 'nowhere')}: cannot read the stage D image pool folder (ENOENT)`,
+    );
   }, 300_000);
 });

@@ -14,7 +14,13 @@ const BASE: SeenNetworkInputs = {
   dataset: { fingerprint: 'f0', structure: 's0', code: '@niwt/datasets@0.1.0' },
   backbone: {
     name: 'vgg16',
-    options: { tap: 'block5_conv3', engine: 'auto', workers: 1, inputSize: 224, train: { mode: 'finetune', resume: 1 } },
+    options: {
+      tap: 'block5_conv3',
+      engine: 'auto',
+      workers: 1,
+      inputSize: 224,
+      train: { mode: 'finetune', resume: 1 },
+    },
     code: '@niwt/backbones@0.1.0',
   },
   seed: 7,
@@ -28,7 +34,12 @@ describe('stage keys', () => {
   it('the network key ignores tap, engine, workers and train.resume; the activations key adds tap and engine', () => {
     const k0 = seenNetworkKey(BASE);
     expect(trainingOptions(BASE.backbone.options)).toEqual({ inputSize: 224, train: { mode: 'finetune' } });
-    const ignored = [{ tap: 'block4_conv3' }, { engine: 'onnx' }, { workers: 4 }, { train: { mode: 'finetune', resume: 0 } }];
+    const ignored = [
+      { tap: 'block4_conv3' },
+      { engine: 'onnx' },
+      { workers: 4 },
+      { train: { mode: 'finetune', resume: 0 } },
+    ];
     for (const o of ignored) {
       expect(seenNetworkKey(withOptions(o)), JSON.stringify(o)).toBe(k0);
     }

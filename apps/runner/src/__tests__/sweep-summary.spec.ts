@@ -49,7 +49,9 @@ describe('sweep summary', () => {
     expect(sum.best.assignment).toEqual({ 'methods.0.lambda': 0.001 });
     expect(sum.bestIndex).toBe(3); // the best setting's first seed
     // by u instead, λ = 0 wins
-    expect(summarizeSweep(['methods.0.lambda', 'seed'], POINTS, 'u').best.assignment).toEqual({ 'methods.0.lambda': 0 });
+    expect(summarizeSweep(['methods.0.lambda', 'seed'], POINTS, 'u').best.assignment).toEqual({
+      'methods.0.lambda': 0,
+    });
   });
 
   it('pairs each setting with the first one seed by seed: mean, sd, min and max of the differences by hand', () => {
@@ -66,14 +68,28 @@ describe('sweep summary', () => {
     // s: (+0.1, +0.3, +0.5): mean +0.3, sd 0.2
     expect(p.diff.s.mean).toBeCloseTo(0.3, 12);
     expect(p.diff.s.sd).toBeCloseTo(0.2, 12);
-    expect(sum.table).toContain('Paired by seed, against methods.0.lambda=0 (difference in points: mean ± sd [min, max]):');
-    expect(sum.table).toMatch(/\|\s+1e-3 \|\s+niwt \|\s+3 \| \+30\.0 ± 20\.0 \[\+10\.0, \+50\.0\] \| −20\.0 ± 10\.0 \[−30\.0, −10\.0\] \|/);
+    expect(sum.table).toContain(
+      'Paired by seed, against methods.0.lambda=0 (difference in points: mean ± sd [min, max]):',
+    );
+    expect(sum.table).toMatch(
+      /\|\s+1e-3 \|\s+niwt \|\s+3 \| \+30\.0 ± 20\.0 \[\+10\.0, \+50\.0\] \| −20\.0 ± 10\.0 \[−30\.0, −10\.0\] \|/,
+    );
     // a seed missing from the baseline is left out of the pairs
-    const partial = summarizeSweep(['methods.0.lambda', 'seed'], POINTS.filter((_, i) => i !== 0), 'H');
+    const partial = summarizeSweep(
+      ['methods.0.lambda', 'seed'],
+      POINTS.filter((_, i) => i !== 0),
+      'H',
+    );
     expect(partial.paired[0].pairs).toBe(2);
     expect(partial.paired[0].diff.u.mean).toBeCloseTo(-0.25, 12);
     // no seed axis, no pairs
-    expect(summarizeSweep(['methods.0.lambda'], [POINTS[0], { ...POINTS[3], assignment: { 'methods.0.lambda': 0.001 } }], 'H').paired).toEqual([]);
+    expect(
+      summarizeSweep(
+        ['methods.0.lambda'],
+        [POINTS[0], { ...POINTS[3], assignment: { 'methods.0.lambda': 0.001 } }],
+        'H',
+      ).paired,
+    ).toEqual([]);
   });
 
   it('prints mean ± sd with a seeds column, then the per-seed table; without a seed axis rows are the points', () => {
@@ -85,7 +101,11 @@ describe('sweep summary', () => {
     expect(sum.table).toContain('Per seed:');
     expect(sum.table).toMatch(/\| methods\.0\.lambda \| seed \| method \|/);
 
-    const plain = summarizeSweep(['methods.0.lambda'], [POINTS[0], { ...POINTS[3], assignment: { 'methods.0.lambda': 0.001 } }], 'H');
+    const plain = summarizeSweep(
+      ['methods.0.lambda'],
+      [POINTS[0], { ...POINTS[3], assignment: { 'methods.0.lambda': 0.001 } }],
+      'H',
+    );
     expect(plain.rows).toEqual(plain.perPoint);
     expect(plain.rows.every((r) => r.n === 1 && r.sd === undefined)).toBe(true);
     expect(plain.table).not.toContain('±');
@@ -128,7 +148,12 @@ describe('sweep summary', () => {
     expect(JSON.parse(await fs.readFile(path.join(dir, 'results.json'), 'utf8'))).toHaveLength(6);
 
     // error bars: one vertical segment with caps per series and x, of half-length sd
-    const svg = linePlotSvg({ title: 't vs x', xLabels: ['0', '1'], yLabel: '%', series: [{ name: 'u', colour: '#d62728', ys: [60, 40], errs: [10, 0] }] });
+    const svg = linePlotSvg({
+      title: 't vs x',
+      xLabels: ['0', '1'],
+      yLabel: '%',
+      series: [{ name: 'u', colour: '#d62728', ys: [60, 40], errs: [10, 0] }],
+    });
     const bars = [...svg.matchAll(/<path d="M([\d.]+),([\d.]+)V([\d.]+)/g)];
     expect(bars).toHaveLength(1); // sd 0 draws no bar
     const [lo, hi] = [Number(bars[0][2]), Number(bars[0][3])];
@@ -136,10 +161,13 @@ describe('sweep summary', () => {
     expect(lo - hi).toBeCloseTo(62, 6);
   });
 
-  it('a real sweep over λ × two seeds: one network per seed, rows are means over both, the per-point rows are the runs', async () => {
-    const dir = tempDir('sweep-seeds');
-    const r = await runSweep('seeds.yaml', {
-      inlineText: `experiment: sweep-seeds
+  it(
+    'a real sweep over λ × two seeds: one network per seed, rows are means over both, the per-point rows are ' +
+      'the runs',
+    async () => {
+      const dir = tempDir('sweep-seeds');
+      const r = await runSweep('seeds.yaml', {
+        inlineText: `experiment: sweep-seeds
 seed: 5
 dataset: { name: shapes, imagesPerClass: 16, seenClasses: 8, unseenClasses: 4 }
 backbone: { name: small-cnn, imageSize: 16, train: { epochs: 3 } }
@@ -149,29 +177,31 @@ sweep:
   methods.0.lambda: [0, 1.0e-2]
   seed: [5, 6]
 `,
-      cwd: dir,
-      overrides: [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`],
-      logger: silentLogger,
-    });
-    expect(r.keys).toEqual(['methods.0.lambda']);
-    expect(r.perPoint).toHaveLength(4);
-    expect(r.rows).toHaveLength(2);
-    // each seed trains its own network (the first point of each seed), the other λ reuses it
-    expect(r.points.map((p) => [p.assignment.seed, p.seenNetworkCached])).toEqual([
-      [5, false],
-      [6, false],
-      [5, true],
-      [6, true],
-    ]);
-    for (const row of r.rows) {
-      const runs = r.perPoint.filter((p) => p.assignment['methods.0.lambda'] === row.assignment['methods.0.lambda']);
-      expect(runs).toHaveLength(2);
-      expect(row.n).toBe(2);
-      expect(row.u).toBeCloseTo((runs[0].u + runs[1].u) / 2, 12);
-      expect(row.sd!.u).toBeCloseTo(Math.abs(runs[0].u - runs[1].u) / Math.SQRT2, 12);
-    }
-    expect(new Set(r.points.map((p) => p.runId)).size).toBe(4);
-    expect(r.table).toContain('Per seed:');
-    expect(r.plot).toBeDefined();
-  }, 600_000);
+        cwd: dir,
+        overrides: [`cacheDir=${path.join(dir, 'cache')}`, `tracking.uri=file:${path.join(dir, 'mlruns')}`],
+        logger: silentLogger,
+      });
+      expect(r.keys).toEqual(['methods.0.lambda']);
+      expect(r.perPoint).toHaveLength(4);
+      expect(r.rows).toHaveLength(2);
+      // each seed trains its own network (the first point of each seed), the other λ reuses it
+      expect(r.points.map((p) => [p.assignment.seed, p.seenNetworkCached])).toEqual([
+        [5, false],
+        [6, false],
+        [5, true],
+        [6, true],
+      ]);
+      for (const row of r.rows) {
+        const runs = r.perPoint.filter((p) => p.assignment['methods.0.lambda'] === row.assignment['methods.0.lambda']);
+        expect(runs).toHaveLength(2);
+        expect(row.n).toBe(2);
+        expect(row.u).toBeCloseTo((runs[0].u + runs[1].u) / 2, 12);
+        expect(row.sd!.u).toBeCloseTo(Math.abs(runs[0].u - runs[1].u) / Math.SQRT2, 12);
+      }
+      expect(new Set(r.points.map((p) => p.runId)).size).toBe(4);
+      expect(r.table).toContain('Per seed:');
+      expect(r.plot).toBeDefined();
+    },
+    600_000,
+  );
 });

@@ -20,7 +20,11 @@ methods: [{ name: niwt, map: { epochs: 200 } }]
     const r = await runCli(['run', 'bars.yaml', '--json'], dir);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as { dataset: { classes: number; unseen: number }; methods: { zslT1: number }[]; location: string };
+    const result = JSON.parse(r.stdout) as {
+      dataset: { classes: number; unseen: number };
+      methods: { zslT1: number }[];
+      location: string;
+    };
     expect(result.dataset).toMatchObject({ classes: 27, unseen: 3 });
     expect(result.methods[0].zslT1).toBeGreaterThan(0);
     // the run was tracked into ./mlruns of the working directory, with the plugin's dataset name
@@ -31,9 +35,14 @@ methods: [{ name: niwt, map: { epochs: 200 } }]
   it('a module without a ContainerModule is an error naming it', async () => {
     const dir = tempDir('plugin');
     writeFileSync(path.join(dir, 'empty.js'), 'export const x = 1;\n');
-    writeFileSync(path.join(dir, 'c.yaml'), 'plugins: [./empty.js]\ndataset: { name: shapes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n');
+    writeFileSync(
+      path.join(dir, 'c.yaml'),
+      'plugins: [./empty.js]\ndataset: { name: shapes }\nbackbone: { name: small-cnn }\nmethods: [{ name: niwt }]\n',
+    );
     const r = await runCli(['run', 'c.yaml'], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("niwt: c.yaml:1 plugins.0: './empty.js' exports no inversify ContainerModule (export one, e.g. as default)\n");
+    expect(r.stderr).toBe(
+      "niwt: c.yaml:1 plugins.0: './empty.js' exports no inversify ContainerModule (export one, e.g. as default)\n",
+    );
   });
 });

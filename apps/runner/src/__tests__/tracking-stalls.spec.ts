@@ -60,7 +60,10 @@ describe('a tracking server that is down', () => {
       const t = performance.now();
       await run.end('FINISHED');
       ends.push((performance.now() - t) / 1000);
-      expect(warnings.at(-1)).toBe(`tracking server http://127.0.0.1:${port} unreachable: run ${run.runId} spooled to ${path.join(spool, run.runId)}; push it later with niwt runs sync`);
+      expect(warnings.at(-1)).toBe(
+        `tracking server http://127.0.0.1:${port} unreachable: run ${run.runId} spooled to ` +
+          `${path.join(spool, run.runId)}; push it later with niwt runs sync`,
+      );
     }
     expect(Math.max(...ends)).toBeLessThan(10);
     const spooled = await listSpoolRuns(spool);
@@ -77,37 +80,52 @@ describe('a tracking server that is down', () => {
     const r = await runCli(['runs', 'sync', '--spool', spool], dir);
     const seconds = (performance.now() - t) / 1000;
     expect(r.stderr.trimEnd().split('\n')).toEqual([
-      `niwt: tracking server http://127.0.0.1:${port} unreachable (ECONNREFUSED): ${RUNS} spooled run(s) kept in ${spool}; start the server and rerun niwt runs sync`,
+      `niwt: tracking server http://127.0.0.1:${port} unreachable (ECONNREFUSED): ${RUNS} spooled run(s) ` +
+        `kept in ${spool}; start the server and rerun niwt runs sync`,
     ]);
     expect(r.code).toBe(2);
     expect(seconds).toBeLessThan(10);
     for (const s of await listSpoolRuns(spool)) expect((await s.state()).createAttempts).toBe(0);
   }, 60_000);
 
-  it('a server answering HTML there: runs sync is exit 2 naming tracking.uri and what came back; nothing is sent', async () => {
-    const html = await htmlServer(port);
-    try {
-      const r = await runCli(['runs', 'sync', '--spool', spool], dir);
-      expect(r.stderr.trimEnd().split('\n')).toEqual([
-        `niwt: tracking.uri http://127.0.0.1:${port}: expected an MLflow REST answer from /api/2.0/mlflow/experiments/get-by-name, got HTTP 200 text/html ` +
-          `"<!DOCTYPE html><html><body>Please sign in</body></html>"; check that the URI is the MLflow server's root (no login page or extra path in between)`,
-      ]);
-      expect(r.code).toBe(2);
-      expect(html.requests).toEqual(['GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=Default']);
-      // a run that starts while the server answers HTML: a typed error, no spool left behind
-      const tracker = new RestTracker({ uri: `http://127.0.0.1:${port}`, spoolDir: path.join(dir, 'spool2') });
-      const err = await tracker.startRun({ experiment: 'stalls' }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(NotMlflowError);
-      expect((err as Error).message).toMatch(/^tracking\.uri http:\/\/127\.0\.0\.1:\d+: expected an MLflow REST answer from \/api\/2\.0\/mlflow\/experiments\/get-by-name, got HTTP 200 text\/html/);
-      expect(await fs.readdir(path.join(dir, 'spool2'))).toEqual([]);
-    } finally {
-      await html.close();
-    }
-  }, 60_000);
+  it(
+    'a server answering HTML there: runs sync is exit 2 naming tracking.uri and what came back; nothing is ' + 'sent',
+    async () => {
+      const html = await htmlServer(port);
+      try {
+        const r = await runCli(['runs', 'sync', '--spool', spool], dir);
+        expect(r.stderr.trimEnd().split('\n')).toEqual([
+          `niwt: tracking.uri http://127.0.0.1:${port}: expected an MLflow REST answer from ` +
+            `/api/2.0/mlflow/experiments/get-by-name, got HTTP 200 text/html ` +
+            (`"<!DOCTYPE html><html><body>Please sign in</body></html>"; check that the URI is the MLflow ` +
+              `server's root (no login page or extra path in between)`),
+        ]);
+        expect(r.code).toBe(2);
+        expect(html.requests).toEqual(['GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=Default']);
+        // a run that starts while the server answers HTML: a typed error, no spool left behind
+        const tracker = new RestTracker({ uri: `http://127.0.0.1:${port}`, spoolDir: path.join(dir, 'spool2') });
+        const err = await tracker.startRun({ experiment: 'stalls' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NotMlflowError);
+        expect((err as Error).message).toMatch(
+          new RegExp(
+            String.raw`^tracking\.uri http:\/\/127\.0\.0\.1:\d+: expected an MLflow REST answer from ` +
+              String.raw`\/api\/2\.0\/mlflow\/experiments\/get-by-name, got HTTP 200 text\/html`,
+          ),
+        );
+        expect(await fs.readdir(path.join(dir, 'spool2'))).toEqual([]);
+      } finally {
+        await html.close();
+      }
+    },
+    60_000,
+  );
 
   it('--spool that does not exist is exit 2; the default spool not existing yet is nothing to do', async () => {
     const r = await runCli(['runs', 'sync', '--spool', path.join(dir, 'nope')], dir);
-    expect(r.stderr.trimEnd().split('\n')).toEqual([`niwt: --spool ${path.join(dir, 'nope')}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default .niwt/spool)`]);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      `niwt: --spool ${path.join(dir, 'nope')}: no such folder; runs logged to a server are spooled in ` +
+        `tracking.spoolDir (default .niwt/spool)`,
+    ]);
     expect(r.code).toBe(2);
     const d = await runCli(['runs', 'sync'], dir);
     expect([d.code, d.stdout, d.stderr]).toEqual([0, 'nothing spooled (.niwt/spool does not exist)\n', '']);

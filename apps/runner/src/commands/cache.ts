@@ -25,7 +25,6 @@ export interface CacheEntry {
   readonly dir: string;
 }
 
-
 async function sizeOf(dir: string): Promise<{ bytes: number; files: number }> {
   let bytes = 0;
   let files = 0;
@@ -47,9 +46,15 @@ async function sizeOf(dir: string): Promise<{ bytes: number; files: number }> {
 /** Every entry of a cache folder, by stage then key. A missing folder is an empty cache. */
 export async function listCache(root: string): Promise<CacheEntry[]> {
   const out: CacheEntry[] = [];
-  const stages = (await fs.readdir(root, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const stages = (await fs.readdir(root, { withFileTypes: true }).catch(() => []))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   for (const stage of stages) {
-    const keys = (await fs.readdir(path.join(root, stage), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const keys = (await fs.readdir(path.join(root, stage), { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
     for (const key of keys) {
       const dir = path.join(root, stage, key);
       const complete = await fs.stat(path.join(dir, '.complete')).catch(() => undefined);
@@ -64,7 +69,8 @@ export async function listCache(root: string): Promise<CacheEntry[]> {
 /** `7d`, `12h`, `30m`, `45s`, `2w` → milliseconds. */
 export function parseAge(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
-  if (!m) throw new UsageError(`--older-than ${JSON.stringify(text)}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w`);
+  if (!m)
+    throw new UsageError(`--older-than ${JSON.stringify(text)}: expected a number and a unit, e.g. 30m, 12h, 7d, 2w`);
   const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
   return Number(m[1]) * unit;
 }
@@ -101,15 +107,25 @@ export interface PruneOptions {
  * A complete entry is renamed aside before it is deleted, so a run never sees a half-deleted entry
  * as complete.
  */
-export async function pruneCache(root: string, opts: PruneOptions): Promise<{ removed: CacheEntry[]; kept: number; bytes: number }> {
-  if (!opts.all && opts.olderThanMs === undefined) throw new UsageError('cache prune: say what to remove: --older-than <age> (e.g. 7d) or --all');
+export async function pruneCache(
+  root: string,
+  opts: PruneOptions,
+): Promise<{ removed: CacheEntry[]; kept: number; bytes: number }> {
+  if (!opts.all && opts.olderThanMs === undefined)
+    throw new UsageError('cache prune: say what to remove: --older-than <age> (e.g. 7d) or --all');
   const entries = await listCache(root);
   if (opts.stage !== undefined && !entries.some((e) => e.stage === opts.stage)) {
     const stages = [...new Set(entries.map((e) => e.stage))];
-    throw new UsageError(`--stage ${opts.stage}: no such stage in ${root} (stages: ${stages.join(', ') || 'none, the cache is empty'})`);
+    throw new UsageError(
+      `--stage ${opts.stage}: no such stage in ${root} (stages: ${stages.join(', ') || 'none, the cache is empty'})`,
+    );
   }
   const now = opts.now ?? Date.now();
-  const doomed = entries.filter((e) => (opts.stage === undefined || e.stage === opts.stage) && (opts.all || now - e.time > (opts.olderThanMs ?? Infinity)));
+  const doomed = entries.filter(
+    (e) =>
+      (opts.stage === undefined || e.stage === opts.stage) &&
+      (opts.all || now - e.time > (opts.olderThanMs ?? Infinity)),
+  );
   if (!opts.dryRun) {
     for (const e of doomed) {
       const aside = `${e.dir}.prune-${process.pid}-${Date.now()}`;
@@ -154,10 +170,21 @@ export async function readCacheLog(root: string): Promise<CacheEvent[]> {
 }
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
-const view = (e: CacheEntry, now: number) => ({ stage: e.stage, key: e.key, state: e.state, bytes: e.bytes, files: e.files, ageSeconds: Math.round((now - e.time) / 1000), completedAt: new Date(e.time).toISOString(), dir: e.dir });
+const view = (e: CacheEntry, now: number) => ({
+  stage: e.stage,
+  key: e.key,
+  state: e.state,
+  bytes: e.bytes,
+  files: e.files,
+  ageSeconds: Math.round((now - e.time) / 1000),
+  completedAt: new Date(e.time).toISOString(),
+  dir: e.dir,
+});
 
 export function registerCacheCommands(program: Command): void {
-  const cache = program.command('cache').description('the stage cache: seen networks, activations, importances (reused across runs and sweeps)');
+  const cache = program
+    .command('cache')
+    .description('the stage cache: seen networks, activations, importances (reused across runs and sweeps)');
 
   cache
     .command('ls')
@@ -185,7 +212,11 @@ export function registerCacheCommands(program: Command): void {
       if (entries.length === 0) return out(`no cache entries in ${root}`);
       for (const s of stages) {
         out(`${s.stage}  ${s.entries} entr${s.entries === 1 ? 'y' : 'ies'}, ${formatBytes(s.bytes)}`);
-        for (const e of entries.filter((x) => x.stage === s.stage)) out(`  ${e.key.padEnd(34)} ${formatBytes(e.bytes).padStart(10)} ${formatAge(now - e.time).padStart(5)}${e.state === 'complete' ? '' : `  (${e.state})`}`);
+        for (const e of entries.filter((x) => x.stage === s.stage))
+          out(
+            `  ${e.key.padEnd(34)} ${formatBytes(e.bytes).padStart(10)} ` +
+              `${formatAge(now - e.time).padStart(5)}${e.state === 'complete' ? '' : `  (${e.state})`}`,
+          );
       }
       if (process.stdout.isTTY) out(`total ${formatBytes(entries.reduce((a, e) => a + e.bytes, 0))} in ${root}`);
     });
@@ -199,14 +230,50 @@ export function registerCacheCommands(program: Command): void {
     .option('--all', 'every entry (of --stage, if given)')
     .option('--dry-run', 'list what would be removed, remove nothing')
     .option('--json', 'as JSON')
-    .action(async (flags: { dir: string; olderThan?: string; stage?: string; all?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const root = path.resolve(flags.dir);
-      const now = Date.now();
-      const r = await pruneCache(root, { olderThanMs: flags.olderThan === undefined ? undefined : parseAge(flags.olderThan), stage: flags.stage, all: flags.all, dryRun: flags.dryRun, now });
-      if (flags.json) return out(JSON.stringify({ dir: root, dryRun: Boolean(flags.dryRun), removed: r.removed.map((e) => view(e, now)), kept: r.kept, bytes: r.bytes }, null, 2));
-      if (process.stdout.isTTY || flags.dryRun) for (const e of r.removed) out(`${flags.dryRun ? 'would remove' : 'removed'} ${e.stage}/${e.key} (${formatBytes(e.bytes)}, ${formatAge(now - e.time)})`);
-      out(`${flags.dryRun ? 'would remove' : 'removed'} ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} (${formatBytes(r.bytes)}), kept ${r.kept}`);
-    });
+    .action(
+      async (flags: {
+        dir: string;
+        olderThan?: string;
+        stage?: string;
+        all?: boolean;
+        dryRun?: boolean;
+        json?: boolean;
+      }) => {
+        const root = path.resolve(flags.dir);
+        const now = Date.now();
+        const r = await pruneCache(root, {
+          olderThanMs: flags.olderThan === undefined ? undefined : parseAge(flags.olderThan),
+          stage: flags.stage,
+          all: flags.all,
+          dryRun: flags.dryRun,
+          now,
+        });
+        if (flags.json)
+          return out(
+            JSON.stringify(
+              {
+                dir: root,
+                dryRun: Boolean(flags.dryRun),
+                removed: r.removed.map((e) => view(e, now)),
+                kept: r.kept,
+                bytes: r.bytes,
+              },
+              null,
+              2,
+            ),
+          );
+        if (process.stdout.isTTY || flags.dryRun)
+          for (const e of r.removed)
+            out(
+              `${flags.dryRun ? 'would remove' : 'removed'} ${e.stage}/${e.key} (${formatBytes(e.bytes)}, ` +
+                `${formatAge(now - e.time)})`,
+            );
+        out(
+          `${flags.dryRun ? 'would remove' : 'removed'} ${r.removed.length} ` +
+            `entr${r.removed.length === 1 ? 'y' : 'ies'} (${formatBytes(r.bytes)}), kept ${r.kept}`,
+        );
+      },
+    );
 
   cache
     .command('unlock')

@@ -16,14 +16,18 @@ interface ReportFlags {
 export function registerReportCommands(program: Command): void {
   program
     .command('report')
-    .description('write a self-contained HTML report of a run or sweep (config, results, charts, Grad-CAM, explanations); logged as artifact report/report.html')
+    .description(
+      'write a self-contained HTML report of a run or sweep (config, results, charts, Grad-CAM, ' +
+        'explanations); logged as artifact report/report.html',
+    )
     .argument('<run>', 'run id, run folder (mlruns/<experiment_id>/<run_id>) or sweep run id')
     .option('--mlruns <dir>', 'local MLflow store to find run ids in', 'file:./mlruns')
     .option('-o, --out <file>', 'also write the page to this file')
     .option('--no-artifact', 'do not log the page as an artifact of the run (then --out is required)')
     .option('--json', 'print what was written as JSON')
     .action(async (ref: string, flags: ReportFlags) => {
-      if (!flags.artifact && !flags.out) throw new UsageError('--no-artifact needs --out <file>: the report has to be written somewhere');
+      if (!flags.artifact && !flags.out)
+        throw new UsageError('--no-artifact needs --out <file>: the report has to be written somewhere');
       const r = await writeReport(ref, { mlruns: flags.mlruns, out: flags.out, logArtifact: flags.artifact });
       const m = r.model;
       const summary = {
@@ -40,7 +44,10 @@ export function registerReportCommands(program: Command): void {
       if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else process.stdout.write(`${r.out ?? r.file}\n`);
       if (!flags.json && process.stderr.isTTY) {
-        process.stderr.write(`${r.kind} report of ${r.runId}: ${summary.rows} result row(s), ${summary.perClassCharts} per-class chart(s), ${summary.images} Grad-CAM image(s), ${(r.bytes / 1024).toFixed(0)} KiB\n`);
+        process.stderr.write(
+          `${r.kind} report of ${r.runId}: ${summary.rows} result row(s), ${summary.perClassCharts} ` +
+            `per-class chart(s), ${summary.images} Grad-CAM image(s), ${(r.bytes / 1024).toFixed(0)} KiB\n`,
+        );
         for (const x of m.missing) process.stderr.write(`  not in this run: ${x}\n`);
       }
     });

@@ -31,7 +31,8 @@ const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s 
 const ms = (v: string | undefined, name: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number of milliseconds, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${name} must be a whole number of milliseconds, got ${JSON.stringify(v)}`);
   return n;
 };
 
@@ -39,45 +40,68 @@ const ms = (v: string | undefined, name: string): number | undefined => {
 async function resolveRun(ref: string, store: string): Promise<LocalRun> {
   if (/^[0-9a-f]{32}$/i.test(ref) && !ref.includes(path.sep)) {
     const run = await findLocalRun(store, ref);
-    if (!run) throw new TrackingError(`run ${ref} not found in ${resolveStoreRoot(store, process.cwd(), '--store')}; pass the run folder or the right --store`);
+    if (!run)
+      throw new TrackingError(
+        `run ${ref} not found in ${resolveStoreRoot(store, process.cwd(), '--store')}; pass the run folder ` +
+          `or the right --store`,
+      );
     return run;
   }
   return readLocalRun(path.resolve(ref));
 }
 
 export function registerRunsCommands(program: Command): void {
-  const runs = program.command('runs').description('local MLflow runs: replay the spool to a server, push runs, list them');
+  const runs = program
+    .command('runs')
+    .description('local MLflow runs: replay the spool to a server, push runs, list them');
 
   runs
     .command('sync')
-    .description("replay spooled runs (logged to a tracking server that was unreachable) to their server; safe to repeat")
+    .description(
+      'replay spooled runs (logged to a tracking server that was unreachable) to their server; safe to repeat',
+    )
     .option('--spool <dir>', 'spool folder', DEFAULT_SPOOL_DIR)
     .option('--uri <uri>', 'only runs logged for this server')
     .option('--retry-budget <ms>', 'time one call may spend retrying')
     .option('--json', 'print the report as JSON')
     .action(async (flags: CommonFlags & { spool: string; uri?: string; retryBudget?: string }, cmd: Command) => {
-      if (flags.uri !== undefined && !isServerUri(flags.uri)) throw new UsageError(`--uri ${JSON.stringify(flags.uri)}: expected http(s)://host:port`);
+      if (flags.uri !== undefined && !isServerUri(flags.uri))
+        throw new UsageError(`--uri ${JSON.stringify(flags.uri)}: expected http(s)://host:port`);
       if (!statSync(path.resolve(flags.spool), { throwIfNoEntry: false })?.isDirectory()) {
         // The default spool appears with the first run logged to a server: nothing to do yet.
         if (cmd.getOptionValueSource('spool') === 'default') {
-          return out(flags.json ? JSON.stringify({ synced: [], done: [], failed: [] }) : `nothing spooled (${flags.spool} does not exist)`);
+          return out(
+            flags.json
+              ? JSON.stringify({ synced: [], done: [], failed: [] })
+              : `nothing spooled (${flags.spool} does not exist)`,
+          );
         }
         throw new UsageError(
-          `--spool ${flags.spool}: no such folder; runs logged to a server are spooled in tracking.spoolDir (default ${DEFAULT_SPOOL_DIR})`,
+          `--spool ${flags.spool}: no such folder; runs logged to a server are spooled in tracking.spoolDir ` +
+            `(default ${DEFAULT_SPOOL_DIR})`,
         );
       }
-      const report = await syncSpool({ spoolDir: path.resolve(flags.spool), uri: flags.uri, retryBudgetMs: ms(flags.retryBudget, '--retry-budget') });
+      const report = await syncSpool({
+        spoolDir: path.resolve(flags.spool),
+        uri: flags.uri,
+        retryBudgetMs: ms(flags.retryBudget, '--retry-budget'),
+      });
       if (flags.json) out(JSON.stringify(report, null, 2));
       else {
         const s = report.stats;
         out(
-          `synced ${report.synced.length} spooled run(s) in ${report.seconds.toFixed(1)}s: ${s.runsCreated} created, ${s.batches} batch(es), ` +
-            `${s.metrics} metric point(s), ${s.params} param(s), ${s.tags} tag(s), ${s.artifacts} artifact(s), ${s.duplicatesSkipped} duplicate point(s) skipped`,
+          `synced ${report.synced.length} spooled run(s) in ${report.seconds.toFixed(1)}s: ${s.runsCreated} ` +
+            `created, ${s.batches} batch(es), ` +
+            (`${s.metrics} metric point(s), ${s.params} param(s), ${s.tags} tag(s), ${s.artifacts} ` +
+              `artifact(s), ${s.duplicatesSkipped} duplicate point(s) skipped`),
         );
       }
       if (report.failed.length > 0) {
         const first = report.failed[0];
-        throw new TrackingError(`${report.failed.length} spooled run(s) not synced (kept in ${flags.spool}; rerun niwt runs sync): ${first.key}: ${first.error}`);
+        throw new TrackingError(
+          `${report.failed.length} spooled run(s) not synced (kept in ${flags.spool}; rerun niwt runs sync): ` +
+            `${first.key}: ${first.error}`,
+        );
       }
     });
 
@@ -88,22 +112,45 @@ export function registerRunsCommands(program: Command): void {
     .requiredOption('--to <uri>', 'tracking server, http(s)://host:port (credentials from MLFLOW_TRACKING_*)')
     .option('--store <uri>', 'local store to find a run id in', DEFAULT_TRACKING_URI)
     .option('--spool <dir>', 'spool folder (resumable pushes)', DEFAULT_SPOOL_DIR)
-    .option('--secret-key <key>', 'extra dotted param key to redact (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--secret-key <key>',
+      'extra dotted param key to redact (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (ref: string, flags: CommonFlags & { to: string; store: string; spool: string; secretKey: string[] }) => {
-      if (!isServerUri(flags.to)) throw new UsageError(`--to ${JSON.stringify(displayUri(flags.to))}: expected a tracking server, http(s)://host:port`);
-      const run = await resolveRun(ref, flags.store);
-      const res = await pushLocalRun(run.dir, { to: flags.to, spoolDir: path.resolve(flags.spool), secretKeys: flags.secretKey });
-      if (flags.json) out(JSON.stringify(res, null, 2));
-      else {
-        for (const r of res.runs) out(`${r.localRunId} → ${displayUri(flags.to)} run ${r.serverRunId} (${r.runName}${r.parent ? ', nested' : ''})`);
-        out(`pushed ${res.runs.length} run(s) in ${res.seconds.toFixed(1)}s: ${res.stats.batches} batch(es), ${res.stats.artifacts} artifact(s), ${res.stats.duplicatesSkipped} point(s) already there`);
-      }
-    });
+    .action(
+      async (ref: string, flags: CommonFlags & { to: string; store: string; spool: string; secretKey: string[] }) => {
+        if (!isServerUri(flags.to))
+          throw new UsageError(
+            `--to ${JSON.stringify(displayUri(flags.to))}: expected a tracking server, http(s)://host:port`,
+          );
+        const run = await resolveRun(ref, flags.store);
+        const res = await pushLocalRun(run.dir, {
+          to: flags.to,
+          spoolDir: path.resolve(flags.spool),
+          secretKeys: flags.secretKey,
+        });
+        if (flags.json) out(JSON.stringify(res, null, 2));
+        else {
+          for (const r of res.runs)
+            out(
+              `${r.localRunId} → ${displayUri(flags.to)} run ${r.serverRunId} ` +
+                `(${r.runName}${r.parent ? ', nested' : ''})`,
+            );
+          out(
+            `pushed ${res.runs.length} run(s) in ${res.seconds.toFixed(1)}s: ${res.stats.batches} batch(es), ` +
+              `${res.stats.artifacts} artifact(s), ${res.stats.duplicatesSkipped} point(s) already there`,
+          );
+        }
+      },
+    );
 
   runs
     .command('ls')
-    .description('runs of the local store, newest first, with their s/u/H metrics, and spooled runs not yet on their server')
+    .description(
+      'runs of the local store, newest first, with their s/u/H metrics, and spooled runs not yet on their server',
+    )
     .option('--store <uri>', 'local store', DEFAULT_TRACKING_URI)
     .option('--spool <dir>', 'spool folder', DEFAULT_SPOOL_DIR)
     .option('--experiment <name>', 'only this experiment')
@@ -117,7 +164,14 @@ export function registerRunsCommands(program: Command): void {
       for (const s of await listSpoolRuns(path.resolve(flags.spool))) {
         const [meta, state] = [await s.meta(), await s.state()];
         if (!state.done && (flags.experiment === undefined || meta.experiment === flags.experiment)) {
-          pending.push({ key: meta.key, experiment: meta.experiment, runName: meta.runName, uri: meta.uri, serverRunId: state.runId ?? null, lastError: state.lastError ?? null });
+          pending.push({
+            key: meta.key,
+            experiment: meta.experiment,
+            runName: meta.runName,
+            uri: meta.uri,
+            serverRunId: state.runId ?? null,
+            lastError: state.lastError ?? null,
+          });
         }
       }
       const rows = local.map((r) => ({
@@ -134,11 +188,14 @@ export function registerRunsCommands(program: Command): void {
       if (flags.json) return out(JSON.stringify({ local: rows, spooled: pending }, null, 2));
       for (const r of rows) {
         const status = r.ownerGone ? 'RUNNING (owner gone)' : r.status;
-        const m = Object.entries(r.metrics).map(([k, v]) => `${k}=${fmtMetric(v)}`).join(' ');
+        const m = Object.entries(r.metrics)
+          .map(([k, v]) => `${k}=${fmtMetric(v)}`)
+          .join(' ');
         const when = new Date(r.startTime).toISOString();
         out(`${r.runId}  ${status.padEnd(8)} ${when}  ${r.parentRunId ? '  ' : ''}${r.runName}${m ? `  ${m}` : ''}`);
       }
-      for (const p of pending) out(`${p.key}  SPOOLED  → ${p.uri}  ${p.runName}${p.lastError ? ` (last error: ${p.lastError})` : ''}`);
+      for (const p of pending)
+        out(`${p.key}  SPOOLED  → ${p.uri}  ${p.runName}${p.lastError ? ` (last error: ${p.lastError})` : ''}`);
       if (rows.length + pending.length === 0) out('no runs');
     });
 
@@ -158,7 +215,10 @@ export function registerRunsCommands(program: Command): void {
       const head = ['', ...list.map((r) => `${r.runName} (${r.runId.slice(0, 8)}, ${r.status})`)];
       const body = [
         ...Object.entries(view.params).map(([k, vs]) => [`param  ${k}`, ...vs.map((v) => v ?? '—')]),
-        ...Object.entries(view.metrics).map(([k, vs]) => [`metric ${k}`, ...vs.map((v) => (v === null ? '—' : fmtMetric(v)))]),
+        ...Object.entries(view.metrics).map(([k, vs]) => [
+          `metric ${k}`,
+          ...vs.map((v) => (v === null ? '—' : fmtMetric(v))),
+        ]),
       ];
       if (Object.keys(view.params).length === 0) out(`no params differ (${view.sameParams} param(s) equal)`);
       out(textTable(head, body));
@@ -173,7 +233,17 @@ export function registerRunsCommands(program: Command): void {
     .action(async (ref: string, flags: CommonFlags & { store: string }) => {
       const r = await resolveRun(ref, flags.store);
       const latest = Object.fromEntries(Object.entries(r.metrics).map(([k, pts]) => [k, pts[pts.length - 1]?.value]));
-      const view = { runId: r.runId, runName: r.runName, status: r.status, experimentId: r.experimentId, params: r.params, tags: r.tags, metrics: latest, points: Object.fromEntries(Object.entries(r.metrics).map(([k, p]) => [k, p.length])), artifacts: r.artifacts };
+      const view = {
+        runId: r.runId,
+        runName: r.runName,
+        status: r.status,
+        experimentId: r.experimentId,
+        params: r.params,
+        tags: r.tags,
+        metrics: latest,
+        points: Object.fromEntries(Object.entries(r.metrics).map(([k, p]) => [k, p.length])),
+        artifacts: r.artifacts,
+      };
       if (flags.json) return out(JSON.stringify(view, null, 2));
       out(`${r.runName} (${r.runId}) ${r.status} in ${r.dir}`);
       for (const [k, v] of Object.entries(r.params)) out(`  param  ${k} = ${v}`);
@@ -189,26 +259,41 @@ const HEADLINE = /(^|\/)(s|u|H|zsl_t1)$/;
 const latest = (r: LocalRun, key: string): number | undefined => r.metrics[key]?.[r.metrics[key].length - 1]?.value;
 
 function headlineMetrics(r: LocalRun): Record<string, number> {
-  const keys = Object.keys(r.metrics).filter((k) => HEADLINE.test(k) && !k.startsWith('seen_network/')).sort();
+  const keys = Object.keys(r.metrics)
+    .filter((k) => HEADLINE.test(k) && !k.startsWith('seen_network/'))
+    .sort();
   return Object.fromEntries(keys.map((k) => [k, latest(r, k)!]));
 }
 
-const fmtMetric = (v: number): string => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3));
+const fmtMetric = (v: number): string =>
+  Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3);
 
 /** Left-aligned columns separated by two spaces. */
 function textTable(head: readonly string[], body: readonly (readonly string[])[]): string {
   const widths = head.map((h, j) => Math.max(h.length, ...body.map((row) => row[j]?.length ?? 0)));
-  const line = (row: readonly string[]): string => row.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd();
+  const line = (row: readonly string[]): string =>
+    row
+      .map((c, j) => c.padEnd(widths[j]))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...body.map(line)].join('\n');
 }
 
 /** The point runs of a sweep (given by its parent run id or hash prefix), with a column per headline metric. */
 function sweepListing(all: readonly LocalRun[], id: string, json: boolean): string {
-  const parent = all.find((r) => r.runId === id) ?? all.find((r) => !r.tags['mlflow.parentRunId'] && (r.tags[SWEEP_TAG] ?? '').startsWith(id));
+  const parent =
+    all.find((r) => r.runId === id) ??
+    all.find((r) => !r.tags['mlflow.parentRunId'] && (r.tags[SWEEP_TAG] ?? '').startsWith(id));
   const hash = parent?.tags[SWEEP_TAG];
-  if (!parent || !hash) throw new UsageError(`--sweep ${id}: no sweep run with this id or sweep hash in the store; niwt runs ls lists the runs (sweep runs are named sweep-<hash>)`);
+  if (!parent || !hash)
+    throw new UsageError(
+      `--sweep ${id}: no sweep run with this id or sweep hash in the store; niwt runs ls lists the runs ` +
+        `(sweep runs are named sweep-<hash>)`,
+    );
   const every = all
-    .filter((r) => r.tags[SWEEP_TAG] === hash && r.tags['mlflow.parentRunId'] === parent.runId && !r.tags['niwt.method'])
+    .filter(
+      (r) => r.tags[SWEEP_TAG] === hash && r.tags['mlflow.parentRunId'] === parent.runId && !r.tags['niwt.method'],
+    )
     .sort((a, b) => a.startTime - b.startTime);
   // a point run again (--force, or after a KILLED attempt) keeps its newest FINISHED run, else its newest
   const byPoint = new Map<string, LocalRun>();
@@ -220,12 +305,30 @@ function sweepListing(all: readonly LocalRun[], id: string, json: boolean): stri
   const points = [...byPoint.values()];
   const earlier = every.length - points.length;
   const keys = [...new Set(points.flatMap((r) => Object.keys(headlineMetrics(r))))].sort();
-  const rows = points.map((r) => ({ runId: r.runId, point: r.tags['niwt.sweep.point'] ?? r.runName, status: r.status, metrics: headlineMetrics(r) }));
-  if (json) return JSON.stringify({ sweepRunId: parent.runId, sweepHash: hash, status: parent.status, runs: rows, earlierRuns: earlier }, null, 2);
+  const rows = points.map((r) => ({
+    runId: r.runId,
+    point: r.tags['niwt.sweep.point'] ?? r.runName,
+    status: r.status,
+    metrics: headlineMetrics(r),
+  }));
+  if (json)
+    return JSON.stringify(
+      { sweepRunId: parent.runId, sweepHash: hash, status: parent.status, runs: rows, earlierRuns: earlier },
+      null,
+      2,
+    );
   const head = ['run', 'point', 'status', ...keys];
-  const body = rows.map((r) => [r.runId, r.point, r.status, ...keys.map((k) => (r.metrics[k] === undefined ? '—' : fmtMetric(r.metrics[k])))]);
+  const body = rows.map((r) => [
+    r.runId,
+    r.point,
+    r.status,
+    ...keys.map((k) => (r.metrics[k] === undefined ? '—' : fmtMetric(r.metrics[k]))),
+  ]);
   const note = earlier > 0 ? ` (and ${earlier} earlier run(s) of the same points)` : '';
-  return `${parent.runName} (${parent.runId}) ${parent.status}: ${rows.length} point run(s)${note}\n${textTable(head, body)}`;
+  return (
+    `${parent.runName} (${parent.runId}) ${parent.status}: ${rows.length} point ` +
+    `run(s)${note}\n${textTable(head, body)}`
+  );
 }
 
 export interface RunComparison {
@@ -249,5 +352,10 @@ export function compareRuns(list: readonly LocalRun[], allParams: boolean): RunC
   }
   const metricKeys = [...new Set(list.flatMap((r) => Object.keys(r.metrics)))].sort();
   const metrics = Object.fromEntries(metricKeys.map((k) => [k, list.map((r) => latest(r, k) ?? null)]));
-  return { runs: list.map((r) => ({ runId: r.runId, runName: r.runName, status: r.status })), params, sameParams, metrics };
+  return {
+    runs: list.map((r) => ({ runId: r.runId, runName: r.runName, status: r.status })),
+    params,
+    sameParams,
+    metrics,
+  };
 }

@@ -11,7 +11,11 @@ export function registerWeightsCommands(program: Command): void {
   weights
     .command('inspect')
     .description('list the layers of a weight file with their weight shapes')
-    .argument('<file>', 'a Keras .h5 (Applications or save_weights layout), a Keras 3 .keras archive, a tfjs layers model.json or an .onnx model')
+    .argument(
+      '<file>',
+      'a Keras .h5 (Applications or save_weights layout), a Keras 3 .keras archive, a tfjs layers model.json ' +
+        'or an .onnx model',
+    )
     .option('--json', 'print JSON')
     .option('--input-size <n>', 'image side for an .onnx model with dynamic H, W', (v) => Number(v), 224)
     .action(async (file: string, flags: { json?: boolean; inputSize: number }) => {
@@ -22,7 +26,9 @@ export function registerWeightsCommands(program: Command): void {
       const wf = await openWeightFile(file);
       try {
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ file: wf.source, format: wf.format, contents: wf.contents, layers: wf.layers }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ file: wf.source, format: wf.format, contents: wf.contents, layers: wf.layers }, null, 2)}\n`,
+          );
           return;
         }
         let params = 0;
@@ -30,7 +36,11 @@ export function registerWeightsCommands(program: Command): void {
           params += l.weights.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
           return `${l.layer.padEnd(28)} ${l.weights.map((w) => formatShape(w.shape)).join(' ')}`;
         });
-        process.stdout.write(`${wf.source}: ${wf.format}, ${wf.layers.length} layers with weights, ${params.toLocaleString('en-US')} parameters\n${wf.contents ? `${wf.contents}\n` : ''}${lines.join('\n')}\n`);
+        process.stdout.write(
+          `${wf.source}: ${wf.format}, ${wf.layers.length} layers with weights, ` +
+            `${params.toLocaleString('en-US')} ` +
+            `parameters\n${wf.contents ? `${wf.contents}\n` : ''}${lines.join('\n')}\n`,
+        );
       } finally {
         wf.close();
       }

@@ -29,7 +29,8 @@ export interface RedisOptions {
 
 export type RedisConstructor = new (url: string, options: RedisOptions) => RedisConnection;
 
-export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children' | 'unknown';
+export type JobState =
+  'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children' | 'unknown';
 
 export interface BullJob<D, R> {
   readonly id?: string;
@@ -82,14 +83,21 @@ export interface BullWorker<D, R> {
 export interface QueueLibs {
   readonly Redis: RedisConstructor;
   readonly Queue: new <D, R>(name: string, opts: { connection: RedisConnection }) => BullQueue<D, R>;
-  readonly Worker: new <D, R>(name: string, processor: (job: BullJob<D, R>, token?: string) => Promise<R>, opts: WorkerOptions) => BullWorker<D, R>;
+  readonly Worker: new <D, R>(
+    name: string,
+    processor: (job: BullJob<D, R>, token?: string) => Promise<R>,
+    opts: WorkerOptions,
+  ) => BullWorker<D, R>;
   /** Thrown by a processor: fail the job now, without the remaining attempts. */
   readonly UnrecoverableError: new (message?: string) => Error;
   /** Thrown by a processor after `job.moveToDelayed`: the job waits again without using an attempt. */
   readonly DelayedError: new (message?: string) => Error;
 }
 
-const MISSING = `the distributed sweep needs bullmq@${QUEUE_PACKAGES.bullmq} and ioredis@${QUEUE_PACKAGES.ioredis}: add "bullmq": "${QUEUE_PACKAGES.bullmq}" and "ioredis": "${QUEUE_PACKAGES.ioredis}" to apps/runner/package.json dependencies and run npm install`;
+const MISSING =
+  `the distributed sweep needs bullmq@${QUEUE_PACKAGES.bullmq} and ioredis@${QUEUE_PACKAGES.ioredis}: add ` +
+  `"bullmq": "${QUEUE_PACKAGES.bullmq}" and "ioredis": "${QUEUE_PACKAGES.ioredis}" to apps/runner/package.json ` +
+  `dependencies and run npm install`;
 
 async function importOptional(name: string): Promise<Record<string, unknown>> {
   try {
@@ -136,7 +144,8 @@ export function parseQueueUrl(url: string): string {
   } catch {
     throw new UsageError(`--queue ${JSON.stringify(url)}: expected redis://host:port`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`--queue ${JSON.stringify(url)}: expected redis://host:port (got ${u.protocol})`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new UsageError(`--queue ${JSON.stringify(url)}: expected redis://host:port (got ${u.protocol})`);
   return url;
 }
 

@@ -86,21 +86,55 @@ export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<
         await existing.remove();
         existing = undefined;
       }
-      const data: RunJobData = { file, text: s.text, overrides: exp.overrides, hash: exp.hash, assignment: points[i], parentRunId: parent.runId, sweepHash: s.sweepHash, runName: name, tags: pointTags(s, i) };
+      const data: RunJobData = {
+        file,
+        text: s.text,
+        overrides: exp.overrides,
+        hash: exp.hash,
+        assignment: points[i],
+        parentRunId: parent.runId,
+        sweepHash: s.sweepHash,
+        runName: name,
+        tags: pointTags(s, i),
+      };
       if (existing && state === 'failed') await existing.retry('failed');
       if (!existing) {
         const keep = { age: 7 * 86400 };
-        await queue.add('run', data, { jobId, attempts: opts.attempts ?? 3, backoff: { type: 'exponential', delay: opts.backoffMs ?? 5000 }, removeOnComplete: keep, removeOnFail: keep });
+        await queue.add('run', data, {
+          jobId,
+          attempts: opts.attempts ?? 3,
+          backoff: { type: 'exponential', delay: opts.backoffMs ?? 5000 },
+          removeOnComplete: keep,
+          removeOnFail: keep,
+        });
       }
       jobs.push({ jobId, hash: exp.hash, name, assignment: points[i], added: !existing });
-      log.info(`queued ${i + 1}/${exps.length} ${name} (job ${jobId})${existing ? ` — already on the queue (${state}${state === 'completed' ? '; --force runs it again' : ''})` : ''}`);
+      log.info(
+        `queued ${i + 1}/${exps.length} ${name} (job ` +
+          `${jobId})${
+            existing
+              ? ` — already on the queue ` + `(${state}${state === 'completed' ? '; --force runs it again' : ''})`
+              : ''
+          }`,
+      );
     }
     if (opts.wait === false) return { sweepRunId: parent.runId, location: parent.location, reattached, jobs };
 
     const progress = new SweepProgress(jobs.length, 1, opts.progress ?? ((l) => log.info(l)));
     const results = await waitForJobs(jobs, (id) => queue.getJob(id), opts.pollMs ?? 1000, progress);
     const { summary, outDir, plot } = await finishSweep(s, parent, metric, results);
-    return { sweepRunId: parent.runId, location: parent.location, reattached, jobs, rows: summary.rows, best: summary.best, results, table: summary.table, outDir, plot };
+    return {
+      sweepRunId: parent.runId,
+      location: parent.location,
+      reattached,
+      jobs,
+      rows: summary.rows,
+      best: summary.best,
+      results,
+      table: summary.table,
+      outDir,
+      plot,
+    };
   } catch (e) {
     await parent.end('FAILED').catch(() => undefined);
     throw e;
@@ -129,12 +163,19 @@ export async function waitForJobs(
     for (const j of jobs) {
       if (done.has(j.jobId)) continue;
       const job = await get(j.jobId);
-      if (!job) throw new StateError(`job ${j.jobId} (${j.name}) vanished from the queue (removed by someone else?); rerun the sweep to queue it again`);
+      if (!job)
+        throw new StateError(
+          `job ${j.jobId} (${j.name}) vanished from the queue (removed by someone else?); rerun the sweep to ` +
+            `queue it again`,
+        );
       const state = await job.getState();
       if (state === 'failed') {
         progress.set(done.size, nowActive.size, 1);
         progress.failed(j.name, job.failedReason ?? 'unknown reason');
-        throw new StateError(`run ${j.name} (job ${j.jobId}) failed after ${job.attemptsMade} attempt(s): ${job.failedReason ?? 'unknown reason'} (see the worker's log; rerun the sweep to retry it)`);
+        throw new StateError(
+          `run ${j.name} (job ${j.jobId}) failed after ${job.attemptsMade} attempt(s): ` +
+            `${job.failedReason ?? 'unknown reason'} (see the worker's log; rerun the sweep to retry it)`,
+        );
       }
       if (state === 'completed' && job.returnvalue) {
         done.set(j.jobId, job.returnvalue);

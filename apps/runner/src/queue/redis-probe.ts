@@ -20,7 +20,11 @@ type ProbeConstructor = new (url: string, options: Record<string, unknown>) => P
  * Connects once with no retries and pings, within `timeoutMs`. Resolves to undefined when Redis answers,
  * else to the one-line message a user gets.
  */
-export async function probeRedisUrl(Redis: ProbeConstructor, url: string, timeoutMs = 5000): Promise<string | undefined> {
+export async function probeRedisUrl(
+  Redis: ProbeConstructor,
+  url: string,
+  timeoutMs = 5000,
+): Promise<string | undefined> {
   const once = { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null };
   const probe = new Redis(url, { ...once, connectTimeout: timeoutMs });
   let last: Error | undefined;

@@ -13,5 +13,7 @@ try {
   await program.parseAsync(process.argv.slice(2), { from: 'user' });
   process.exit(0);
 } catch (e) {
-  process.exit(e instanceof CommanderError ? (e.exitCode === 0 ? 0 : 2) : report(e, process.argv.includes('--verbose')));
+  process.exit(
+    e instanceof CommanderError ? (e.exitCode === 0 ? 0 : 2) : report(e, process.argv.includes('--verbose')),
+  );
 }

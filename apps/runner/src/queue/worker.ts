@@ -14,7 +14,16 @@ import { ConfigError, isNiwtError, type Logger, type Tracker } from '@niwt/core'
 import { composeExperiment } from '../compose.js';
 import { runPointInChild, type PointProcess } from '../point-process.js';
 import { killStaleRuns } from '../sweep-runs.js';
-import { displayQueueUrl, loadQueueLibs, parseQueueUrl, probeRedis, queueConnection, type BullJob, type BullWorker, type QueueLibs } from './adapter.js';
+import {
+  displayQueueUrl,
+  loadQueueLibs,
+  parseQueueUrl,
+  probeRedis,
+  queueConnection,
+  type BullJob,
+  type BullWorker,
+  type QueueLibs,
+} from './adapter.js';
 import { DEFAULT_QUEUE_NAME, type RunJobData, type RunJobProgress, type RunJobResult } from './jobs.js';
 
 /** Defaults for runs of minutes to hours (see the module comment). */
@@ -55,12 +64,22 @@ async function composeJob(libs: QueueLibs, job: BullJob<RunJobData, RunJobResult
   const d = job.data;
   let exp;
   try {
-    exp = await composeExperiment(d.file, { overrides: d.overrides, inlineText: d.text, cwd: opts.cwd, logger: opts.logger });
+    exp = await composeExperiment(d.file, {
+      overrides: d.overrides,
+      inlineText: d.text,
+      cwd: opts.cwd,
+      logger: opts.logger,
+    });
   } catch (e) {
     throw isNiwtError(e) ? new libs.UnrecoverableError(e.message) : e;
   }
   if (exp.hash !== d.hash) {
-    throw new libs.UnrecoverableError(new ConfigError(`config hash ${exp.hash} on ${name} differs from the queued ${d.hash}: workers must run the same niwt version and plugins as the enqueuer`).message);
+    throw new libs.UnrecoverableError(
+      new ConfigError(
+        `config hash ${exp.hash} on ${name} differs from the queued ${d.hash}: workers must run the same ` +
+          `niwt version and plugins as the enqueuer`,
+      ).message,
+    );
   }
   return exp;
 }
@@ -89,13 +108,35 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const t0 = performance.now();
     let stages = 0;
     const child = runPointInChild(
-      { file: d.file, text: d.text, overrides: d.overrides, hash: d.hash, cwd: opts.cwd ?? process.cwd(), parentRunId: d.parentRunId, runName: d.runName, tags: d.tags, verbose: opts.verbose },
-      (stage) => void job.updateProgress({ worker: name, stage, stages: ++stages } satisfies RunJobProgress).catch(() => undefined),
+      {
+        file: d.file,
+        text: d.text,
+        overrides: d.overrides,
+        hash: d.hash,
+        cwd: opts.cwd ?? process.cwd(),
+        parentRunId: d.parentRunId,
+        runName: d.runName,
+        tags: d.tags,
+        verbose: opts.verbose,
+      },
+      (stage) =>
+        void job
+          .updateProgress({ worker: name, stage, stages: ++stages } satisfies RunJobProgress)
+          .catch(() => undefined),
     );
     current = { job, child };
     try {
       const r = await child.result;
-      return { runId: r.runId, location: r.location, hash: r.configHash, worker: name, seconds: (performance.now() - t0) / 1000, seenNetworkCached: r.seenNetwork.cached, activationsCached: r.activationsCached, methods: r.methods.map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })) };
+      return {
+        runId: r.runId,
+        location: r.location,
+        hash: r.configHash,
+        worker: name,
+        seconds: (performance.now() - t0) / 1000,
+        seenNetworkCached: r.seenNetwork.cached,
+        activationsCached: r.activationsCached,
+        methods: r.methods.map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1 })),
+      };
     } catch (e) {
       if (d.parentRunId) await killStaleRuns(exp, tracker, stale).catch(() => undefined);
       if (stopping) {
@@ -109,21 +150,27 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     }
   };
 
-  const worker: BullWorker<RunJobData, RunJobResult> = new libs.Worker<RunJobData, RunJobResult>(opts.queueName ?? DEFAULT_QUEUE_NAME, processor, {
-    connection,
-    concurrency: 1, // one run per worker: a run uses every core
-    lockDuration: opts.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
-    stalledInterval: opts.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
-    maxStalledCount: opts.maxStalledCount ?? WORKER_DEFAULTS.maxStalledCount,
-  });
+  const worker: BullWorker<RunJobData, RunJobResult> = new libs.Worker<RunJobData, RunJobResult>(
+    opts.queueName ?? DEFAULT_QUEUE_NAME,
+    processor,
+    {
+      connection,
+      concurrency: 1, // one run per worker: a run uses every core
+      lockDuration: opts.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
+      stalledInterval: opts.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
+      maxStalledCount: opts.maxStalledCount ?? WORKER_DEFAULTS.maxStalledCount,
+    },
+  );
   let lastError = '';
   worker.on('completed', (job, r) => say(`worker ${name}: done ${job.id} run ${r.runId} in ${r.seconds.toFixed(1)}s`));
   worker.on('failed', (job, e) => {
-    if (e.name !== 'DelayedError') say(`worker ${name}: failed ${job?.id ?? '?'} attempt ${job?.attemptsMade ?? '?'}: ${e.message}`);
+    if (e.name !== 'DelayedError')
+      say(`worker ${name}: failed ${job?.id ?? '?'} attempt ${job?.attemptsMade ?? '?'}: ${e.message}`);
   });
   worker.on('stalled', (id) => say(`worker ${name}: requeued stalled ${id}`));
   worker.on('error', (e) => {
-    if (e.message !== lastError) say(`worker ${name}: error: ${e.message}`); // one line per distinct error, not per retry
+    // one line per distinct error, not per retry
+    if (e.message !== lastError) say(`worker ${name}: error: ${e.message}`);
     lastError = e.message;
   });
   await worker.waitUntilReady();

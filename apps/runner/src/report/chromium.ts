@@ -44,7 +44,16 @@ export interface CheckOptions {
   readonly timeoutMs?: number;
 }
 
-export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 
 type Json = Record<string, unknown>;
 
@@ -59,7 +68,13 @@ class Cdp {
     this.ws = await connectWebSocket(
       url,
       (text) => {
-        const msg = JSON.parse(text) as { id?: number; result?: Json; error?: { message: string }; method?: string; params?: Json };
+        const msg = JSON.parse(text) as {
+          id?: number;
+          result?: Json;
+          error?: { message: string };
+          method?: string;
+          params?: Json;
+        };
         if (msg.id !== undefined) {
           const p = this.pending.get(msg.id);
           this.pending.delete(msg.id);
@@ -92,9 +107,12 @@ class Cdp {
 }
 
 const describe = (args: unknown): string =>
-  Array.isArray(args) ? args.map((a: { value?: unknown; description?: string }) => String(a.value ?? a.description ?? '')).join(' ') : '';
+  Array.isArray(args)
+    ? args.map((a: { value?: unknown; description?: string }) => String(a.value ?? a.description ?? '')).join(' ')
+    : '';
 
-const PROBE = `JSON.stringify((() => {
+const PROBE =
+  `JSON.stringify((() => {
   const imgs = [...document.images];
   return {
     title: document.title,
@@ -118,7 +136,8 @@ const PROBE = `JSON.stringify((() => {
     lines: document.querySelectorAll('svg.chart polyline.line').length,
     images: imgs.length,
     imagesLoaded: imgs.filter((i) => i.complete && i.naturalWidth > 0).length,
-    externalRefs: [...document.querySelectorAll('[src],[href]')].map((e) => e.getAttribute('src') ?? e.getAttribute('href') ?? '').filter((u) => !u.startsWith('data:') && !u.startsWith('#')),
+    externalRefs: [...document.querySelectorAll('[src],[href]')].map((e) => e.getAttribute('src') ?? ` +
+  `e.getAttribute('href') ?? '').filter((u) => !u.startsWith('data:') && !u.startsWith('#')),
     width: document.documentElement.scrollWidth,
     height: document.documentElement.scrollHeight,
   };
@@ -127,9 +146,20 @@ const PROBE = `JSON.stringify((() => {
 export async function checkPageInChromium(file: string, opts: CheckOptions): Promise<PageCheck> {
   const profile = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-chromium-'));
   const width = opts.width ?? 1280;
-  const child = spawn(opts.chromium, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--window-size=${width},900`, 'about:blank'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    opts.chromium,
+    [
+      ...CHROMIUM_FLAGS,
+      `--user-data-dir=${profile}`,
+      '--remote-debugging-address=127.0.0.1',
+      '--remote-debugging-port=0',
+      `--window-size=${width},900`,
+      'about:blank',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   const cdp = new Cdp();
@@ -143,12 +173,17 @@ export async function checkPageInChromium(file: string, opts: CheckOptions): Pro
           const m = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
           if (m) resolve(m[1]);
         });
-        child.once('exit', (code) => reject(new Error(`chromium exited (${code}) before DevTools started:\n${stderr.slice(-2000)}`)));
+        child.once('exit', (code) =>
+          reject(new Error(`chromium exited (${code}) before DevTools started:\n${stderr.slice(-2000)}`)),
+        );
         child.once('error', reject);
       });
       const base = new URL(browserWs);
       const version = (await (await fetch(`http://${base.host}/json/version`)).json()) as { Browser?: string };
-      const targets = (await (await fetch(`http://${base.host}/json/list`)).json()) as { type: string; webSocketDebuggerUrl?: string }[];
+      const targets = (await (await fetch(`http://${base.host}/json/list`)).json()) as {
+        type: string;
+        webSocketDebuggerUrl?: string;
+      }[];
       const page = targets.find((t) => t.type === 'page' && t.webSocketDebuggerUrl);
       if (!page?.webSocketDebuggerUrl) throw new Error(`no page target in ${JSON.stringify(targets)}`);
       await cdp.open(page.webSocketDebuggerUrl);
@@ -157,30 +192,46 @@ export async function checkPageInChromium(file: string, opts: CheckOptions): Pro
       const load = new Promise<void>((resolve) => (loaded = resolve));
       cdp.on((method, p) => {
         if (method === 'Page.loadEventFired') loaded();
-        if (method === 'Runtime.consoleAPICalled' && (p.type === 'error' || p.type === 'assert')) errors.push(`console.${String(p.type)}: ${describe(p.args)}`);
-        if (method === 'Runtime.exceptionThrown') errors.push(`exception: ${JSON.stringify((p.exceptionDetails as Json | undefined)?.text ?? p)}`);
+        if (method === 'Runtime.consoleAPICalled' && (p.type === 'error' || p.type === 'assert'))
+          errors.push(`console.${String(p.type)}: ${describe(p.args)}`);
+        if (method === 'Runtime.exceptionThrown')
+          errors.push(`exception: ${JSON.stringify((p.exceptionDetails as Json | undefined)?.text ?? p)}`);
         if (method === 'Log.entryAdded') {
           const e = p.entry as { level?: string; text?: string; url?: string } | undefined;
           if (e?.level === 'error') errors.push(`log: ${e.text ?? ''}${e.url ? ` (${e.url})` : ''}`);
         }
-        if (method === 'Network.loadingFailed') errors.push(`load failed: ${String(p.errorText)} (${String(p.requestId)})`);
+        if (method === 'Network.loadingFailed')
+          errors.push(`load failed: ${String(p.errorText)} (${String(p.requestId)})`);
       });
       for (const m of ['Runtime.enable', 'Log.enable', 'Page.enable', 'Network.enable']) await cdp.send(m);
       await cdp.send('Emulation.setDeviceMetricsOverride', { width, height: 900, deviceScaleFactor: 1, mobile: false });
       await cdp.send('Page.navigate', { url: pathToFileURL(path.resolve(file)).href });
       await load;
       const evaluated = await cdp.send('Runtime.evaluate', { expression: PROBE, returnByValue: true });
-      const probe = JSON.parse(String((evaluated.result as Json).value)) as Omit<PageCheck, 'consoleErrors' | 'screenshot' | 'chromiumVersion'>;
+      const probe = JSON.parse(String((evaluated.result as Json).value)) as Omit<
+        PageCheck,
+        'consoleErrors' | 'screenshot' | 'chromiumVersion'
+      >;
       let screenshot: string | undefined;
       if (opts.screenshot) {
-        const shot = await cdp.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip: { x: 0, y: 0, width, height: Math.min(probe.height, 16_000), scale: 1 } });
+        const shot = await cdp.send('Page.captureScreenshot', {
+          format: 'png',
+          captureBeyondViewport: true,
+          clip: { x: 0, y: 0, width, height: Math.min(probe.height, 16_000), scale: 1 },
+        });
         await fs.mkdir(path.dirname(opts.screenshot), { recursive: true });
         await fs.writeFile(opts.screenshot, Buffer.from(String(shot.data), 'base64'));
         screenshot = opts.screenshot;
       }
       return { ...probe, consoleErrors: errors, screenshot, chromiumVersion: version.Browser ?? 'unknown' };
     })();
-    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`chromium check of ${file} timed out after ${timeout} ms:\n${stderr.slice(-2000)}`)), timeout)));
+    const deadline = new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(new Error(`chromium check of ${file} timed out after ${timeout} ms:\n${stderr.slice(-2000)}`)),
+          timeout,
+        )),
+    );
     return await Promise.race([work, deadline]);
   } finally {
     clearTimeout(timer);

@@ -48,5 +48,13 @@ export async function writeReport(ref: string, opts: ReportOptions = {}): Promis
   if (artifact) await writeAtomic(artifact, html);
   const out = opts.out ? path.resolve(opts.out) : undefined;
   if (out) await writeAtomic(out, html);
-  return { runId: run.runId, kind: model.kind, file: artifact ?? out ?? '', artifact, out, bytes: Buffer.byteLength(html), model };
+  return {
+    runId: run.runId,
+    kind: model.kind,
+    file: artifact ?? out ?? '',
+    artifact,
+    out,
+    bytes: Buffer.byteLength(html),
+    model,
+  };
 }

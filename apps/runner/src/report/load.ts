@@ -41,7 +41,10 @@ export async function resolveRunRef(ref: string, store: string): Promise<{ run: 
   }
   const dir = path.resolve(ref);
   const stat = await fs.stat(dir).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new TrackingError(`${ref}: neither a run id (32 hex characters) nor a run folder (mlruns/<experiment_id>/<run_id>)`);
+  if (!stat?.isDirectory())
+    throw new TrackingError(
+      `${ref}: neither a run id (32 hex characters) nor a run folder (mlruns/<experiment_id>/<run_id>)`,
+    );
   return { run: await readLocalRun(dir), store: storeOfRunDir(dir) };
 }
 
@@ -60,13 +63,20 @@ export async function loadRunTree(root: LocalRun, store: string): Promise<RunTre
   const points = await readArtifactJson(root, ARTIFACTS.sweepResults);
   if (Array.isArray(points)) {
     const own = byParent.get(root.runId) ?? [];
-    const ids = points.map((p: unknown) => (typeof p === 'object' && p !== null && 'runId' in p ? String(p.runId) : '')).filter((id) => id !== '');
+    const ids = points
+      .map((p: unknown) => (typeof p === 'object' && p !== null && 'runId' in p ? String(p.runId) : ''))
+      .filter((id) => id !== '');
     const borrowed = all.filter((r) => ids.includes(r.runId) && !own.some((o) => o.runId === r.runId));
     if (borrowed.length > 0) byParent.set(root.runId, [...own, ...borrowed]);
   }
   const build = (run: LocalRun, depth: number): RunTree => ({
     run,
-    children: depth > 3 ? [] : (byParent.get(run.runId) ?? []).sort((a, b) => a.startTime - b.startTime || a.runId.localeCompare(b.runId)).map((c) => build(c, depth + 1)),
+    children:
+      depth > 3
+        ? []
+        : (byParent.get(run.runId) ?? [])
+            .sort((a, b) => a.startTime - b.startTime || a.runId.localeCompare(b.runId))
+            .map((c) => build(c, depth + 1)),
   });
   return build(root, 0);
 }

@@ -45,8 +45,17 @@ export interface Gallery {
 
 export interface Textual {
   readonly title: string;
-  readonly perClass: readonly { readonly class: string; readonly images: number; readonly top: readonly { name: string; score: number }[] }[];
-  readonly decisions: readonly { readonly trueClass: string; readonly predicted: string; readonly correct: boolean; readonly top: readonly { name: string; score: number }[] }[];
+  readonly perClass: readonly {
+    readonly class: string;
+    readonly images: number;
+    readonly top: readonly { name: string; score: number }[];
+  }[];
+  readonly decisions: readonly {
+    readonly trueClass: string;
+    readonly predicted: string;
+    readonly correct: boolean;
+    readonly top: readonly { name: string; score: number }[];
+  }[];
 }
 
 /** One metric's history of a method run (e.g. NIWT stage D loss by step). */
@@ -118,12 +127,19 @@ const runResults = z.looseObject({
     }),
   ),
 });
-const sweepResults = z.array(z.looseObject({ assignment: z.record(z.string(), scalar), runId: z.string(), methods: z.array(metricRow) }));
-const perClassFile = z.looseObject({ gzsl: z.record(z.string(), z.number()), zsl: z.record(z.string(), z.number()).optional() });
+const sweepResults = z.array(
+  z.looseObject({ assignment: z.record(z.string(), scalar), runId: z.string(), methods: z.array(metricRow) }),
+);
+const perClassFile = z.looseObject({
+  gzsl: z.record(z.string(), z.number()),
+  zsl: z.record(z.string(), z.number()).optional(),
+});
 const ranked = z.array(z.looseObject({ name: z.string(), score: z.number() }));
 const textualFile = z.looseObject({
   perClass: z.array(z.looseObject({ class: z.string(), images: z.number(), top: ranked })),
-  decisions: z.array(z.looseObject({ trueClass: z.string(), predicted: z.string(), correct: z.boolean(), top: ranked, png: z.string() })),
+  decisions: z.array(
+    z.looseObject({ trueClass: z.string(), predicted: z.string(), correct: z.boolean(), top: ranked, png: z.string() }),
+  ),
 });
 
 /** Parses an artifact with its schema; undefined when absent or of another shape (reported as missing). */
@@ -139,43 +155,79 @@ const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
 /** Images above this many per method are left out (a report must stay openable). */
 export const MAX_IMAGES_PER_GALLERY = 48;
 
-async function methodParts(run: LocalRun, title: string, missing: string[]): Promise<{ perClass?: PerClass; gallery?: Gallery; textual?: Textual; curves: Curve[] }> {
+async function methodParts(
+  run: LocalRun,
+  title: string,
+  missing: string[],
+): Promise<{ perClass?: PerClass; gallery?: Gallery; textual?: Textual; curves: Curve[] }> {
   const pc = await parsed(run, ARTIFACTS.perClass, perClassFile);
   if (!pc) missing.push(`${title}: ${ARTIFACTS.perClass}`);
   const unseen = new Set(Object.keys(pc?.zsl ?? {}));
-  const perClass = pc ? { title, runId: run.runId, classes: Object.entries(pc.gzsl).map(([name, accuracy]) => ({ name, accuracy, unseen: unseen.has(name) })) } : undefined;
+  const perClass = pc
+    ? {
+        title,
+        runId: run.runId,
+        classes: Object.entries(pc.gzsl).map(([name, accuracy]) => ({ name, accuracy, unseen: unseen.has(name) })),
+      }
+    : undefined;
   const tx = await parsed(run, ARTIFACTS.textual, textualFile);
   const pngs = run.artifacts.filter((a) => a.startsWith(ARTIFACTS.gradcamPrefix) && a.toLowerCase().endsWith('.png'));
-  if (!tx && pngs.length === 0) missing.push(`${title}: explanations/ (Grad-CAM and textual explanations; explain.enabled false, or the method has no explainer)`);
+  if (!tx && pngs.length === 0)
+    missing.push(
+      `${title}: explanations/ (Grad-CAM and textual explanations; explain.enabled false, or the method has ` +
+        `no explainer)`,
+    );
   const byPng = new Map((tx?.decisions ?? []).map((d) => [`explanations/${d.png.split('\\').join('/')}`, d]));
   const images: GalleryImage[] = [];
   for (const rel of pngs.slice(0, MAX_IMAGES_PER_GALLERY)) {
     const d = byPng.get(rel);
     const data = await fs.readFile(artifactPath(run, rel));
-    const caption = d ? `${d.trueClass} → ${d.predicted} (${d.correct ? 'correct' : 'wrong'})` : rel.slice(ARTIFACTS.gradcamPrefix.length);
+    const caption = d
+      ? `${d.trueClass} → ${d.predicted} (${d.correct ? 'correct' : 'wrong'})`
+      : rel.slice(ARTIFACTS.gradcamPrefix.length);
     images.push({ caption, dataUri: `data:image/png;base64,${data.toString('base64')}`, correct: d?.correct });
   }
   const curves = Object.entries(run.metrics)
     .filter(([k, pts]) => pts.length >= 3 && !k.startsWith('perm') && !k.startsWith('permutation/'))
     .sort(([a], [b]) => a.localeCompare(b))
     .slice(0, 6)
-    .map(([metric, pts]) => ({ title: `${title}: ${metric}`, metric, steps: pts.map((p) => p.step), values: pts.map((p) => p.value) }));
+    .map(([metric, pts]) => ({
+      title: `${title}: ${metric}`,
+      metric,
+      steps: pts.map((p) => p.step),
+      values: pts.map((p) => p.value),
+    }));
   return {
     perClass,
-    gallery: images.length > 0 ? { title: `${title}: Grad-CAM (original | overlay), ${pngs.length} image(s)${pngs.length > images.length ? `, first ${images.length} shown` : ''}`, images } : undefined,
+    gallery:
+      images.length > 0
+        ? {
+            title:
+              `${title}: Grad-CAM (original | overlay), ${pngs.length} ` +
+              `image(s)${pngs.length > images.length ? `, first ${images.length} shown` : ''}`,
+            images,
+          }
+        : undefined,
     textual: tx ? { title, perClass: tx.perClass, decisions: tx.decisions } : undefined,
     curves,
   };
 }
 
 /** Method runs of a run: its children, or the run itself when it is a method run. */
-const methodRuns = (t: RunTree): LocalRun[] => (t.children.length > 0 ? t.children.map((c) => c.run) : t.run.artifacts.includes(ARTIFACTS.perClass) ? [t.run] : []);
+const methodRuns = (t: RunTree): LocalRun[] =>
+  t.children.length > 0 ? t.children.map((c) => c.run) : t.run.artifacts.includes(ARTIFACTS.perClass) ? [t.run] : [];
 
 export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
   const run = tree.run;
   const missing: string[] = [];
   const sweep = await parsed(run, ARTIFACTS.sweepResults, sweepResults);
-  const base = { runId: run.runId, runName: run.runName, experimentId: run.experimentId, status: run.status, startTime: run.startTime };
+  const base = {
+    runId: run.runId,
+    runName: run.runName,
+    experimentId: run.experimentId,
+    status: run.status,
+    startTime: run.startTime,
+  };
   const perClass: PerClass[] = [];
   const galleries: Gallery[] = [];
   const textual: Textual[] = [];
@@ -191,19 +243,41 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
   };
 
   if (sweep) {
-    const gridKeys = (run.tags['niwt.sweep.params'] ?? Object.keys(sweep[0]?.assignment ?? {}).join(',')).split(',').filter((k) => k !== '');
+    const gridKeys = (run.tags['niwt.sweep.params'] ?? Object.keys(sweep[0]?.assignment ?? {}).join(','))
+      .split(',')
+      .filter((k) => k !== '');
     const replicated = gridKeys.includes(REPLICATE_KEY);
     const summary = summarizeSweep(gridKeys, sweep, 'H');
     const keys = summary.keys;
     type Row = (typeof summary.rows)[number];
-    const pointRow = (r: Row): ResultRow => ({ label: r.method, assignment: r.assignment, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, runId: sweep.find((p) => p.assignment === r.assignment)?.runId });
-    const meanRow = (r: Row): ResultRow => ({ label: r.method, assignment: r.assignment, s: r.s, u: r.u, H: r.H, zslT1: r.zslT1, n: r.n, sd: r.sd });
+    const pointRow = (r: Row): ResultRow => ({
+      label: r.method,
+      assignment: r.assignment,
+      s: r.s,
+      u: r.u,
+      H: r.H,
+      zslT1: r.zslT1,
+      runId: sweep.find((p) => p.assignment === r.assignment)?.runId,
+    });
+    const meanRow = (r: Row): ResultRow => ({
+      label: r.method,
+      assignment: r.assignment,
+      s: r.s,
+      u: r.u,
+      H: r.H,
+      zslT1: r.zslT1,
+      n: r.n,
+      sd: r.sd,
+    });
     const rows: ResultRow[] = summary.rows.map(replicated ? meanRow : pointRow);
     // the best point's explanations: the best setting's first seed when averaged
     const best = rows[0] && { ...rows[0], runId: replicated ? sweep[summary.bestIndex]?.runId : rows[0].runId };
     const bestTree = tree.children.find((c) => c.run.runId === best?.runId);
-    const bestAt = replicated ? { ...best?.assignment, [REPLICATE_KEY]: sweep[summary.bestIndex]?.assignment[REPLICATE_KEY] } : best?.assignment;
-    if (best && bestTree) await addMethods(bestTree, `best point (${gridKeys.map((k) => `${k}=${String(bestAt?.[k])}`).join(' ')}) · `);
+    const bestAt = replicated
+      ? { ...best?.assignment, [REPLICATE_KEY]: sweep[summary.bestIndex]?.assignment[REPLICATE_KEY] }
+      : best?.assignment;
+    if (best && bestTree)
+      await addMethods(bestTree, `best point (${gridKeys.map((k) => `${k}=${String(bestAt?.[k])}`).join(' ')}) · `);
     else if (best) missing.push(`best point run ${best.runId} (not in this store)`);
     const configYaml = await readArtifactText(run, ARTIFACTS.bestConfig);
     if (configYaml === undefined) missing.push(ARTIFACTS.bestConfig);
@@ -213,7 +287,12 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
       kind: 'sweep',
       configTitle: 'Best configuration (sweep/best.yaml)',
       configYaml,
-      facts: [...grid, ['points', String(sweep.length)], ['best H', best ? `${pct(best.H)}${best.sd ? ` ± ${pct(best.sd.H)} (mean over ${best.n} seeds)` : ''}` : '—'], ['sweep hash', run.tags['niwt.sweep'] ?? '—']],
+      facts: [
+        ...grid,
+        ['points', String(sweep.length)],
+        ['best H', best ? `${pct(best.H)}${best.sd ? ` ± ${pct(best.sd.H)} (mean over ${best.n} seeds)` : ''}` : '—'],
+        ['sweep hash', run.tags['niwt.sweep'] ?? '—'],
+      ],
       sweepKeys: keys,
       rows,
       ...(replicated ? { perSeed: summary.perPoint.map(pointRow), paired: summary.paired } : {}),
@@ -230,16 +309,55 @@ export async function buildReportModel(tree: RunTree): Promise<ReportModel> {
   const configYaml = await readArtifactText(run, ARTIFACTS.config);
   if (configYaml === undefined) missing.push(ARTIFACTS.config);
   await addMethods(tree, '');
-  const rows: ResultRow[] = (results?.methods ?? []).map((m) => ({ label: m.label, s: m.s, u: m.u, H: m.H, zslT1: m.zslT1, fitSeconds: m.fitSeconds, runId: m.runId }));
+  const rows: ResultRow[] = (results?.methods ?? []).map((m) => ({
+    label: m.label,
+    s: m.s,
+    u: m.u,
+    H: m.H,
+    zslT1: m.zslT1,
+    fitSeconds: m.fitSeconds,
+    runId: m.runId,
+  }));
   const facts: [string, string][] = [];
-  if (results?.dataset) facts.push(['classes', `${results.dataset.classes} (${results.dataset.seen} seen, ${results.dataset.unseen} unseen)`]);
+  if (results?.dataset)
+    facts.push([
+      'classes',
+      `${results.dataset.classes} (${results.dataset.seen} seen, ${results.dataset.unseen} unseen)`,
+    ]);
   if (results?.chanceZsl !== undefined) facts.push(['chance ZSL T1', pct(results.chanceZsl)]);
   if (results?.seenNetwork) facts.push(['seen network on test_seen', pct(results.seenNetwork.testSeenAccuracy)]);
-  facts.push(['config hash', results?.configHash ?? run.tags['niwt.config_hash'] ?? '—'], ['seed', String(results?.seed ?? run.tags['niwt.seed'] ?? '—')], ['backend', results?.backend ?? run.tags['niwt.backend'] ?? '—']);
+  facts.push(
+    ['config hash', results?.configHash ?? run.tags['niwt.config_hash'] ?? '—'],
+    ['seed', String(results?.seed ?? run.tags['niwt.seed'] ?? '—')],
+    ['backend', results?.backend ?? run.tags['niwt.backend'] ?? '—'],
+  );
   if (run.tags['mlflow.source.git.commit']) facts.push(['git commit', run.tags['mlflow.source.git.commit']]);
   if (results?.seconds !== undefined) facts.push(['wall time', `${results.seconds.toFixed(1)} s`]);
   const seenUnseen: SeenUnseenSeries[] = (results?.methods ?? []).flatMap((m) =>
-    m.calibration ? [{ label: m.label, ausuc: m.calibration.ausuc, points: m.calibration.curve.map((p) => ({ u: p.u, s: p.s })), chosen: m.calibration.chosen && { u: m.calibration.chosen.u, s: m.calibration.chosen.s } }] : [],
+    m.calibration
+      ? [
+          {
+            label: m.label,
+            ausuc: m.calibration.ausuc,
+            points: m.calibration.curve.map((p) => ({ u: p.u, s: p.s })),
+            chosen: m.calibration.chosen && { u: m.calibration.chosen.u, s: m.calibration.chosen.s },
+          },
+        ]
+      : [],
   );
-  return { ...base, kind: 'run', configTitle: 'Configuration (config/config.yaml)', configYaml, facts, sweepKeys: [], rows, perClass, curves, seenUnseen, galleries, textual, missing };
+  return {
+    ...base,
+    kind: 'run',
+    configTitle: 'Configuration (config/config.yaml)',
+    configYaml,
+    facts,
+    sweepKeys: [],
+    rows,
+    perClass,
+    curves,
+    seenUnseen,
+    galleries,
+    textual,
+    missing,
+  };
 }

@@ -31,14 +31,23 @@ function frame(opcode: number, payload: Buffer): Buffer {
 }
 
 /** Connects to a ws:// url; `onMessage` gets every complete text message, `onClose` once. */
-export function connectWebSocket(url: string, onMessage: (text: string) => void, onClose: (why: string) => void): Promise<MiniWebSocket> {
+export function connectWebSocket(
+  url: string,
+  onMessage: (text: string) => void,
+  onClose: (why: string) => void,
+): Promise<MiniWebSocket> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: u.hostname,
       port: u.port,
       path: `${u.pathname}${u.search}`,
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+      },
     });
     req.on('error', reject);
     req.on('response', (res) => reject(new Error(`${url}: HTTP ${res.statusCode} instead of a WebSocket upgrade`)));

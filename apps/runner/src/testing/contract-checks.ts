@@ -518,4 +518,3 @@ export function checkPlugin(bench: ContractBench, spec: PluginSpec): Promise<Che
       return checkTracker(bench, spec as PluginSpec<'tracker'>);
   }
 }
-

@@ -55,10 +55,14 @@ export async function contractSuite(options: ContractSuiteOptions = {}): Promise
       console.info(`contract suite: ${specs.length} plugins (${counts.join(', ')})`);
     });
     for (const spec of specs) {
-      it(`${spec.group}:${spec.name}`, async () => {
-        const report = await checkPlugin(bench, spec);
-        console.info(`contract: ${spec.group}:${spec.name} — ${report.summary}`);
-      }, options.timeout ?? 120_000);
+      it(
+        `${spec.group}:${spec.name}`,
+        async () => {
+          const report = await checkPlugin(bench, spec);
+          console.info(`contract: ${spec.group}:${spec.name} — ${report.summary}`);
+        },
+        options.timeout ?? 120_000,
+      );
     }
   });
 }

@@ -101,7 +101,9 @@ describe('fine-tuning resumes bit-identically', () => {
     for (const [k, v] of b) expect(a.get(k)!.equals(v), `checkpoint ${k} differs`).toBe(true);
     // ... and they hold real Adam state: the step count of 3 epochs × 2 steps, non-zero moments.
     const state = [...b.keys()].find((k) => k.endsWith('state.ckpt'))!;
-    const header = readFileSync(path.join(refCkpt, 'finetune', state)).subarray(12).toString('latin1');
+    const header = readFileSync(path.join(refCkpt, 'finetune', state))
+      .subarray(12)
+      .toString('latin1');
     const fp = /"fingerprint":"([0-9a-f]+)"/.exec(header)![1];
     const r = readCheckpoint<{ adamStep: number }>(path.join(refCkpt, 'finetune', state), fp);
     if (r.status !== 'ok') throw new Error(`unreadable checkpoint: ${JSON.stringify(r)}`);

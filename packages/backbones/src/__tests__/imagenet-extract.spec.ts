@@ -17,11 +17,13 @@ import { colourDataset, log, runContext } from './test-data.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
-  if (!workerScript()) execFileSync('npx', ['tsc', '-b', 'packages/backbones/tsconfig.lib.json'], { cwd: REPO, stdio: 'inherit' });
+  if (!workerScript())
+    execFileSync('npx', ['tsc', '-b', 'packages/backbones/tsconfig.lib.json'], { cwd: REPO, stdio: 'inherit' });
 }, 600_000);
 
 // engine tfjs: this file tests the tfjs paths (workers, model.json); onnx-engine.spec.ts compares the engines.
-const tiny = (extra: Record<string, unknown> = {}) => imagenetOptions('resnet50').parse({ inputSize: 64, width: 1 / 8, engine: 'tfjs', ...extra });
+const tiny = (extra: Record<string, unknown> = {}) =>
+  imagenetOptions('resnet50').parse({ inputSize: 64, width: 1 / 8, engine: 'tfjs', ...extra });
 
 describe('extractSplit', () => {
   it('streams a split to .npy; 2 workers match 1 thread exactly; a partial file resumes', async () => {
@@ -70,7 +72,10 @@ describe('weights in a config', () => {
       });
     }
     writeFileSync(path.join(cache, 'group1-shard1of1.bin'), Buffer.concat(bufs));
-    writeFileSync(path.join(cache, 'model.json'), JSON.stringify({ format: 'layers-model', weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }] }));
+    writeFileSync(
+      path.join(cache, 'model.json'),
+      JSON.stringify({ format: 'layers-model', weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }] }),
+    );
     const dst = new ResNet50(tiny({ weights: 'model.json' }), runContext(cache), log);
     await dst.ensureWeights();
     const x = tf.randomUniform([1, 64, 64, 3], 0, 255) as tf.Tensor4D;
@@ -83,7 +88,16 @@ describe('weights in a config', () => {
 
   it('a .h5 of the wrong architecture is a config error naming the first mismatching layer', async () => {
     const dir = kerasFixtures();
-    const bb = new Vgg16(imagenetOptions('vgg16').parse({ weights: path.join(dir, 'resnet50.apps.h5') }), runContext(dir), log);
-    await expect(bb.ensureWeights()).rejects.toThrow(/backbone.weights: .*resnet50.apps.h5 does not fit vgg16 .*layer 'block1_conv1' \(expected \[3, 3, 3, 64\] \+ \[64\]\) is missing/);
+    const bb = new Vgg16(
+      imagenetOptions('vgg16').parse({ weights: path.join(dir, 'resnet50.apps.h5') }),
+      runContext(dir),
+      log,
+    );
+    await expect(bb.ensureWeights()).rejects.toThrow(
+      new RegExp(
+        String.raw`backbone.weights: .*resnet50.apps.h5 does not fit vgg16 .*layer 'block1_conv1' \(expected ` +
+          String.raw`\[3, 3, 3, 64\] \+ \[64\]\) is missing`,
+      ),
+    );
   }, 1_800_000);
 });

@@ -7,7 +7,11 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /** Directory of the fixtures, generated on first use (minutes), cached under .cache/keras-fixtures. */
 export function kerasFixtures(): string {
-  const out = execFileSync(path.join(REPO, 'scripts/keras-fixtures.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+  const out = execFileSync(path.join(REPO, 'scripts/keras-fixtures.sh'), [], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 1_800_000,
+  });
   return out.trim().split('\n').pop()!;
 }
 

@@ -77,7 +77,12 @@ async function fineTuneStep(
   const pixels = Float32Array.from({ length: 4 * 32 * 32 * 3 }, (_, k) => (k * 2654435761) % 256);
   const x = tf.tensor4d(pixels, [4, 32, 32, 3]);
   const dim = net.features(x.slice([0], [1])).shape[1];
-  const head = tf.variable(tf.tensor2d(Float32Array.from({ length: dim * 3 }, (_, k) => Math.sin(k) * 0.05), [dim, 3]));
+  const head = tf.variable(
+    tf.tensor2d(
+      Float32Array.from({ length: dim * 3 }, (_, k) => Math.sin(k) * 0.05),
+      [dim, 3],
+    ),
+  );
   const vars = [...net.trainableVariables(), head];
   const y = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3);
   const g = tf.tidy(() => {

@@ -53,7 +53,11 @@ function child(args: string[], killWhen?: (ticks: readonly string[]) => boolean)
 
 /** Every file of a saved network, by name, as bytes. */
 function files(dir: string): Record<string, Buffer> {
-  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(path.join(dir, f))]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, readFileSync(path.join(dir, f))]),
+  );
 }
 
 function expectSameNetwork(dir: string, reference: string): void {

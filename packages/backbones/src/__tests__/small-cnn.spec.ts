@@ -30,7 +30,8 @@ function quadrants(perClass: number): Dataset {
           for (let y = 0; y < spec.height; y++)
             for (let x = 0; x < spec.width; x++) {
               const inQ = (y < spec.height / 2 ? 0 : 2) + (x < spec.width / 2 ? 0 : 1) === c;
-              for (let ch = 0; ch < 3; ch++) px[((k * spec.height + y) * spec.width + x) * 3 + ch] = (inQ ? 200 : 60) + 40 * rng.normal();
+              for (let ch = 0; ch < 3; ch++)
+                px[((k * spec.height + y) * spec.width + x) * 3 + ch] = (inQ ? 200 : 60) + 40 * rng.normal();
             }
         });
         yield { indices: chunk, pixels: px, spec };
@@ -41,14 +42,29 @@ function quadrants(perClass: number): Dataset {
 
 const run: RunContext = { seed: 5, baseDir: '.', cacheDir: '.', runDir: '.' };
 const make = (extra: Record<string, unknown> = {}) =>
-  new SmallCnn(smallCnnOptions.parse({ imageSize: 16, widths: [4, 6, 8], hidden: 12, train: { epochs: 6, batchSize: 8, lr: 5e-3 }, ...extra }), run, silentLogger);
+  new SmallCnn(
+    smallCnnOptions.parse({
+      imageSize: 16,
+      widths: [4, 6, 8],
+      hidden: 12,
+      train: { epochs: 6, batchSize: 8, lr: 5e-3 },
+      ...extra,
+    }),
+    run,
+    silentLogger,
+  );
 
 describe('small-cnn', () => {
   const data = quadrants(12);
 
   it('trains on WASM: accuracy well above chance (25 %)', async () => {
     const net = make();
-    const report = await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2, 3], trainIndices: data.split.trainval.slice(0, 36), valIndices: data.split.trainval.slice(36) });
+    const report = await net.trainSeen({
+      dataset: data,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices: data.split.trainval.slice(0, 36),
+      valIndices: data.split.trainval.slice(36),
+    });
     expect(report.valAccuracy).toBeGreaterThan(0.6);
     expect(report.bestEpoch).toBeGreaterThan(0);
     net.dispose();
@@ -56,13 +72,23 @@ describe('small-cnn', () => {
 
   it('head(tap) reproduces the extracted penultimate features; shapes follow the tap', async () => {
     const net = make({ tap: 'conv2' });
-    await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2, 3], trainIndices: data.split.trainval.slice(0, 20), valIndices: [] });
+    await net.trainSeen({
+      dataset: data,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices: data.split.trainval.slice(0, 20),
+      valIndices: [],
+    });
     expect(net.tap.shape).toEqual([8, 8, 6]);
     const batches = [];
     for await (const b of net.extract(data, [0, 1, 2, 3, 4], 3)) batches.push(b);
     expect(batches.map((b) => b.indices.length)).toEqual([3, 2]);
     const b = batches[0];
-    const f = tf.tidy(() => net.head().apply(tf.tensor4d(b.tap, [3, 8, 8, 6])).dataSync());
+    const f = tf.tidy(() =>
+      net
+        .head()
+        .apply(tf.tensor4d(b.tap, [3, 8, 8, 6]))
+        .dataSync(),
+    );
     expect(b.features.length).toBe(3 * 12);
     for (let i = 0; i < f.length; i++) expect(f[i]).toBeCloseTo(b.features[i], 4);
     net.dispose();
@@ -70,7 +96,12 @@ describe('small-cnn', () => {
 
   it('save/load restores identical outputs, and memory stays flat across extractions', async () => {
     const net = make();
-    await net.trainSeen({ dataset: data, seenClasses: [0, 1, 2, 3], trainIndices: data.split.trainval.slice(0, 20), valIndices: [] });
+    await net.trainSeen({
+      dataset: data,
+      seenClasses: [0, 1, 2, 3],
+      trainIndices: data.split.trainval.slice(0, 20),
+      valIndices: [],
+    });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cnn-'));
     await net.save(dir);
     const other = make();
@@ -91,6 +122,8 @@ describe('small-cnn', () => {
   });
 
   it('rejects an image size that three 2×2 poolings cannot divide', () => {
-    expect(() => make({ imageSize: 20 })).toThrow('small-cnn: imageSize must be a multiple of 8 (three 2×2 poolings), got 20');
+    expect(() => make({ imageSize: 20 })).toThrow(
+      'small-cnn: imageSize must be a multiple of 8 (three 2×2 poolings), got 20',
+    );
   });
 });

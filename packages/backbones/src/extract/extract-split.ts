@@ -46,7 +46,12 @@ export interface ExtractSplitResult {
 /** The compiled worker (dist/…/extract-worker.js); running from sources, the package's build output. */
 export function workerScript(): string | undefined {
   const here = fileURLToPath(import.meta.url);
-  const candidates = [path.join(path.dirname(here), 'extract-worker.js'), path.join(path.dirname(here), 'extract-worker.js').replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`)];
+  const candidates = [
+    path.join(path.dirname(here), 'extract-worker.js'),
+    path
+      .join(path.dirname(here), 'extract-worker.js')
+      .replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`),
+  ];
   return candidates.find((c) => existsSync(c));
 }
 
@@ -99,7 +104,14 @@ export interface ExtractSource {
   readonly net: Network;
 }
 
-export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices: readonly number[], dir: string, o: ExtractSplitOptions, log: Logger): Promise<ExtractSplitResult> {
+export async function extractSplit(
+  bb: ExtractSource,
+  dataset: Dataset,
+  indices: readonly number[],
+  dir: string,
+  o: ExtractSplitOptions,
+  log: Logger,
+): Promise<ExtractSplitResult> {
   await fs.mkdir(dir, { recursive: true });
   const n = indices.length;
   const tapShape = bb.tap.shape;
@@ -110,9 +122,13 @@ export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices:
   if (tw) tw.rows = start;
   await fs.writeFile(path.join(dir, 'indices.json'), JSON.stringify(indices));
   const engine = await resolveEngine(o.engine, o.loadRuntime);
-  const onnx = engine.engine === 'onnx' && start < n ? await OnnxForward.create(bb.net, o.withTap ? bb.tap.name : undefined, engine.runtime) : undefined;
+  const onnx =
+    engine.engine === 'onnx' && start < n
+      ? await OnnxForward.create(bb.net, o.withTap ? bb.tap.name : undefined, engine.runtime)
+      : undefined;
   const script = engine.engine === 'tfjs' && o.workers > 1 && tf.getBackend() === 'wasm' ? workerScript() : undefined;
-  if (engine.engine === 'tfjs' && o.workers > 1 && tf.getBackend() === 'wasm' && !script) log.warn(`${bb.name}: extraction worker not built (npm run build); extracting on one thread`);
+  if (engine.engine === 'tfjs' && o.workers > 1 && tf.getBackend() === 'wasm' && !script)
+    log.warn(`${bb.name}: extraction worker not built (npm run build); extracting on one thread`);
   const pool = script
     ? new WorkerPool(script, o.workers, {
         family: bb.name,
@@ -121,11 +137,17 @@ export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices:
         descriptor: bb.net.descriptor,
         tap: bb.tap.name,
         withTap: o.withTap,
-        layers: bb.net.spec.layers.filter((l) => l.vars.length).map((l) => ({ name: l.name, values: l.vars.map((v) => v.dataSync() as Float32Array) })),
+        layers: bb.net.spec.layers
+          .filter((l) => l.vars.length)
+          .map((l) => ({ name: l.name, values: l.vars.map((v) => v.dataSync() as Float32Array) })),
       })
     : undefined;
-  const threads = onnx?.threads ?? (pool ? o.workers : tf.getBackend() === 'tensorflow' ? os.availableParallelism() : 1);
-  const how = engine.engine === 'onnx' ? `onnx, ${threads} thread${threads > 1 ? 's' : ''}` : `tfjs ${tf.getBackend()}${pool ? `, ${o.workers} workers` : ''}`;
+  const threads =
+    onnx?.threads ?? (pool ? o.workers : tf.getBackend() === 'tensorflow' ? os.availableParallelism() : 1);
+  const how =
+    engine.engine === 'onnx'
+      ? `onnx, ${threads} thread${threads > 1 ? 's' : ''}`
+      : `tfjs ${tf.getBackend()}${pool ? `, ${o.workers} workers` : ''}`;
   if (engine.why) log.info(`${bb.name}: extraction engine ${engine.engine} — ${engine.why}`);
   const bar = log.progress(`extract ${bb.name} at ${bb.tap.name} (${how})`, n - start);
   const t0 = performance.now();
@@ -161,7 +183,12 @@ export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices:
         const t = bb.net.toTap(x, bb.tap.name);
         return [o.withTap ? t : undefined, bb.net.fromTap(t, bb.tap.name)];
       });
-      await flush({ id: id++, n: m, features: (await f.data()) as Float32Array, tap: a ? ((await a.data()) as Float32Array) : undefined });
+      await flush({
+        id: id++,
+        n: m,
+        features: (await f.data()) as Float32Array,
+        tap: a ? ((await a.data()) as Float32Array) : undefined,
+      });
       tf.dispose([a, f].filter((t): t is tf.Tensor => t !== undefined));
     }
     while (inFlight.length) await flush(await inFlight.shift()!);
@@ -176,5 +203,12 @@ export async function extractSplit(bb: ExtractSource, dataset: Dataset, indices:
   }
   const seconds = (performance.now() - t0) / 1000;
   bar.done(`${n} images, ${(done / Math.max(seconds, 1e-9)).toFixed(1)} images/s (${how})`);
-  return { dir, rows: n, features: await readAll(path.join(dir, 'features.npy')), imagesPerSecond: done / Math.max(seconds, 1e-9), engine: engine.engine, threads };
+  return {
+    dir,
+    rows: n,
+    features: await readAll(path.join(dir, 'features.npy')),
+    imagesPerSecond: done / Math.max(seconds, 1e-9),
+    engine: engine.engine,
+    threads,
+  };
 }

@@ -36,7 +36,10 @@ export interface WorkerReply {
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   await initBackend('wasm');
-  const spec = init.family === 'vgg16' ? vgg16Spec(init.inputSize, init.width) : resnetSpec(init.family, init.inputSize, init.width);
+  const spec =
+    init.family === 'vgg16'
+      ? vgg16Spec(init.inputSize, init.width)
+      : resnetSpec(init.family, init.inputSize, init.width);
   const net = new Network(spec, init.descriptor);
   const byName = new Map(init.layers.map((l) => [l.name, l.values]));
   for (const l of spec.layers) {
@@ -62,7 +65,12 @@ async function main(): Promise<void> {
         const reply: WorkerReply = { id: req.id, n: req.n, features, tap };
         parentPort!.postMessage(reply, [features.buffer as ArrayBuffer, ...(tap ? [tap.buffer as ArrayBuffer] : [])]);
       } catch (e) {
-        parentPort!.postMessage({ id: req.id, n: req.n, features: new Float32Array(), error: e instanceof Error ? e.message : String(e) } satisfies WorkerReply);
+        parentPort!.postMessage({
+          id: req.id,
+          n: req.n,
+          features: new Float32Array(),
+          error: e instanceof Error ? e.message : String(e),
+        } satisfies WorkerReply);
       }
     }
     busy = false;

@@ -6,7 +6,8 @@
 import { promises as fs } from 'node:fs';
 
 function header(shape: readonly number[]): Buffer {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const dict =
+    `{'descr': '<f4', 'fortran_order': False, 'shape': ` + `(${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const unpadded = 10 + dict.length + 1;
   const pad = (64 - (unpadded % 64)) % 64;
   const text = dict + ' '.repeat(pad) + '\n';

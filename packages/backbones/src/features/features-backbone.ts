@@ -108,7 +108,10 @@ export class FeaturesBackbone implements Backbone {
   private async read(dataset: Dataset, indices: readonly number[]): Promise<Float32Array> {
     const src = this.source(dataset);
     const m = await src.read(indices);
-    if (m.cols !== this.inputDim) throw new StateError(`features: ${src.source} gives ${m.cols}-d rows; the network was built for ${this.inputDim}`);
+    if (m.cols !== this.inputDim)
+      throw new StateError(
+        `features: ${src.source} gives ${m.cols}-d rows; the network was built for ${this.inputDim}`,
+      );
     return this.opts.normalize === 'l2' ? l2Rows(m.data, m.cols) : m.data;
   }
 
@@ -117,7 +120,8 @@ export class FeaturesBackbone implements Backbone {
     let h = x;
     for (let i = from; i < this.layers.length; i++) {
       h = applyDense(this.layers[i], h, true);
-      if (dropoutSeed !== undefined && this.opts.train.dropout > 0) h = tf.dropout(h, this.opts.train.dropout, undefined, dropoutSeed + i) as tf.Tensor2D;
+      if (dropoutSeed !== undefined && this.opts.train.dropout > 0)
+        h = tf.dropout(h, this.opts.train.dropout, undefined, dropoutSeed + i) as tf.Tensor2D;
     }
     return h;
   }
@@ -127,7 +131,8 @@ export class FeaturesBackbone implements Backbone {
   }
 
   private requireHead(): Dense {
-    if (!this.seenHead) throw new StateError('features: the seen head does not exist yet; call trainSeen() or load() first');
+    if (!this.seenHead)
+      throw new StateError('features: the seen head does not exist yet; call trainSeen() or load() first');
     return this.seenHead;
   }
 
@@ -191,7 +196,11 @@ export class FeaturesBackbone implements Backbone {
         const a = from === 0 ? input : applyDense(this.layers[0], input, true);
         return [a, this.forward(a, from)];
       });
-      const out = { indices: idx, tap: (await tap.data()) as Float32Array, features: (await feats.data()) as Float32Array };
+      const out = {
+        indices: idx,
+        tap: (await tap.data()) as Float32Array,
+        features: (await feats.data()) as Float32Array,
+      };
       tf.dispose([tap, feats]);
       yield out;
     }
@@ -205,13 +214,22 @@ export class FeaturesBackbone implements Backbone {
       outDim: this.penultimateDim,
       apply: (a: tf.Tensor4D) => this.forward(tf.reshape(a, [a.shape[0], tap.shape[2]]) as tf.Tensor2D, from),
       // the same computation as `apply`, layer by layer, so NIWT's stage D takes its exact fast path
-      layers: [{ kind: 'flatten' }, ...this.layers.slice(from).flatMap((l): HeadLayer[] => [{ kind: 'dense', weights: l.w, bias: l.b }, { kind: 'relu' }])],
+      layers: [
+        { kind: 'flatten' },
+        ...this.layers
+          .slice(from)
+          .flatMap((l): HeadLayer[] => [{ kind: 'dense', weights: l.w, bias: l.b }, { kind: 'relu' }]),
+      ],
     };
   }
 
   seenClassifier(): SeenClassifier {
     const h = this.requireHead();
-    return { weights: matrix(h.w.shape[0], h.w.shape[1], h.w.dataSync() as Float32Array), bias: h.b.dataSync().slice() as Float32Array, classes: [...this.seenClasses] };
+    return {
+      weights: matrix(h.w.shape[0], h.w.shape[1], h.w.dataSync() as Float32Array),
+      bias: h.b.dataSync().slice() as Float32Array,
+      classes: [...this.seenClasses],
+    };
   }
 
   private variables(): tf.Variable[] {
@@ -224,8 +242,14 @@ export class FeaturesBackbone implements Backbone {
 
   async save(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
-    for (const v of this.variables()) await writeNpy(path.join(dir, this.fileName(v)), v.dataSync() as Float32Array, v.shape);
-    const meta: Meta = { name: this.name, inputDim: this.inputDim, hidden: this.opts.hidden, seenClasses: this.seenClasses };
+    for (const v of this.variables())
+      await writeNpy(path.join(dir, this.fileName(v)), v.dataSync() as Float32Array, v.shape);
+    const meta: Meta = {
+      name: this.name,
+      inputDim: this.inputDim,
+      hidden: this.opts.hidden,
+      seenClasses: this.seenClasses,
+    };
     await fs.writeFile(path.join(dir, 'meta.json.tmp'), JSON.stringify(meta, null, 2));
     await fs.rename(path.join(dir, 'meta.json.tmp'), path.join(dir, 'meta.json'));
   }

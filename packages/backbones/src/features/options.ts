@@ -28,7 +28,9 @@ export const featuresBackboneOptions = z
       .prefault({}),
   })
   .refine((o) => o.tap !== 'hidden' || o.hidden.length >= 2, {
-    message: 'tap: hidden needs at least two hidden layers (e.g. hidden: [512, 256]) so a non-linear layer follows the tap; with one layer the importance would be the same for every image',
+    message:
+      'tap: hidden needs at least two hidden layers (e.g. hidden: [512, 256]) so a non-linear layer follows ' +
+      'the tap; with one layer the importance would be the same for every image',
     path: ['tap'],
   });
 export type FeaturesBackboneOptions = z.output<typeof featuresBackboneOptions>;

@@ -71,7 +71,10 @@ export abstract class ImagenetBackbone implements Backbone {
     const tap = this.taps.find((t) => t.name === opts.tap);
     if (!tap) throw new ConfigError(`${name}: unknown tap '${opts.tap}' (known: ${spec.taps.join(', ')})`);
     if (spec.degenerateTaps.includes(tap.name)) {
-      const why = `${name}: tap '${tap.name}' sits directly before global average pooling and a linear head, so every image gets the same neuron importances (α_c = w_c); NIWT needs a tap with a nonlinear tail, e.g. 'conv5_block1_out'`;
+      const why =
+        `${name}: tap '${tap.name}' sits directly before global average pooling and a linear head, so every ` +
+        `image gets the same neuron importances (α_c = w_c); NIWT needs a tap with a nonlinear tail, e.g. ` +
+        `'conv5_block1_out'`;
       if (!opts.allowDegenerateTap) throw new ConfigError(`${why} (set allowDegenerateTap: true to use it anyway)`);
       log.warn(why);
     }
@@ -144,16 +147,26 @@ export abstract class ImagenetBackbone implements Backbone {
     const engine = await resolveEngine(this.opts.engine);
     if (engine.engine === 'onnx') {
       const fwd = await OnnxForward.create(this.net, this.tap.name, engine.runtime);
-      this.noteEngine(`onnxruntime, ${fwd.threads} thread${fwd.threads > 1 ? 's' : ''}${engine.why ? ` (${engine.why})` : ''}`);
+      this.noteEngine(
+        `onnxruntime, ${fwd.threads} thread${fwd.threads > 1 ? 's' : ''}${engine.why ? ` (${engine.why})` : ''}`,
+      );
       let pending: Promise<ExtractedBatch> | undefined;
       try {
-        for await (const batch of readForInference(dataset, indices, this.opts.inputSize, this.opts.resize, batchSize)) {
+        for await (const batch of readForInference(
+          dataset,
+          indices,
+          this.opts.inputSize,
+          this.opts.resize,
+          batchSize,
+        )) {
           if (pending) {
             const out = await pending;
             pending = undefined;
             yield out;
           }
-          pending = fwd.run(batch.pixels, batch.indices.length).then((r) => ({ indices: batch.indices, tap: r.tap!, features: r.features }));
+          pending = fwd
+            .run(batch.pixels, batch.indices.length)
+            .then((r) => ({ indices: batch.indices, tap: r.tap!, features: r.features }));
         }
         if (pending) yield await pending;
       } finally {
@@ -169,20 +182,37 @@ export abstract class ImagenetBackbone implements Backbone {
         const a = this.net.toTap(x, this.tap.name);
         return [a, this.net.fromTap(a, this.tap.name)];
       });
-      const out = { indices: batch.indices, tap: (await tap.data()) as Float32Array, features: (await feats.data()) as Float32Array };
+      const out = {
+        indices: batch.indices,
+        tap: (await tap.data()) as Float32Array,
+        features: (await feats.data()) as Float32Array,
+      };
       tf.dispose([tap, feats]);
       yield out;
     }
   }
 
   /** A whole split at the tap to `.npy` files (bounded memory, resumable, progress with images/s; workers on WASM). */
-  async extractSplit(dataset: Dataset, indices: readonly number[], dir: string, options: Partial<ExtractSplitOptions> = {}): Promise<ExtractSplitResult> {
+  async extractSplit(
+    dataset: Dataset,
+    indices: readonly number[],
+    dir: string,
+    options: Partial<ExtractSplitOptions> = {},
+  ): Promise<ExtractSplitResult> {
     await this.ensureWeights();
-    return extractSplit(this, dataset, indices, dir, { batchSize: 16, withTap: true, workers: this.opts.workers, engine: this.opts.engine, ...options }, this.log);
+    return extractSplit(
+      this,
+      dataset,
+      indices,
+      dir,
+      { batchSize: 16, withTap: true, workers: this.opts.workers, engine: this.opts.engine, ...options },
+      this.log,
+    );
   }
 
   head(): TapHead {
-    if (!this.net.isReady) throw new StateError(`${this.name}: weights are not loaded yet; call trainSeen() or load() first`);
+    if (!this.net.isReady)
+      throw new StateError(`${this.name}: weights are not loaded yet; call trainSeen() or load() first`);
     const tap = this.tap.name;
     // BN folded for this head; tensors from an earlier head() are released (heads are used one at a time)
     tf.dispose(this.folded);
@@ -208,10 +238,23 @@ export abstract class ImagenetBackbone implements Backbone {
   async save(dir: string): Promise<void> {
     await this.net.save(path.join(dir, 'network'));
     if (this.seenHead) {
-      await writeNpy(path.join(dir, 'seen_head__0.npy'), (await this.seenHead.w.data()) as Float32Array, this.seenHead.w.shape);
-      await writeNpy(path.join(dir, 'seen_head__1.npy'), (await this.seenHead.b.data()) as Float32Array, this.seenHead.b.shape);
+      await writeNpy(
+        path.join(dir, 'seen_head__0.npy'),
+        (await this.seenHead.w.data()) as Float32Array,
+        this.seenHead.w.shape,
+      );
+      await writeNpy(
+        path.join(dir, 'seen_head__1.npy'),
+        (await this.seenHead.b.data()) as Float32Array,
+        this.seenHead.b.shape,
+      );
     }
-    const meta = { name: this.name, tap: this.tap.name, seenClasses: this.seenHead?.classes ?? [], preprocessing: this.net.descriptor };
+    const meta = {
+      name: this.name,
+      tap: this.tap.name,
+      seenClasses: this.seenHead?.classes ?? [],
+      preprocessing: this.net.descriptor,
+    };
     await fs.writeFile(path.join(dir, 'meta.json.tmp'), JSON.stringify(meta, null, 2));
     await fs.rename(path.join(dir, 'meta.json.tmp'), path.join(dir, 'meta.json'));
   }
@@ -219,7 +262,10 @@ export abstract class ImagenetBackbone implements Backbone {
   async load(dir: string): Promise<boolean> {
     let meta: { name: string; seenClasses: number[] };
     try {
-      meta = JSON.parse(await fs.readFile(path.join(dir, 'meta.json'), 'utf8')) as { name: string; seenClasses: number[] };
+      meta = JSON.parse(await fs.readFile(path.join(dir, 'meta.json'), 'utf8')) as {
+        name: string;
+        seenClasses: number[];
+      };
     } catch {
       return false;
     }
@@ -229,7 +275,13 @@ export abstract class ImagenetBackbone implements Backbone {
       const w = await readNpy(path.join(dir, 'seen_head__0.npy'));
       const b = await readNpy(path.join(dir, 'seen_head__1.npy'));
       this.seenHead?.dispose();
-      this.seenHead = SeenHead.from(w.data as Float32Array, b.data as Float32Array, this.penultimateDim, meta.seenClasses, this.net.scope);
+      this.seenHead = SeenHead.from(
+        w.data as Float32Array,
+        b.data as Float32Array,
+        this.penultimateDim,
+        meta.seenClasses,
+        this.net.scope,
+      );
     }
     return true;
   }
@@ -249,21 +301,33 @@ export const resnet101Options = imagenetOptions('resnet101');
 
 @injectable()
 export class Vgg16 extends ImagenetBackbone {
-  constructor(@inject(TOKENS.options) opts: ImagenetOptions, @inject(TOKENS.runContext) run: RunContext, @inject(TOKENS.logger) log: Logger) {
+  constructor(
+    @inject(TOKENS.options) opts: ImagenetOptions,
+    @inject(TOKENS.runContext) run: RunContext,
+    @inject(TOKENS.logger) log: Logger,
+  ) {
     super('vgg16', opts, run, log);
   }
 }
 
 @injectable()
 export class ResNet50 extends ImagenetBackbone {
-  constructor(@inject(TOKENS.options) opts: ImagenetOptions, @inject(TOKENS.runContext) run: RunContext, @inject(TOKENS.logger) log: Logger) {
+  constructor(
+    @inject(TOKENS.options) opts: ImagenetOptions,
+    @inject(TOKENS.runContext) run: RunContext,
+    @inject(TOKENS.logger) log: Logger,
+  ) {
     super('resnet50', opts, run, log);
   }
 }
 
 @injectable()
 export class ResNet101 extends ImagenetBackbone {
-  constructor(@inject(TOKENS.options) opts: ImagenetOptions, @inject(TOKENS.runContext) run: RunContext, @inject(TOKENS.logger) log: Logger) {
+  constructor(
+    @inject(TOKENS.options) opts: ImagenetOptions,
+    @inject(TOKENS.runContext) run: RunContext,
+    @inject(TOKENS.logger) log: Logger,
+  ) {
     super('resnet101', opts, run, log);
   }
 }

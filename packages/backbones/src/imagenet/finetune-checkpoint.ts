@@ -12,12 +12,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import {
-  releaseTemporary,
-  removeStaleTemporaries,
-  temporaryFor,
-  type Logger,
-} from '@niwt/core';
+import { releaseTemporary, removeStaleTemporaries, temporaryFor, type Logger } from '@niwt/core';
 import {
   adamStateArrays,
   adamStateFrom,

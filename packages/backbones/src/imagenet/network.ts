@@ -6,7 +6,17 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FormatError, Rng, readNpy, writeNpy, type HeadLayer } from '@niwt/core';
-import { createVariables, initialValues, isTrainable, nodeIndex, runChain, type ApplyOptions, type FoldBn, type NetSpec, type ParamLayer } from '../nets/graph.js';
+import {
+  createVariables,
+  initialValues,
+  isTrainable,
+  nodeIndex,
+  runChain,
+  type ApplyOptions,
+  type FoldBn,
+  type NetSpec,
+  type ParamLayer,
+} from '../nets/graph.js';
 import { loadWeights } from '../weights/load.js';
 import { openWeightFile } from '../weights/weight-file.js';
 import { preprocess, type WeightsDescriptor } from '../preprocess/preprocess.js';
@@ -64,7 +74,13 @@ export class Network {
 
   /** Activations at `tap` → penultimate features. */
   fromTap(a: tf.Tensor, tap: string, opts: ApplyOptions = {}): tf.Tensor2D {
-    return runChain(this.spec.nodes, a, this.tapIndex(tap), nodeIndex(this.spec, this.spec.penultimate) + 1, opts) as tf.Tensor2D;
+    return runChain(
+      this.spec.nodes,
+      a,
+      this.tapIndex(tap),
+      nodeIndex(this.spec, this.spec.penultimate) + 1,
+      opts,
+    ) as tf.Tensor2D;
   }
 
   /**
@@ -79,7 +95,13 @@ export class Network {
 
   /** RGB [0, 255] → penultimate features. */
   features(pixels: tf.Tensor4D, opts: ApplyOptions = {}): tf.Tensor2D {
-    return runChain(this.spec.nodes, preprocess(pixels, this.descriptor), 0, nodeIndex(this.spec, this.spec.penultimate) + 1, opts) as tf.Tensor2D;
+    return runChain(
+      this.spec.nodes,
+      preprocess(pixels, this.descriptor),
+      0,
+      nodeIndex(this.spec, this.spec.penultimate) + 1,
+      opts,
+    ) as tf.Tensor2D;
   }
 
   /** The ImageNet classifier's logits on penultimate features, when the weights had one. */
@@ -91,12 +113,16 @@ export class Network {
 
   /** Variables gradient descent changes (BN moving statistics and the ImageNet classifier excluded). */
   trainableVariables(): tf.Variable[] {
-    return this.spec.layers.filter((l) => l.name !== 'predictions').flatMap((l) => l.vars.filter((_, i) => isTrainable(l, i)));
+    return this.spec.layers
+      .filter((l) => l.name !== 'predictions')
+      .flatMap((l) => l.vars.filter((_, i) => isTrainable(l, i)));
   }
 
   /** Kernels (weight decay applies to them). */
   kernels(): tf.Variable[] {
-    return this.spec.layers.filter((l) => l.kind !== 'bn' && l.name !== 'predictions' && l.vars.length).map((l) => l.vars[0]);
+    return this.spec.layers
+      .filter((l) => l.kind !== 'bn' && l.name !== 'predictions' && l.vars.length)
+      .map((l) => l.vars[0]);
   }
 
   variables(): tf.Variable[] {
@@ -110,7 +136,8 @@ export class Network {
   async save(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
     for (const l of this.spec.layers) {
-      for (let i = 0; i < l.vars.length; i++) await writeNpy(this.file(dir, l, i), (await l.vars[i].data()) as Float32Array, l.vars[i].shape);
+      for (let i = 0; i < l.vars.length; i++)
+        await writeNpy(this.file(dir, l, i), (await l.vars[i].data()) as Float32Array, l.vars[i].shape);
     }
   }
 

@@ -23,8 +23,22 @@ export interface ReferencePreset {
 
 export const REFERENCE_PRESETS: Record<Family, ReferencePreset> = {
   vgg16: { mode: 'finetune', headLr: 1e-3, headWeightDecay: 5e-4, headPatience: 3, microBatch: 2, tap: 'block5_conv3' },
-  resnet50: { mode: 'fixed', headLr: [1e-4, 1e-3, 1e-2], headWeightDecay: [1e-5, 1e-4], headPatience: 10, microBatch: 2, tap: 'conv5_block1_out' },
-  resnet101: { mode: 'fixed', headLr: [1e-4, 1e-3, 1e-2], headWeightDecay: [1e-5, 1e-4], headPatience: 10, microBatch: 2, tap: 'conv5_block1_out' },
+  resnet50: {
+    mode: 'fixed',
+    headLr: [1e-4, 1e-3, 1e-2],
+    headWeightDecay: [1e-5, 1e-4],
+    headPatience: 10,
+    microBatch: 2,
+    tap: 'conv5_block1_out',
+  },
+  resnet101: {
+    mode: 'fixed',
+    headLr: [1e-4, 1e-3, 1e-2],
+    headWeightDecay: [1e-5, 1e-4],
+    headPatience: 10,
+    microBatch: 2,
+    tap: 'conv5_block1_out',
+  },
 };
 
 const oneOrGrid = z.union([z.number().positive(), z.array(z.number().positive()).min(1)]);
@@ -44,7 +58,9 @@ export function imagenetOptions(family: Family) {
   return z.strictObject({
     /** Layer whose output neuron importance is read at (Keras name; an unknown one fails with a suggestion). */
     tap: z.enum(tapNames(family)).default(ref.tap),
-    /** Keras `.h5` (Applications or save_weights layout) or tfjs layers `model.json`; absent: random He-normal weights. */
+    /**
+     * Keras `.h5` (Applications or save_weights layout) or tfjs layers `model.json`; absent: random He-normal weights.
+     */
     weights: z.string().optional(),
     /** What the weights expect (a name or a descriptor); Keras' VGG16/ResNet weights: 'caffe'. */
     preprocessing: preprocessingOption.default('caffe'),

@@ -26,12 +26,7 @@ import {
   type SeenTrainingData,
   type SeenTrainingReport,
 } from '@niwt/core';
-import {
-  Adam,
-  FusedAdam,
-  variableFrom,
-  type AdamState,
-} from '@niwt/compute';
+import { Adam, FusedAdam, variableFrom, type AdamState } from '@niwt/compute';
 import { checkpointedDetail } from '../seen-loop.js';
 import { FinetuneCheckpoints, type FinetuneState } from './finetune-checkpoint.js';
 import { readAugmented, readForInference } from '../preprocess/preprocess.js';
@@ -48,7 +43,11 @@ export class SeenHead {
   ) {}
 
   static from(w: Float32Array, b: Float32Array, dim: number, classes: readonly number[], scope: string): SeenHead {
-    return new SeenHead(variableFrom(w, [dim, classes.length], `${scope}seen_head/kernel`), variableFrom(b, [classes.length], `${scope}seen_head/bias`), [...classes]);
+    return new SeenHead(
+      variableFrom(w, [dim, classes.length], `${scope}seen_head/kernel`),
+      variableFrom(b, [classes.length], `${scope}seen_head/bias`),
+      [...classes],
+    );
   }
 
   static random(rng: Rng, dim: number, classes: readonly number[], scope: string): SeenHead {
@@ -90,15 +89,30 @@ function l2(kernels: readonly tf.Tensor[]): tf.Scalar {
   return kernels.length ? (tf.addN(kernels.map((k) => tf.sum(tf.square(k)))) as tf.Scalar) : tf.scalar(0);
 }
 
-/** Trains a head on fixed features for one (lr, wd); returns the best epoch's head weights (its variables are freed, so a grid never holds two). */
+/**
+ * Trains a head on fixed features for one (lr, wd); returns the best epoch's head weights (its variables are freed, so
+ * a grid never holds two).
+ */
 async function fitHead(
-  trainF: Float32Array, trainY: Int32Array, valF: Float32Array, valY: Int32Array, dim: number, classes: readonly number[],
-  o: { epochs: number; batchSize: number; lr: number; weightDecay: number; patience: number }, seed: number, scope: string,
+  trainF: Float32Array,
+  trainY: Int32Array,
+  valF: Float32Array,
+  valY: Int32Array,
+  dim: number,
+  classes: readonly number[],
+  o: { epochs: number; batchSize: number; lr: number; weightDecay: number; patience: number },
+  seed: number,
+  scope: string,
 ): Promise<{ w: Float32Array; b: Float32Array; valAcc: number; trainAcc: number; epochs: number; bestEpoch: number }> {
   const rng = new Rng(seed);
   const head = SeenHead.random(rng, dim, classes, scope);
   const adam = new Adam([head.w, head.b], { lr: o.lr });
-  let best: { acc: number; epoch: number; w: Float32Array; b: Float32Array } = { acc: -1, epoch: 0, w: new Float32Array(), b: new Float32Array() };
+  let best: { acc: number; epoch: number; w: Float32Array; b: Float32Array } = {
+    acc: -1,
+    epoch: 0,
+    w: new Float32Array(),
+    b: new Float32Array(),
+  };
   let epoch = 0;
   for (epoch = 1; epoch <= o.epochs; epoch++) {
     const order = rng.shuffle(Array.from({ length: trainY.length }, (_, i) => i));
@@ -107,12 +121,32 @@ async function fitHead(
       const xb = new Float32Array(idx.length * dim);
       idx.forEach((j, k) => xb.set(trainF.subarray(j * dim, (j + 1) * dim), k * dim));
       const x = tf.tensor2d(xb, [idx.length, dim]);
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => trainY[j]), 'int32'), classes.length));
-      adam.step(() => tf.add(tf.losses.softmaxCrossEntropy(y, head.logits(x)), tf.mul(o.weightDecay / 2, l2([head.w]))) as tf.Scalar);
+      const y = tf.tidy(() =>
+        tf.oneHot(
+          tf.tensor1d(
+            Int32Array.from(idx, (j) => trainY[j]),
+            'int32',
+          ),
+          classes.length,
+        ),
+      );
+      adam.step(
+        () =>
+          tf.add(
+            tf.losses.softmaxCrossEntropy(y, head.logits(x)),
+            tf.mul(o.weightDecay / 2, l2([head.w])),
+          ) as tf.Scalar,
+      );
       tf.dispose([x, y]);
     }
     const acc = valY.length ? await headAccuracy(head, valF, valY, dim) : await headAccuracy(head, trainF, trainY, dim);
-    if (acc > best.acc) best = { acc, epoch, w: (await head.w.data()).slice() as Float32Array, b: (await head.b.data()).slice() as Float32Array };
+    if (acc > best.acc)
+      best = {
+        acc,
+        epoch,
+        w: (await head.w.data()).slice() as Float32Array,
+        b: (await head.b.data()).slice() as Float32Array,
+      };
     else if (epoch - best.epoch >= o.patience) break;
   }
   adam.dispose();
@@ -147,7 +181,11 @@ export interface TrainableBackbone {
   ): Promise<ExtractSplitResult>;
 }
 
-export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTrainingData, previous: SeenHead | undefined): Promise<{ head: SeenHead; report: SeenTrainingReport; losses: number[] }> {
+export async function trainSeenNetwork(
+  bb: TrainableBackbone,
+  data: SeenTrainingData,
+  previous: SeenHead | undefined,
+): Promise<{ head: SeenHead; report: SeenTrainingReport; losses: number[] }> {
   const t0 = performance.now();
   const { train } = bb.opts;
   const seed = bb.run.seed;
@@ -173,13 +211,27 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
     val: data.valIndices,
   });
   const fdir = path.join(cacheDir, 'backbone-features', `${bb.name}-${fkey}`);
-  const trainF = (await bb.extractSplit(data.dataset, data.trainIndices, path.join(fdir, 'train'), { withTap: false })).features;
-  const valF = (await bb.extractSplit(data.dataset, data.valIndices, path.join(fdir, 'val'), { withTap: false })).features;
+  const trainF = (await bb.extractSplit(data.dataset, data.trainIndices, path.join(fdir, 'train'), { withTap: false }))
+    .features;
+  const valF = (await bb.extractSplit(data.dataset, data.valIndices, path.join(fdir, 'val'), { withTap: false }))
+    .features;
   let best: Awaited<ReturnType<typeof fitHead>> | undefined;
   for (const lr of list(train.head.lr)) {
     for (const wd of list(train.head.weightDecay)) {
-      const r = await fitHead(trainF, trainY, valF, valY, dim, data.seenClasses, { ...train.head, lr, weightDecay: wd }, deriveSeed(seed, `${bb.name}/head`), `${bb.net.scope}fit_`);
-      log.info(`${bb.name}: head lr ${lr} wd ${wd}: val acc ${(100 * r.valAcc).toFixed(1)}% (best epoch ${r.bestEpoch})`);
+      const r = await fitHead(
+        trainF,
+        trainY,
+        valF,
+        valY,
+        dim,
+        data.seenClasses,
+        { ...train.head, lr, weightDecay: wd },
+        deriveSeed(seed, `${bb.name}/head`),
+        `${bb.net.scope}fit_`,
+      );
+      log.info(
+        `${bb.name}: head lr ${lr} wd ${wd}: val acc ${(100 * r.valAcc).toFixed(1)}% (best epoch ${r.bestEpoch})`,
+      );
       if (!best || r.valAcc > best.valAcc) best = r;
     }
   }
@@ -187,7 +239,17 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
   const fixed = best!;
   const head = SeenHead.from(fixed.w, fixed.b, dim, data.seenClasses, bb.net.scope);
   if (train.mode === 'fixed') {
-    return { head, losses: [], report: { epochs: fixed.epochs, bestEpoch: fixed.bestEpoch, trainAccuracy: fixed.trainAcc, valAccuracy: fixed.valAcc, seconds: (performance.now() - t0) / 1000 } };
+    return {
+      head,
+      losses: [],
+      report: {
+        epochs: fixed.epochs,
+        bestEpoch: fixed.bestEpoch,
+        trainAccuracy: fixed.trainAcc,
+        valAccuracy: fixed.valAcc,
+        seconds: (performance.now() - t0) / 1000,
+      },
+    };
   }
 
   // 2. Every layer at a lower rate.
@@ -243,7 +305,9 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
     let correct = 0;
     let k = 0;
     for await (const batch of readForInference(data.dataset, data.valIndices, size, bb.opts.resize, 8)) {
-      const s = tf.tidy(() => head.logits(bb.net.features(tf.tensor4d(batch.pixels, [batch.indices.length, size, size, 3]))));
+      const s = tf.tidy(() =>
+        head.logits(bb.net.features(tf.tensor4d(batch.pixels, [batch.indices.length, size, size, 3]))),
+      );
       const pred = argmaxRows((await s.data()) as Float32Array, batch.indices.length, head.classes.length);
       s.dispose();
       pred.forEach((p) => (correct += p === valY[k++] ? 1 : 0));
@@ -262,9 +326,19 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
       for (let m = 0; m < idx.length; m += ft.microBatch) {
         const mb = idx.slice(m, m + ft.microBatch);
         const samples = mb.map((j) => data.trainIndices[j]);
-        const pixels = ft.augment ? await readAugmented(data.dataset, samples, size, rng) : await collect(readForInference(data.dataset, samples, size, bb.opts.resize, mb.length));
+        const pixels = ft.augment
+          ? await readAugmented(data.dataset, samples, size, rng)
+          : await collect(readForInference(data.dataset, samples, size, bb.opts.resize, mb.length));
         const x = tf.tensor4d(pixels, [mb.length, size, size, 3]);
-        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(mb, (j) => trainY[j]), 'int32'), head.classes.length));
+        const y = tf.tidy(() =>
+          tf.oneHot(
+            tf.tensor1d(
+              Int32Array.from(mb, (j) => trainY[j]),
+              'int32',
+            ),
+            head.classes.length,
+          ),
+        );
         const dseed = rng.fork();
         let hits: tf.Tensor | undefined;
         const grads = tf.tidy(() => {
@@ -286,7 +360,10 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
     losses.push(lossSum / trainY.length);
     const valAcc = await valAccuracy();
     state = { ...state, epoch, trainAcc: correct / trainY.length, losses: [...losses] };
-    log.info(`${bb.name}: fine-tune epoch ${epoch}: loss ${losses[losses.length - 1].toFixed(4)}, train acc ${(100 * state.trainAcc).toFixed(1)}%, val acc ${(100 * valAcc).toFixed(1)}%`);
+    log.info(
+      `${bb.name}: fine-tune epoch ${epoch}: loss ${losses[losses.length - 1].toFixed(4)}, train acc ` +
+        `${(100 * state.trainAcc).toFixed(1)}%, val acc ${(100 * valAcc).toFixed(1)}%`,
+    );
     if (valAcc > state.bestAcc) {
       state = { ...state, bestAcc: valAcc, bestEpoch: epoch };
       await ckpt.saveBest(epoch);
@@ -297,7 +374,17 @@ export async function trainSeenNetwork(bb: TrainableBackbone, data: SeenTraining
   bar.done();
   opt.dispose();
   await ckpt.loadBest(state);
-  return { head, losses, report: { epochs: state.epoch, bestEpoch: state.bestEpoch, trainAccuracy: state.trainAcc, valAccuracy: state.bestAcc, seconds: (performance.now() - t0) / 1000 } };
+  return {
+    head,
+    losses,
+    report: {
+      epochs: state.epoch,
+      bestEpoch: state.bestEpoch,
+      trainAccuracy: state.trainAcc,
+      valAccuracy: state.bestAcc,
+      seconds: (performance.now() - t0) / 1000,
+    },
+  };
 }
 
 /**
@@ -322,12 +409,16 @@ export class FinetuneOptimizer {
   ) {
     this.acc = vars.map(() => undefined);
     this.decayed = vars.map((v) => kernels.has(v.name) && o.weightDecay > 0);
-    this.adam = new FusedAdam(vars.map((v) => v.dataSync() as Float32Array), { lr: o.lr });
+    this.adam = new FusedAdam(
+      vars.map((v) => v.dataSync() as Float32Array),
+      { lr: o.lr },
+    );
   }
 
   /** Adds one micro-batch's gradients (in the order of the variables); takes ownership of them (freed here). */
   accumulate(grads: readonly tf.Tensor[]): void {
-    if (grads.length !== this.vars.length) throw new StateError(`fine-tune: ${grads.length} gradients for ${this.vars.length} variables`);
+    if (grads.length !== this.vars.length)
+      throw new StateError(`fine-tune: ${grads.length} gradients for ${this.vars.length} variables`);
     const shares = tf.getBackend() !== 'wasm';
     grads.forEach((g, i) => {
       const read = g.dataSync() as Float32Array;
@@ -341,7 +432,8 @@ export class FinetuneOptimizer {
 
   /** One Adam step on the accumulated gradients (decayed, clipped); clears them. */
   step(): void {
-    // The WASM backend copies on read and on tensor creation; others (cpu) may share the arrays, which are changed here.
+    // The WASM backend copies on read and on tensor creation; others (cpu) may share the arrays, which are changed
+    // here.
     const shares = tf.getBackend() !== 'wasm';
     const wd = Math.fround(this.o.weightDecay);
     const clip = Math.fround(this.o.clipNorm);
@@ -357,7 +449,9 @@ export class FinetuneOptimizer {
         let sq = 0;
         // A float32 running sum, as tf.norm on WASM: a float64 one shifts the scale by ulps, and the steps with it.
         for (let k = 0; k < g.length; k++) sq = Math.fround(sq + Math.fround(g[k] * g[k]));
-        const scale = Math.fround(Math.min(1, Math.fround(clip / Math.fround(Math.fround(Math.sqrt(sq)) + Math.fround(1e-12)))));
+        const scale = Math.fround(
+          Math.min(1, Math.fround(clip / Math.fround(Math.fround(Math.sqrt(sq)) + Math.fround(1e-12)))),
+        );
         if (scale < 1) for (let k = 0; k < g.length; k++) g[k] *= scale;
       }
       this.adam.update(i, g);

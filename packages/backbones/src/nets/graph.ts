@@ -8,7 +8,10 @@ import { type HeadLayer, type Rng } from '@niwt/core';
 import { affineBatchNorm, variableFrom } from '@niwt/compute';
 import type { OnnxEmitter, OnnxValue } from '../onnx/emit.js';
 
-/** A Keras layer that holds weights, in Keras' weight order (conv/dense: kernel, bias; bn: gamma, beta, moving mean, moving variance). */
+/**
+ * A Keras layer that holds weights, in Keras' weight order (conv/dense: kernel, bias; bn: gamma, beta, moving mean,
+ * moving variance).
+ */
 export interface ParamLayer {
   readonly name: string;
   readonly kind: 'conv' | 'bn' | 'dense';
@@ -122,11 +125,19 @@ export function isTrainable(layer: ParamLayer, i: number): boolean {
 export function createVariables(layer: ParamLayer, values: readonly Float32Array[], scope: string): void {
   layer.vars.forEach((v) => v.dispose());
   const suffix = layer.kind === 'bn' ? ['gamma', 'beta', 'moving_mean', 'moving_variance'] : ['kernel', 'bias'];
-  layer.vars = layer.shapes.map((shape, i) => variableFrom(values[i], shape, `${scope}${layer.name}/${suffix[i]}`, isTrainable(layer, i)));
+  layer.vars = layer.shapes.map((shape, i) =>
+    variableFrom(values[i], shape, `${scope}${layer.name}/${suffix[i]}`, isTrainable(layer, i)),
+  );
 }
 
 /** Runs nodes [from, to) of the chain. */
-export function runChain(nodes: readonly Node[], x: tf.Tensor, from: number, to: number, opts: ApplyOptions = {}): tf.Tensor {
+export function runChain(
+  nodes: readonly Node[],
+  x: tf.Tensor,
+  from: number,
+  to: number,
+  opts: ApplyOptions = {},
+): tf.Tensor {
   let h = x;
   for (let i = from; i < to; i++) {
     h = nodes[i].apply(h, opts);

@@ -11,7 +11,20 @@
  * Every unit output `convS_blockB_out` is a tap; the last (`conv5_block3_out`) is degenerate for NIWT.
  */
 import * as tf from '@tensorflow/tfjs';
-import { applyBn, applyConv, bnHeadLayer, bnLayer, convHeadLayer, convLayer, denseLayer, outSize, scaled, type NetSpec, type Node, type ParamLayer } from './graph.js';
+import {
+  applyBn,
+  applyConv,
+  bnHeadLayer,
+  bnLayer,
+  convHeadLayer,
+  convLayer,
+  denseLayer,
+  outSize,
+  scaled,
+  type NetSpec,
+  type Node,
+  type ParamLayer,
+} from './graph.js';
 
 export const RESNET_UNITS = { resnet50: [3, 4, 6, 3], resnet101: [3, 4, 23, 3] } as const;
 
@@ -27,8 +40,33 @@ export function resnetSpec(family: 'resnet50' | 'resnet101', inputSize: number, 
     name: 'pool1_pool',
     shape: [size, size, stemC],
     apply: (x) => {
-      const h = tf.relu(applyBn(bn1, applyConv(c1, tf.pad(x as tf.Tensor4D, [[0, 0], [3, 3], [3, 3], [0, 0]]), 2, 'valid')));
-      return tf.maxPool(tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid');
+      const h = tf.relu(
+        applyBn(
+          bn1,
+          applyConv(
+            c1,
+            tf.pad(x as tf.Tensor4D, [
+              [0, 0],
+              [3, 3],
+              [3, 3],
+              [0, 0],
+            ]),
+            2,
+            'valid',
+          ),
+        ),
+      );
+      return tf.maxPool(
+        tf.pad(h, [
+          [0, 0],
+          [1, 1],
+          [1, 1],
+          [0, 0],
+        ]),
+        3,
+        2,
+        'valid',
+      );
     },
     // Not `describe`: HeadLayers have no explicit padding, and NIWT never needs a head through the stem.
     onnx: (e, x, fold) => {
@@ -54,7 +92,9 @@ export function resnetSpec(family: 'resnet50' | 'resnet101', inputSize: number, 
         bnLayer(`${p}3_bn`, out),
       ];
       // Keras' model.layers order (the Keras 3 `save_weights` layout names layers by their position in it).
-      layers.push(...(shortcut.length ? [main[0], main[1], main[2], main[3], shortcut[0], main[4], shortcut[1], main[5]] : main));
+      layers.push(
+        ...(shortcut.length ? [main[0], main[1], main[2], main[3], shortcut[0], main[4], shortcut[1], main[5]] : main),
+      );
       size = outSize(size, 1, stride, 'valid');
       nodes.push({
         name: `${p}out`,
@@ -80,7 +120,9 @@ export function resnetSpec(family: 'resnet50' | 'resnet101', inputSize: number, 
               convHeadLayer(main[4], 1, 'valid'),
               bnHeadLayer(main[5], fold),
             ],
-            shortcut: shortcut.length ? [convHeadLayer(shortcut[0], stride, 'valid'), bnHeadLayer(shortcut[1], fold)] : undefined,
+            shortcut: shortcut.length
+              ? [convHeadLayer(shortcut[0], stride, 'valid'), bnHeadLayer(shortcut[1], fold)]
+              : undefined,
           },
           { kind: 'relu' },
         ],

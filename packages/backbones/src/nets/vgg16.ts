@@ -8,7 +8,17 @@
  * variants); `inputSize` 224 is what ImageNet weights need (fc1's input is 7·7·512).
  */
 import * as tf from '@tensorflow/tfjs';
-import { applyConv, applyDense, convHeadLayer, convLayer, denseLayer, scaled, type NetSpec, type Node, type ParamLayer } from './graph.js';
+import {
+  applyConv,
+  applyDense,
+  convHeadLayer,
+  convLayer,
+  denseLayer,
+  scaled,
+  type NetSpec,
+  type Node,
+  type ParamLayer,
+} from './graph.js';
 
 const BLOCKS: readonly (readonly [convs: number, channels: number])[] = [
   [2, 64],
@@ -19,7 +29,8 @@ const BLOCKS: readonly (readonly [convs: number, channels: number])[] = [
 ];
 
 export function vgg16Spec(inputSize: number, width: number): NetSpec {
-  if (inputSize % 32 !== 0) throw new Error(`vgg16: inputSize must be a multiple of 32 (five 2×2 poolings), got ${inputSize}`);
+  if (inputSize % 32 !== 0)
+    throw new Error(`vgg16: inputSize must be a multiple of 32 (five 2×2 poolings), got ${inputSize}`);
   const nodes: Node[] = [];
   const layers: ParamLayer[] = [];
   let cin = 3;
@@ -54,7 +65,14 @@ export function vgg16Spec(inputSize: number, width: number): NetSpec {
       name: layer.name,
       shape: [hidden],
       apply: (x) => tf.relu(applyDense(layer, x)),
-      describe: () => [{ kind: 'dense', weights: layer.vars[0] as tf.Variable<tf.Rank.R2>, bias: layer.vars[1] as tf.Variable<tf.Rank.R1> }, { kind: 'relu' }],
+      describe: () => [
+        {
+          kind: 'dense',
+          weights: layer.vars[0] as tf.Variable<tf.Rank.R2>,
+          bias: layer.vars[1] as tf.Variable<tf.Rank.R1>,
+        },
+        { kind: 'relu' },
+      ],
     });
   }
   return {

@@ -301,13 +301,11 @@ export class OnnxBackbone implements Backbone {
         }
         const n = batch.indices.length;
         const input = toNetworkInput(batch.pixels, n, inputSize, preprocessing);
-        pending = fwd
-          .run(input, n)
-          .then((r) => ({
-            indices: batch.indices,
-            tap: withTap ? r[tap].data : new Float32Array(0),
-            features: r[features].data,
-          }));
+        pending = fwd.run(input, n).then((r) => ({
+          indices: batch.indices,
+          tap: withTap ? r[tap].data : new Float32Array(0),
+          features: r[features].data,
+        }));
       }
       if (pending) yield await pending;
     } finally {

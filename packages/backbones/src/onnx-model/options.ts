@@ -145,7 +145,7 @@ export function checkModel(
   if (!graph.has(opts.tap) || !known.includes(opts.tap)) {
     const why = graph.has(opts.tap)
       ? `'${opts.tap}' cannot be a tap of ${file}: a path from the input reaches the features ` +
-          `without passing through it (inside a residual or dense block, or after the features)`
+        `without passing through it (inside a residual or dense block, or after the features)`
       : `unknown tap '${opts.tap}' in ${file}`;
     throw new OptionProblem(
       'tap',

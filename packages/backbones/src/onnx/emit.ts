@@ -59,7 +59,11 @@ export class OnnxEmitter {
     if (x.shape.length !== 3) throw new Error(`onnx export: cannot pad a value of shape [${x.shape.join(', ')}]`);
     const pads = this.graph.int64s([0, 0, p[0], p[1], 0, 0, p[2], p[3]], 'pads');
     const [c, h, w] = x.shape;
-    return { name: this.graph.op('Pad', [x.name, pads], { mode: { s: 'constant' } }), shape: [c, h + p[0] + p[2], w + p[1] + p[3]], nonNegative: x.nonNegative };
+    return {
+      name: this.graph.op('Pad', [x.name, pads], { mode: { s: 'constant' } }),
+      shape: [c, h + p[0] + p[2], w + p[1] + p[3]],
+      nonNegative: x.nonNegative,
+    };
   }
 
   /** Per-channel y = x·scale + offset (channel axis 1). */
@@ -77,7 +81,11 @@ export class OnnxEmitter {
   }
 
   /** A convolution from HWIO tfjs weights, optionally followed by a folded per-output-channel affine. */
-  conv(x: OnnxValue, layer: Extract<HeadLayer, { kind: 'conv' }>, after?: { scale: Float32Array; offset: Float32Array }): OnnxValue {
+  conv(
+    x: OnnxValue,
+    layer: Extract<HeadLayer, { kind: 'conv' }>,
+    after?: { scale: Float32Array; offset: Float32Array },
+  ): OnnxValue {
     const [kh, kw, ci, co] = layer.filter.shape;
     const [c, h0, w0] = x.shape;
     if (c !== ci) throw new Error(`onnx export: conv expects ${ci} channels, got ${c}`);
@@ -113,7 +121,10 @@ export class OnnxEmitter {
   pool(x: OnnxValue, kind: 'max' | 'avg', size: number, stride: number, padding: 'same' | 'valid'): OnnxValue {
     const absorb = kind === 'max' && x.nonNegative;
     if (kind === 'max' && !absorb && x.pendingPad?.some((p) => p > 0)) {
-      throw new Error('onnx export: a zero pad before a max pool of values that may be negative is not supported (onnxruntime fuses it into −∞ padding)');
+      throw new Error(
+        'onnx export: a zero pad before a max pool of values that may be negative is not supported ' +
+          '(onnxruntime fuses it into −∞ padding)',
+      );
     }
     const v = absorb ? x : this.materialize(x);
     const pend = v.pendingPad ?? [0, 0, 0, 0];
@@ -136,7 +147,11 @@ export class OnnxEmitter {
     const v = this.materialize(x);
     if (v.shape.length === 1) return v;
     const t = this.graph.op('Transpose', [v.name], { perm: { ints: [0, 2, 3, 1] } });
-    return { name: this.graph.op('Flatten', [t], { axis: { i: 1 } }), shape: [v.shape.reduce((a, b) => a * b, 1)], nonNegative: v.nonNegative };
+    return {
+      name: this.graph.op('Flatten', [t], { axis: { i: 1 } }),
+      shape: [v.shape.reduce((a, b) => a * b, 1)],
+      nonNegative: v.nonNegative,
+    };
   }
 
   dense(x: OnnxValue, layer: Extract<HeadLayer, { kind: 'dense' }>): OnnxValue {
@@ -191,7 +206,11 @@ export class OnnxEmitter {
           const v = this.materialize(h);
           const a = this.layers(v, l.branch);
           const s = l.shortcut ? this.layers(v, l.shortcut) : v;
-          h = { name: this.graph.op('Add', [this.materialize(s).name, this.materialize(a).name]), shape: a.shape, nonNegative: false };
+          h = {
+            name: this.graph.op('Add', [this.materialize(s).name, this.materialize(a).name]),
+            shape: a.shape,
+            nonNegative: false,
+          };
           break;
         }
       }

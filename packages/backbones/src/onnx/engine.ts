@@ -5,7 +5,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from '@niwt/core';
-import { OrtProgram, chooseEngine, loadOnnxRuntime, onnxRuntimeUnavailableReason, type OnnxRuntime } from '@niwt/compute';
+import {
+  OrtProgram,
+  chooseEngine,
+  loadOnnxRuntime,
+  onnxRuntimeUnavailableReason,
+  type OnnxRuntime,
+} from '@niwt/compute';
 import type { Network } from '../imagenet/network.js';
 import { exportOnnx, ONNX_FEATURES, ONNX_INPUT, ONNX_TAP } from './export.js';
 
@@ -21,7 +27,10 @@ export type ResolvedEngine =
   | { readonly engine: 'tfjs'; readonly why?: string };
 
 /** What `choice` means here; an explicit 'onnx' without onnxruntime is a BackendError naming the option. */
-export async function resolveEngine(choice: EngineChoice, load: RuntimeLoader = loadOnnxRuntime): Promise<ResolvedEngine> {
+export async function resolveEngine(
+  choice: EngineChoice,
+  load: RuntimeLoader = loadOnnxRuntime,
+): Promise<ResolvedEngine> {
   if (choice === 'tfjs') return { engine: 'tfjs' };
   const runtime = await load();
   if (runtime && choice === 'auto') {
@@ -33,7 +42,8 @@ export async function resolveEngine(choice: EngineChoice, load: RuntimeLoader = 
   if (choice === 'auto') return { engine: 'tfjs', why: 'onnxruntime does not load here' };
   const why = load === loadOnnxRuntime ? ` (${onnxRuntimeUnavailableReason()})` : '';
   throw new BackendError(
-    `backbone.engine: 'onnx' needs onnxruntime-node, which does not load on this machine${why}; install the optional dependency onnxruntime-node, or set engine: tfjs (or auto, which falls back to tfjs)`,
+    `backbone.engine: 'onnx' needs onnxruntime-node, which does not load on this machine${why}; install the ` +
+      `optional dependency onnxruntime-node, or set engine: tfjs (or auto, which falls back to tfjs)`,
   );
 }
 
@@ -58,7 +68,12 @@ export class OnnxForward {
   }
 
   /** Exports `net` (to `tap` when given, and the penultimate features) and compiles it. */
-  static async create(net: Network, tap: string | undefined, runtime: OnnxRuntime, threads?: number): Promise<OnnxForward> {
+  static async create(
+    net: Network,
+    tap: string | undefined,
+    runtime: OnnxRuntime,
+    threads?: number,
+  ): Promise<OnnxForward> {
     const bytes = exportOnnx(net, tap).toBytes();
     const prog = await OrtProgram.create(bytes, threads === undefined ? {} : { threads }, runtime);
     return new OnnxForward(prog, net.spec.inputSize, tap !== undefined);
@@ -67,15 +82,21 @@ export class OnnxForward {
   /** `n` RGB [0, 255] images, NHWC → features [n, D] and tap activations [n, h, w, k] (NHWC). */
   async run(pixels: Float32Array, n: number): Promise<ForwardOutput> {
     const per = this.size * this.size * 3;
-    if (pixels.length !== n * per) throw new Error(`onnx forward: ${pixels.length} pixel values for ${n} images of ${this.size}²×3`);
+    if (pixels.length !== n * per)
+      throw new Error(`onnx forward: ${pixels.length} pixel values for ${n} images of ${this.size}²×3`);
     const parts: ForwardOutput[] = [];
     for (let s = 0; s < n; s += MAX_RUN) {
       const m = Math.min(MAX_RUN, n - s);
-      const out = await this.prog.run({ [ONNX_INPUT]: { data: pixels.subarray(s * per, (s + m) * per), dims: [m, this.size, this.size, 3] } });
+      const out = await this.prog.run({
+        [ONNX_INPUT]: { data: pixels.subarray(s * per, (s + m) * per), dims: [m, this.size, this.size, 3] },
+      });
       parts.push({ features: out[ONNX_FEATURES].data, tap: this.withTap ? out[ONNX_TAP].data : undefined });
     }
     if (parts.length === 1) return parts[0];
-    return { features: concat(parts.map((p) => p.features)), tap: this.withTap ? concat(parts.map((p) => p.tap!)) : undefined };
+    return {
+      features: concat(parts.map((p) => p.features)),
+      tap: this.withTap ? concat(parts.map((p) => p.tap!)) : undefined,
+    };
   }
 
   async dispose(): Promise<void> {

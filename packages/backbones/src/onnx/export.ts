@@ -53,7 +53,10 @@ export function exportOnnx(net: Network, tap: string | undefined): OnnxGraph {
       const node = spec.nodes[i];
       if (node.onnx) h = node.onnx(e, h, fold);
       else if (node.describe) h = e.layers(h, node.describe(fold));
-      else throw new Error(`onnx export: node '${node.name}' of ${spec.family} has neither an ONNX hook nor a description`);
+      else
+        throw new Error(
+          `onnx export: node '${node.name}' of ${spec.family} has neither an ONNX hook nor a description`,
+        );
       if (i === tapAt) e.output(h, ONNX_TAP);
     }
     e.output(h, ONNX_FEATURES);

@@ -59,7 +59,12 @@ export function cropSource(size: number): number {
 async function decodeCentreCrop(file: string, size: number): Promise<Float32Array> {
   const s = cropSource(size);
   try {
-    const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').resize({ width: s, height: s, fit: 'outside' }).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(file)
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize({ width: s, height: s, fit: 'outside' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const left = Math.floor((info.width - size) / 2);
     const top = Math.floor((info.height - size) / 2);
     const out = new Float32Array(size * size * 3);
@@ -74,12 +79,20 @@ async function decodeCentreCrop(file: string, size: number): Promise<Float32Arra
     }
     return out;
   } catch (e) {
-    throw new DatasetError(`${file}: cannot decode image (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    throw new DatasetError(`${file}: cannot decode image (${e instanceof Error ? e.message : String(e)})`, {
+      cause: e,
+    });
   }
 }
 
 /** Images for inference, RGB [0, 255] at size × size, in the given resize mode, streamed in batches. */
-export async function* readForInference(dataset: Dataset, indices: readonly number[], size: number, mode: ResizeMode, batchSize: number): AsyncIterable<ImageBatch> {
+export async function* readForInference(
+  dataset: Dataset,
+  indices: readonly number[],
+  size: number,
+  mode: ResizeMode,
+  batchSize: number,
+): AsyncIterable<ImageBatch> {
   const spec = { height: size, width: size, channels: 3 as const };
   if (mode === 'stretch') {
     yield* dataset.readImages(indices, spec, batchSize);
@@ -98,7 +111,12 @@ export async function* readForInference(dataset: Dataset, indices: readonly numb
  * Training augmentation: images stretched to cropSource(size)², then a random size × size crop and a
  * horizontal flip with probability ½, from a seeded stream (reproducible).
  */
-export async function readAugmented(dataset: Dataset, indices: readonly number[], size: number, rng: Rng): Promise<Float32Array> {
+export async function readAugmented(
+  dataset: Dataset,
+  indices: readonly number[],
+  size: number,
+  rng: Rng,
+): Promise<Float32Array> {
   const s = cropSource(size);
   const out = new Float32Array(indices.length * size * size * 3);
   let k = 0;

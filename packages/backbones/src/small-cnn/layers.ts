@@ -44,7 +44,11 @@ export function conv(rng: Rng, name: string, k: number, cin: number, cout: numbe
   return {
     kind: 'conv',
     name,
-    w: variableFrom<tf.Rank.R4>(heNormal(rng, [k, k, cin, cout], k * k * cin), [k, k, cin, cout], `${scope}${name}/kernel`),
+    w: variableFrom<tf.Rank.R4>(
+      heNormal(rng, [k, k, cin, cout], k * k * cin),
+      [k, k, cin, cout],
+      `${scope}${name}/kernel`,
+    ),
     b: variableFrom<tf.Rank.R1>(new Float32Array(cout), [cout], `${scope}${name}/bias`),
   };
 }
@@ -67,7 +71,7 @@ export function applyLayer(layer: Layer, x: tf.Tensor): tf.Tensor {
     case 'pool':
       return tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid');
     case 'dense': {
-      const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D;
+      const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [x.shape[0], -1]) as tf.Tensor2D);
       const y = tf.add(tf.matMul(flat, layer.w), layer.b);
       return layer.relu ? tf.relu(y) : y;
     }

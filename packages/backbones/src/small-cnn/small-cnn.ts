@@ -80,7 +80,8 @@ export class SmallCnn implements Backbone {
     @inject(TOKENS.logger) private readonly log: Logger,
   ) {
     const s = opts.imageSize;
-    if (s % 8 !== 0) throw new StateError(`small-cnn: imageSize must be a multiple of 8 (three 2×2 poolings), got ${s}`);
+    if (s % 8 !== 0)
+      throw new StateError(`small-cnn: imageSize must be a multiple of 8 (three 2×2 poolings), got ${s}`);
     this.input = { height: s, width: s, channels: 3 };
     const [c1, c2, c3] = opts.widths;
     const rng = new Rng(deriveSeed(run.seed, 'small-cnn/init'));
@@ -133,7 +134,8 @@ export class SmallCnn implements Backbone {
   }
 
   private requireHead(): DenseParams {
-    if (!this.seenHead) throw new StateError('small-cnn: the seen head does not exist yet; call trainSeen() or load() first');
+    if (!this.seenHead)
+      throw new StateError('small-cnn: the seen head does not exist yet; call trainSeen() or load() first');
     return this.seenHead;
   }
 
@@ -163,10 +165,17 @@ export class SmallCnn implements Backbone {
     this.seenHead = dense(rng, 'seen_head', this.penultimateDim, data.seenClasses.length, false, this.scope);
     this.seenClasses = [...data.seenClasses];
 
-    const [trainPix, valPix] = [await this.loadPixels(data.dataset, data.trainIndices), await this.loadPixels(data.dataset, data.valIndices)];
+    const [trainPix, valPix] = [
+      await this.loadPixels(data.dataset, data.trainIndices),
+      await this.loadPixels(data.dataset, data.valIndices),
+    ];
     const trainY = Int32Array.from(data.trainIndices, labelOf);
     const valY = Int32Array.from(data.valIndices, labelOf);
-    const vars: tf.Variable[] = [...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])), this.seenHead.w, this.seenHead.b];
+    const vars: tf.Variable[] = [
+      ...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])),
+      this.seenHead.w,
+      this.seenHead.b,
+    ];
     const report = await runSeenLoop({
       label: 'train small-cnn',
       vars,
@@ -191,7 +200,14 @@ export class SmallCnn implements Backbone {
     let correct = 0;
     for (let s = 0; s < labels.length; s += 128) {
       const n = Math.min(128, labels.length - s);
-      const pred = tf.tidy(() => tf.argMax(this.logits(tf.tensor4d(pixels.subarray(s * per, (s + n) * per), [n, this.input.height, this.input.width, 3])), 1));
+      const pred = tf.tidy(() =>
+        tf.argMax(
+          this.logits(
+            tf.tensor4d(pixels.subarray(s * per, (s + n) * per), [n, this.input.height, this.input.width, 3]),
+          ),
+          1,
+        ),
+      );
       const p = await pred.data();
       pred.dispose();
       for (let k = 0; k < n; k++) if (p[k] === labels[s + k]) correct++;
@@ -207,7 +223,11 @@ export class SmallCnn implements Backbone {
         const a = this.forward(this.preprocess(x), 0, t);
         return [a, this.forward(a, t, this.layers.length)];
       });
-      const out = { indices: batch.indices, tap: (await tap.data()) as Float32Array, features: (await feats.data()) as Float32Array };
+      const out = {
+        indices: batch.indices,
+        tap: (await tap.data()) as Float32Array,
+        features: (await feats.data()) as Float32Array,
+      };
       tap.dispose();
       feats.dispose();
       yield out;
@@ -244,7 +264,10 @@ export class SmallCnn implements Backbone {
   }
 
   private variables(): tf.Variable[] {
-    return [...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])), ...(this.seenHead ? [this.seenHead.w, this.seenHead.b] : [])];
+    return [
+      ...this.layers.flatMap((l) => (l.kind === 'pool' ? [] : [l.w, l.b])),
+      ...(this.seenHead ? [this.seenHead.w, this.seenHead.b] : []),
+    ];
   }
 
   /** File of a variable inside a saved network: the layer name, not the (instance-unique) variable name. */
@@ -254,7 +277,8 @@ export class SmallCnn implements Backbone {
 
   async save(dir: string): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
-    for (const v of this.variables()) await writeNpy(path.join(dir, this.fileName(v)), v.dataSync() as Float32Array, v.shape);
+    for (const v of this.variables())
+      await writeNpy(path.join(dir, this.fileName(v)), v.dataSync() as Float32Array, v.shape);
     const meta = path.join(dir, 'meta.json');
     await fs.writeFile(`${meta}.tmp`, JSON.stringify({ name: this.name, seenClasses: this.seenClasses }, null, 2));
     await fs.rename(`${meta}.tmp`, meta);

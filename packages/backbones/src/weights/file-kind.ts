@@ -52,7 +52,8 @@ export async function detectFileKind(file: string): Promise<FileKind> {
     if (bytesRead === 0) return { kind: 'empty' };
     for (const offset of [0, 512, 1024, 2048]) {
       if (b.length >= offset + 8 && b.subarray(offset, offset + 8).equals(HDF5_SIGNATURE)) {
-        // superblock v0/v1: offsets size at +13, EOF address at +24 (+28 for v1) + 2·O; v2/v3: size at +9, EOF at +12 + 2·O
+        // superblock v0/v1: offsets size at +13, EOF address at +24 (+28 for v1) + 2·O; v2/v3: size at +9, EOF at +12 +
+        // 2·O
         const version = b[offset + 8];
         const O = version <= 1 ? b[offset + 13] : b[offset + 9];
         const at = version <= 1 ? offset + (version === 1 ? 28 : 24) + 2 * O : offset + 12 + 2 * O;
@@ -60,7 +61,8 @@ export async function detectFileKind(file: string): Promise<FileKind> {
         return { kind: 'hdf5', offset, eof: eof === undefined ? undefined : eof + offset };
       }
     }
-    if (b[0] === 0x50 && b[1] === 0x4b && (b[2] === 3 || b[2] === 5) && (b[3] === 4 || b[3] === 6)) return { kind: 'zip' };
+    if (b[0] === 0x50 && b[1] === 0x4b && (b[2] === 3 || b[2] === 5) && (b[3] === 4 || b[3] === 6))
+      return { kind: 'zip' };
     if (b[0] === 0x1f && b[1] === 0x8b) return { kind: 'gzip' };
     if (b.subarray(0, 6).toString('latin1') === '\x93NUMPY') return { kind: 'npy' };
     const sample = b.subarray(0, 512);
@@ -89,21 +91,32 @@ export async function zipEntries(file: string): Promise<ZipEntry[]> {
     const tail = Buffer.alloc(tailLen);
     await fh.read(tail, 0, tailLen, stat.size - tailLen);
     let eocd = -1;
-    for (let i = tailLen - 22; i >= 0; i--) if (tail.readUInt32LE(i) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-    if (eocd < 0) throw new FormatError(`${file}: zip archive without an end-of-central-directory record (truncated?); expected a complete .keras file`);
+    for (let i = tailLen - 22; i >= 0; i--)
+      if (tail.readUInt32LE(i) === 0x06054b50) {
+        eocd = i;
+        break;
+      }
+    if (eocd < 0)
+      throw new FormatError(
+        `${file}: zip archive without an end-of-central-directory record (truncated?); expected a complete .keras file`,
+      );
     const count = tail.readUInt16LE(eocd + 10);
     const cdSize = tail.readUInt32LE(eocd + 12);
     const cdOffset = tail.readUInt32LE(eocd + 16);
-    if (cdOffset === 0xffffffff || count === 0xffff) throw new FormatError(`${file}: zip64 archives are not supported; save the weights with model.save_weights('x.weights.h5')`);
-    if (cdOffset + cdSize > stat.size) throw new FormatError(`${file}: zip central directory beyond the end of the file (truncated copy?); expected a complete .keras file`);
+    if (cdOffset === 0xffffffff || count === 0xffff)
+      throw new FormatError(
+        `${file}: zip64 archives are not supported; save the weights with model.save_weights('x.weights.h5')`,
+      );
+    if (cdOffset + cdSize > stat.size)
+      throw new FormatError(
+        `${file}: zip central directory beyond the end of the file (truncated copy?); expected a complete .keras file`,
+      );
     const cd = Buffer.alloc(cdSize);
     await fh.read(cd, 0, cdSize, cdOffset);
     const out: ZipEntry[] = [];
     for (let at = 0, k = 0; k < count && at + 46 <= cd.length; k++) {
-      if (cd.readUInt32LE(at) !== 0x02014b50) throw new FormatError(`${file}: damaged zip central directory; expected a complete .keras file`);
+      if (cd.readUInt32LE(at) !== 0x02014b50)
+        throw new FormatError(`${file}: damaged zip central directory; expected a complete .keras file`);
       const nameLen = cd.readUInt16LE(at + 28);
       const extraLen = cd.readUInt16LE(at + 30);
       const commentLen = cd.readUInt16LE(at + 32);
@@ -128,14 +141,21 @@ export async function readZipEntry(file: string, e: ZipEntry): Promise<Buffer> {
   try {
     const local = Buffer.alloc(30);
     await fh.read(local, 0, 30, e.localOffset);
-    if (local.readUInt32LE(0) !== 0x04034b50) throw new FormatError(`${file}: damaged zip entry '${e.name}'; expected a complete .keras file`);
+    if (local.readUInt32LE(0) !== 0x04034b50)
+      throw new FormatError(`${file}: damaged zip entry '${e.name}'; expected a complete .keras file`);
     const start = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
     const data = Buffer.alloc(e.compressedSize);
     const { bytesRead } = await fh.read(data, 0, e.compressedSize, start);
-    if (bytesRead < e.compressedSize) throw new FormatError(`${file}: zip entry '${e.name}' is cut short (truncated copy?); expected a complete .keras file`);
+    if (bytesRead < e.compressedSize)
+      throw new FormatError(
+        `${file}: zip entry '${e.name}' is cut short (truncated copy?); expected a complete .keras file`,
+      );
     if (e.method === 0) return data;
     if (e.method === 8) return inflateRawSync(data);
-    throw new FormatError(`${file}: zip entry '${e.name}' uses compression method ${e.method}; expected stored or deflate (as Keras writes)`);
+    throw new FormatError(
+      `${file}: zip entry '${e.name}' uses compression method ${e.method}; expected stored or deflate (as ` +
+        `Keras writes)`,
+    );
   } finally {
     await fh.close();
   }

@@ -43,32 +43,43 @@ export function checkWeights(spec: NetSpec, file: WeightFile, what: string): Map
   const inFile = new Map(file.layers.map((l) => [l.layer, l]));
   const names = fileNames(spec, file);
   const used = new Set(names.values());
-  const first = file.layers.slice(0, 4).map((l) => l.layer).join(', ');
+  const first = file.layers
+    .slice(0, 4)
+    .map((l) => l.layer)
+    .join(', ');
   const alias = (l: ParamLayer): string => (names.get(l.name) === l.name ? '' : ` (the file's '${names.get(l.name)}')`);
   for (const layer of spec.layers) {
     const found = inFile.get(names.get(layer.name)!);
     if (!found) {
       if (layer.optional) continue;
       throw new FormatError(
-        `${file.source} does not fit ${what}: layer '${layer.name}'${alias(layer)} (expected ${describe(layer.shapes)}) is missing from the file ` +
+        `${file.source} does not fit ${what}: layer '${layer.name}'${alias(layer)} (expected ` +
+          `${describe(layer.shapes)}) is missing from the file ` +
           `(${file.format}, ${file.layers.length} layers with weights, first: ${first || 'none'})`,
       );
     }
     const shapes = found.weights.map((w) => w.shape);
     if (shapes.length !== layer.shapes.length || !shapes.every((s, i) => sameShape(s, layer.shapes[i]))) {
-      throw new FormatError(`${file.source} does not fit ${what}: layer '${layer.name}'${alias(layer)} expected ${describe(layer.shapes)}, found ${describe(shapes)}`);
+      throw new FormatError(
+        `${file.source} does not fit ${what}: layer '${layer.name}'${alias(layer)} expected ` +
+          `${describe(layer.shapes)}, found ${describe(shapes)}`,
+      );
     }
   }
   const extra = file.layers.find((l) => !used.has(l.layer));
   if (extra) {
     throw new FormatError(
-      `${file.source} does not fit ${what}: the file has a layer '${extra.layer}' (${describe(extra.weights.map((w) => w.shape))}) that ${what} does not have (a different architecture?)`,
+      `${file.source} does not fit ${what}: the file has a layer '${extra.layer}' ` +
+        `(${describe(extra.weights.map((w) => w.shape))}) that ${what} does not have (a different architecture?)`,
     );
   }
   return names;
 }
 
-/** Reads each layer's values and hands them to `create` (one layer in memory at a time); absent optional layers get undefined. */
+/**
+ * Reads each layer's values and hands them to `create` (one layer in memory at a time); absent optional layers get
+ * undefined.
+ */
 export async function loadWeights(
   spec: NetSpec,
   file: WeightFile,

@@ -47,7 +47,8 @@ function orderKey(name: string): number {
 
 function toFloat32(value: unknown, what: string, source: string): Float32Array {
   if (value instanceof Float32Array) return value;
-  if (value instanceof Float64Array || value instanceof Uint16Array || value instanceof Int32Array) return Float32Array.from(value);
+  if (value instanceof Float64Array || value instanceof Uint16Array || value instanceof Int32Array)
+    return Float32Array.from(value);
   throw new FormatError(`${source}: ${what} is not a float32/float64 dataset`);
 }
 
@@ -73,14 +74,19 @@ async function openH5(file: string): Promise<WeightFile> {
   try {
     f = new h5wasm.File(file, 'r');
   } catch (e) {
-    throw new FormatError(`${file}: not a readable HDF5 file (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    throw new FormatError(`${file}: not a readable HDF5 file (${e instanceof Error ? e.message : String(e)})`, {
+      cause: e,
+    });
   }
   try {
     return readH5Layout(file, f);
   } catch (e) {
     f.close();
     if (e instanceof NiwtError) throw e;
-    throw new FormatError(`${file}: damaged HDF5 file (${e instanceof Error ? e.message : String(e)}); copy or download it again`, { cause: e });
+    throw new FormatError(
+      `${file}: damaged HDF5 file (${e instanceof Error ? e.message : String(e)}); copy or download it again`,
+      { cause: e },
+    );
   }
 }
 
@@ -90,7 +96,8 @@ function readH5Layout(file: string, f: InstanceType<typeof h5wasm.File>): Weight
   let format: WeightFormat;
   const rootKeys = f.keys();
   const modelWeights = rootKeys.includes('model_weights') ? f.get('model_weights') : null;
-  const legacyRoot: H5Group | null = 'layer_names' in f.attrs ? f : isGroup(modelWeights) && 'layer_names' in modelWeights.attrs ? modelWeights : null;
+  const legacyRoot: H5Group | null =
+    'layer_names' in f.attrs ? f : isGroup(modelWeights) && 'layer_names' in modelWeights.attrs ? modelWeights : null;
   if (legacyRoot) {
     format = legacyRoot === f ? 'keras-h5' : 'keras-h5-model';
     for (const layer of strings(legacyRoot.attrs['layer_names'].value)) {
@@ -100,11 +107,15 @@ function readH5Layout(file: string, f: InstanceType<typeof h5wasm.File>): Weight
       if (!names.length) continue;
       const infos = names.map((n) => {
         const d = g.get(n);
-        if (!isDataset(d)) throw new FormatError(`${file}: layer '${layer}' names weight '${n}' but it is not a dataset`);
+        if (!isDataset(d))
+          throw new FormatError(`${file}: layer '${layer}' names weight '${n}' but it is not a dataset`);
         return { name: n, shape: d.shape ?? [] };
       });
       layers.push({ layer, weights: infos });
-      datasets.set(layer, names.map((n) => `${legacyRoot.path === '/' ? '' : legacyRoot.path}/${layer}/${n}`));
+      datasets.set(
+        layer,
+        names.map((n) => `${legacyRoot.path === '/' ? '' : legacyRoot.path}/${layer}/${n}`),
+      );
     }
   } else if (rootKeys.includes('layers') && isGroup(f.get('layers'))) {
     format = 'keras3-weights-h5';
@@ -126,11 +137,15 @@ function readH5Layout(file: string, f: InstanceType<typeof h5wasm.File>): Weight
       if (!keys.length) continue;
       const infos = keys.map((k) => ({ name: `${layer}/vars/${k}`, shape: (vars.get(k) as H5Dataset).shape ?? [] }));
       layers.push({ layer, weights: infos });
-      datasets.set(layer, keys.map((k) => `/layers/${layer}/vars/${k}`));
+      datasets.set(
+        layer,
+        keys.map((k) => `/layers/${layer}/vars/${k}`),
+      );
     }
   } else {
     throw new FormatError(
-      `${file}: not a Keras weights file (expected a root attribute 'layer_names', a 'model_weights' group or a 'layers' group; found ${rootKeys.slice(0, 5).join(', ') || 'nothing'})`,
+      `${file}: not a Keras weights file (expected a root attribute 'layer_names', a 'model_weights' group ` +
+        `or a 'layers' group; found ${rootKeys.slice(0, 5).join(', ') || 'nothing'})`,
     );
   }
   return {
@@ -147,7 +162,10 @@ function readH5Layout(file: string, f: InstanceType<typeof h5wasm.File>): Weight
 }
 
 interface TfjsManifest {
-  weightsManifest?: { paths: string[]; weights: { name: string; shape: number[]; dtype?: string; quantization?: unknown }[] }[];
+  weightsManifest?: {
+    paths: string[];
+    weights: { name: string; shape: number[]; dtype?: string; quantization?: unknown }[];
+  }[];
 }
 
 async function openTfjs(file: string): Promise<WeightFile> {
@@ -155,15 +173,21 @@ async function openTfjs(file: string): Promise<WeightFile> {
   try {
     json = JSON.parse(await fs.readFile(file, 'utf8')) as TfjsManifest;
   } catch (e) {
-    throw new FormatError(`${file}: not a readable tfjs model.json (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    throw new FormatError(`${file}: not a readable tfjs model.json (${e instanceof Error ? e.message : String(e)})`, {
+      cause: e,
+    });
   }
-  if (!Array.isArray(json.weightsManifest)) throw new FormatError(`${file}: no 'weightsManifest' (not a tfjs layers model.json)`);
+  if (!Array.isArray(json.weightsManifest))
+    throw new FormatError(`${file}: no 'weightsManifest' (not a tfjs layers model.json)`);
   const byLayer = new Map<string, { info: WeightInfo; group: number; offset: number }[]>();
   const order: string[] = [];
   json.weightsManifest.forEach((g, gi) => {
     let offset = 0;
     for (const w of g.weights) {
-      if ((w.dtype ?? 'float32') !== 'float32' || w.quantization) throw new FormatError(`${file}: weight '${w.name}' is ${w.quantization ? 'quantized' : w.dtype}; only float32 is supported`);
+      if ((w.dtype ?? 'float32') !== 'float32' || w.quantization)
+        throw new FormatError(
+          `${file}: weight '${w.name}' is ${w.quantization ? 'quantized' : w.dtype}; only float32 is supported`,
+        );
       const parts = w.name.split('/');
       const layer = parts.length > 1 ? parts[parts.length - 2] : w.name;
       if (!byLayer.has(layer)) {
@@ -179,7 +203,9 @@ async function openTfjs(file: string): Promise<WeightFile> {
   const groupData = async (gi: number): Promise<Buffer> => {
     let buf = shards.get(gi);
     if (!buf) {
-      const parts = await Promise.all(json.weightsManifest![gi].paths.map((p) => fs.readFile(path.resolve(path.dirname(file), p))));
+      const parts = await Promise.all(
+        json.weightsManifest![gi].paths.map((p) => fs.readFile(path.resolve(path.dirname(file), p))),
+      );
       buf = Buffer.concat(parts);
       shards.set(gi, buf);
     }
@@ -196,7 +222,8 @@ async function openTfjs(file: string): Promise<WeightFile> {
         ws.map(async (w) => {
           const buf = await groupData(w.group);
           const n = w.info.shape.reduce((a, b) => a * b, 1);
-          if (w.offset + n * 4 > buf.length) throw new FormatError(`${file}: weight '${w.info.name}' lies beyond the end of its shard files`);
+          if (w.offset + n * 4 > buf.length)
+            throw new FormatError(`${file}: weight '${w.info.name}' lies beyond the end of its shard files`);
           const out = new Float32Array(n);
           out.set(new Float32Array(buf.buffer.slice(buf.byteOffset + w.offset, buf.byteOffset + w.offset + n * 4)));
           return out;
@@ -218,11 +245,16 @@ export async function openWeightFile(file: string): Promise<WeightFile> {
   const kind = await detectFileKind(file);
   if (kind.kind === 'zip') return openKerasArchive(file);
   if (kind.kind !== 'hdf5') {
-    throw new FormatError(`${file}: not an HDF5 file or a Keras archive — it looks like ${describeKind(kind)}; expected a Keras .h5 / .keras file or a tfjs model.json`);
+    throw new FormatError(
+      `${file}: not an HDF5 file or a Keras archive — it looks like ${describeKind(kind)}; expected a Keras ` +
+        `.h5 / .keras file or a tfjs model.json`,
+    );
   }
   const { size } = await fs.stat(file);
   if (kind.eof !== undefined && size < kind.eof) {
-    throw new FormatError(`${file}: truncated HDF5 file (${size} bytes; its superblock says ${kind.eof}); copy or download it again`);
+    throw new FormatError(
+      `${file}: truncated HDF5 file (${size} bytes; its superblock says ${kind.eof}); copy or download it again`,
+    );
   }
   return openH5(file);
 }
@@ -235,7 +267,11 @@ async function openKerasArchive(file: string): Promise<WeightFile> {
   const entries = await zipEntries(file);
   const names = entries.map((e) => e.name);
   const weights = entries.find((e) => e.name === 'model.weights.h5');
-  if (!weights) throw new FormatError(`${file}: zip archive without model.weights.h5 (it holds ${names.slice(0, 6).join(', ') || 'nothing'}); expected a Keras 3 .keras file`);
+  if (!weights)
+    throw new FormatError(
+      `${file}: zip archive without model.weights.h5 (it holds ` +
+        `${names.slice(0, 6).join(', ') || 'nothing'}); expected a Keras 3 .keras file`,
+    );
   const json = async (name: string): Promise<Record<string, unknown> | undefined> => {
     const e = entries.find((x) => x.name === name);
     if (!e) return undefined;
@@ -250,7 +286,10 @@ async function openKerasArchive(file: string): Promise<WeightFile> {
   const inner = config?.config as { name?: unknown; layers?: unknown[] } | undefined;
   const contents = [
     `Keras ${typeof meta?.keras_version === 'string' ? meta.keras_version : '(version not recorded)'} archive`,
-    config ? `${String(config.class_name ?? 'model')} '${String(inner?.name ?? '?')}'${Array.isArray(inner?.layers) ? ` of ${inner.layers.length} layers` : ''}` : 'no config.json',
+    config
+      ? `${String(config.class_name ?? 'model')} ` +
+        `'${String(inner?.name ?? '?')}'${Array.isArray(inner?.layers) ? ` of ${inner.layers.length} layers` : ''}`
+      : 'no config.json',
     `entries: ${names.join(', ')}`,
   ].join('; ');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'niwt-keras-'));
@@ -258,7 +297,10 @@ async function openKerasArchive(file: string): Promise<WeightFile> {
     const h5 = path.join(dir, 'model.weights.h5');
     await fs.writeFile(h5, await readZipEntry(file, weights));
     const kind = await detectFileKind(h5);
-    if (kind.kind !== 'hdf5') throw new FormatError(`${file}: model.weights.h5 inside the archive is not HDF5 (it looks like ${describeKind(kind)})`);
+    if (kind.kind !== 'hdf5')
+      throw new FormatError(
+        `${file}: model.weights.h5 inside the archive is not HDF5 (it looks like ${describeKind(kind)})`,
+      );
     const wf = await openH5(h5);
     return {
       ...wf,

@@ -8,7 +8,15 @@ import { evaluate, syntheticProblem } from './fixtures.js';
 await initBackend('wasm');
 
 /** The textbook per-sample ALE SGD in float64, drawing from the same random stream as `AleTrainer`. */
-function referenceEpochs(x: Matrix, labels: Int32Array, A: Matrix, lr: number, margin: number, seed: number, epochs: number): { w: Float64Array; updates: number[] } {
+function referenceEpochs(
+  x: Matrix,
+  labels: Int32Array,
+  A: Matrix,
+  lr: number,
+  margin: number,
+  seed: number,
+  epochs: number,
+): { w: Float64Array; updates: number[] } {
   const [N, D, E, C] = [x.rows, x.cols, A.cols, A.rows];
   const rng = new Rng(seed);
   const beta = rankWeights(C - 1);
@@ -28,7 +36,8 @@ function referenceEpochs(x: Matrix, labels: Int32Array, A: Matrix, lr: number, m
         if (j >= y) j++;
         if (margin + F(j) > F(y)) {
           const coef = lr * beta[Math.floor((C - 1) / k)];
-          for (let d = 0; d < D; d++) for (let e = 0; e < E; e++) w[d * E + e] += coef * xn[d] * (A.data[y * E + e] - A.data[j * E + e]);
+          for (let d = 0; d < D; d++)
+            for (let e = 0; e < E; e++) w[d * E + e] += coef * xn[d] * (A.data[y * E + e] - A.data[j * E + e]);
           updates[ep]++;
           break;
         }
@@ -53,7 +62,11 @@ describe('ALE', () => {
   it('the gradient of the weighted ranking loss matches finite differences', () => {
     const rng = new Rng(3);
     const [D, E, C] = [7, 5, 6];
-    const A = matrix(C, E, Float32Array.from({ length: C * E }, () => rng.normal()));
+    const A = matrix(
+      C,
+      E,
+      Float32Array.from({ length: C * E }, () => rng.normal()),
+    );
     const x = Float64Array.from({ length: D }, () => rng.normal());
     const w = Float64Array.from({ length: D * E }, () => 0.3 * rng.normal());
     const label = 2;
@@ -76,7 +89,9 @@ describe('ALE', () => {
       const wm = w.slice();
       wp[i] += h;
       wm[i] -= h;
-      const fd = (aleSampleLoss(wp, D, E, x, A, label, margin).loss - aleSampleLoss(wm, D, E, x, A, label, margin).loss) / (2 * h);
+      const fd =
+        (aleSampleLoss(wp, D, E, x, A, label, margin).loss - aleSampleLoss(wm, D, E, x, A, label, margin).loss) /
+        (2 * h);
       maxErr = Math.max(maxErr, Math.abs(fd - grad[i]));
     }
     expect(maxErr).toBeLessThan(1e-6);
@@ -87,7 +102,11 @@ describe('ALE', () => {
     // step lr·β_r̂·x(φ_y − φ_ȳ)ᵀ is −lr·∂/∂W [β_r̂ · (Δ + F(ȳ) − F(y))].
     const rng = new Rng(5);
     const [D, E, C] = [4, 3, 5];
-    const A = matrix(C, E, Float32Array.from({ length: C * E }, () => rng.normal()));
+    const A = matrix(
+      C,
+      E,
+      Float32Array.from({ length: C * E }, () => rng.normal()),
+    );
     const x = Float64Array.from({ length: D }, () => rng.normal());
     const beta = rankWeights(C - 1);
     const y = 1;
@@ -125,9 +144,17 @@ describe('ALE', () => {
     it(`the blocked trainer makes exactly the updates of the per-sample SGD (${space} space, E=${E}, C=${C})`, () => {
       const rng = new Rng(9);
       const [N, D] = [50, 9];
-      const x = matrix(N, D, Float32Array.from({ length: N * D }, () => rng.normal()));
+      const x = matrix(
+        N,
+        D,
+        Float32Array.from({ length: N * D }, () => rng.normal()),
+      );
       const labels = Int32Array.from({ length: N }, () => rng.int(C));
-      const A = matrix(C, E, Float32Array.from({ length: C * E }, () => rng.normal()));
+      const A = matrix(
+        C,
+        E,
+        Float32Array.from({ length: C * E }, () => rng.normal()),
+      );
       const expected = referenceEpochs(x, labels, A, 0.05, 1, 17, 3);
       // Enough updates per block that the within-block corrections matter, and not all (a violator search
       // that stops early consumes a different share of the random stream).
@@ -136,7 +163,10 @@ describe('ALE', () => {
       const tensorsBefore = tf.memory().numTensors;
       for (const gram of ['dot', 'gemm', 'auto'] as const)
         for (const blockSize of [1, 7, 64]) {
-          const trainer = new AleTrainer({ x, labels, classEmb: A }, { lr: 0.05, margin: 1, blockSize, seed: 17, gram });
+          const trainer = new AleTrainer(
+            { x, labels, classEmb: A },
+            { lr: 0.05, margin: 1, blockSize, seed: 17, gram },
+          );
           const updates = [trainer.epoch(), trainer.epoch(), trainer.epoch()].map((ep) => ep.updates);
           const w = trainer.weights();
           trainer.dispose();
@@ -173,7 +203,15 @@ describe('ALE', () => {
   });
 
   it('has a strict option schema with the documented defaults', () => {
-    expect(aleOptions.parse({})).toEqual({ margin: 1, featureNorm: 'xian', lrs: [1e-3, 1e-2, 1e-1, 0.3, 1], maxEpochs: 50, patience: 10, valFraction: 0.25, blockSize: 64 });
+    expect(aleOptions.parse({})).toEqual({
+      margin: 1,
+      featureNorm: 'xian',
+      lrs: [1e-3, 1e-2, 1e-1, 0.3, 1],
+      maxEpochs: 50,
+      patience: 10,
+      valFraction: 0.25,
+      blockSize: 64,
+    });
     expect(() => aleOptions.parse({ lr: 0.1 })).toThrow();
   });
 });

@@ -48,7 +48,8 @@ export function aleSampleLoss(
   if (r === 0) return { loss: 0, grad };
   const wr = rankWeights(r)[r] / r;
   const dphi = new Float64Array(E);
-  for (const c of violators) for (let e = 0; e < E; e++) dphi[e] += classEmb.data[c * E + e] - classEmb.data[label * E + e];
+  for (const c of violators)
+    for (let e = 0; e < E; e++) dphi[e] += classEmb.data[c * E + e] - classEmb.data[label * E + e];
   for (let d = 0; d < D; d++) for (let e = 0; e < E; e++) grad[d * E + e] = wr * x[d] * dphi[e];
   return { loss: wr * hinge, grad };
 }
@@ -56,6 +57,11 @@ export function aleSampleLoss(
 /** Compatibility scores X·W·Aᵀ (N × C) for preprocessed features and class embeddings. */
 export function aleScores(x: Matrix, w: Float32Array, classEmb: Matrix): Float32Array {
   return readTidy(() =>
-    tf.matMul(tf.matMul(tf.tensor2d(x.data, [x.rows, x.cols]), tf.tensor2d(w, [x.cols, classEmb.cols])), tf.tensor2d(classEmb.data, [classEmb.rows, classEmb.cols]), false, true),
+    tf.matMul(
+      tf.matMul(tf.tensor2d(x.data, [x.rows, x.cols]), tf.tensor2d(w, [x.cols, classEmb.cols])),
+      tf.tensor2d(classEmb.data, [classEmb.rows, classEmb.cols]),
+      false,
+      true,
+    ),
   );
 }

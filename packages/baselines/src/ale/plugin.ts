@@ -1,7 +1,26 @@
 /** The `method:ale` plugin: learning rate and epochs chosen on held-out seen classes, then a final fit. */
 import { inject, injectable } from 'inversify';
-import { StateError, TOKENS, deriveSeed, selectRows, yieldToEventLoop, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
-import { applyPreprocessing, candidateAccuracy, fitPreprocessing, l2NormalizeRows, positions, samplesOf, splitSeenClasses, type FeaturePreprocessing } from '../common.js';
+import {
+  StateError,
+  TOKENS,
+  deriveSeed,
+  selectRows,
+  yieldToEventLoop,
+  type FitSummary,
+  type Matrix,
+  type ZeroShotContext,
+  type ZeroShotMethod,
+} from '@niwt/core';
+import {
+  applyPreprocessing,
+  candidateAccuracy,
+  fitPreprocessing,
+  l2NormalizeRows,
+  positions,
+  samplesOf,
+  splitSeenClasses,
+  type FeaturePreprocessing,
+} from '../common.js';
 import { aleScores } from './model.js';
 import type { AleOptions } from './options.js';
 import { AleTrainer, type AleEpoch } from './trainer.js';
@@ -22,10 +41,18 @@ export class Ale implements ZeroShotMethod {
     const o = this.opts;
     const { features, labels } = ctx.trainval;
     const emb = l2NormalizeRows(ctx.knowledge.matrix);
-    const train = (classes: readonly number[], lr: number, seed: number): { trainer: AleTrainer; pre: FeaturePreprocessing } => {
+    const train = (
+      classes: readonly number[],
+      lr: number,
+      seed: number,
+    ): { trainer: AleTrainer; pre: FeaturePreprocessing } => {
       const rows = samplesOf(labels, classes);
       const pre = fitPreprocessing(o.featureNorm, features, rows);
-      const problem = { x: applyPreprocessing(pre, features, rows), labels: positions(labels, rows, classes), classEmb: selectRows(emb, classes) };
+      const problem = {
+        x: applyPreprocessing(pre, features, rows),
+        labels: positions(labels, rows, classes),
+        classEmb: selectRows(emb, classes),
+      };
       return { trainer: new AleTrainer(problem, { lr, margin: o.margin, blockSize: o.blockSize, seed }), pre };
     };
 
@@ -64,7 +91,10 @@ export class Ale implements ZeroShotMethod {
       }
       ({ lr, epochs } = best);
       valAcc = best.acc;
-      t.end(`lr ${lr}, ${epochs} epochs, val acc ${(100 * valAcc).toFixed(1)}% on ${split.val.length} held-out seen classes`);
+      t.end(
+        `lr ${lr}, ${epochs} epochs, val acc ${(100 * valAcc).toFixed(1)}% on ${split.val.length} held-out ` +
+          `seen classes`,
+      );
     }
 
     const t = ctx.log.stage('ale: train on all seen classes');

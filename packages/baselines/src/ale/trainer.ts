@@ -164,7 +164,13 @@ export class AleTrainer {
       if (na > 0) {
         const xa = this.xActive.subarray(0, na * D);
         for (let a = 0; a < na; a++) xa.set(xb.subarray(active[a] * D, (active[a] + 1) * D), a * D);
-        const next = tf.tidy(() => tf.add(this.W, tf.matMul(tf.tensor2d(xa, [na, D]), tf.tensor2d(M.subarray(0, na * E), [na, E]), true, false)) as tf.Tensor2D);
+        const next = tf.tidy(
+          () =>
+            tf.add(
+              this.W,
+              tf.matMul(tf.tensor2d(xa, [na, D]), tf.tensor2d(M.subarray(0, na * E), [na, E]), true, false),
+            ) as tf.Tensor2D,
+        );
         if (this.V !== this.W) this.V.dispose();
         this.W.dispose();
         this.W = next;
@@ -225,4 +231,3 @@ function dot64(v: Float64Array, b: Float32Array, ib: number, n: number): number 
   for (; k < n; k++) s0 += v[k] * b[ib + k];
   return s0 + s1;
 }
-

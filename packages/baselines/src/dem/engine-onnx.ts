@@ -77,7 +77,12 @@ export class OnnxDemEngine {
   }
 
   /** Compiles the step graph (throws BackendError when onnxruntime is unavailable); copies `init`. */
-  static async create(knowledge: Matrix, featureDim: number, init: DemParams, opts: { readonly lr: number; readonly lambda: number; readonly threads?: number }): Promise<OnnxDemEngine> {
+  static async create(
+    knowledge: Matrix,
+    featureDim: number,
+    init: DemParams,
+    opts: { readonly lr: number; readonly lambda: number; readonly threads?: number },
+  ): Promise<OnnxDemEngine> {
     const H = init.b1.length;
     const program = await OrtProgram.create(demStepGraph(knowledge.cols, H, featureDim), { threads: opts.threads });
     return new OnnxDemEngine(program, knowledge, init, H, featureDim, opts);
@@ -89,7 +94,8 @@ export class OnnxDemEngine {
     const E = this.knowledge.cols;
     const D = this.featureDim;
     const a = new Float32Array(R * E);
-    for (let r = 0; r < R; r++) a.set(this.knowledge.data.subarray(batch.classes[r] * E, (batch.classes[r] + 1) * E), r * E);
+    for (let r = 0; r < R; r++)
+      a.set(this.knowledge.data.subarray(batch.classes[r] * E, (batch.classes[r] + 1) * E), r * E);
     const weight = new Float32Array(R);
     for (let r = 0; r < R; r++) weight[r] = (2 * batch.counts[r]) / (batch.size * D);
     const t = this.theta;
@@ -103,7 +109,10 @@ export class OnnxDemEngine {
       w2: { data: t.w2, dims: [H, D] },
       b2: { data: t.b2, dims: [D] },
     });
-    return { wsse: out.wsse.data[0], grads: { w1: out.dw1.data, b1: out.db1.data, w2: out.dw2.data, b2: out.db2.data } };
+    return {
+      wsse: out.wsse.data[0],
+      grads: { w1: out.dw1.data, b1: out.db1.data, w2: out.dw2.data, b2: out.db2.data },
+    };
   }
 
   /** One Adam step on the batch; returns the batch loss before the update (data MSE + λ·½‖θ‖²). */

@@ -37,8 +37,13 @@ export function initDemParams(E: number, H: number, D: number, seed: number): De
 }
 
 /** f(a) = ReLU(ReLU(a W₁ + b₁) W₂ + b₂) for rows a. */
-export function demForward(v: { w1: tf.Tensor2D; b1: tf.Tensor1D; w2: tf.Tensor2D; b2: tf.Tensor1D }, a: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(a, v.w1), v.b1)), v.w2), v.b2)) as tf.Tensor2D);
+export function demForward(
+  v: { w1: tf.Tensor2D; b1: tf.Tensor1D; w2: tf.Tensor2D; b2: tf.Tensor1D },
+  a: tf.Tensor2D,
+): tf.Tensor2D {
+  return tf.tidy(
+    () => tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(a, v.w1), v.b1)), v.w2), v.b2)) as tf.Tensor2D,
+  );
 }
 
 /** A mini-batch grouped by class: the sufficient statistics of the per-image squared error. */
@@ -97,7 +102,10 @@ export function demBatchLoss(
     const diff = tf.sub(f, tf.tensor2d(batch.means, [R, D]));
     const weighted = tf.sum(tf.mul(tf.sum(tf.square(diff), 1), tf.tensor1d(batch.counts)));
     const mse = tf.div(tf.add(weighted, batch.scatter), batch.size * D);
-    const l2 = tf.add(tf.add(tf.sum(tf.square(v.w1)), tf.sum(tf.square(v.b1))), tf.add(tf.sum(tf.square(v.w2)), tf.sum(tf.square(v.b2))));
+    const l2 = tf.add(
+      tf.add(tf.sum(tf.square(v.w1)), tf.sum(tf.square(v.b1))),
+      tf.add(tf.sum(tf.square(v.w2)), tf.sum(tf.square(v.b2))),
+    );
     return tf.add(mse, tf.mul(lambda / 2, l2)) as tf.Scalar;
   });
 }
@@ -116,7 +124,12 @@ export function forwardParams(p: DemParams, knowledge: Matrix): Float32Array {
 }
 
 /** Scores of images against prototypes (N × C): −Euclidean distance, or cosine similarity. */
-export function prototypeScores(x: Matrix, prototypes: Float32Array, numPrototypes: number, distance: DemDistance): Float32Array {
+export function prototypeScores(
+  x: Matrix,
+  prototypes: Float32Array,
+  numPrototypes: number,
+  distance: DemDistance,
+): Float32Array {
   const D = x.cols;
   return readTidy(() => {
     const X = tf.tensor2d(x.data, [x.rows, D]);

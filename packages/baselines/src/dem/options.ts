@@ -72,4 +72,3 @@ export const demOptions = demInput.transform((o) => {
   };
 });
 export type DemOptions = z.output<typeof demOptions>;
-

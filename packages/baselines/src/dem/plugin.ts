@@ -1,6 +1,15 @@
 /** The `method:dem` plugin: epochs chosen on held-out seen classes, then nearest-prototype scores. */
 import { inject, injectable } from 'inversify';
-import { StateError, TOKENS, deriveSeed, selectRows, type FitSummary, type Matrix, type ZeroShotContext, type ZeroShotMethod } from '@niwt/core';
+import {
+  StateError,
+  TOKENS,
+  deriveSeed,
+  selectRows,
+  type FitSummary,
+  type Matrix,
+  type ZeroShotContext,
+  type ZeroShotMethod,
+} from '@niwt/core';
 import { candidateAccuracy, l2NormalizeRows, positions, samplesOf, splitSeenClasses } from '../common.js';
 import { prototypeScores } from './model.js';
 import type { DemOptions } from './options.js';
@@ -24,7 +33,15 @@ export class Dem implements ZeroShotMethod {
     const knowledge = o.knowledgeNorm === 'l2' ? l2NormalizeRows(ctx.knowledge.matrix) : ctx.knowledge.matrix;
     const trainer = (classes: readonly number[], seed: number): DemTrainer => {
       const rows = samplesOf(labels, classes);
-      return new DemTrainer({ x: selectRows(features, rows), labels: positions(labels, rows, classes), knowledge: selectRows(knowledge, classes) }, o, seed);
+      return new DemTrainer(
+        {
+          x: selectRows(features, rows),
+          labels: positions(labels, rows, classes),
+          knowledge: selectRows(knowledge, classes),
+        },
+        o,
+        seed,
+      );
     };
 
     let t = ctx.log.stage('dem: epochs by validation');
@@ -35,14 +52,22 @@ export class Dem implements ZeroShotMethod {
     const valKnowledge = selectRows(knowledge, split.val);
     const first = trainer(split.train, deriveSeed(ctx.seed, 'dem/select'));
     const engine = await first.ready();
-    let best: { acc: number; epoch: number; prototypes: Float32Array } = { acc: -1, epoch: 0, prototypes: new Float32Array(0) };
+    let best: { acc: number; epoch: number; prototypes: Float32Array } = {
+      acc: -1,
+      epoch: 0,
+      prototypes: new Float32Array(0),
+    };
     let sinceBest = 0;
     let lastLoss = NaN;
     for (let epoch = 1; epoch <= o.epochs && sinceBest < o.patience; epoch++) {
       lastLoss = await first.epoch();
       ctx.metric('select/train_loss', lastLoss, epoch);
       if (epoch % o.evalEvery !== 0 && epoch !== o.epochs) continue;
-      const acc = candidateAccuracy(prototypeScores(xVal, first.prototypes(valKnowledge), split.val.length, o.distance), valLabels, split.val);
+      const acc = candidateAccuracy(
+        prototypeScores(xVal, first.prototypes(valKnowledge), split.val.length, o.distance),
+        valLabels,
+        split.val,
+      );
       ctx.metric('select/val_acc', acc, epoch);
       // Ties go to the later epoch: a saturated validation accuracy says nothing against more training.
       if (acc >= best.acc) {
@@ -51,7 +76,10 @@ export class Dem implements ZeroShotMethod {
       } else sinceBest++;
     }
     await first.dispose();
-    t.end(`best epoch ${best.epoch}, val acc ${(100 * best.acc).toFixed(1)}% on ${split.val.length} held-out seen classes; engine ${engine.note}`);
+    t.end(
+      `best epoch ${best.epoch}, val acc ${(100 * best.acc).toFixed(1)}% on ${split.val.length} held-out ` +
+        `seen classes; engine ${engine.note}`,
+    );
 
     let prototypes = best.prototypes;
     if (o.retrain) {
@@ -80,6 +108,10 @@ export class Dem implements ZeroShotMethod {
   scores(features: Matrix): Matrix {
     const f = this.fitted;
     if (!f) throw new StateError('dem: scores() called before fit()');
-    return { rows: features.rows, cols: f.numClasses, data: prototypeScores(features, f.prototypes, f.numClasses, this.opts.distance) };
+    return {
+      rows: features.rows,
+      cols: f.numClasses,
+      data: prototypeScores(features, f.prototypes, f.numClasses, this.opts.distance),
+    };
   }
 }

@@ -60,13 +60,26 @@ export class DemTrainer {
     const { knowledge, x } = this.p;
     const opts = { lr: this.settings.lr, lambda: this.settings.lambda };
     const ort = choice === 'tfjs' ? undefined : await loadOnnxRuntime();
-    if (choice === 'onnx' && !ort) throw new BackendError(`dem: engine 'onnx' needs onnxruntime-node, which is unavailable (${onnxRuntimeUnavailableReason()}); set the method option engine to 'auto' or 'tfjs'`);
+    if (choice === 'onnx' && !ort)
+      throw new BackendError(
+        `dem: engine 'onnx' needs onnxruntime-node, which is unavailable ` +
+          `(${onnxRuntimeUnavailableReason()}); set the method option engine to 'auto' or 'tfjs'`,
+      );
     if (ort) {
-      const ortEngine = await OnnxDemEngine.create(knowledge, x.cols, this.init, { ...opts, threads: this.settings.threads });
-      this.info = { name: 'onnx', note: `onnx (onnxruntime, ${ortEngine.threads} thread${ortEngine.threads === 1 ? '' : 's'})` };
+      const ortEngine = await OnnxDemEngine.create(knowledge, x.cols, this.init, {
+        ...opts,
+        threads: this.settings.threads,
+      });
+      this.info = {
+        name: 'onnx',
+        note: `onnx (onnxruntime, ${ortEngine.threads} thread${ortEngine.threads === 1 ? '' : 's'})`,
+      };
       return new OrtDemEngine(ortEngine);
     }
-    this.info = { name: 'tfjs', note: choice === 'tfjs' ? 'tfjs (chosen)' : `tfjs (onnxruntime unavailable: ${onnxRuntimeUnavailableReason()})` };
+    this.info = {
+      name: 'tfjs',
+      note: choice === 'tfjs' ? 'tfjs (chosen)' : `tfjs (onnxruntime unavailable: ${onnxRuntimeUnavailableReason()})`,
+    };
     return new TfjsDemEngine(knowledge, x.cols, this.init, opts);
   }
 

@@ -21,7 +21,9 @@ describe('FusedAdam', () => {
     const rng = new Rng(5);
     const init = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal()));
     // Gradients over five orders of magnitude: where |g| is near ε, where ε sits (inside or outside the root) shows.
-    const grads = Array.from({ length: 6 }, () => sizes.map((n) => Float32Array.from({ length: n }, (_, i) => rng.normal() * 10 ** -(i % 6))));
+    const grads = Array.from({ length: 6 }, () =>
+      sizes.map((n) => Float32Array.from({ length: n }, (_, i) => rng.normal() * 10 ** -(i % 6))),
+    );
     return { init, grads };
   };
 
@@ -33,7 +35,16 @@ describe('FusedAdam', () => {
     const core = new Adam(vars, { lr: 0.01 });
     for (const g of grads) {
       // The loss Σ gᵀθ + λ·½‖θ‖² has gradient g + λθ.
-      core.step(() => tf.tidy(() => tf.addN(vars.map((v, k) => tf.add(tf.sum(tf.mul(v, tf.tensor1d(g[k]))), tf.mul(lambda / 2, tf.sum(tf.square(v)))))) as tf.Scalar));
+      core.step(() =>
+        tf.tidy(
+          () =>
+            tf.addN(
+              vars.map((v, k) =>
+                tf.add(tf.sum(tf.mul(v, tf.tensor1d(g[k]))), tf.mul(lambda / 2, tf.sum(tf.square(v)))),
+              ),
+            ) as tf.Scalar,
+        ),
+      );
       const sq = fused.step(g);
       expect(sq).toBeCloseTo(fused.sumSquares(), 4);
     }

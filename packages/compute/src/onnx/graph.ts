@@ -6,7 +6,8 @@
 import { ProtoMessage } from './proto.js';
 
 /** Typed ONNX attribute values (ONNX distinguishes int and float attributes). */
-export type OnnxAttr = { i: number } | { f: number } | { ints: readonly number[] } | { floats: readonly number[] } | { s: string };
+export type OnnxAttr =
+  { i: number } | { f: number } | { ints: readonly number[] } | { floats: readonly number[] } | { s: string };
 
 export type OnnxType = 'float32' | 'int64' | 'bool' | 'int32' | 'uint8';
 
@@ -51,10 +52,22 @@ export class OnnxGraph {
   }
 
   /** A constant tensor baked into the model (weights). Returns the name. */
-  initializer(name: string, data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: readonly number[]): string {
+  initializer(
+    name: string,
+    data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
+    dims: readonly number[],
+  ): string {
     const n = dims.reduce((a, b) => a * b, 1);
-    if (n !== data.length) throw new Error(`onnx initializer '${name}': ${data.length} values for dims [${dims.join(', ')}]`);
-    const type: OnnxType = data instanceof Float32Array ? 'float32' : data instanceof BigInt64Array ? 'int64' : data instanceof Int32Array ? 'int32' : 'uint8';
+    if (n !== data.length)
+      throw new Error(`onnx initializer '${name}': ${data.length} values for dims [${dims.join(', ')}]`);
+    const type: OnnxType =
+      data instanceof Float32Array
+        ? 'float32'
+        : data instanceof BigInt64Array
+          ? 'int64'
+          : data instanceof Int32Array
+            ? 'int32'
+            : 'uint8';
     const t = new ProtoMessage();
     for (const d of dims) t.int(1, d);
     t.int(2, ELEM[type]);
@@ -76,8 +89,16 @@ export class OnnxGraph {
   }
 
   /** Adds a node; returns its output names (auto-named unless `outputs` gives names; a number gives a count). */
-  node(opType: string, inputs: readonly string[], attrs: Record<string, OnnxAttr> = {}, outputs: readonly string[] | number = 1): string[] {
-    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : [...outputs];
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Record<string, OnnxAttr> = {},
+    outputs: readonly string[] | number = 1,
+  ): string[] {
+    const outs =
+      typeof outputs === 'number'
+        ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
+        : [...outputs];
     for (const o of outs) if (typeof outputs !== 'number') this.claim(o);
     for (const o of outs) this.names.add(o);
     const m = new ProtoMessage();
@@ -132,7 +153,8 @@ function attribute(name: string, a: OnnxAttr): ProtoMessage {
 
 function valueInfo(v: ValueInfo): ProtoMessage {
   const shape = new ProtoMessage();
-  for (const d of v.dims) shape.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
+  for (const d of v.dims)
+    shape.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
   const tensor = new ProtoMessage().int(1, ELEM[v.type]).message(2, shape);
   return new ProtoMessage().string(1, v.name).message(2, new ProtoMessage().message(1, tensor));
 }

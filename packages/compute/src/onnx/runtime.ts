@@ -74,7 +74,8 @@ export interface OrtOutput {
   readonly dims: number[];
 }
 
-const TYPE_OF = (d: OrtData): string => (d instanceof Float32Array ? 'float32' : d instanceof BigInt64Array ? 'int64' : 'bool');
+const TYPE_OF = (d: OrtData): string =>
+  d instanceof Float32Array ? 'float32' : d instanceof BigInt64Array ? 'int64' : 'bool';
 
 /** One compiled model on the CPU. */
 export class OrtProgram {
@@ -93,9 +94,17 @@ export class OrtProgram {
   }
 
   /** Compiles a model; throws BackendError when onnxruntime is unavailable or rejects the model. */
-  static async create(model: OnnxGraph | Uint8Array, opts: OrtProgramOptions = {}, runtime?: OnnxRuntime): Promise<OrtProgram> {
+  static async create(
+    model: OnnxGraph | Uint8Array,
+    opts: OrtProgramOptions = {},
+    runtime?: OnnxRuntime,
+  ): Promise<OrtProgram> {
     const ort = runtime ?? (await loadOnnxRuntime());
-    if (!ort) throw new BackendError(`onnxruntime-node is not available (${onnxRuntimeUnavailableReason()}); use the tfjs engine or install the optional dependency onnxruntime-node`);
+    if (!ort)
+      throw new BackendError(
+        `onnxruntime-node is not available (${onnxRuntimeUnavailableReason()}); use the tfjs engine or ` +
+          `install the optional dependency onnxruntime-node`,
+      );
     const threads = Math.max(1, opts.threads ?? os.availableParallelism());
     const bytes = model instanceof Uint8Array ? model : model.toBytes();
     try {
@@ -120,7 +129,8 @@ export class OrtProgram {
     const out = await this.session.run(inputs);
     const result: Record<string, OrtOutput> = {};
     for (const [k, t] of Object.entries(out)) {
-      if (!(t.data instanceof Float32Array)) throw new BackendError(`onnxruntime output '${k}' is ${t.type}, expected float32`);
+      if (!(t.data instanceof Float32Array))
+        throw new BackendError(`onnxruntime output '${k}' is ${t.type}, expected float32`);
       result[k] = { data: t.data, dims: [...t.dims] };
     }
     return result;

@@ -31,9 +31,9 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
     for (const k of WASM_KERNEL_FIXES) expect(tf.getKernel(k, 'wasm')).toBeDefined();
     // The fixed kernels actually run: a conv filter gradient needs Conv2DBackpropFilter.
-    const g = tf.grad((f: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, f as tf.Tensor4D, 1, 'valid')))(
-      tf.ones([3, 3, 2, 1]),
-    );
+    const g = tf.grad((f: tf.Tensor) =>
+      tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, f as tf.Tensor4D, 1, 'valid')),
+    )(tf.ones([3, 3, 2, 1]));
     expect(Array.from(g.dataSync())).toEqual(new Array(18).fill(4));
     g.dispose();
   });

@@ -54,9 +54,15 @@ function resnetUnit(name: string, bn: 'tf' | 'affine', fused: boolean): Problem 
       const bias2 = tf.tensor1d(seededRandom(c, 42)).mul(0.1);
       const bnParams = (n: number, seed: number) => ({
         mean: tf.tensor1d(seededRandom(n, seed)).mul(0.2),
-        variance: tf.tensor1d(seededRandom(n, seed + 1)).abs().add(0.5),
+        variance: tf
+          .tensor1d(seededRandom(n, seed + 1))
+          .abs()
+          .add(0.5),
         offset: tf.tensor1d(seededRandom(n, seed + 2)).mul(0.1),
-        scale: tf.tensor1d(seededRandom(n, seed + 3)).mul(0.3).add(1),
+        scale: tf
+          .tensor1d(seededRandom(n, seed + 3))
+          .mul(0.3)
+          .add(1),
       });
       const p1 = bnParams(mid, 50);
       const p2 = bnParams(c, 60);
@@ -151,7 +157,10 @@ function checkProblem(p: Problem): Check {
     const fd = new Float64Array(p.k);
     for (let i = 0; i < p.k; i++) {
       fd[i] =
-        (-lossAt(shifted(i, 2 * h)) + 8 * lossAt(shifted(i, h)) - 8 * lossAt(shifted(i, -h)) + lossAt(shifted(i, -2 * h))) /
+        (-lossAt(shifted(i, 2 * h)) +
+          8 * lossAt(shifted(i, h)) -
+          8 * lossAt(shifted(i, -h)) +
+          lossAt(shifted(i, -2 * h))) /
         (12 * h);
     }
     // ∇_α L in float64 at α(w0)
@@ -172,7 +181,8 @@ function checkProblem(p: Problem): Check {
       const plus = alphaAt(shifted(i, 1));
       const minus = alphaAt(shifted(i, -1));
       for (let c = 0; c < a0.length; c++) {
-        linear[i] = (linear[i] as number) + (gradAlpha[c] as number) * (((plus[c] as number) - (minus[c] as number)) / 2);
+        linear[i] =
+          (linear[i] as number) + (gradAlpha[c] as number) * (((plus[c] as number) - (minus[c] as number)) / 2);
       }
     }
     return { analytic: Float32Array.from(analytic.dataSync()), fd, linear };
@@ -220,13 +230,24 @@ function adjointCheck(kernel: 'MaxPoolGrad' | 'AvgPoolGrad', xShape: Shape4, fil
     const g = tf.tensor4d(seededRandom(size(xShape), 201), xShape);
     const attrs = { filterSize: filter, strides: stride, pad };
     const op = (dy: tf.Tensor) =>
-      tf.engine().runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as tf.Tensor;
+      tf
+        .engine()
+        .runKernel(
+          kernel,
+          kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x },
+          attrs,
+        ) as tf.Tensor;
     const viaGrad = tf.grad((dy: tf.Tensor) => tf.sum(tf.mul(g, op(dy))))(tf.zeros(y.shape));
     const n = y.size;
     const exact = new Float64Array(n);
     const gv = g.dataSync();
     for (let j = 0; j < n; j++) {
-      const col = op(tf.oneHot(tf.tensor1d([j], 'int32'), n).toFloat().reshape(y.shape)).dataSync();
+      const col = op(
+        tf
+          .oneHot(tf.tensor1d([j], 'int32'), n)
+          .toFloat()
+          .reshape(y.shape),
+      ).dataSync();
       let s = 0;
       for (let i = 0; i < col.length; i++) s += (gv[i] as number) * (col[i] as number);
       exact[j] = s;
@@ -272,9 +293,21 @@ describe('AvgPool first-order gradient', () => {
         const grad = tf.grad(f)(x);
         // f is linear in x: its gradient is exactly f(e_i).
         const exactG = new Float64Array(x.size);
-        for (let i = 0; i < x.size; i++) exactG[i] = f(tf.oneHot(tf.tensor1d([i], 'int32'), x.size).toFloat().reshape(shape)).dataSync()[0] as number;
-        const stockG = tf.engine().runKernel('AvgPoolGrad', { dy: w, input: x }, { filterSize: 3, strides: 2, pad: 'same' }) as tf.Tensor;
-        return { viaGrad: Float32Array.from(grad.dataSync()), exact: exactG, stock: Float32Array.from(stockG.dataSync()) };
+        for (let i = 0; i < x.size; i++)
+          exactG[i] = f(
+            tf
+              .oneHot(tf.tensor1d([i], 'int32'), x.size)
+              .toFloat()
+              .reshape(shape),
+          ).dataSync()[0] as number;
+        const stockG = tf
+          .engine()
+          .runKernel('AvgPoolGrad', { dy: w, input: x }, { filterSize: 3, strides: 2, pad: 'same' }) as tf.Tensor;
+        return {
+          viaGrad: Float32Array.from(grad.dataSync()),
+          exact: exactG,
+          stock: Float32Array.from(stockG.dataSync()),
+        };
       });
       expect(relMaxError(viaGrad, exact)).toBeLessThan(1e-5);
       expect(relMaxError(stock, exact)).toBeGreaterThan(0.1);

@@ -84,11 +84,13 @@ export function avgPoolGradDivisor(): AvgDivisor {
   let d = avgDivisorByBackend.get(backend);
   if (d === undefined) {
     const v = tf.tidy(() => {
-      const out = tf.engine().runKernel(
-        'AvgPoolGrad',
-        { dy: tf.ones([1, 1, 1, 1]), input: tf.zeros([1, 1, 1, 1]) },
-        { filterSize: 2, strides: 1, pad: 'same' },
-      ) as Tensor;
+      const out = tf
+        .engine()
+        .runKernel(
+          'AvgPoolGrad',
+          { dy: tf.ones([1, 1, 1, 1]), input: tf.zeros([1, 1, 1, 1]) },
+          { filterSize: 2, strides: 1, pad: 'same' },
+        ) as Tensor;
       return out.dataSync()[0] as number;
     });
     d = Math.abs(v - 0.25) < 1e-6 ? 'filter' : 'inside';
@@ -174,11 +176,13 @@ function avgPoolGradCorrected(dy: Tensor | Tensor[], saved: Tensor[], attrs: Nam
             ? windowCoverage(true, x.shape as Shape4, a.filterSize, a.strides, a.pad, a.dimRoundingMode)
             : null;
         const dyScaled = scale === null ? g : tf.mul(g, scale);
-        return tf.engine().runKernel(
-          'AvgPoolGrad',
-          { dy: dyScaled, input: x },
-          { filterSize: a.filterSize, strides: a.strides, pad: a.pad },
-        ) as Tensor4D;
+        return tf
+          .engine()
+          .runKernel(
+            'AvgPoolGrad',
+            { dy: dyScaled, input: x },
+            { filterSize: a.filterSize, strides: a.strides, pad: a.pad },
+          ) as Tensor4D;
       }),
   };
 }

@@ -74,19 +74,21 @@ function maxPoolWithArgmax({ inputs, backend, attrs }: Parameters<KernelFunc>[0]
     throw new Error(`MaxPoolWithArgmax on 'tensorflow': padding must be 'same' or 'valid', got ${JSON.stringify(pad)}`);
   }
   const B = nb.binding;
-  const [values, argmax64] = quietInt64(() => nb.executeMultipleOutputs(
-    'MaxPoolWithArgmax',
-    [
-      { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
-      { name: 'Targmax', type: B.TF_ATTR_TYPE, value: B.TF_INT64 },
-      { name: 'ksize', type: B.TF_ATTR_INT, value: [1, info.filterHeight, info.filterWidth, 1] },
-      { name: 'strides', type: B.TF_ATTR_INT, value: [1, info.strideHeight, info.strideWidth, 1] },
-      { name: 'padding', type: B.TF_ATTR_STRING, value: info.padInfo.type },
-      { name: 'include_batch_in_index', type: B.TF_ATTR_BOOL, value: includeBatchInIndex },
-    ],
-    [x],
-    2,
-  ));
+  const [values, argmax64] = quietInt64(() =>
+    nb.executeMultipleOutputs(
+      'MaxPoolWithArgmax',
+      [
+        { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
+        { name: 'Targmax', type: B.TF_ATTR_TYPE, value: B.TF_INT64 },
+        { name: 'ksize', type: B.TF_ATTR_INT, value: [1, info.filterHeight, info.filterWidth, 1] },
+        { name: 'strides', type: B.TF_ATTR_INT, value: [1, info.strideHeight, info.strideWidth, 1] },
+        { name: 'padding', type: B.TF_ATTR_STRING, value: info.padInfo.type },
+        { name: 'include_batch_in_index', type: B.TF_ATTR_BOOL, value: includeBatchInIndex },
+      ],
+      [x],
+      2,
+    ),
+  );
   if (values === undefined || argmax64 === undefined) {
     throw new Error('MaxPoolWithArgmax: TensorFlow returned no outputs');
   }

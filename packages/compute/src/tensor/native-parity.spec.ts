@@ -182,8 +182,9 @@ function adjoint(kernel: 'MaxPoolGrad' | 'AvgPoolGrad', c: (typeof POOL)[number]
   const g = t4(c.x, 201);
   const attrs = { filterSize: c.f, strides: c.s, pad: c.pad };
   const op = (dy: tf.Tensor) =>
-    tf.engine().runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as
-      tf.Tensor;
+    tf
+      .engine()
+      .runKernel(kernel, kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x }, attrs) as tf.Tensor;
   return tf.grad((dy: tf.Tensor) => tf.sum(tf.mul(g, op(dy))))(tf.zeros(y.shape));
 }
 
@@ -196,7 +197,10 @@ function adjointByColumns(kernel: 'MaxPoolGrad' | 'AvgPoolGrad', c: (typeof POOL
     const attrs = { filterSize: c.f, strides: c.s, pad: c.pad };
     const out = new Float32Array(y.size);
     for (let j = 0; j < y.size; j++) {
-      const dy = tf.oneHot(tf.tensor1d([j], 'int32'), y.size).toFloat().reshape(y.shape);
+      const dy = tf
+        .oneHot(tf.tensor1d([j], 'int32'), y.size)
+        .toFloat()
+        .reshape(y.shape);
       const inputs: tf.NamedTensorMap = kernel === 'MaxPoolGrad' ? { dy, input: x, output: y } : { dy, input: x };
       const col = (tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor).dataSync();
       let s = 0;

@@ -45,10 +45,7 @@ export function scoped<T>(fn: () => T): T {
 }
 
 /** Runs `fn` on `backend` and returns its single output's values and shape (all tensors disposed). */
-export async function runOn(
-  backend: string,
-  fn: () => tf.Tensor,
-): Promise<{ values: Float32Array; shape: number[] }> {
+export async function runOn(backend: string, fn: () => tf.Tensor): Promise<{ values: Float32Array; shape: number[] }> {
   await tf.setBackend(backend);
   const t = tf.tidy(fn);
   const values = Float32Array.from(await t.data());

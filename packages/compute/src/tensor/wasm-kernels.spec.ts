@@ -27,7 +27,17 @@ const convCases: ConvCase[] = [
   { x: [1, 11, 11, 3], filter: [7, 7, 3, 8], stride: 2, pad: 'same' },
   { x: [2, 6, 9, 5], filter: [3, 3, 5, 2], stride: [1, 2], pad: 'valid' },
   { x: [2, 8, 8, 2], filter: [3, 3, 2, 3], stride: 1, pad: 1 },
-  { x: [2, 8, 9, 2], filter: [3, 3, 2, 3], stride: 2, pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
+  {
+    x: [2, 8, 9, 2],
+    filter: [3, 3, 2, 3],
+    stride: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  },
   { x: [2, 12, 12, 16], filter: [3, 3, 16, 8], stride: 1, pad: 'same' },
 ];
 
@@ -37,7 +47,9 @@ function label(c: ConvCase): string {
 
 async function cbfOn(backend: string, c: ConvCase, dataFormat: 'NHWC' | 'NCHW' = 'NHWC') {
   await tf.setBackend('cpu');
-  const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.stride, c.pad).shape);
+  const outShape = tf.tidy(
+    () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.stride, c.pad).shape,
+  );
   const xData = seededRandom(size(c.x), 1);
   const dyData = seededRandom(size(outShape), 2);
   return runOn(backend, () => {
@@ -47,11 +59,13 @@ async function cbfOn(backend: string, c: ConvCase, dataFormat: 'NHWC' | 'NCHW' =
       x = tf.transpose(x, [0, 3, 1, 2]);
       dy = tf.transpose(dy, [0, 3, 1, 2]);
     }
-    return tf.engine().runKernel(
-      'Conv2DBackpropFilter',
-      { x, dy },
-      { strides: c.stride, pad: c.pad, dataFormat, filterShape: c.filter },
-    ) as tf.Tensor;
+    return tf
+      .engine()
+      .runKernel(
+        'Conv2DBackpropFilter',
+        { x, dy },
+        { strides: c.stride, pad: c.pad, dataFormat, filterShape: c.filter },
+      ) as tf.Tensor;
   });
 }
 
@@ -88,11 +102,13 @@ async function mpgOn(backend: string, c: PoolCase, ints = false) {
     const x = tf.tensor4d(xData, c.x);
     const y = tf.maxPool(x, c.filter, c.stride, c.pad);
     const dy = tf.tensor4d(dyData, y.shape);
-    return tf.engine().runKernel(
-      'MaxPoolGrad',
-      { dy, input: x, output: y },
-      { filterSize: c.filter, strides: c.stride, pad: c.pad },
-    ) as tf.Tensor;
+    return tf
+      .engine()
+      .runKernel(
+        'MaxPoolGrad',
+        { dy, input: x, output: y },
+        { filterSize: c.filter, strides: c.stride, pad: c.pad },
+      ) as tf.Tensor;
   });
 }
 
@@ -100,7 +116,13 @@ async function mpgOn(backend: string, c: PoolCase, ints = false) {
 async function argmaxOn(backend: string, c: PoolCase, includeBatchInIndex: boolean) {
   const xData = seededRandom(size(c.x), 17); // half of the values negative, so all-negative windows occur
   return runOn(backend, () => {
-    const { result, indexes } = tf.maxPoolWithArgmax(tf.tensor4d(xData, c.x), c.filter, c.stride, c.pad as 'same', includeBatchInIndex);
+    const { result, indexes } = tf.maxPoolWithArgmax(
+      tf.tensor4d(xData, c.x),
+      c.filter,
+      c.stride,
+      c.pad as 'same',
+      includeBatchInIndex,
+    );
     return tf.concat([result.flatten(), indexes.flatten().toFloat()]);
   });
 }
@@ -209,7 +231,9 @@ describe('wasm kernel fixes', () => {
           const x = tf.tensor4d(xData, [2, 9, 9, 3]);
           const g1 = tf.grad((f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, f as tf.Tensor4D, 2, 'same'))));
           const g2 = tf.grad((f: tf.Tensor) =>
-            tf.sum(tf.square(tf.fused.conv2d({ x, filter: f as tf.Tensor4D, strides: 1, pad: 'same', activation: 'relu' }))),
+            tf.sum(
+              tf.square(tf.fused.conv2d({ x, filter: f as tf.Tensor4D, strides: 1, pad: 'same', activation: 'relu' })),
+            ),
           );
           const f = tf.tensor4d(fData, [3, 3, 3, 4]);
           return tf.concat([g1(f).flatten(), g2(f).flatten()]);
@@ -284,7 +308,13 @@ describe('wasm kernel fixes', () => {
     const round = () => {
       const a2 = tf.reshape(a, [120, 50]);
       const outs = [
-        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 8] }),
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x, dy },
+            { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 8] },
+          ),
         tf.matMul(a, b, false, true),
         tf.matMul(a, a, true, false),
         tf.matMul(a2, b, false, true),

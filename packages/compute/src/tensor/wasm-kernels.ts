@@ -362,11 +362,7 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
   const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
   if (K !== K2 || M * N * K === 0) return stockMatMul(backend, a, b, transposeA, transposeB);
-  const outShape = [
-    ...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)),
-    M,
-    N,
-  ];
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N];
 
   if (batchB === 1) {
     const rows = batchA * M;

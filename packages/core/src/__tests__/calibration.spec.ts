@@ -34,41 +34,47 @@ describe('seenUnseenCurve (calibrated stacking, Chao et al. 2016)', () => {
     expect([r0.s, r0.u]).toEqual([0.75, 0]);
   });
 
-  it('every point equals evaluateGzsl on scores calibrated at its γ, and the area a dense sweep (random scores)', () => {
-    const rng = new Rng(3);
-    const C = 9;
-    const sn = [0, 1, 2, 3, 4];
-    const un = [5, 6, 7, 8];
-    const make = (n: number, classes: number[]): { m: ReturnType<typeof matrix>; y: number[] } => {
-      const y = Array.from({ length: n }, (_, i) => classes[i % classes.length]);
-      // quantised scores so that ties between thresholds occur
-      const d = Float32Array.from({ length: n * C }, (_, k) => Math.round(4 * rng.normal()) / 2 + (k % C === y[Math.floor(k / C)] ? 1 : 0));
-      return { m: matrix(n, C, d), y };
-    };
-    const a = make(60, sn);
-    const b = make(50, un);
-    const curve = seenUnseenCurve(a.m, a.y, b.m, b.y, sn, un);
-    expect(curve.points.length).toBeGreaterThan(5);
-    for (const p of curve.points) {
-      const r = evaluateGzsl(calibrate(a.m, sn, p.gamma), a.y, calibrate(b.m, sn, p.gamma), b.y, sn, un);
-      expect(p.s).toBeCloseTo(r.s, 10);
-      expect(p.u).toBeCloseTo(r.u, 10);
-    }
-    // independent area: evaluate on a fine γ grid (every half-step of the quantised scores ± ¼ lies inside an
-    // interval), keep distinct (u, s) in γ order, trapezoids
-    const grid: { u: number; s: number }[] = [];
-    for (let g = -40.25; g <= 40.25; g += 0.25) {
-      const r = evaluateGzsl(calibrate(a.m, sn, g), a.y, calibrate(b.m, sn, g), b.y, sn, un);
-      const last = grid[grid.length - 1];
-      if (!last || last.u !== r.u || last.s !== r.s) grid.push({ u: r.u, s: r.s });
-    }
-    let area = 0;
-    for (let k = 1; k < grid.length; k++) area += ((grid[k].u - grid[k - 1].u) * (grid[k].s + grid[k - 1].s)) / 2;
-    expect(curve.ausuc).toBeCloseTo(area, 10);
-    expect(curve.points[0].u).toBe(0);
-    expect(curve.points[curve.points.length - 1].s).toBe(0);
-    expect(curve.points[curve.points.length - 1].u).toBeCloseTo(evaluateGzsl(a.m, a.y, b.m, b.y, sn, un).zslT1, 10);
-  });
+  it(
+    'every point equals evaluateGzsl on scores calibrated at its γ, and the area a dense sweep (random ' + 'scores)',
+    () => {
+      const rng = new Rng(3);
+      const C = 9;
+      const sn = [0, 1, 2, 3, 4];
+      const un = [5, 6, 7, 8];
+      const make = (n: number, classes: number[]): { m: ReturnType<typeof matrix>; y: number[] } => {
+        const y = Array.from({ length: n }, (_, i) => classes[i % classes.length]);
+        // quantised scores so that ties between thresholds occur
+        const d = Float32Array.from(
+          { length: n * C },
+          (_, k) => Math.round(4 * rng.normal()) / 2 + (k % C === y[Math.floor(k / C)] ? 1 : 0),
+        );
+        return { m: matrix(n, C, d), y };
+      };
+      const a = make(60, sn);
+      const b = make(50, un);
+      const curve = seenUnseenCurve(a.m, a.y, b.m, b.y, sn, un);
+      expect(curve.points.length).toBeGreaterThan(5);
+      for (const p of curve.points) {
+        const r = evaluateGzsl(calibrate(a.m, sn, p.gamma), a.y, calibrate(b.m, sn, p.gamma), b.y, sn, un);
+        expect(p.s).toBeCloseTo(r.s, 10);
+        expect(p.u).toBeCloseTo(r.u, 10);
+      }
+      // independent area: evaluate on a fine γ grid (every half-step of the quantised scores ± ¼ lies inside an
+      // interval), keep distinct (u, s) in γ order, trapezoids
+      const grid: { u: number; s: number }[] = [];
+      for (let g = -40.25; g <= 40.25; g += 0.25) {
+        const r = evaluateGzsl(calibrate(a.m, sn, g), a.y, calibrate(b.m, sn, g), b.y, sn, un);
+        const last = grid[grid.length - 1];
+        if (!last || last.u !== r.u || last.s !== r.s) grid.push({ u: r.u, s: r.s });
+      }
+      let area = 0;
+      for (let k = 1; k < grid.length; k++) area += ((grid[k].u - grid[k - 1].u) * (grid[k].s + grid[k - 1].s)) / 2;
+      expect(curve.ausuc).toBeCloseTo(area, 10);
+      expect(curve.points[0].u).toBe(0);
+      expect(curve.points[curve.points.length - 1].s).toBe(0);
+      expect(curve.points[curve.points.length - 1].u).toBeCloseTo(evaluateGzsl(a.m, a.y, b.m, b.y, sn, un).zslT1, 10);
+    },
+  );
 
   it('thins a curve to at most n points, keeping both ends', () => {
     const pts = Array.from({ length: 10 }, (_, k) => ({ gamma: k, s: 1 - k / 9, u: k / 9, H: 0 }));

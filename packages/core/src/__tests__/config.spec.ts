@@ -31,11 +31,37 @@ describe('config: top level', () => {
   });
 
   it.each([
-    ['a misspelled top-level key', base.replace('seed: 1', 'sed: 1'), [], "exp.yaml:2 sed: unknown key (known: experiment, seed, plugins, backend, cacheDir, dataset, knowledge, backbone, methods, tracking, sweep, explain, calibration; did you mean 'seed'?)"],
-    ['a wrong type', base.replace('seed: 1', 'seed: one'), [], 'exp.yaml:2 seed: expected number, received string (found "one")'],
-    ['a negative seed', base.replace('seed: 1', 'seed: -3'), [], 'exp.yaml:2 seed: Too small: expected number to be >=0 (found -3)'],
-    ['no methods', base.replace(/methods:\n {2}- name: niwt\n/, 'methods: []\n'), [], 'exp.yaml:7 methods: Too small: expected array to have >=1 items (found [])'],
-    ['a missing block', base.replace('dataset:\n  name: shapes\n', ''), [], 'exp.yaml:1 dataset: expected object, received undefined (found missing)'],
+    [
+      'a misspelled top-level key',
+      base.replace('seed: 1', 'sed: 1'),
+      [],
+      'exp.yaml:2 sed: unknown key (known: experiment, seed, plugins, backend, cacheDir, dataset, knowledge, ' +
+        "backbone, methods, tracking, sweep, explain, calibration; did you mean 'seed'?)",
+    ],
+    [
+      'a wrong type',
+      base.replace('seed: 1', 'seed: one'),
+      [],
+      'exp.yaml:2 seed: expected number, received string (found "one")',
+    ],
+    [
+      'a negative seed',
+      base.replace('seed: 1', 'seed: -3'),
+      [],
+      'exp.yaml:2 seed: Too small: expected number to be >=0 (found -3)',
+    ],
+    [
+      'no methods',
+      base.replace(/methods:\n {2}- name: niwt\n/, 'methods: []\n'),
+      [],
+      'exp.yaml:7 methods: Too small: expected array to have >=1 items (found [])',
+    ],
+    [
+      'a missing block',
+      base.replace('dataset:\n  name: shapes\n', ''),
+      [],
+      'exp.yaml:1 dataset: expected object, received undefined (found missing)',
+    ],
     ['a bad --set value', base, ['seed=abc'], '--set seed=abc: seed: expected number, received string (found "abc")'],
   ])('%s', (_what, text, overrides, message) => {
     expect(topError(text, overrides)).toBe(message);
@@ -50,7 +76,9 @@ describe('config: top level', () => {
   });
 
   it('names an unreadable file', () => {
-    expect(() => readConfigSource('/nonexistent/x.yaml')).toThrow('/nonexistent/x.yaml: cannot read config (no such file)');
+    expect(() => readConfigSource('/nonexistent/x.yaml')).toThrow(
+      '/nonexistent/x.yaml: cannot read config (no such file)',
+    );
   });
 });
 
@@ -79,23 +107,32 @@ describe('--set overrides', () => {
 });
 
 describe('config composition (defaults:)', () => {
-  it('merges included files in order, the including file winning; errors point into the file that set the key', async () => {
-    const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
-    mkdirSync(path.join(dir, 'base'));
-    writeFileSync(path.join(dir, 'base', 'data.yaml'), 'dataset:\n  name: shapes\n  imagesPerClass: 40\nseed: 3\n');
-    writeFileSync(path.join(dir, 'base', 'model.yaml'), 'backbone:\n  name: small-cnn\n  tapp: conv3\nmethods:\n  - name: niwt\n');
-    writeFileSync(path.join(dir, 'exp.yaml'), 'defaults: [base/data.yaml, base/model.yaml]\nexperiment: composed\nseed: 9\ndataset:\n  seenClasses: 10\n');
-    const src = readConfigSource(path.join(dir, 'exp.yaml'));
-    const raw = src.raw as Record<string, Record<string, unknown>>;
-    expect(raw.seed).toBe(9);
-    expect(raw.dataset).toEqual({ name: 'shapes', imagesPerClass: 40, seenClasses: 10 });
-    expect(src.includes.map((f) => path.basename(f))).toEqual(['data.yaml', 'model.yaml']);
-    expect(src.locate(['backbone', 'tapp'])).toBe(`${path.join(dir, 'base', 'model.yaml')}:3`);
-    expect(src.locate(['seed'])).toBe(`${path.join(dir, 'exp.yaml')}:3`);
-  });
+  it(
+    'merges included files in order, the including file winning; errors point into the file that set the ' + 'key',
+    async () => {
+      const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
+      const os = await import('node:os');
+      const path = await import('node:path');
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+      mkdirSync(path.join(dir, 'base'));
+      writeFileSync(path.join(dir, 'base', 'data.yaml'), 'dataset:\n  name: shapes\n  imagesPerClass: 40\nseed: 3\n');
+      writeFileSync(
+        path.join(dir, 'base', 'model.yaml'),
+        'backbone:\n  name: small-cnn\n  tapp: conv3\nmethods:\n  - name: niwt\n',
+      );
+      writeFileSync(
+        path.join(dir, 'exp.yaml'),
+        'defaults: [base/data.yaml, base/model.yaml]\nexperiment: composed\nseed: 9\ndataset:\n  seenClasses: 10\n',
+      );
+      const src = readConfigSource(path.join(dir, 'exp.yaml'));
+      const raw = src.raw as Record<string, Record<string, unknown>>;
+      expect(raw.seed).toBe(9);
+      expect(raw.dataset).toEqual({ name: 'shapes', imagesPerClass: 40, seenClasses: 10 });
+      expect(src.includes.map((f) => path.basename(f))).toEqual(['data.yaml', 'model.yaml']);
+      expect(src.locate(['backbone', 'tapp'])).toBe(`${path.join(dir, 'base', 'model.yaml')}:3`);
+      expect(src.locate(['seed'])).toBe(`${path.join(dir, 'exp.yaml')}:3`);
+    },
+  );
 
   it('refuses include cycles and missing includes, naming the files', async () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
@@ -104,8 +141,12 @@ describe('config composition (defaults:)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
     writeFileSync(path.join(dir, 'a.yaml'), 'defaults: [b.yaml]\n');
     writeFileSync(path.join(dir, 'b.yaml'), 'defaults: [a.yaml]\n');
-    expect(() => readConfigSource(path.join(dir, 'a.yaml'))).toThrow(/b\.yaml:1 defaults: 'a\.yaml' includes itself \(a\.yaml → b\.yaml → a\.yaml\)/);
+    expect(() => readConfigSource(path.join(dir, 'a.yaml'))).toThrow(
+      /b\.yaml:1 defaults: 'a\.yaml' includes itself \(a\.yaml → b\.yaml → a\.yaml\)/,
+    );
     writeFileSync(path.join(dir, 'c.yaml'), 'defaults: [missing.yaml]\n');
-    expect(() => readConfigSource(path.join(dir, 'c.yaml'))).toThrow(`${path.join(dir, 'c.yaml')} defaults: ${path.join(dir, 'missing.yaml')}: cannot read config (no such file)`);
+    expect(() => readConfigSource(path.join(dir, 'c.yaml'))).toThrow(
+      `${path.join(dir, 'c.yaml')} defaults: ${path.join(dir, 'missing.yaml')}: cannot read config (no such file)`,
+    );
   });
 });

@@ -65,12 +65,19 @@ describe('experiment hash', () => {
   });
 
   it('drops credentials anywhere: secret-named keys, URI user info, declared secret paths', () => {
-    const withSecrets = { a: { dbPassword: 'x1', auth_token: 'x2', apiKey: 'x3', keep: 'ok' }, u: ['https://me:pw@host/p'], d: { auth: { user: 'x4' } } };
+    const withSecrets = {
+      a: { dbPassword: 'x1', auth_token: 'x2', apiKey: 'x3', keep: 'ok' },
+      u: ['https://me:pw@host/p'],
+      d: { auth: { user: 'x4' } },
+    };
     expect(withoutSecrets(withSecrets, ['d.auth'])).toEqual({ a: { keep: 'ok' }, u: ['https://host/p'], d: {} });
     expect(stripUserInfo('see http://a:b@h:1/x and ftp://c@d')).toBe('see http://h:1/x and ftp://d');
-    const secretInDataset = (pw: string) => experimentHash({ ...resolved, dataset: { name: 'folder', root: `https://u:${pw}@data/x`, password: pw } }, opts);
+    const secretInDataset = (pw: string) =>
+      experimentHash({ ...resolved, dataset: { name: 'folder', root: `https://u:${pw}@data/x`, password: pw } }, opts);
     expect(secretInDataset('one')).toBe(secretInDataset('two'));
     // the old hash (everything, secrets included) is what made the password recoverable
-    expect(hashOf(resolved)).not.toBe(hashOf({ ...resolved, tracking: { ...resolved.tracking, uri: 'http://u:x@127.0.0.1:5000' } }));
+    expect(hashOf(resolved)).not.toBe(
+      hashOf({ ...resolved, tracking: { ...resolved.tracking, uri: 'http://u:x@127.0.0.1:5000' } }),
+    );
   });
 });

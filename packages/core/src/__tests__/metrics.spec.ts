@@ -32,18 +32,42 @@ describe('evaluateGzsl', () => {
   it('computes s, u, H, ZSL T1 and the confusion matrix by hand', () => {
     // test_seen: 3 images of class 0, 1 of class 1
     const seenScores = matrix(4, 4, [
-      9, 1, 0, 0, // → 0 ✓
-      1, 9, 0, 0, // → 1 ✗ (class 0)
-      0, 0, 9, 1, // → 2 ✗ (class 0)
-      1, 9, 0, 0, // → 1 ✓ (class 1)
+      9,
+      1,
+      0,
+      0, // → 0 ✓
+      1,
+      9,
+      0,
+      0, // → 1 ✗ (class 0)
+      0,
+      0,
+      9,
+      1, // → 2 ✗ (class 0)
+      1,
+      9,
+      0,
+      0, // → 1 ✓ (class 1)
     ]);
     const seenLabels = [0, 0, 0, 1];
     // test_unseen: 2 of class 2, 2 of class 3
     const unseenScores = matrix(4, 4, [
-      0, 0, 5, 1, // → 2 ✓ (ZSL ✓)
-      9, 0, 5, 1, // → 0 ✗ in GZSL; ZSL → 2 ✓
-      0, 0, 1, 5, // → 3 ✓
-      0, 9, 5, 1, // → 1 ✗; ZSL → 2 ✗
+      0,
+      0,
+      5,
+      1, // → 2 ✓ (ZSL ✓)
+      9,
+      0,
+      5,
+      1, // → 0 ✗ in GZSL; ZSL → 2 ✓
+      0,
+      0,
+      1,
+      5, // → 3 ✓
+      0,
+      9,
+      5,
+      1, // → 1 ✗; ZSL → 2 ✗
     ]);
     const unseenLabels = [2, 2, 3, 3];
     const r = evaluateGzsl(seenScores, seenLabels, unseenScores, unseenLabels, seen, unseen);

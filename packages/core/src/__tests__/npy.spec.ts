@@ -25,7 +25,9 @@ describe('.npy', () => {
     expect(Array.from(buf.subarray(0, 8))).toEqual([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
     const headerLen = buf.readUInt16LE(8);
     expect((10 + headerLen) % 64).toBe(0);
-    expect(buf.subarray(10, 10 + headerLen).toString('latin1')).toMatch(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(3,\), \} *\n$/);
+    expect(buf.subarray(10, 10 + headerLen).toString('latin1')).toMatch(
+      /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(3,\), \} *\n$/,
+    );
     expect(buf.length).toBe(10 + headerLen + 12);
   });
 
@@ -59,7 +61,10 @@ describe('streamed .npy and tap sources', () => {
     const src = npyTaps(f);
     expect(src.size).toBe(3);
     expect(src.shape).toEqual([2, 2, 2]);
-    expect(Array.from(src.read([2, 0]))).toEqual([...Array.from(data.subarray(16, 24)), ...Array.from(data.subarray(0, 8))]);
+    expect(Array.from(src.read([2, 0]))).toEqual([
+      ...Array.from(data.subarray(16, 24)),
+      ...Array.from(data.subarray(0, 8)),
+    ]);
     src.close?.();
     expect(Array.from(memoryTaps(data, [2, 2, 2]).read([1]))).toEqual(Array.from(data.subarray(8, 16)));
     const bad = createNpyWriter(path.join(dir, 'short.npy'), [2, 2]);

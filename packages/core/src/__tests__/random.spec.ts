@@ -3,9 +3,27 @@ import { Rng, canonicalJson, deriveSeed, hashOf } from '../index.js';
 
 describe('Rng', () => {
   it('is deterministic per seed and differs across seeds', () => {
-    const a = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(1)));
-    const b = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(1)));
-    const c = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(2)));
+    const a = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(1)),
+    );
+    const b = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(1)),
+    );
+    const c = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(2)),
+    );
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
   });

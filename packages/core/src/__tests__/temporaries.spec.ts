@@ -4,7 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StageCache } from '../stage-cache.js';
-import { addExitCleanup, ownTemporaries, removeOwnTemporariesSync, runExitCleanupsSync, removeStaleTemporaries, temporaryFor, temporaryOwner } from '../temporaries.js';
+import {
+  addExitCleanup,
+  ownTemporaries,
+  removeOwnTemporariesSync,
+  runExitCleanupsSync,
+  removeStaleTemporaries,
+  temporaryFor,
+  temporaryOwner,
+} from '../temporaries.js';
 
 const HOST = os.hostname().replace(/[^\w.]/g, '_');
 

@@ -31,25 +31,43 @@ export async function loadAwa2(root: string, options: Awa2LoadOptions): Promise<
   const classesFile = file(AWA2_FILES.classes);
   const predicatesFile = file(AWA2_FILES.predicates);
   const matrixFile = file(options.attributes === 'binary' ? AWA2_FILES.binary : AWA2_FILES.continuous);
-  const classes = parseIndexedNames(classesFile, await readTextFile(classesFile, 'one "<index>\\t<name>" line per class'), 'class');
-  const predicates = parseIndexedNames(predicatesFile, await readTextFile(predicatesFile, 'one "<index>\\t<name>" line per predicate'), 'predicate');
-  const lined = (names: readonly string[]) => names.map((name, i) => ({ name, line: i + 1 }));
-  const matrix = parseClassAttributes(matrixFile, await readTextFile(matrixFile, 'one row of numbers per class (one per predicate)'), lined(classes), predicates.length, {
+  const classes = parseIndexedNames(
     classesFile,
-    attributesFile: predicatesFile,
-  });
+    await readTextFile(classesFile, 'one "<index>\\t<name>" line per class'),
+    'class',
+  );
+  const predicates = parseIndexedNames(
+    predicatesFile,
+    await readTextFile(predicatesFile, 'one "<index>\\t<name>" line per predicate'),
+    'predicate',
+  );
+  const lined = (names: readonly string[]) => names.map((name, i) => ({ name, line: i + 1 }));
+  const matrix = parseClassAttributes(
+    matrixFile,
+    await readTextFile(matrixFile, 'one row of numbers per class (one per predicate)'),
+    lined(classes),
+    predicates.length,
+    {
+      classesFile,
+      attributesFile: predicatesFile,
+    },
+  );
   const info = await readXlsa17(options.xlsa17, { checkSizes: options.checkSizes });
   const xNames = info.att.classNames;
   const differs = classes.findIndex((c, i) => c !== xNames[i]);
   if (classes.length !== xNames.length || differs >= 0) {
     const i = differs >= 0 ? differs : Math.min(classes.length, xNames.length);
     throw new DatasetError(
-      `${classesFile}:${i + 1}: class "${classes[i] ?? '(none)'}" but allclasses_names(${i + 1}) in ${info.att.file} is "${xNames[i] ?? '(none)'}"; ` +
+      `${classesFile}:${i + 1}: class "${classes[i] ?? '(none)'}" but allclasses_names(${i + 1}) in ` +
+        `${info.att.file} is "${xNames[i] ?? '(none)'}"; ` +
         `expected the same ${xNames.length} classes in the same order`,
     );
   }
   if (info.att.att.cols !== predicates.length) {
-    throw new DatasetError(`${predicatesFile}: ${predicates.length} predicates but ${info.att.file} has ${info.att.att.cols} attributes; expected the same count`);
+    throw new DatasetError(
+      `${predicatesFile}: ${predicates.length} predicates but ${info.att.file} has ${info.att.att.cols} ` +
+        `attributes; expected the same count`,
+    );
   }
   return joinXlsa17(
     info,

@@ -10,9 +10,15 @@ import { AWA2_FILES, loadAwa2 } from './load.js';
 
 export const Awa2Options = z.strictObject({
   root: z.string().min(1).describe('the Animals_with_Attributes2 folder, relative to the working directory'),
-  xlsa17: z.string().min(1).describe('the xlsa17 AWA2 folder (att_splits.mat, res101.mat), relative to the working directory'),
+  xlsa17: z
+    .string()
+    .min(1)
+    .describe('the xlsa17 AWA2 folder (att_splits.mat, res101.mat), relative to the working directory'),
   split: z.enum(['proposed']).default('proposed').describe('the xlsa17 proposed split (Xian et al.)'),
-  attributes: z.enum(['continuous', 'binary']).default('continuous').describe('predicate-matrix-continuous.txt (0–100, −1 missing) or -binary.txt'),
+  attributes: z
+    .enum(['continuous', 'binary'])
+    .default('continuous')
+    .describe('predicate-matrix-continuous.txt (0–100, −1 missing) or -binary.txt'),
   resize: z.enum(['stretch', 'crop']).default('stretch'),
   skipBadImages: z.boolean().default(false),
   features: z.boolean().default(false).describe('also expose res101.mat as the precomputed features'),

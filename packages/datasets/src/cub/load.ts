@@ -37,15 +37,22 @@ export async function findCubAttributeNames(root: string): Promise<string> {
       // try the next place
     }
   }
-  throw new DatasetError(`${candidates[0]}: file not found (nor ${candidates[1]}, where the CUB archive puts it); expected 312 lines "<id> <group>::<value>"`);
+  throw new DatasetError(
+    `${candidates[0]}: file not found (nor ${candidates[1]}, where the CUB archive puts it); expected 312 ` +
+      `lines "<id> <group>::<value>"`,
+  );
 }
 
 /** `<id> <value>` lines with ids 1..n in order. */
 function parseIdLines(file: string, text: string, what: string): string[] {
   return contentLines(text).map((raw, i) => {
     const m = /^\s*(\d+)\s+(\S+)\s*$/.exec(raw);
-    if (!m) throw new DatasetError(`${at(file, i + 1)}: "${raw.trim()}" is not "<id> <${what}>"; expected one such line per image`);
-    if (Number(m[1]) !== i + 1) throw new DatasetError(`${at(file, i + 1)}: id ${m[1]}; expected ${i + 1} (ids in order)`);
+    if (!m)
+      throw new DatasetError(
+        `${at(file, i + 1)}: "${raw.trim()}" is not "<id> <${what}>"; expected one such line per image`,
+      );
+    if (Number(m[1]) !== i + 1)
+      throw new DatasetError(`${at(file, i + 1)}: id ${m[1]}; expected ${i + 1} (ids in order)`);
     return m[2];
   });
 }
@@ -54,9 +61,17 @@ export async function loadCub(root: string, options: CubLoadOptions): Promise<Da
   const dir = path.resolve(root);
   const file = (n: string): string => path.join(dir, n);
   const classesFile = file(CUB_FILES.classes);
-  const cubClasses = parseIndexedNames(classesFile, await readTextFile(classesFile, 'one "<id> <NNN.Class_Name>" line per class'), 'class');
+  const cubClasses = parseIndexedNames(
+    classesFile,
+    await readTextFile(classesFile, 'one "<id> <NNN.Class_Name>" line per class'),
+    'class',
+  );
   const attrNamesFile = await findCubAttributeNames(dir);
-  const attrNames = parseIndexedNames(attrNamesFile, await readTextFile(attrNamesFile, 'one "<id> <group>::<value>" line per attribute'), 'attribute');
+  const attrNames = parseIndexedNames(
+    attrNamesFile,
+    await readTextFile(attrNamesFile, 'one "<id> <group>::<value>" line per attribute'),
+    'attribute',
+  );
   const matrixFile = file(CUB_FILES.attributes);
   const table = parseClassAttributes(
     matrixFile,
@@ -67,19 +82,34 @@ export async function loadCub(root: string, options: CubLoadOptions): Promise<Da
   );
   const imagesFile = file(CUB_FILES.images);
   const labelsFile = file(CUB_FILES.labels);
-  const images = parseIdLines(imagesFile, await readTextFile(imagesFile, 'one "<image_id> <class folder>/<file>.jpg" line per image'), 'path');
-  const labels = parseIdLines(labelsFile, await readTextFile(labelsFile, 'one "<image_id> <class_id>" line per image'), 'class_id');
+  const images = parseIdLines(
+    imagesFile,
+    await readTextFile(imagesFile, 'one "<image_id> <class folder>/<file>.jpg" line per image'),
+    'path',
+  );
+  const labels = parseIdLines(
+    labelsFile,
+    await readTextFile(labelsFile, 'one "<image_id> <class_id>" line per image'),
+    'class_id',
+  );
   if (labels.length !== images.length) {
-    throw new DatasetError(`${labelsFile}: ${labels.length} lines; expected ${images.length}, one per image of ${imagesFile}`);
+    throw new DatasetError(
+      `${labelsFile}: ${labels.length} lines; expected ${images.length}, one per image of ${imagesFile}`,
+    );
   }
   const classOfPath = new Map<string, number>();
   images.forEach((p, i) => {
     const c = Number(labels[i]);
     if (!Number.isInteger(c) || c < 1 || c > cubClasses.length) {
-      throw new DatasetError(`${at(labelsFile, i + 1)}: class id ${labels[i]}; expected 1 to ${cubClasses.length} (${classesFile})`);
+      throw new DatasetError(
+        `${at(labelsFile, i + 1)}: class id ${labels[i]}; expected 1 to ${cubClasses.length} (${classesFile})`,
+      );
     }
     if (p.split('/')[0] !== cubClasses[c - 1]) {
-      throw new DatasetError(`${at(imagesFile, i + 1)}: "${p}" is not in the folder of its class "${cubClasses[c - 1]}" (${labelsFile}:${i + 1}); expected <class folder>/<file>`);
+      throw new DatasetError(
+        `${at(imagesFile, i + 1)}: "${p}" is not in the folder of its class "${cubClasses[c - 1]}" ` +
+          `(${labelsFile}:${i + 1}); expected <class folder>/<file>`,
+      );
     }
     classOfPath.set(p, c - 1);
   });
@@ -88,11 +118,18 @@ export async function loadCub(root: string, options: CubLoadOptions): Promise<Da
   const cubIndex = new Map(cubClasses.map((c, i) => [c, i]));
   const rowOf = info.att.classNames.map((name, k) => {
     const i = cubIndex.get(name);
-    if (i === undefined) throw new DatasetError(`${info.att.file}: allclasses_names(${k + 1}) "${name}" is not a class of ${classesFile}; expected CUB folder names like 001.Black_footed_Albatross`);
+    if (i === undefined)
+      throw new DatasetError(
+        `${info.att.file}: allclasses_names(${k + 1}) "${name}" is not a class of ${classesFile}; expected ` +
+          `CUB folder names like 001.Black_footed_Albatross`,
+      );
     return i;
   });
   if (rowOf.length !== cubClasses.length) {
-    throw new DatasetError(`${info.att.file}: ${rowOf.length} classes in allclasses_names; expected the ${cubClasses.length} of ${classesFile}`);
+    throw new DatasetError(
+      `${info.att.file}: ${rowOf.length} classes in allclasses_names; expected the ${cubClasses.length} of ` +
+        `${classesFile}`,
+    );
   }
   const reordered = new Float32Array(table.data.length);
   rowOf.forEach((i, k) => reordered.set(table.data.subarray(i * table.cols, (i + 1) * table.cols), k * table.cols));
@@ -100,9 +137,16 @@ export async function loadCub(root: string, options: CubLoadOptions): Promise<Da
   info.meta.imageFiles.forEach((f, j) => {
     const rel = relativeImagePath(f);
     const c = classOfPath.get(rel);
-    if (c === undefined) throw new DatasetError(`${info.meta.file}: image_files{${j + 1}} "${rel}" is not listed in ${imagesFile}; expected the xlsa17 copy for this CUB release`);
+    if (c === undefined)
+      throw new DatasetError(
+        `${info.meta.file}: image_files{${j + 1}} "${rel}" is not listed in ${imagesFile}; expected the ` +
+          `xlsa17 copy for this CUB release`,
+      );
     if (c !== rowOf[info.meta.labels[j]]) {
-      throw new DatasetError(`${info.meta.file}: labels(${j + 1}) is "${info.att.classNames[info.meta.labels[j]]}" but ${imagesFile} puts "${rel}" in "${cubClasses[c]}"`);
+      throw new DatasetError(
+        `${info.meta.file}: labels(${j + 1}) is "${info.att.classNames[info.meta.labels[j]]}" but ` +
+          `${imagesFile} puts "${rel}" in "${cubClasses[c]}"`,
+      );
     }
   });
   return joinXlsa17(

@@ -10,7 +10,10 @@ import { CUB_FILES, loadCub } from './load.js';
 
 export const CubOptions = z.strictObject({
   root: z.string().min(1).describe('the CUB_200_2011 folder, relative to the working directory'),
-  xlsa17: z.string().min(1).describe('the xlsa17 CUB folder (att_splits.mat, res101.mat), relative to the working directory'),
+  xlsa17: z
+    .string()
+    .min(1)
+    .describe('the xlsa17 CUB folder (att_splits.mat, res101.mat), relative to the working directory'),
   split: z.enum(['proposed']).default('proposed').describe('the xlsa17 proposed split (Xian et al.)'),
   resize: z.enum(['stretch', 'crop']).default('stretch'),
   skipBadImages: z.boolean().default(false),

@@ -10,14 +10,21 @@ import { errorText, isNotFound, type NamedLine } from './text-files.js';
  * code-unit comparison so the order does not depend on the locale. Other files and nested folders
  * are ignored; folders of names not in `classes.txt` are ignored too.
  */
-export async function listClassImages(root: string, classes: readonly NamedLine[], classesFile: string): Promise<string[][]> {
+export async function listClassImages(
+  root: string,
+  classes: readonly NamedLine[],
+  classesFile: string,
+): Promise<string[][]> {
   const imagesDir = path.join(root, FILES.images);
   const classesName = path.basename(classesFile);
   try {
     await readdir(imagesDir);
   } catch (e) {
     const what = isNotFound(e) ? 'folder not found' : `cannot read (${errorText(e)})`;
-    throw new DatasetError(`${imagesDir}: ${what}; expected one folder of images per class (${FILES.images}/<class name>/)`, { cause: e });
+    throw new DatasetError(
+      `${imagesDir}: ${what}; expected one folder of images per class (${FILES.images}/<class name>/)`,
+      { cause: e },
+    );
   }
   return firstFailureInOrder(
     classes.map(async (c) => {
@@ -27,7 +34,9 @@ export async function listClassImages(root: string, classes: readonly NamedLine[
         entries = await readdir(dir, { withFileTypes: true });
       } catch (e) {
         const what = isNotFound(e) ? 'folder not found' : `cannot read (${errorText(e)})`;
-        throw new DatasetError(`${dir}: ${what}; expected the images of class "${c.name}" (${classesName}:${c.line})`, { cause: e });
+        throw new DatasetError(`${dir}: ${what}; expected the images of class "${c.name}" (${classesName}:${c.line})`, {
+          cause: e,
+        });
       }
       return entries
         .filter((d) => (d.isFile() || d.isSymbolicLink()) && isImageName(d.name))

@@ -25,7 +25,9 @@ describe('loadFolderDataset', () => {
     expect(ds.attributes?.names).toEqual(['furry', 'flies', 'size']);
     expect(ds.attributes?.source).toBe(path.join(root, 'class-attributes.txt'));
     expect(ds.attributes?.matrix.rows).toBe(5);
-    expect(Array.from(ds.attributes?.matrix.data ?? [])).toEqual([90, 0, 40, 95, 0, 50, 80.5, 0, 45, 60, 100, 30, 10, 100, 1.5]);
+    expect(Array.from(ds.attributes?.matrix.data ?? [])).toEqual([
+      90, 0, 40, 95, 0, 50, 80.5, 0, 45, 60, 100, 30, 10, 100, 1.5,
+    ]);
     expect(ds.samples).toHaveLength(CLASSES.length * IMAGES_PER_CLASS);
     ds.samples.forEach((s, i) => {
       expect(s.index).toBe(i);
@@ -61,7 +63,9 @@ describe('loadFolderDataset', () => {
     await writeFile(path.join(reordered, 'class-attributes.txt'), '1 1 1\n1 1 1\n1 1 1\n1 1 1\n1 1 1\n');
     const other = await loadFolderDataset(reordered, { name: 'custom' });
     expect(other.name).toBe('custom');
-    expect(heldOut(other).map((p) => path.relative(reordered, p))).toEqual(heldOut(ds).map((p) => path.relative(root, p)));
+    expect(heldOut(other).map((p) => path.relative(reordered, p))).toEqual(
+      heldOut(ds).map((p) => path.relative(root, p)),
+    );
   });
 
   it('draws a different held-out set for another seed', async () => {
@@ -69,7 +73,10 @@ describe('loadFolderDataset', () => {
     await writeValidDataset(reseeded);
     const picks = new Set<string>();
     for (const seed of [0, 1, 2, 3, 4]) {
-      await writeFile(path.join(reseeded, 'split.yaml'), `seen: [cat, dog, fox]\nunseen: [owl, bee]\ntest_fraction: 0.4\nseed: ${seed}\n`);
+      await writeFile(
+        path.join(reseeded, 'split.yaml'),
+        `seen: [cat, dog, fox]\nunseen: [owl, bee]\ntest_fraction: 0.4\nseed: ${seed}\n`,
+      );
       picks.add(JSON.stringify((await loadFolderDataset(reseeded)).split.testSeen));
     }
     expect(picks.size).toBeGreaterThan(1);
@@ -81,7 +88,10 @@ describe('loadFolderDataset', () => {
     await writeFile(path.join(defaults, 'split.yaml'), 'seen: [cat, dog, fox]\nunseen: [owl, bee]\n');
     const d = await loadFolderDataset(defaults);
     expect(d.split.testSeen).toHaveLength(3); // round(5 × 0.2) = 1 per seen class
-    await writeFile(path.join(defaults, 'split.yaml'), 'seen: [cat, dog, fox]\nunseen: [owl, bee]\ntest_fraction: 0.2\nseed: 0\n');
+    await writeFile(
+      path.join(defaults, 'split.yaml'),
+      'seen: [cat, dog, fox]\nunseen: [owl, bee]\ntest_fraction: 0.2\nseed: 0\n',
+    );
     expect((await loadFolderDataset(defaults)).split).toEqual(d.split);
   });
 

@@ -62,7 +62,10 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
   const checked =
     options.checkImages === false
       ? { samples: listed, split: assigned, bad: [] }
-      : await precheckImages(listed, assigned, classNames, { skip: options.skipBadImages ?? false, listedIn: path.join(dir, FILES.images) });
+      : await precheckImages(listed, assigned, classNames, {
+          skip: options.skipBadImages ?? false,
+          listedIn: path.join(dir, FILES.images),
+        });
   const { samples, split } = checked;
   const { prefetch, resize } = options;
   const dataset: Dataset = {
@@ -82,7 +85,9 @@ export async function loadFolderDataset(root: string, options: LoadFolderOptions
 }
 
 async function checkRoot(dir: string): Promise<void> {
-  const expected = `a dataset folder with ${FILES.classes}, ${FILES.attributes}, ${FILES.classAttributes}, ${FILES.split} and ${FILES.images}/`;
+  const expected =
+    `a dataset folder with ${FILES.classes}, ${FILES.attributes}, ${FILES.classAttributes}, ${FILES.split} and ` +
+    `${FILES.images}/`;
   let isDir: boolean;
   try {
     isDir = (await stat(dir)).isDirectory();

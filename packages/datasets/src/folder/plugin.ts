@@ -7,8 +7,14 @@ import { loadFolderDataset } from './load.js';
 
 export const FolderOptions = z.strictObject({
   root: z.string().min(1).describe('dataset folder, relative to the working directory'),
-  resize: z.enum(['stretch', 'crop']).default('stretch').describe('stretch to the input size, or shorter side to size·256/224 then centre crop'),
-  skipBadImages: z.boolean().default(false).describe('skip (and count) missing or corrupt images instead of failing before training'),
+  resize: z
+    .enum(['stretch', 'crop'])
+    .default('stretch')
+    .describe('stretch to the input size, or shorter side to size·256/224 then centre crop'),
+  skipBadImages: z
+    .boolean()
+    .default(false)
+    .describe('skip (and count) missing or corrupt images instead of failing before training'),
 });
 export type FolderOptions = z.output<typeof FolderOptions>;
 
@@ -20,6 +26,9 @@ export class FolderDataset implements DatasetAdapter {
   ) {}
 
   load(): Promise<Dataset> {
-    return loadFolderDataset(path.resolve(this.run.baseDir, this.options.root), { resize: this.options.resize, skipBadImages: this.options.skipBadImages });
+    return loadFolderDataset(path.resolve(this.run.baseDir, this.options.root), {
+      resize: this.options.resize,
+      skipBadImages: this.options.skipBadImages,
+    });
   }
 }

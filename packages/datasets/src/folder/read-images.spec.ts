@@ -38,19 +38,24 @@ describe('readImages', () => {
     await writeFile(file('grey.png'), await rawPng(Uint8Array.from([0, 128, 255, 64]), 2, 2, 1));
     await writeFile(
       file('solid.jpg'),
-      await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 100, b: 50 } } }).jpeg({ quality: 100 }).toBuffer(),
+      await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+        .jpeg({ quality: 100 })
+        .toBuffer(),
     );
     // Wide red | green | blue bands, to tell a stretch from a crop.
     const bands = new Uint8Array(12 * 4 * 3);
-    for (let y = 0; y < 4; y++) for (let x = 0; x < 12; x++) bands.set(x < 4 ? [255, 0, 0] : x < 8 ? [0, 255, 0] : [0, 0, 255], (y * 12 + x) * 3);
+    for (let y = 0; y < 4; y++)
+      for (let x = 0; x < 12; x++) bands.set(x < 4 ? [255, 0, 0] : x < 8 ? [0, 255, 0] : [0, 0, 255], (y * 12 + x) * 3);
     await writeFile(file('bands.png'), await rawPng(bands, 12, 4, 3));
     await writeFile(file('garbage.png'), 'not an image at all');
     await writeFile(file('gone.png'), await rawPng(rgb, 3, 2, 3));
-    samples = ['rgb.png', 'rgba.png', 'grey.png', 'solid.jpg', 'bands.png', 'garbage.png', 'gone.png'].map((name, index) => ({
-      index,
-      classIndex: 0,
-      path: file(name),
-    }));
+    samples = ['rgb.png', 'rgba.png', 'grey.png', 'solid.jpg', 'bands.png', 'garbage.png', 'gone.png'].map(
+      (name, index) => ({
+        index,
+        classIndex: 0,
+        path: file(name),
+      }),
+    );
     await rm(file('gone.png'));
   });
   afterAll(() => tmp.cleanup());
@@ -103,14 +108,18 @@ describe('readImages', () => {
     const seen: number[][] = [];
     const error = await (async () => {
       try {
-        for await (const b of readImages(samples, [0, 1, 5, 2], spec(2, 3), 2, { prefetch: 4 })) seen.push([...b.indices]);
+        for await (const b of readImages(samples, [0, 1, 5, 2], spec(2, 3), 2, { prefetch: 4 }))
+          seen.push([...b.indices]);
       } catch (e) {
         return e;
       }
     })();
     expect(seen).toEqual([[0, 1]]);
     expect(error).toBeInstanceOf(DatasetError);
-    expect((error as Error).message).toBe(`${file('garbage.png')}: cannot decode image (Input buffer contains unsupported image format); expected a JPEG or PNG image`);
+    expect((error as Error).message).toBe(
+      `${file('garbage.png')}: cannot decode image (Input buffer contains unsupported image format); ` +
+        `expected a JPEG or PNG image`,
+    );
   });
 
   it('reports a missing image by file name', async () => {
@@ -120,15 +129,26 @@ describe('readImages', () => {
   });
 
   it('reports a truncated image by file name', async () => {
-    const whole = await rawPng(new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7919) % 256), 64, 64, 3);
+    const whole = await rawPng(
+      new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7919) % 256),
+      64,
+      64,
+      3,
+    );
     await writeFile(file('truncated.png'), whole.subarray(0, Math.floor(whole.length / 2)));
-    const error = await failure(readImages([{ index: 0, classIndex: 0, path: file('truncated.png') }], [0], spec(8, 8), 1));
+    const error = await failure(
+      readImages([{ index: 0, classIndex: 0, path: file('truncated.png') }], [0], spec(8, 8), 1),
+    );
     expect(error).toBeInstanceOf(DatasetError);
-    expect((error as Error).message).toMatch(new RegExp(`^${file('truncated.png')}: cannot decode image \\(.+\\); expected a JPEG or PNG image$`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^${file('truncated.png')}: cannot decode image \\(.+\\); expected a JPEG or PNG image$`),
+    );
   });
 
   it('rejects caller mistakes as programming errors', () => {
-    expect(() => readImages(samples, [0], spec(2, 3), 0)).toThrow(new RangeError('batchSize must be a positive integer, got 0'));
+    expect(() => readImages(samples, [0], spec(2, 3), 0)).toThrow(
+      new RangeError('batchSize must be a positive integer, got 0'),
+    );
     expect(() => readImages(samples, [7], spec(2, 3), 1)).toThrow(new RangeError('sample index 7 is outside [0, 7)'));
   });
 });

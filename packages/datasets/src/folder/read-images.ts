@@ -53,7 +53,12 @@ export async function decodeImage(file: string, spec: ImageSpec, resize: ResizeM
     }
     return data;
   } catch (e) {
-    throw new DatasetError(`${file}: cannot decode image (${errorText(e).split('\n')[0].replace(/[:\s]+$/, '')}); expected a JPEG or PNG image`, { cause: e });
+    throw new DatasetError(
+      `${file}: cannot decode image (${errorText(e)
+        .split('\n')[0]
+        .replace(/[:\s]+$/, '')}); expected a JPEG or PNG image`,
+      { cause: e },
+    );
   }
 }
 
@@ -133,11 +138,21 @@ export async function* streamBatches(
 
 /** Caller mistakes are programming errors, not dataset problems. */
 function checkRequest(sampleCount: number, indices: readonly number[], spec: ImageSpec, batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(spec.height) || !Number.isInteger(spec.width) || spec.height < 1 || spec.width < 1 || spec.channels !== 3) {
-    throw new RangeError(`image spec must be positive integer height/width with 3 channels, got ${JSON.stringify(spec)}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (
+    !Number.isInteger(spec.height) ||
+    !Number.isInteger(spec.width) ||
+    spec.height < 1 ||
+    spec.width < 1 ||
+    spec.channels !== 3
+  ) {
+    throw new RangeError(
+      `image spec must be positive integer height/width with 3 channels, got ${JSON.stringify(spec)}`,
+    );
   }
   for (const i of indices) {
-    if (!Number.isInteger(i) || i < 0 || i >= sampleCount) throw new RangeError(`sample index ${i} is outside [0, ${sampleCount})`);
+    if (!Number.isInteger(i) || i < 0 || i >= sampleCount)
+      throw new RangeError(`sample index ${i} is outside [0, ${sampleCount})`);
   }
 }

@@ -37,7 +37,12 @@ interface ListEntry extends Located<string> {
  * (not silently dropped): the label space of a GZSL run is all classes, and a forgotten class
  * would change it without a word.
  */
-export function parseSplitFile(file: string, text: string, classes: readonly NamedLine[], classesFile: string): SplitSpec {
+export function parseSplitFile(
+  file: string,
+  text: string,
+  classes: readonly NamedLine[],
+  classesFile: string,
+): SplitSpec {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, schema: 'failsafe', prettyErrors: false });
   const lineOf = (node: Node | null | undefined): number | undefined =>
@@ -47,7 +52,9 @@ export function parseSplitFile(file: string, text: string, classes: readonly Nam
   if (syntax) {
     const line = lineCounter.linePos(syntax.pos[0]).line;
     const message = syntax.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-    throw new DatasetError(`${at(file, line)}: invalid YAML (${message}); expected seen: and unseen: lists of class names`);
+    throw new DatasetError(
+      `${at(file, line)}: invalid YAML (${message}); expected seen: and unseen: lists of class names`,
+    );
   }
 
   const found = new Map<Key, { readonly node: Node | null; readonly line: number }>();
@@ -84,18 +91,24 @@ export function parseSplitFile(file: string, text: string, classes: readonly Nam
       const where = `${at(file, e.line)}: ${key}[${e.position}] "${e.value}"`;
       const index = classIndex.get(e.value);
       if (index === undefined) {
-        const hint = closest(e.value, classes.map((c) => c.name));
+        const hint = closest(
+          e.value,
+          classes.map((c) => c.name),
+        );
         throw new DatasetError(
           `${where} is not a class in ${classesName}; expected one of its ${classes.length} names` +
             (hint === undefined ? '' : ` (did you mean "${hint}"?)`),
         );
       }
       const twice = own.get(e.value);
-      if (twice) throw new DatasetError(`${where} is listed twice (first at line ${twice.line}); expected each class once`);
+      if (twice)
+        throw new DatasetError(`${where} is listed twice (first at line ${twice.line}); expected each class once`);
       own.set(e.value, e);
       const other = key === 'unseen' ? firstSeen.get(e.value) : undefined;
       if (other) {
-        throw new DatasetError(`${where} is also in seen (line ${other.line}); expected each class in exactly one of seen, unseen`);
+        throw new DatasetError(
+          `${where} is also in seen (line ${other.line}); expected each class in exactly one of seen, unseen`,
+        );
       }
       if (key === 'seen') firstSeen.set(e.value, e);
       return index;
@@ -126,9 +139,13 @@ function readList(
   if (!entry) throw new DatasetError(`${file}: missing key "${key}"; expected a list of ${key} class names`);
   const { node, line } = entry;
   if (!isSeq(node)) {
-    throw new DatasetError(`${at(file, lineOf(node) ?? line)}: "${key}" is not a list; expected a list of class names, e.g. ${key}: [cat, dog]`);
+    throw new DatasetError(
+      `${at(file, lineOf(node) ?? line)}: "${key}" is not a list; expected a list of class names, e.g. ` +
+        `${key}: [cat, dog]`,
+    );
   }
-  if (node.items.length === 0) throw new DatasetError(`${at(file, line)}: "${key}" is empty; expected at least one class name`);
+  if (node.items.length === 0)
+    throw new DatasetError(`${at(file, line)}: "${key}" is empty; expected at least one class name`);
   return node.items.map((item, position) => {
     const itemNode = item as Node | null;
     const itemLine = lineOf(itemNode) ?? line;
@@ -147,7 +164,8 @@ function readScalar(
   expected: string,
 ): Located<string> {
   const line = lineOf(entry.node) ?? entry.line;
-  if (!isScalar(entry.node)) throw new DatasetError(`${at(file, line)}: ${key} is not a single value; expected ${expected}`);
+  if (!isScalar(entry.node))
+    throw new DatasetError(`${at(file, line)}: ${key} is not a single value; expected ${expected}`);
   return { value: String(entry.node.value).trim(), line };
 }
 
@@ -160,8 +178,10 @@ function readTestFraction(
   const expected = "the share of each seen class's images held out as test_seen, a number in (0, 1)";
   const { value, line } = readScalar(file, 'test_fraction', entry, lineOf, expected);
   const x = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(value) ? Number(value) : NaN;
-  if (Number.isNaN(x)) throw new DatasetError(`${at(file, line)}: test_fraction "${value}" is not a number; expected ${expected}`);
-  if (!(x > 0 && x < 1)) throw new DatasetError(`${at(file, line)}: test_fraction ${value} is outside (0, 1); expected ${expected}`);
+  if (Number.isNaN(x))
+    throw new DatasetError(`${at(file, line)}: test_fraction "${value}" is not a number; expected ${expected}`);
+  if (!(x > 0 && x < 1))
+    throw new DatasetError(`${at(file, line)}: test_fraction ${value} is outside (0, 1); expected ${expected}`);
   return x;
 }
 
@@ -174,7 +194,8 @@ function readSeed(
   const expected = 'an integer from 0 to 4294967295';
   const { value, line } = readScalar(file, 'seed', entry, lineOf, expected);
   const x = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(x >= 0 && x <= 0xffffffff)) throw new DatasetError(`${at(file, line)}: seed "${value}" is not valid; expected ${expected}`);
+  if (!(x >= 0 && x <= 0xffffffff))
+    throw new DatasetError(`${at(file, line)}: seed "${value}" is not valid; expected ${expected}`);
   return x;
 }
 

@@ -47,7 +47,9 @@ export function assignSplit(
   for (const c of spec.unseen) {
     const own = byClass[c];
     if (own.length === 0) {
-      throw new DatasetError(`${classDirs[c]}: no images (${exts}); expected at least 1 for unseen class "${classNames[c]}"`);
+      throw new DatasetError(
+        `${classDirs[c]}: no images (${exts}); expected at least 1 for unseen class "${classNames[c]}"`,
+      );
     }
     for (const s of own) testUnseen.push(s.index);
   }

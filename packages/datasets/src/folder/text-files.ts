@@ -40,13 +40,19 @@ export function parseNameList(file: string, text: string, kind: 'class' | 'attri
   return lines.map((raw, i) => {
     const line = i + 1;
     const name = raw.trim();
-    if (name === '') throw new DatasetError(`${at(file, line)}: empty ${kind} name; expected one ${kind} name per line`);
+    if (name === '')
+      throw new DatasetError(`${at(file, line)}: empty ${kind} name; expected one ${kind} name per line`);
     const first = firstLine.get(name);
     if (first !== undefined) {
-      throw new DatasetError(`${at(file, line)}: duplicate ${kind} name "${name}" (first at line ${first}); expected unique names`);
+      throw new DatasetError(
+        `${at(file, line)}: duplicate ${kind} name "${name}" (first at line ${first}); expected unique names`,
+      );
     }
     if (kind === 'class' && !isFolderName(name)) {
-      throw new DatasetError(`${at(file, line)}: class name "${name}" cannot be a folder name; expected a name without / or \\ that is not . or ..`);
+      throw new DatasetError(
+        `${at(file, line)}: class name "${name}" cannot be a folder name; expected a name without / or \\ ` +
+          `that is not . or ..`,
+      );
     }
     firstLine.set(name, line);
     return { name, line };

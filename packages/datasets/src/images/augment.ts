@@ -12,9 +12,16 @@ export interface BatchShape {
 }
 
 /** A random `outH × outW` window of each image (e.g. 224 of 256). */
-export function randomCrop(pixels: Float32Array, shape: BatchShape, outH: number, outW: number, rng: Rng): Float32Array {
+export function randomCrop(
+  pixels: Float32Array,
+  shape: BatchShape,
+  outH: number,
+  outW: number,
+  rng: Rng,
+): Float32Array {
   const { n, height, width, channels } = shape;
-  if (outH > height || outW > width) throw new RangeError(`crop ${outH}×${outW} is larger than the ${height}×${width} images`);
+  if (outH > height || outW > width)
+    throw new RangeError(`crop ${outH}×${outW} is larger than the ${height}×${width} images`);
   const out = new Float32Array(n * outH * outW * channels);
   const row = outW * channels;
   for (let k = 0; k < n; k++) {

@@ -14,7 +14,10 @@ export interface BadImage {
 }
 
 /** Probes each file's header (sharp metadata); returns the bad ones in input order. */
-export async function findBadImages(files: readonly string[], concurrency = Math.max(2, 2 * os.availableParallelism())): Promise<BadImage[]> {
+export async function findBadImages(
+  files: readonly string[],
+  concurrency = Math.max(2, 2 * os.availableParallelism()),
+): Promise<BadImage[]> {
   const reasons: (string | undefined)[] = new Array<string | undefined>(files.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -51,7 +54,8 @@ export function badImagesError(bad: readonly BadImage[], total: number, listedIn
   const tail = bad.length > 4 ? `, … ${bad.length - 4} more` : '';
   return new DatasetError(
     `${bad[0].file}: ${bad[0].reason}; expected a JPEG or PNG image listed in ${listedIn} ` +
-      `(${bad.length} bad image${bad.length === 1 ? '' : 's'} of ${total}${more.length ? `: also ${more.join(', ')}${tail}` : ''}; ` +
+      (`(${bad.length} bad image${bad.length === 1 ? '' : 's'} of ` +
+        `${total}${more.length ? `: also ${more.join(', ')}${tail}` : ''}; `) +
       `set the dataset option skipBadImages: true (--skip-bad-images) to skip them)`,
   );
 }
@@ -64,7 +68,12 @@ export interface Dropped {
 }
 
 /** Removes samples, renumbering the rest and the split (a class left without images is an error). */
-export function dropSamples(samples: readonly Sample[], split: ZslSplit, drop: ReadonlySet<number>, classNames: readonly string[]): Dropped {
+export function dropSamples(
+  samples: readonly Sample[],
+  split: ZslSplit,
+  drop: ReadonlySet<number>,
+  classNames: readonly string[],
+): Dropped {
   const remap = new Int32Array(samples.length).fill(-1);
   const kept: Sample[] = [];
   const original: number[] = [];
@@ -85,10 +94,16 @@ export function dropSamples(samples: readonly Sample[], split: ZslSplit, drop: R
   };
   const count = (xs: readonly number[], c: number): number => xs.filter((i) => kept[i].classIndex === c).length;
   for (const c of split.seen) {
-    if (count(out.trainval, c) === 0) throw new DatasetError(`class "${classNames[c]}": every trainval image was skipped as bad; expected at least one readable image`);
+    if (count(out.trainval, c) === 0)
+      throw new DatasetError(
+        `class "${classNames[c]}": every trainval image was skipped as bad; expected at least one readable image`,
+      );
   }
   for (const c of split.unseen) {
-    if (count(out.testUnseen, c) === 0) throw new DatasetError(`class "${classNames[c]}": every test_unseen image was skipped as bad; expected at least one readable image`);
+    if (count(out.testUnseen, c) === 0)
+      throw new DatasetError(
+        `class "${classNames[c]}": every test_unseen image was skipped as bad; expected at least one readable image`,
+      );
   }
   return { samples: kept, split: out, original: Int32Array.from(original) };
 }
@@ -104,7 +119,8 @@ export async function precheckImages(
   options: { readonly skip: boolean; readonly listedIn: string },
 ): Promise<Dropped & { readonly bad: readonly BadImage[] }> {
   const bad = await findBadImages(samples.map((s) => s.path));
-  if (bad.length === 0) return { samples: [...samples], split, original: Int32Array.from(samples, (s) => s.index), bad };
+  if (bad.length === 0)
+    return { samples: [...samples], split, original: Int32Array.from(samples, (s) => s.index), bad };
   if (!options.skip) throw badImagesError(bad, samples.length, options.listedIn);
   const badFiles = new Set(bad.map((b) => b.file));
   const drop = new Set(samples.filter((s) => badFiles.has(s.path)).map((s) => s.index));

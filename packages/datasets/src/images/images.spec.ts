@@ -17,26 +17,42 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 describe('bad-image pre-check (folder format)', () => {
-  it('a corrupt image fails loading (before training) with the file named; skipBadImages skips and counts it', async () => {
-    const root = path.join(base, 'corrupt');
-    await writeValidDataset(root);
-    const bad = path.join(root, 'images/dog/img2.png');
-    await writeFile(bad, 'not a png');
-    const e = await loadFolderDataset(root).then(() => new Error('no error'), (x: unknown) => x as Error);
-    expect(e).toBeInstanceOf(DatasetError);
-    expect(e.message).toMatch(new RegExp(`^${bad}: cannot decode image \\(.+\\); expected a JPEG or PNG image listed in ${root}/images \\(1 bad image of 25; set the dataset option skipBadImages: true \\(--skip-bad-images\\) to skip them\\)$`));
-    const ds = await loadFolderDataset(root, { skipBadImages: true });
-    expect(ds.skippedImages).toBe(1);
-    expect(ds.samples).toHaveLength(24);
-    expect(ds.samples.some((s) => s.path === bad)).toBe(false);
-  });
+  it(
+    'a corrupt image fails loading (before training) with the file named; skipBadImages skips and counts ' + 'it',
+    async () => {
+      const root = path.join(base, 'corrupt');
+      await writeValidDataset(root);
+      const bad = path.join(root, 'images/dog/img2.png');
+      await writeFile(bad, 'not a png');
+      const e = await loadFolderDataset(root).then(
+        () => new Error('no error'),
+        (x: unknown) => x as Error,
+      );
+      expect(e).toBeInstanceOf(DatasetError);
+      expect(e.message).toMatch(
+        new RegExp(
+          `^${bad}: cannot decode image \\(.+\\); expected a JPEG or PNG image listed in ${root}/images \\(1 ` +
+            `bad image of 25; set the dataset option skipBadImages: true \\(--skip-bad-images\\) to skip them\\)$`,
+        ),
+      );
+      const ds = await loadFolderDataset(root, { skipBadImages: true });
+      expect(ds.skippedImages).toBe(1);
+      expect(ds.samples).toHaveLength(24);
+      expect(ds.samples.some((s) => s.path === bad)).toBe(false);
+    },
+  );
 
   it('every image of a class bad: skipping cannot leave the class empty', async () => {
     const root = path.join(base, 'allbad');
     await writeValidDataset(root);
     for (let i = 0; i < 5; i++) await writeFile(path.join(root, `images/owl/img${i}.png`), '');
-    const e = await loadFolderDataset(root, { skipBadImages: true }).then(() => new Error('no error'), (x: unknown) => x as Error);
-    expect(e.message).toBe('class "owl": every test_unseen image was skipped as bad; expected at least one readable image');
+    const e = await loadFolderDataset(root, { skipBadImages: true }).then(
+      () => new Error('no error'),
+      (x: unknown) => x as Error,
+    );
+    expect(e.message).toBe(
+      'class "owl": every test_unseen image was skipped as bad; expected at least one readable image',
+    );
   });
 
   it('an image that vanishes after loading still fails at its turn with the file named', async () => {
@@ -61,7 +77,12 @@ describe('resize modes', () => {
         px[(y * w + x) * 3 + c] = 255;
       }
     const file = path.join(base, 'wide.png');
-    await writeFile(file, await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+    await writeFile(
+      file,
+      await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
     const spec = { height: 14, width: 14, channels: 3 as const };
     const crop = await decodeImage(file, spec, 'crop');
     // centre crop of a 32×16 resize is all green

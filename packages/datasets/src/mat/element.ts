@@ -5,7 +5,16 @@
 import { FormatError } from '@niwt/core';
 import type { ByteStream } from './byte-stream.js';
 import { allocClass, readNumeric, smallNumbers, storageSize } from './numeric.js';
-import { MI, MX_CLASS, type MatChar, type MatSparse, type MatValue, type MxClass, type NumericArray, type NumericClass } from './types.js';
+import {
+  MI,
+  MX_CLASS,
+  type MatChar,
+  type MatSparse,
+  type MatValue,
+  type MxClass,
+  type NumericArray,
+  type NumericClass,
+} from './types.js';
 
 export interface ParseContext {
   readonly file: string;
@@ -52,7 +61,8 @@ export async function readTag(ctx: ParseContext): Promise<Tag> {
 async function readSmall(ctx: ParseContext): Promise<{ type: number; data: Buffer }> {
   const tag = await readTag(ctx);
   if (tag.small) return { type: tag.type, data: tag.small };
-  if (tag.bytes > 1 << 26) throw new FormatError(`${where(ctx)}: header sub-element of ${tag.bytes} bytes; the file is corrupt`);
+  if (tag.bytes > 1 << 26)
+    throw new FormatError(`${where(ctx)}: header sub-element of ${tag.bytes} bytes; the file is corrupt`);
   const data = Buffer.from(await ctx.stream.read(tag.bytes));
   await ctx.stream.skip(pad8(tag.bytes) - tag.bytes);
   return { type: tag.type, data };
@@ -66,22 +76,32 @@ export async function parseMatrix(
   want?: (name: string) => boolean,
 ): Promise<{ name: string; dims?: readonly number[]; value?: MatValue }> {
   const start = ctx.stream.position;
-  if (bytes === 0) return { name: '', value: { kind: 'numeric', class: 'double', dims: [0, 0], data: new Float64Array(0), logical: false } };
+  if (bytes === 0)
+    return {
+      name: '',
+      value: { kind: 'numeric', class: 'double', dims: [0, 0], data: new Float64Array(0), logical: false },
+    };
   const flags = await readSmall(ctx);
   if (flags.type !== MI.UINT32 || flags.data.length !== 8) {
-    throw new FormatError(`${where(ctx, path)}: array flags of type ${flags.type} and ${flags.data.length} bytes; expected 8 bytes of miUINT32`);
+    throw new FormatError(
+      `${where(ctx, path)}: array flags of type ${flags.type} and ${flags.data.length} bytes; expected 8 ` +
+        `bytes of miUINT32`,
+    );
   }
   const w0 = ctx.littleEndian ? flags.data.readUInt32LE(0) : flags.data.readUInt32BE(0);
   const nzmax = ctx.littleEndian ? flags.data.readUInt32LE(4) : flags.data.readUInt32BE(4);
   const code = w0 & 0xff;
   const cls: MxClass | undefined = (MX_CLASS as Record<number, MxClass>)[code];
-  if (cls === undefined) throw new FormatError(`${where(ctx, path)}: unknown array class ${code}; expected a MATLAB class 1–15`);
+  if (cls === undefined)
+    throw new FormatError(`${where(ctx, path)}: unknown array class ${code}; expected a MATLAB class 1–15`);
   const complex = (w0 & 0x800) !== 0;
   const logical = (w0 & 0x200) !== 0;
   const dimsEl = await readSmall(ctx);
   const dims = smallNumbers(dimsEl.data, dimsEl.type, ctx.littleEndian, where(ctx, path));
   if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new FormatError(`${where(ctx, path)}: bad dimensions [${dims.join(', ')}]; expected at least 2 non-negative integers`);
+    throw new FormatError(
+      `${where(ctx, path)}: bad dimensions [${dims.join(', ')}]; expected at least 2 non-negative integers`,
+    );
   }
   const nameEl = await readSmall(ctx);
   const name = nameEl.data.toString('utf8').replace(/\0+$/, '');
@@ -100,7 +120,10 @@ export async function parseMatrix(
       value = await parseStruct(ctx, dims, count, path);
       break;
     case 'object':
-      throw new FormatError(`${where(ctx, path)}: MATLAB objects (class "object") are not supported; expected numeric, char, cell, struct or sparse arrays`);
+      throw new FormatError(
+        `${where(ctx, path)}: MATLAB objects (class "object") are not supported; expected numeric, char, ` +
+          `cell, struct or sparse arrays`,
+      );
     case 'char':
       value = await parseChar(ctx, dims, path);
       break;
@@ -114,7 +137,10 @@ export async function parseMatrix(
     }
   }
   const used = ctx.stream.position - start;
-  if (used > bytes) throw new FormatError(`${where(ctx, path)}: array data run ${used - bytes} bytes past the element's declared ${bytes} bytes`);
+  if (used > bytes)
+    throw new FormatError(
+      `${where(ctx, path)}: array data run ${used - bytes} bytes past the element's declared ${bytes} bytes`,
+    );
   await ctx.stream.skip(bytes - used);
   return { name, value };
 }
@@ -122,7 +148,8 @@ export async function parseMatrix(
 /** A cell item or struct field: an miMATRIX sub-element. */
 async function nested(ctx: ParseContext, path: string): Promise<MatValue> {
   const tag = await readTag(ctx);
-  if (tag.type !== MI.MATRIX) throw new FormatError(`${where(ctx, path)}: element of type ${tag.type}; expected an miMATRIX (14)`);
+  if (tag.type !== MI.MATRIX)
+    throw new FormatError(`${where(ctx, path)}: element of type ${tag.type}; expected an miMATRIX (14)`);
   const { value } = await parseMatrix(ctx, tag.bytes, path);
   await ctx.stream.skip(pad8(tag.bytes) - tag.bytes);
   return value as MatValue;
@@ -132,11 +159,16 @@ async function numericPart(ctx: ParseContext, cls: NumericClass, count: number, 
   const out = allocClass(cls, count, ctx.float32);
   const tag = await readTag(ctx);
   if (storageSize(tag.type) === undefined || tag.type === MI.UTF8 || tag.type === MI.UTF16 || tag.type === MI.UTF32) {
-    throw new FormatError(`${where(ctx, path)}: ${cls} data stored as element type ${tag.type}; expected a numeric miXXX type`);
+    throw new FormatError(
+      `${where(ctx, path)}: ${cls} data stored as element type ${tag.type}; expected a numeric miXXX type`,
+    );
   }
   if (tag.small) {
     const values = smallNumbers(tag.small, tag.type, ctx.littleEndian, where(ctx, path));
-    if (values.length !== count) throw new FormatError(`${where(ctx, path)}: ${values.length} values stored; expected ${count} (the product of the dimensions)`);
+    if (values.length !== count)
+      throw new FormatError(
+        `${where(ctx, path)}: ${values.length} values stored; expected ${count} (the product of the dimensions)`,
+      );
     out.set(values);
     return out;
   }
@@ -157,7 +189,8 @@ async function parseChar(ctx: ParseContext, dims: readonly number[], path: strin
   // Fast path for the common 1×L row (cells of file names, class names): decode without per-character arrays.
   if (dims[0] === 1 && dims.length === 2) {
     if (tag.type === MI.UTF8) return { kind: 'char', dims, rows: [UTF8.decode(data)] };
-    if ((tag.type === MI.UINT16 || tag.type === MI.UTF16) && le) return { kind: 'char', dims, rows: [UTF16LE.decode(data)] };
+    if ((tag.type === MI.UINT16 || tag.type === MI.UTF16) && le)
+      return { kind: 'char', dims, rows: [UTF16LE.decode(data)] };
   }
   let points: number[];
   switch (tag.type) {
@@ -182,15 +215,21 @@ async function parseChar(ctx: ParseContext, dims: readonly number[], path: strin
       break;
     }
     default:
-      throw new FormatError(`${where(ctx, path)}: char data stored as element type ${tag.type}; expected miUINT16, miUTF8, miUTF16 or miUTF32`);
+      throw new FormatError(
+        `${where(ctx, path)}: char data stored as element type ${tag.type}; expected miUINT16, miUTF8, ` +
+          `miUTF16 or miUTF32`,
+      );
   }
   const rows = dims[0];
   const cols = dims.slice(1).reduce((a, b) => a * b, 1);
   if (rows * cols === 0) return { kind: 'char', dims, rows: rows === 0 ? [] : Array.from({ length: rows }, () => '') };
   if (points.length !== rows * cols) {
     // UTF-8 text of a single row may hold a different number of code points than characters (surrogates).
-    if (rows === 1) return { kind: 'char', dims, rows: [codeString(points, tag.type !== MI.UTF8 && tag.type !== MI.UTF32)] };
-    throw new FormatError(`${where(ctx, path)}: ${points.length} characters stored; expected ${rows * cols} (${rows}×${cols})`);
+    if (rows === 1)
+      return { kind: 'char', dims, rows: [codeString(points, tag.type !== MI.UTF8 && tag.type !== MI.UTF32)] };
+    throw new FormatError(
+      `${where(ctx, path)}: ${points.length} characters stored; expected ${rows * cols} (${rows}×${cols})`,
+    );
   }
   const utf16 = tag.type === MI.UINT16 || tag.type === MI.UTF16;
   const out: string[] = [];
@@ -217,11 +256,19 @@ async function parseStruct(ctx: ParseContext, dims: readonly number[], count: nu
   const [fieldLength] = smallNumbers(lenEl.data, lenEl.type, ctx.littleEndian, where(ctx, path));
   const namesEl = await readSmall(ctx);
   if (!(fieldLength > 0) || namesEl.data.length % fieldLength !== 0) {
-    throw new FormatError(`${where(ctx, path)}: struct field names of ${namesEl.data.length} bytes do not split into names of ${fieldLength} bytes`);
+    throw new FormatError(
+      `${where(ctx, path)}: struct field names of ${namesEl.data.length} bytes do not split into names of ` +
+        `${fieldLength} bytes`,
+    );
   }
   const fields: string[] = [];
   for (let i = 0; i < namesEl.data.length; i += fieldLength) {
-    fields.push(namesEl.data.subarray(i, i + fieldLength).toString('utf8').replace(/\0.*$/s, ''));
+    fields.push(
+      namesEl.data
+        .subarray(i, i + fieldLength)
+        .toString('utf8')
+        .replace(/\0.*$/s, ''),
+    );
   }
   const items: Record<string, MatValue>[] = [];
   for (let i = 0; i < count; i++) {
@@ -246,7 +293,8 @@ async function parseSparse(
     const raw = tag.small ?? Buffer.from(await ctx.stream.read(tag.bytes));
     if (!tag.small) await ctx.stream.skip(pad8(tag.bytes) - tag.bytes);
     const values = smallNumbers(raw, tag.type, ctx.littleEndian, where(ctx, path));
-    if (values.length < n) throw new FormatError(`${where(ctx, path)}: sparse ${what} has ${values.length} values; expected ${n}`);
+    if (values.length < n)
+      throw new FormatError(`${where(ctx, path)}: sparse ${what} has ${values.length} values; expected ${n}`);
     return Int32Array.from(values.slice(0, Math.max(n, values.length)));
   };
   const ir = await intPart(0, 'ir');

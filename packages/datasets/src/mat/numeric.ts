@@ -72,10 +72,16 @@ export async function readNumeric(
   where: string,
 ): Promise<void> {
   const st = STORAGE[type];
-  if (!st) throw new FormatError(`${where}: numeric data stored as unknown type ${type}; expected an miINT*/miUINT*/miSINGLE/miDOUBLE element`);
+  if (!st)
+    throw new FormatError(
+      `${where}: numeric data stored as unknown type ${type}; expected an miINT*/miUINT*/miSINGLE/miDOUBLE element`,
+    );
   const count = bytes / st.size;
   if (!Number.isInteger(count) || count !== out.length) {
-    throw new FormatError(`${where}: ${bytes} data bytes hold ${bytes / st.size} values of ${st.size} bytes; expected ${out.length} (the product of the dimensions)`);
+    throw new FormatError(
+      `${where}: ${bytes} data bytes hold ${bytes / st.size} values of ${st.size} bytes; expected ` +
+        `${out.length} (the product of the dimensions)`,
+    );
   }
   const scratchBytes = Math.min(bytes, 1 << 20) + 8;
   const scratch = new ArrayBuffer(scratchBytes - (scratchBytes % 8));

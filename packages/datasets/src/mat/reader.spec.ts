@@ -16,7 +16,11 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-const errorOf = (p: Promise<unknown>): Promise<Error> => p.then(() => new Error('no error'), (e: unknown) => e as Error);
+const errorOf = (p: Promise<unknown>): Promise<Error> =>
+  p.then(
+    () => new Error('no error'),
+    (e: unknown) => e as Error,
+  );
 
 /** Compares our value with scipy's loadmat view (numbers, strings, cells, structs). */
 function expectSame(ours: MatValue, theirs: Dumped, label: string): void {
@@ -30,7 +34,8 @@ function expectSame(ours: MatValue, theirs: Dumped, label: string): void {
     if (ours.kind === 'char') expect(ours.rows, label).toEqual(theirs.str);
   } else if (theirs.struct) {
     expect(ours.kind, label).toBe('struct');
-    if (ours.kind === 'struct') for (const [k, v] of Object.entries(theirs.struct)) expectSame(ours.items[0][k], v, `${label}.${k}`);
+    if (ours.kind === 'struct')
+      for (const [k, v] of Object.entries(theirs.struct)) expectSame(ours.items[0][k], v, `${label}.${k}`);
   } else if (theirs.re) {
     if (ours.kind !== 'numeric') throw new Error(`${label}: not numeric`);
     expect(Array.from(ours.data), label).toEqual(theirs.re);
@@ -38,7 +43,8 @@ function expectSame(ours: MatValue, theirs: Dumped, label: string): void {
   } else if (theirs.data) {
     if (ours.kind === 'sparse') {
       const dense = new Array<number>(ours.dims[0] * ours.dims[1]).fill(0);
-      for (let c = 0; c < ours.dims[1]; c++) for (let k = ours.jc[c]; k < ours.jc[c + 1]; k++) dense[ours.ir[k] + ours.dims[0] * c] = ours.data[k];
+      for (let c = 0; c < ours.dims[1]; c++)
+        for (let k = ours.jc[c]; k < ours.jc[c + 1]; k++) dense[ours.ir[k] + ours.dims[0] * c] = ours.data[k];
       expect(dense, label).toEqual(theirs.data.map(Number));
       return;
     }
@@ -82,7 +88,14 @@ describe.each([true, false])('SciPy savemat files (compressed: %s)', (compress) 
 
   it('decodes doubles as Float32Array when asked, and skips unwanted variables', async () => {
     const file = path.join(dir, `f32-${compress}.mat`);
-    writeMat(file, { features: { random: { shape: [16, 9], seed: 1 } }, labels: { dtype: 'uint8', shape: [9, 1], data: [1, 1, 2, 2, 3, 3, 1, 2, 3] } }, compress);
+    writeMat(
+      file,
+      {
+        features: { random: { shape: [16, 9], seed: 1 } },
+        labels: { dtype: 'uint8', shape: [9, 1], data: [1, 1, 2, 2, 3, 3, 1, 2, 3] },
+      },
+      compress,
+    );
     const all = await readMat(file, { float32: true });
     const f = all.variables.get('features')!;
     expect(f.kind === 'numeric' && f.data).toBeInstanceOf(Float32Array);
@@ -119,32 +132,41 @@ describe('MATLAB-written files (shipped with SciPy)', () => {
   it('reads a MATLAB-written v7.3 (HDF5) file through h5wasm', async () => {
     const mat = await readMat(scipyTestData('testhdf5_7.4_GLNX86.mat'));
     const v = mat.variables.get('testdouble')!;
-    expect(v.kind === 'numeric' && [v.dims, Array.from(v.data)]).toEqual([[1, 9], Array.from({ length: 9 }, (_, i) => (i * Math.PI) / 4)]);
+    expect(v.kind === 'numeric' && [v.dims, Array.from(v.data)]).toEqual([
+      [1, 9],
+      Array.from({ length: 9 }, (_, i) => (i * Math.PI) / 4),
+    ]);
   });
 });
 
-describe('v7.3 (HDF5) files in MATLAB\'s layout, written by h5py', () => {
-  it('numeric (column-major, transposed in HDF5), uint16, cells of strings, structs; float32; variable filter', async () => {
-    const file = path.join(dir, 'v73.mat');
-    writeMat73(file, {
-      m: { dtype: 'float64', shape: [2, 3], data: [1, 2, 3, 4, 5, 6.5] },
-      u: { dtype: 'uint16', shape: [3, 1], data: [7, 8, 65535] },
-      names: { cellstr: ['antelope', 'grizzly+bear'] },
-      s: { struct: { x: { char: 'hi' } } },
-    });
-    const mat = await readMat(file);
-    expect(mat.header.version).toBe(0x0200);
-    const m = mat.variables.get('m')!;
-    expect(m.kind === 'numeric' && [m.dims, Array.from(m.data)]).toEqual([[2, 3], [1, 2, 3, 4, 5, 6.5]]);
-    const u = mat.variables.get('u')!;
-    expect(u.kind === 'numeric' && [u.class, Array.from(u.data)]).toEqual(['uint16', [7, 8, 65535]]);
-    expect(matStrings(mat, 'names')).toEqual(['antelope', 'grizzly+bear']);
-    const s = mat.variables.get('s')!;
-    expect(s.kind === 'struct' && s.items[0].x).toEqual({ kind: 'char', dims: [1, 2], rows: ['hi'] });
-    const only = await readMat(file, { variables: ['m'], float32: true });
-    expect([...only.variables.keys()]).toEqual(['m']);
-    expect((only.variables.get('m') as { data: unknown }).data).toBeInstanceOf(Float32Array);
-  });
+describe("v7.3 (HDF5) files in MATLAB's layout, written by h5py", () => {
+  it(
+    'numeric (column-major, transposed in HDF5), uint16, cells of strings, structs; float32; variable ' + 'filter',
+    async () => {
+      const file = path.join(dir, 'v73.mat');
+      writeMat73(file, {
+        m: { dtype: 'float64', shape: [2, 3], data: [1, 2, 3, 4, 5, 6.5] },
+        u: { dtype: 'uint16', shape: [3, 1], data: [7, 8, 65535] },
+        names: { cellstr: ['antelope', 'grizzly+bear'] },
+        s: { struct: { x: { char: 'hi' } } },
+      });
+      const mat = await readMat(file);
+      expect(mat.header.version).toBe(0x0200);
+      const m = mat.variables.get('m')!;
+      expect(m.kind === 'numeric' && [m.dims, Array.from(m.data)]).toEqual([
+        [2, 3],
+        [1, 2, 3, 4, 5, 6.5],
+      ]);
+      const u = mat.variables.get('u')!;
+      expect(u.kind === 'numeric' && [u.class, Array.from(u.data)]).toEqual(['uint16', [7, 8, 65535]]);
+      expect(matStrings(mat, 'names')).toEqual(['antelope', 'grizzly+bear']);
+      const s = mat.variables.get('s')!;
+      expect(s.kind === 'struct' && s.items[0].x).toEqual({ kind: 'char', dims: [1, 2], rows: ['hi'] });
+      const only = await readMat(file, { variables: ['m'], float32: true });
+      expect([...only.variables.keys()]).toEqual(['m']);
+      expect((only.variables.get('m') as { data: unknown }).data).toBeInstanceOf(Float32Array);
+    },
+  );
 
   it('a truncated v7.3 file is a FormatError naming it', async () => {
     const file = path.join(dir, 'v73.mat');
@@ -152,7 +174,11 @@ describe('v7.3 (HDF5) files in MATLAB\'s layout, written by h5py', () => {
     await writeFile(cut, (await readFile(file)).subarray(0, 700));
     const e = await errorOf(readMat(cut));
     expect(e).toBeInstanceOf(FormatError);
-    expect(e.message).toMatch(new RegExp(`^${cut}: MATLAB v7.3 MAT-file \\(HDF5\\) that HDF5 cannot (open|read) \\(.*\\); the file may be truncated`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^${cut}: MATLAB v7.3 MAT-file \\(HDF5\\) that HDF5 cannot (open|read) \\(.*\\); the file may be truncated`,
+      ),
+    );
   });
 });
 
@@ -160,7 +186,10 @@ describe('broken files: one-line FormatError naming the file (and variable, offs
   let good: string;
   beforeAll(async () => {
     good = path.join(dir, 'good.mat');
-    writeMat(good, { att: { random: { shape: [85, 50], seed: 2 } }, labels: { dtype: 'uint16', shape: [3, 1], data: [1, 2, 3] } });
+    writeMat(good, {
+      att: { random: { shape: [85, 50], seed: 2 } },
+      labels: { dtype: 'uint16', shape: [3, 1], data: [1, 2, 3] },
+    });
   });
 
   it('truncated in the middle of a compressed variable', async () => {
@@ -169,7 +198,12 @@ describe('broken files: one-line FormatError naming the file (and variable, offs
     await writeFile(file, bytes.subarray(0, 128 + 8 + 2000));
     const e = await errorOf(readMat(file));
     expect(e).toBeInstanceOf(FormatError);
-    expect(e.message).toMatch(/^.*truncated\.mat: variable 'att' \(element at offset 128\): truncated MAT-file: the element declares \d+ bytes but the file ends after 2000$/);
+    expect(e.message).toMatch(
+      new RegExp(
+        String.raw`^.*truncated\.mat: variable 'att' \(element at offset 128\): truncated MAT-file: the ` +
+          String.raw`element declares \d+ bytes but the file ends after 2000$`,
+      ),
+    );
     expect(e.message).not.toContain('\n');
   });
 
@@ -179,13 +213,20 @@ describe('broken files: one-line FormatError naming the file (and variable, offs
     const file = path.join(dir, 'truncated-plain.mat');
     await writeFile(file, (await readFile(plain)).subarray(0, 1000));
     const e = await errorOf(readMat(file));
-    expect(e.message).toMatch(/truncated-plain\.mat: variable 'att' \(element at offset 128\): truncated MAT-file: the element declares 34048 bytes but the file ends after 864$/);
+    expect(e.message).toMatch(
+      new RegExp(
+        String.raw`truncated-plain\.mat: variable 'att' \(element at offset 128\): truncated MAT-file: the ` +
+          String.raw`element declares 34048 bytes but the file ends after 864$`,
+      ),
+    );
   });
 
   it('shorter than the header', async () => {
     const file = path.join(dir, 'short.mat');
     await writeFile(file, (await readFile(good)).subarray(0, 100));
-    expect((await errorOf(readMat(file))).message).toBe(`${file}: truncated MAT-file (100 bytes, shorter than the 128-byte header); expected a MATLAB Level-5 MAT-file`);
+    expect((await errorOf(readMat(file))).message).toBe(
+      `${file}: truncated MAT-file (100 bytes, shorter than the 128-byte header); expected a MATLAB Level-5 MAT-file`,
+    );
   });
 
   it('corrupt zlib data', async () => {
@@ -195,10 +236,12 @@ describe('broken files: one-line FormatError naming the file (and variable, offs
     await writeFile(file, bytes);
     const e = await errorOf(readMat(file));
     expect(e).toBeInstanceOf(FormatError);
-    expect(e.message).toMatch(/corrupt\.mat: (variable 'att' )?\(element at offset 128\): corrupt compressed data \(zlib: .+\)$/);
+    expect(e.message).toMatch(
+      /corrupt\.mat: (variable 'att' )?\(element at offset 128\): corrupt compressed data \(zlib: .+\)$/,
+    );
   });
 
-  it('scipy\'s corrupted_zlib_data.mat', async () => {
+  it("scipy's corrupted_zlib_data.mat", async () => {
     const file = path.join(dir, 'corrupted_zlib_data.mat');
     await copyFile(scipyTestData('corrupted_zlib_data.mat'), file);
     const e = await errorOf(readMat(file));
@@ -209,8 +252,14 @@ describe('broken files: one-line FormatError naming the file (and variable, offs
   it('not a MAT-file, missing file, missing variable', async () => {
     const file = path.join(dir, 'text.mat');
     await writeFile(file, 'x'.repeat(200));
-    expect((await errorOf(readMat(file))).message).toBe(`${file}: not a MATLAB Level-5 MAT-file (header does not start with "MATLAB 5.0 MAT-file")`);
-    expect((await errorOf(readMat(path.join(dir, 'nope.mat')))).message).toBe(`${path.join(dir, 'nope.mat')}: file not found; expected a MATLAB Level-5 MAT-file`);
-    expect((await errorOf(readMat(good, { variables: ['features'] }))).message).toBe(`${good}: no variable 'features'; found none of them`);
+    expect((await errorOf(readMat(file))).message).toBe(
+      `${file}: not a MATLAB Level-5 MAT-file (header does not start with "MATLAB 5.0 MAT-file")`,
+    );
+    expect((await errorOf(readMat(path.join(dir, 'nope.mat')))).message).toBe(
+      `${path.join(dir, 'nope.mat')}: file not found; expected a MATLAB Level-5 MAT-file`,
+    );
+    expect((await errorOf(readMat(good, { variables: ['features'] }))).message).toBe(
+      `${good}: no variable 'features'; found none of them`,
+    );
   });
 });

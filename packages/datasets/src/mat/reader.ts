@@ -18,7 +18,11 @@ export async function readMat(file: string, options: ReadMatOptions = {}): Promi
     size = (await stat(file)).size;
   } catch (e) {
     const code = e instanceof Error && 'code' in e ? String(e.code) : '';
-    throw new FormatError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${String(e)})`}; expected a MATLAB Level-5 MAT-file`, { cause: e });
+    throw new FormatError(
+      `${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${String(e)})`}; expected a MATLAB ` +
+        `Level-5 MAT-file`,
+      { cause: e },
+    );
   }
   const fh = await open(file, 'r');
   try {
@@ -33,7 +37,10 @@ export async function readMat(file: string, options: ReadMatOptions = {}): Promi
     while (offset < size) {
       if (size - offset < 8) {
         if (isZero(await readAt(fh, offset, size - offset))) break;
-        throw new FormatError(`${file}: truncated MAT-file: ${size - offset} stray bytes at offset ${offset}; expected an 8-byte element tag`);
+        throw new FormatError(
+          `${file}: truncated MAT-file: ${size - offset} stray bytes at offset ${offset}; expected an 8-byte ` +
+            `element tag`,
+        );
       }
       const tagBytes = await readAt(fh, offset, 8);
       const type = header.littleEndian ? tagBytes.readUInt32LE(0) : tagBytes.readUInt32BE(0);
@@ -45,7 +52,8 @@ export async function readMat(file: string, options: ReadMatOptions = {}): Promi
         if (got.dims) dims.set(got.name, got.dims);
         else if (got.value) dims.set(got.name, got.value.dims);
         if (got.value !== undefined) {
-          if (variables.has(got.name)) throw new FormatError(`${file}: variable '${got.name}' appears twice (second at offset ${offset})`);
+          if (variables.has(got.name))
+            throw new FormatError(`${file}: variable '${got.name}' appears twice (second at offset ${offset})`);
           variables.set(got.name, got.value);
         }
       }
@@ -54,7 +62,10 @@ export async function readMat(file: string, options: ReadMatOptions = {}): Promi
     if (wanted) {
       const missing = [...wanted].filter((v) => !variables.has(v));
       if (missing.length > 0) {
-        throw new FormatError(`${file}: no variable ${missing.map((m) => `'${m}'`).join(', ')}; found ${[...variables.keys()].map((k) => `'${k}'`).join(', ') || 'none of them'}`);
+        throw new FormatError(
+          `${file}: no variable ${missing.map((m) => `'${m}'`).join(', ')}; found ` +
+            `${[...variables.keys()].map((k) => `'${k}'`).join(', ') || 'none of them'}`,
+        );
       }
     }
     return { file, header, variables, dims };
@@ -77,7 +88,13 @@ async function readVariable(
   const truncated = available < bytes;
   const compressed = type === MI.COMPRESSED;
   const stream = fileRegion(file, offset + 8, available, compressed);
-  const ctx: ParseContext = { file, littleEndian: header.littleEndian, float32: options.float32 ?? false, stream, offset };
+  const ctx: ParseContext = {
+    file,
+    littleEndian: header.littleEndian,
+    float32: options.float32 ?? false,
+    stream,
+    offset,
+  };
   const fail = (what: string, cause?: unknown): FormatError =>
     new FormatError(
       truncated
@@ -89,7 +106,8 @@ async function readVariable(
     let inner = bytes;
     if (compressed) {
       const tag = await readTag(ctx);
-      if (tag.type !== MI.MATRIX) throw new FormatError(`${where(ctx)}: compressed element holds type ${tag.type}; expected an miMATRIX (14)`);
+      if (tag.type !== MI.MATRIX)
+        throw new FormatError(`${where(ctx)}: compressed element holds type ${tag.type}; expected an miMATRIX (14)`);
       inner = tag.bytes;
     }
     const got = await parseMatrix(ctx, inner, '', wanted ? (n) => wanted.has(n) : undefined);
@@ -97,7 +115,8 @@ async function readVariable(
     if (compressed && got.value !== undefined) await stream.drain();
     return got;
   } catch (e) {
-    if (e instanceof EndOfData) throw fail(`data ends early at byte ${e.at} of the ${compressed ? 'inflated ' : ''}element`, e);
+    if (e instanceof EndOfData)
+      throw fail(`data ends early at byte ${e.at} of the ${compressed ? 'inflated ' : ''}element`, e);
     if (e instanceof NiwtError) throw truncated ? fail('', e) : e;
     const msg = e instanceof Error ? e.message : String(e);
     if (compressed) throw fail(`corrupt compressed data (zlib: ${msg})`, e);

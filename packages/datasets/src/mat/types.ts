@@ -41,7 +41,8 @@ export const MI = {
 } as const;
 
 /** Typed arrays numeric data decode into (int64/uint64 become Float64Array: exact up to 2^53). */
-export type NumericArray = Float64Array | Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+export type NumericArray =
+  Float64Array | Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
 export interface MatNumeric {
   readonly kind: 'numeric';

@@ -9,13 +9,17 @@ function describe(v: MatValue): string {
 /** The variable `name`, or a FormatError naming the file and the variables it has. */
 export function requireVar(mat: MatFile, name: string): MatValue {
   const v = mat.variables.get(name);
-  if (!v) throw new FormatError(`${mat.file}: no variable '${name}'; found ${[...mat.variables.keys()].map((k) => `'${k}'`).join(', ')}`);
+  if (!v)
+    throw new FormatError(
+      `${mat.file}: no variable '${name}'; found ${[...mat.variables.keys()].map((k) => `'${k}'`).join(', ')}`,
+    );
   return v;
 }
 
 export function requireNumeric(mat: MatFile, name: string): MatNumeric {
   const v = requireVar(mat, name);
-  if (v.kind !== 'numeric') throw new FormatError(`${mat.file}: variable '${name}' is ${describe(v)}; expected a numeric array`);
+  if (v.kind !== 'numeric')
+    throw new FormatError(`${mat.file}: variable '${name}' is ${describe(v)}; expected a numeric array`);
   return v;
 }
 
@@ -29,7 +33,8 @@ export type NumericArrayLike = MatNumeric['data'];
 /** A scalar numeric variable. */
 export function matNumber(mat: MatFile, name: string): number {
   const d = matNumbers(mat, name);
-  if (d.length !== 1) throw new FormatError(`${mat.file}: variable '${name}' has ${d.length} values; expected a scalar`);
+  if (d.length !== 1)
+    throw new FormatError(`${mat.file}: variable '${name}' has ${d.length} values; expected a scalar`);
   return d[0];
 }
 
@@ -41,7 +46,8 @@ export function matStrings(mat: MatFile, name: string): string[] {
     return v.items.map((item, i) => {
       if (item.kind === 'char') return item.rows.join('');
       // Some writers wrap each string in a 1×1 cell.
-      if (item.kind === 'cell' && item.items.length === 1 && item.items[0].kind === 'char') return item.items[0].rows.join('');
+      if (item.kind === 'cell' && item.items.length === 1 && item.items[0].kind === 'char')
+        return item.items[0].rows.join('');
       throw new FormatError(`${mat.file}: variable '${name}'{${i + 1}} is ${describe(item)}; expected a char row`);
     });
   }
@@ -54,7 +60,8 @@ export function matStrings(mat: MatFile, name: string): string[] {
  */
 export function matMatrixRows(mat: MatFile, name: string): Matrix {
   const v = requireNumeric(mat, name);
-  if (v.dims.length !== 2) throw new FormatError(`${mat.file}: variable '${name}' is ${describe(v)}; expected a 2-D matrix`);
+  if (v.dims.length !== 2)
+    throw new FormatError(`${mat.file}: variable '${name}' is ${describe(v)}; expected a 2-D matrix`);
   const [r, c] = v.dims;
   const data = v.data instanceof Float32Array ? v.data : Float32Array.from(v.data);
   return { rows: c, cols: r, data };

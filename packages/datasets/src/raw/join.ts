@@ -41,13 +41,17 @@ export async function joinXlsa17(
     const dirName = rel.split('/')[0];
     if (dirName !== parts.classDirOf(classIndex)) {
       throw new DatasetError(
-        `${meta.file}: image_files{${index + 1}} "${meta.imageFiles[index]}" is in folder "${dirName}" but labels(${index + 1}) is class ` +
+        `${meta.file}: image_files{${index + 1}} "${meta.imageFiles[index]}" is in folder "${dirName}" but ` +
+          `labels(${index + 1}) is class ` +
           `"${att.classNames[classIndex]}"; expected its images under ${parts.classDirOf(classIndex)}/`,
       );
     }
     return { index, classIndex, path: parts.resolve(rel) };
   });
-  const checked = await precheckImages(listed, info.split.split, att.classNames, { skip: options.skipBadImages, listedIn: `${meta.file} (image_files)` });
+  const checked = await precheckImages(listed, info.split.split, att.classNames, {
+    skip: options.skipBadImages,
+    listedIn: `${meta.file} (image_files)`,
+  });
   const { samples, split, original } = checked;
   const { resize } = options;
   return {
@@ -57,9 +61,12 @@ export async function joinXlsa17(
     samples,
     split,
     attributes: parts.attributes,
-    ...(options.features ? { features: featureSource(meta.file, meta.labels.length, meta.featureDim, (i) => original[i]) } : {}),
+    ...(options.features
+      ? { features: featureSource(meta.file, meta.labels.length, meta.featureDim, (i) => original[i]) }
+      : {}),
     ...(options.skipBadImages ? { skippedImages: checked.bad.length } : {}),
-    readImages: (indices: readonly number[], spec: ImageSpec, batchSize: number) => readImages(samples, indices, spec, batchSize, { resize }),
+    readImages: (indices: readonly number[], spec: ImageSpec, batchSize: number) =>
+      readImages(samples, indices, spec, batchSize, { resize }),
   };
 }
 

@@ -34,7 +34,10 @@ export function valueSupport(seen: readonly ShapeClass[]): number[] {
  */
 export function chooseClasses(seed: number, seenCount: number, unseenCount: number): ClassChoice {
   if (seenCount + unseenCount > COMBINATION_COUNT) {
-    throw new ConfigError(`shapes: ${seenCount} seen + ${unseenCount} unseen classes exceed the ${COMBINATION_COUNT} combinations of attribute values`);
+    throw new ConfigError(
+      `shapes: ${seenCount} seen + ${unseenCount} unseen classes exceed the ${COMBINATION_COUNT} ` +
+        `combinations of attribute values`,
+    );
   }
   const pool = new Rng(mixSeeds(seed, 1)).shuffle(allCombinations());
   const seen = pickBalanced(pool, seenCount);
@@ -87,6 +90,7 @@ export function assertUnseenCovered(seen: readonly ShapeClass[], unseen: readonl
   for (const c of unseen) {
     if (seenNames.has(c.name)) throw new Error(`shapes: unseen class ${c.name} is also seen`);
     const missing = c.attributes.filter((a) => support[a] < REQUIRED_SUPPORT).map((a) => ATTRIBUTE_NAMES[a]);
-    if (missing.length > 0) throw new Error(`shapes: unseen class ${c.name} uses values no seen class has: ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new Error(`shapes: unseen class ${c.name} uses values no seen class has: ${missing.join(', ')}`);
   }
 }

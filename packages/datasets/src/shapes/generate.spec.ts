@@ -11,7 +11,14 @@ import { valueSupport } from './class-choice.js';
 import { generateShapes, type ShapesManifest } from './generate.js';
 import { makeClass } from './vocabulary.js';
 
-const SMALL = { seed: 3, imageSize: 20, imagesPerClass: 5, seenClasses: 6, unseenClasses: 3, testFraction: 0.2 } as const;
+const SMALL = {
+  seed: 3,
+  imageSize: 20,
+  imagesPerClass: 5,
+  seenClasses: 6,
+  unseenClasses: 3,
+  testFraction: 0.2,
+} as const;
 
 describe('generateShapes', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -44,12 +51,26 @@ describe('generateShapes', () => {
     expect(ds.split.seen.map((i) => ds.classes[i].name).sort()).toEqual([...manifest.seen].sort());
     expect(ds.split.unseen.map((i) => ds.classes[i].name).sort()).toEqual([...manifest.unseen].sort());
     expect(ds.attributes?.names).toEqual([
-      'shape:circle', 'shape:square', 'shape:triangle', 'shape:cross', 'shape:star',
-      'colour:red', 'colour:green', 'colour:blue', 'colour:yellow',
-      'fill:solid', 'fill:stripes', 'fill:outline',
-      'size:small', 'size:large',
+      'shape:circle',
+      'shape:square',
+      'shape:triangle',
+      'shape:cross',
+      'shape:star',
+      'colour:red',
+      'colour:green',
+      'colour:blue',
+      'colour:yellow',
+      'fill:solid',
+      'fill:stripes',
+      'fill:outline',
+      'size:small',
+      'size:large',
     ]);
-    const [batch] = await ds.readImages([0, 1], { height: 20, width: 20, channels: 3 }, 2)[Symbol.asyncIterator]().next().then((r) => [r.value]);
+    const [batch] = await ds
+      .readImages([0, 1], { height: 20, width: 20, channels: 3 }, 2)
+      [Symbol.asyncIterator]()
+      .next()
+      .then((r) => [r.value]);
     expect(batch?.pixels).toHaveLength(2 * 20 * 20 * 3);
   });
 
@@ -86,7 +107,8 @@ describe('generateShapes', () => {
       return makeClass(shape, colour, fill, size);
     };
     const support = valueSupport(manifest.seen.map(parse));
-    for (const u of manifest.unseen.map(parse)) for (const a of u.attributes) expect(support[a]).toBeGreaterThanOrEqual(1);
+    for (const u of manifest.unseen.map(parse))
+      for (const a of u.attributes) expect(support[a]).toBeGreaterThanOrEqual(1);
   });
 
   it('reuses a complete folder of the same options without writing', async () => {
@@ -103,16 +125,19 @@ describe('generateShapes', () => {
     const dir = path.join(tmp.dir, 'a');
     const error = await generateShapes({ ...SMALL, imagesPerClass: 6 }, dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DatasetError);
-    const opts = (n: number) => `{"seed":3,"imageSize":20,"imagesPerClass":${n},"seenClasses":6,"unseenClasses":3,"testFraction":0.2}`;
+    const opts = (n: number) =>
+      `{"seed":3,"imageSize":20,"imagesPerClass":${n},"seenClasses":6,"unseenClasses":3,"testFraction":0.2}`;
     expect((error as Error).message).toBe(
-      `${dir}/shapes.json: generated with other options (version 1 ${opts(5)}); expected version 1 ${opts(6)} (delete the folder or choose another root)`,
+      `${dir}/shapes.json: generated with other options (version 1 ${opts(5)}); expected version 1 ` +
+        `${opts(6)} (delete the folder or choose another root)`,
     );
     const plain = path.join(tmp.dir, 'plain');
     await mkdir(plain);
     const error2 = await generateShapes(SMALL, plain).catch((e: unknown) => e);
     expect(error2).toBeInstanceOf(DatasetError);
     expect((error2 as Error).message).toBe(
-      `${plain}: exists but has no shapes.json; expected a folder written by the shapes generator (delete the folder or choose another root)`,
+      `${plain}: exists but has no shapes.json; expected a folder written by the shapes generator (delete ` +
+        `the folder or choose another root)`,
     );
   });
 

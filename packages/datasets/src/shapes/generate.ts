@@ -12,7 +12,13 @@ import { isNotFound } from '../folder/text-files.js';
 import { mixSeeds, hashString, Rng } from '@niwt/core';
 import { attributeRows, formatRows } from './attribute-matrix.js';
 import { chooseClasses } from './class-choice.js';
-import { contentOf, GENERATOR_VERSION, parseShapesOptions, type ShapesContent, type ShapesOptionsInput } from './options.js';
+import {
+  contentOf,
+  GENERATOR_VERSION,
+  parseShapesOptions,
+  type ShapesContent,
+  type ShapesOptionsInput,
+} from './options.js';
 import { renderImage } from './render.js';
 import { allCombinations, ATTRIBUTE_NAMES, type ShapeClass } from './vocabulary.js';
 
@@ -97,7 +103,9 @@ async function writeDataset(dir: string, manifest: ShapesManifest): Promise<void
     const rng = new Rng(mixSeeds(seed, 3, hashString(cls.name), i));
     const pixels = renderImage(cls, imageSize, rng);
     const file = path.join(dir, FILES.images, cls.name, `${cls.name}-${String(i).padStart(4, '0')}.png`);
-    await sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } }).png({ compressionLevel: 9 }).toFile(file);
+    await sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } })
+      .png({ compressionLevel: 9 })
+      .toFile(file);
   });
   await writeFile(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
 }
@@ -130,7 +138,10 @@ async function checkExisting(root: string, expected: ShapesManifest): Promise<vo
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (isNotFound(e)) {
-      throw new DatasetError(`${root}: exists but has no ${MANIFEST}; expected a folder written by the shapes generator (${remedy})`, { cause: e });
+      throw new DatasetError(
+        `${root}: exists but has no ${MANIFEST}; expected a folder written by the shapes generator (${remedy})`,
+        { cause: e },
+      );
     }
     throw e;
   }
@@ -138,14 +149,19 @@ async function checkExisting(root: string, expected: ShapesManifest): Promise<vo
   try {
     found = JSON.parse(text);
   } catch (e) {
-    throw new DatasetError(`${file}: not valid JSON; expected the shapes generator's manifest (${remedy})`, { cause: e });
+    throw new DatasetError(`${file}: not valid JSON; expected the shapes generator's manifest (${remedy})`, {
+      cause: e,
+    });
   }
   const want = JSON.stringify(expected);
   if (JSON.stringify(found) !== want) {
     const describe = (m: unknown): string =>
-      m !== null && typeof m === 'object' && 'options' in m ? `version ${String((m as { version?: unknown }).version)} ${JSON.stringify(m.options)}` : 'an unknown manifest';
+      m !== null && typeof m === 'object' && 'options' in m
+        ? `version ${String((m as { version?: unknown }).version)} ${JSON.stringify(m.options)}`
+        : 'an unknown manifest';
     throw new DatasetError(
-      `${file}: generated with other options (${describe(found)}); expected version ${expected.version} ${JSON.stringify(expected.options)} (${remedy})`,
+      `${file}: generated with other options (${describe(found)}); expected version ${expected.version} ` +
+        `${JSON.stringify(expected.options)} (${remedy})`,
     );
   }
 }

@@ -19,12 +19,41 @@ export const SHAPES_DEFAULTS = {
 
 export const ShapesOptions = z
   .strictObject({
-    seed: z.number().int().min(0).max(0xffffffff).default(SHAPES_DEFAULTS.seed).describe('generator seed (not the run seed)'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffffffff)
+      .default(SHAPES_DEFAULTS.seed)
+      .describe('generator seed (not the run seed)'),
     imageSize: z.number().int().min(16).max(256).default(SHAPES_DEFAULTS.imageSize).describe('image side in pixels'),
-    imagesPerClass: z.number().int().min(2).max(10_000).default(SHAPES_DEFAULTS.imagesPerClass).describe('images per class'),
-    seenClasses: z.number().int().min(2).max(COMBINATION_COUNT - 1).default(SHAPES_DEFAULTS.seenClasses).describe('number of seen classes'),
-    unseenClasses: z.number().int().min(1).max(COMBINATION_COUNT - 2).default(SHAPES_DEFAULTS.unseenClasses).describe('number of unseen classes'),
-    testFraction: z.number().gt(0).lt(1).default(SHAPES_DEFAULTS.testFraction).describe("share of each seen class's images held out as test_seen"),
+    imagesPerClass: z
+      .number()
+      .int()
+      .min(2)
+      .max(10_000)
+      .default(SHAPES_DEFAULTS.imagesPerClass)
+      .describe('images per class'),
+    seenClasses: z
+      .number()
+      .int()
+      .min(2)
+      .max(COMBINATION_COUNT - 1)
+      .default(SHAPES_DEFAULTS.seenClasses)
+      .describe('number of seen classes'),
+    unseenClasses: z
+      .number()
+      .int()
+      .min(1)
+      .max(COMBINATION_COUNT - 2)
+      .default(SHAPES_DEFAULTS.unseenClasses)
+      .describe('number of unseen classes'),
+    testFraction: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .default(SHAPES_DEFAULTS.testFraction)
+      .describe("share of each seen class's images held out as test_seen"),
     root: z.string().min(1).optional().describe('where to write the dataset (default: <cacheDir>/data/shapes-<hash>)'),
   })
   .superRefine((o, ctx) => {

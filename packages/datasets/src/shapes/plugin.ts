@@ -27,7 +27,8 @@ export class ShapesDataset implements DatasetAdapter {
     if (result.generated) {
       const { seenClasses, unseenClasses, imagesPerClass } = this.options;
       this.log?.info(
-        `shapes: generated ${seenClasses}+${unseenClasses} classes × ${imagesPerClass} images in ${result.seconds.toFixed(1)} s at ${result.root}`,
+        `shapes: generated ${seenClasses}+${unseenClasses} classes × ${imagesPerClass} images in ` +
+          `${result.seconds.toFixed(1)} s at ${result.root}`,
       );
     }
     // the images are a pure function of the generator and its options (not of the folder they were written to)

@@ -41,7 +41,8 @@ export function allCombinations(): ShapeClass[] {
   const out: ShapeClass[] = [];
   for (const shape of GROUPS[0].values)
     for (const colour of GROUPS[1].values)
-      for (const fill of GROUPS[2].values) for (const size of GROUPS[3].values) out.push(makeClass(shape, colour, fill, size));
+      for (const fill of GROUPS[2].values)
+        for (const size of GROUPS[3].values) out.push(makeClass(shape, colour, fill, size));
   return out;
 }
 

@@ -12,7 +12,12 @@ export interface ClassList {
 }
 
 /** Reads `dir/name` if it exists (undefined otherwise); every line must be a class of `classNames`. */
-export async function readClassList(dir: string, name: string, classNames: readonly string[], classSource: string): Promise<ClassList | undefined> {
+export async function readClassList(
+  dir: string,
+  name: string,
+  classNames: readonly string[],
+  classSource: string,
+): Promise<ClassList | undefined> {
   const file = path.join(dir, name);
   let text: string;
   try {
@@ -30,9 +35,15 @@ export async function readClassList(dir: string, name: string, classNames: reado
     const line = i + 1;
     if (n === '') throw new DatasetError(`${at(file, line)}: empty class name; expected one class name per line`);
     const k = index.get(n);
-    if (k === undefined) throw new DatasetError(`${at(file, line)}: "${n}" is not a class of ${classSource}; expected one of its ${classNames.length} names`);
+    if (k === undefined)
+      throw new DatasetError(
+        `${at(file, line)}: "${n}" is not a class of ${classSource}; expected one of its ${classNames.length} names`,
+      );
     const first = seen.get(n);
-    if (first !== undefined) throw new DatasetError(`${at(file, line)}: class "${n}" is listed twice (first at line ${first}); expected each class once`);
+    if (first !== undefined)
+      throw new DatasetError(
+        `${at(file, line)}: class "${n}" is listed twice (first at line ${first}); expected each class once`,
+      );
     seen.set(n, line);
     names.push(n);
     indices.push(k);

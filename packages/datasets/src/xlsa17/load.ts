@@ -34,39 +34,68 @@ export async function readXlsa17(root: string, options: Xlsa17Options = {}): Pro
   const att = await readAttSplits(dir);
   const meta = await readRes101Meta(path.join(dir, RES101), att.classNames.length);
   const pub = publishedFor(path.basename(dir));
-  if (pub && (options.checkSizes ?? true)) checkPublishedSizes(att, pub.key, pub.sizes, { file: meta.file, count: meta.labels.length });
+  if (pub && (options.checkSizes ?? true))
+    checkPublishedSizes(att, pub.key, pub.sizes, { file: meta.file, count: meta.labels.length });
   const split = buildXlsa17Split(att, meta.labels, meta.file);
   return { att, meta, split, ...(pub && (options.checkSizes ?? true) ? { published: pub.key } : {}) };
 }
 
 /** The attribute table the options ask for, with names from `attributeNames` or `a1…aE`. */
-export async function xlsa17Attributes(info: Xlsa17Info, options: Xlsa17Options, baseDir: string): Promise<AttributeTable> {
+export async function xlsa17Attributes(
+  info: Xlsa17Info,
+  options: Xlsa17Options,
+  baseDir: string,
+): Promise<AttributeTable> {
   const m: Matrix | undefined = options.attributes === 'att' ? info.att.att : (info.att.originalAtt ?? info.att.att);
-  const used = options.attributes === 'att' ? "'att'" : info.att.originalAtt ? "'original_att'" : "'att' (the file has no 'original_att')";
+  const used =
+    options.attributes === 'att'
+      ? "'att'"
+      : info.att.originalAtt
+        ? "'original_att'"
+        : "'att' (the file has no 'original_att')";
   const names = options.attributeNames
-    ? await readIndexedNames(path.resolve(baseDir, options.attributeNames), m.cols, 'attribute', `the ${m.cols} attributes of ${info.att.file}`)
+    ? await readIndexedNames(
+        path.resolve(baseDir, options.attributeNames),
+        m.cols,
+        'attribute',
+        `the ${m.cols} attributes of ${info.att.file}`,
+      )
     : Array.from({ length: m.cols }, (_, j) => `a${j + 1}`);
   return { names, matrix: m, source: `${info.att.file} ${used}` };
 }
 
 /** The warning when `attributes: original` finds no `original_att` and uses the unit-L2 `att`. */
 export function missingOriginalAtt(file: string): string {
-  return `${file}: no 'original_att' (0–100 attributes); using 'att' (unit-L2 columns) instead — set attributes: att to make this explicit`;
+  return (
+    `${file}: no 'original_att' (0–100 attributes); using 'att' (unit-L2 columns) instead — set attributes: ` +
+    `att to make this explicit`
+  );
 }
 
-export async function features(file: string, count: number, column?: (sample: number) => number): Promise<FeatureSource> {
+export async function features(
+  file: string,
+  count: number,
+  column?: (sample: number) => number,
+): Promise<FeatureSource> {
   const dim = file.endsWith('.npy') ? (await npyShape(file))[1] : undefined;
   if (dim !== undefined) return featureSource(file, count, dim, column);
   const meta = await readRes101Meta(file, Number.MAX_SAFE_INTEGER);
   return featureSource(file, count, meta.featureDim, column);
 }
 
-export async function loadXlsa17(root: string, options: Xlsa17Options = {}, baseDir = process.cwd()): Promise<Dataset & { readonly xlsa17: Xlsa17Info }> {
+export async function loadXlsa17(
+  root: string,
+  options: Xlsa17Options = {},
+  baseDir = process.cwd(),
+): Promise<Dataset & { readonly xlsa17: Xlsa17Info }> {
   const dir = path.resolve(root);
   const info = await readXlsa17(dir, options);
   const n = info.meta.labels.length;
   const featuresFile = options.features ? path.resolve(baseDir, options.features) : info.meta.file;
-  const feats = featuresFile === info.meta.file ? featureSource(featuresFile, n, info.meta.featureDim) : await features(featuresFile, n);
+  const feats =
+    featuresFile === info.meta.file
+      ? featureSource(featuresFile, n, info.meta.featureDim)
+      : await features(featuresFile, n);
   const samples = Array.from(info.meta.labels, (classIndex, index) => ({
     index,
     classIndex,

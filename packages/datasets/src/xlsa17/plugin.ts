@@ -9,11 +9,25 @@ import { loadXlsa17 } from './load.js';
 import { RES101 } from './res101.js';
 
 export const Xlsa17DatasetOptions = z.strictObject({
-  root: z.string().min(1).describe('xlsa17 dataset folder (att_splits.mat, res101.mat), relative to the working directory'),
-  features: z.string().min(1).optional().describe('features file instead of <root>/res101.mat: another res101-layout .mat or a .npy [images × dims]'),
+  root: z
+    .string()
+    .min(1)
+    .describe('xlsa17 dataset folder (att_splits.mat, res101.mat), relative to the working directory'),
+  features: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('features file instead of <root>/res101.mat: another res101-layout .mat or a .npy [images × dims]'),
   attributes: z.enum(['original', 'att']).default('original').describe('original_att (0–100) or att (unit-L2 columns)'),
-  attributeNames: z.string().min(1).optional().describe('file naming the attributes (AwA predicates.txt, CUB attributes.txt)'),
-  checkSizes: z.boolean().default(true).describe('check split sizes against the published table (folders named AWA1/AWA2/CUB/SUN/APY)'),
+  attributeNames: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('file naming the attributes (AwA predicates.txt, CUB attributes.txt)'),
+  checkSizes: z
+    .boolean()
+    .default(true)
+    .describe('check split sizes against the published table (folders named AWA1/AWA2/CUB/SUN/APY)'),
 });
 export type Xlsa17DatasetOptions = z.output<typeof Xlsa17DatasetOptions>;
 

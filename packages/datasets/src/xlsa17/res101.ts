@@ -24,7 +24,9 @@ export async function readRes101Meta(file: string, classCount: number): Promise<
   const raw = matNumbers(mat, 'labels');
   const imageFiles = matStrings(mat, 'image_files');
   if (raw.length !== imageFiles.length) {
-    throw new FormatError(`${file}: ${raw.length} labels but ${imageFiles.length} image_files; expected one label per image`);
+    throw new FormatError(
+      `${file}: ${raw.length} labels but ${imageFiles.length} image_files; expected one label per image`,
+    );
   }
   const labels = new Int32Array(raw.length);
   for (let i = 0; i < raw.length; i++) {
@@ -37,7 +39,9 @@ export async function readRes101Meta(file: string, classCount: number): Promise<
   const fd = mat.dims.get('features');
   if (!fd || fd.length !== 2 || fd[1] !== labels.length) {
     const found = fd ? `[${fd.join(', ')}]` : 'none';
-    throw new FormatError(`${file}: 'features' dimensions ${found}; expected [dims, ${labels.length}] (one column per image)`);
+    throw new FormatError(
+      `${file}: 'features' dimensions ${found}; expected [dims, ${labels.length}] (one column per image)`,
+    );
   }
   return { file, labels, imageFiles, featureDim: fd[0] };
 }
@@ -62,20 +66,33 @@ export function relativeImagePath(p: string): string {
  * loaded on first use and kept (float32: 2048 × 37,322 is 306 MB). `column(i)` maps a sample index
  * to its row in the file, so datasets that drop samples still read the right rows.
  */
-export function featureSource(file: string, count: number, dim: number, column: (sample: number) => number = (i) => i): FeatureSource {
+export function featureSource(
+  file: string,
+  count: number,
+  dim: number,
+  column: (sample: number) => number = (i) => i,
+): FeatureSource {
   let loaded: Promise<Matrix> | undefined;
   const load = (): Promise<Matrix> => {
     loaded ??= (async () => {
       let m: Matrix;
       if (file.endsWith('.npy')) {
         const arr = await readNpy(file);
-        if (arr.shape.length !== 2) throw new FormatError(`${file}: shape [${arr.shape.join(', ')}]; expected [images, dims]`);
-        m = matrix(arr.shape[0], arr.shape[1], arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data));
+        if (arr.shape.length !== 2)
+          throw new FormatError(`${file}: shape [${arr.shape.join(', ')}]; expected [images, dims]`);
+        m = matrix(
+          arr.shape[0],
+          arr.shape[1],
+          arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data),
+        );
       } else {
         m = matMatrixRows(await readMat(file, { variables: ['features'], float32: true }), 'features');
       }
       if (m.cols !== dim) throw new FormatError(`${file}: ${m.cols}-d features; expected ${dim}`);
-      if (m.rows !== count) throw new FormatError(`${file}: features for ${m.rows} images; expected ${count} (one per image of the dataset)`);
+      if (m.rows !== count)
+        throw new FormatError(
+          `${file}: features for ${m.rows} images; expected ${count} (one per image of the dataset)`,
+        );
       return m;
     })();
     return loaded;
@@ -99,7 +116,9 @@ export function featureSource(file: string, count: number, dim: number, column: 
 export async function npyShape(file: string): Promise<[number, number]> {
   const { open } = await import('node:fs/promises');
   const fh = await open(file, 'r').catch((e: unknown) => {
-    throw new FormatError(`${file}: cannot read (${String(e)}); expected a .npy feature matrix [images, dims]`, { cause: e });
+    throw new FormatError(`${file}: cannot read (${String(e)}); expected a .npy feature matrix [images, dims]`, {
+      cause: e,
+    });
   });
   try {
     const b = Buffer.alloc(512);

@@ -15,10 +15,18 @@ export interface Xlsa17Split {
 }
 
 /** Checks loc sizes against the published table; the error names the file, expected and found. */
-export function checkPublishedSizes(att: AttSplits, key: string, p: PublishedSplit, images?: { file: string; count: number }): void {
+export function checkPublishedSizes(
+  att: AttSplits,
+  key: string,
+  p: PublishedSplit,
+  images?: { file: string; count: number },
+): void {
   const expect = (what: string, found: number, expected: number | undefined, file = att.file): void => {
     if (expected !== undefined && found !== expected) {
-      throw new DatasetError(`${file}: ${what} has ${fmt(found)}; expected ${fmt(expected)} for xlsa17 ${key} (published proposed split; set checkSizes: false for a modified copy)`);
+      throw new DatasetError(
+        `${file}: ${what} has ${fmt(found)}; expected ${fmt(expected)} for xlsa17 ${key} (published proposed ` +
+          `split; set checkSizes: false for a modified copy)`,
+      );
     }
   };
   expect('allclasses_names', att.classNames.length, p.classes);
@@ -43,26 +51,45 @@ export function buildXlsa17Split(att: AttSplits, labels: Int32Array, labelsFile:
   const { locs } = att;
   for (const [name, loc] of Object.entries(locs)) {
     const bad = loc.findIndex((i) => i >= n);
-    if (bad >= 0) throw new FormatError(`${att.file}: ${name}(${bad + 1}) = ${loc[bad] + 1} is past the ${fmt(n)} images of ${labelsFile}`);
+    if (bad >= 0)
+      throw new FormatError(
+        `${att.file}: ${name}(${bad + 1}) = ${loc[bad] + 1} is past the ${fmt(n)} images of ${labelsFile}`,
+      );
   }
-  const sets = { trainval_loc: locs.trainval_loc, test_seen_loc: locs.test_seen_loc, test_unseen_loc: locs.test_unseen_loc };
+  const sets = {
+    trainval_loc: locs.trainval_loc,
+    test_seen_loc: locs.test_seen_loc,
+    test_unseen_loc: locs.test_unseen_loc,
+  };
   const owner = new Int8Array(n).fill(-1);
   Object.values(sets).forEach((loc, k) => {
     for (const i of loc) {
       if (owner[i] !== -1) {
-        throw new DatasetError(`${att.file}: image ${i + 1} is in both ${Object.keys(sets)[owner[i]]} and ${Object.keys(sets)[k]}; expected disjoint sets`);
+        throw new DatasetError(
+          `${att.file}: image ${i + 1} is in both ${Object.keys(sets)[owner[i]]} and ` +
+            `${Object.keys(sets)[k]}; expected disjoint sets`,
+        );
       }
       owner[i] = k;
     }
   });
-  const classesOf = (loc: Int32Array): number[] => [...new Set(Array.from(loc, (i) => labels[i]))].sort((a, b) => a - b);
+  const classesOf = (loc: Int32Array): number[] =>
+    [...new Set(Array.from(loc, (i) => labels[i]))].sort((a, b) => a - b);
   const seen = classesOf(locs.trainval_loc);
   const unseen = classesOf(locs.test_unseen_loc);
   const seenSet = new Set(seen);
   const both = unseen.find((c) => seenSet.has(c));
-  if (both !== undefined) throw new DatasetError(`${att.file}: class "${att.classNames[both]}" has images in trainval_loc and test_unseen_loc; expected unseen classes absent from trainval`);
+  if (both !== undefined)
+    throw new DatasetError(
+      `${att.file}: class "${att.classNames[both]}" has images in trainval_loc and test_unseen_loc; expected ` +
+        `unseen classes absent from trainval`,
+    );
   const stray = classesOf(locs.test_seen_loc).find((c) => !seenSet.has(c));
-  if (stray !== undefined) throw new DatasetError(`${att.file}: test_seen_loc has class "${att.classNames[stray]}", which has no trainval images; expected seen classes only`);
+  if (stray !== undefined)
+    throw new DatasetError(
+      `${att.file}: test_seen_loc has class "${att.classNames[stray]}", which has no trainval images; ` +
+        `expected seen classes only`,
+    );
   crossCheck(att.lists.trainval, seen, att.classNames, 'trainval_loc');
   crossCheck(att.lists.test, unseen, att.classNames, 'test_unseen_loc');
 
@@ -100,12 +127,24 @@ export function buildXlsa17Split(att: AttSplits, labels: Int32Array, labelsFile:
   };
 }
 
-function crossCheck(list: { file: string; indices: readonly number[] } | undefined, classes: readonly number[], names: readonly string[], loc: string): void {
+function crossCheck(
+  list: { file: string; indices: readonly number[] } | undefined,
+  classes: readonly number[],
+  names: readonly string[],
+  loc: string,
+): void {
   if (!list) return;
   const want = new Set(classes);
   const extra = list.indices.find((c) => !want.has(c));
-  if (extra !== undefined) throw new DatasetError(`${list.file}: class "${names[extra]}" has no images in ${loc} of att_splits.mat; expected the classes of ${loc}`);
+  if (extra !== undefined)
+    throw new DatasetError(
+      `${list.file}: class "${names[extra]}" has no images in ${loc} of att_splits.mat; expected the classes of ${loc}`,
+    );
   const got = new Set(list.indices);
   const missing = classes.find((c) => !got.has(c));
-  if (missing !== undefined) throw new DatasetError(`${list.file}: class "${names[missing]}" of ${loc} is not listed; expected all ${classes.length} classes of ${loc}`);
+  if (missing !== undefined)
+    throw new DatasetError(
+      `${list.file}: class "${names[missing]}" of ${loc} is not listed; expected all ${classes.length} ` +
+        `classes of ${loc}`,
+    );
 }

@@ -11,7 +11,11 @@ import { loadXlsa17, readXlsa17 } from './load.js';
 import { relativeImagePath } from './res101.js';
 
 const REAL = path.join(process.env.NIWT_SHARED_DIR ?? '../shared', 'data/xlsa17/AWA2');
-const errorOf = (p: Promise<unknown>): Promise<Error> => p.then(() => new Error('no error'), (e: unknown) => e as Error);
+const errorOf = (p: Promise<unknown>): Promise<Error> =>
+  p.then(
+    () => new Error('no error'),
+    (e: unknown) => e as Error,
+  );
 
 describe('the real xlsa17 AWA2 att_splits.mat', () => {
   it('loads: 85×50 attributes, 50 class names, 23,527 / 5,882 / 7,913 images', async () => {
@@ -44,7 +48,11 @@ describe('the real xlsa17 AWA2 att_splits.mat', () => {
     const { readMat } = await import('../mat/reader.js');
     const mat = await readMat(path.join(REAL, 'att_splits.mat'), { variables: ['trainval_loc'] });
     const v = mat.variables.get('trainval_loc')!;
-    expect(v.kind === 'numeric' && [v.class, v.data.constructor.name, v.dims]).toEqual(['double', 'Float64Array', [23527, 1]]);
+    expect(v.kind === 'numeric' && [v.class, v.data.constructor.name, v.dims]).toEqual([
+      'double',
+      'Float64Array',
+      [23527, 1],
+    ]);
   });
 
   it('quirk: train_loc ∪ val_loc overlaps test_seen_loc (4,031 + 1,851 = 5,882 images)', async () => {
@@ -80,24 +88,42 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     expect(ds.features?.dim).toBe(64);
     const rows = await ds.features!.read([0, 5]);
     expect([rows.rows, rows.cols]).toEqual([2, 64]);
-    expect(() => ds.readImages([0], { height: 8, width: 8, channels: 3 }, 1)).toThrow(/has precomputed features only, no images; expected backbone: \{ name: features \}/);
+    expect(() => ds.readImages([0], { height: 8, width: 8, channels: 3 }, 1)).toThrow(
+      /has precomputed features only, no images; expected backbone: \{ name: features \}/,
+    );
   });
 
-  it.each([true, false])('derives train/val from trainclasses1.txt/valclasses1.txt when the copy lacks train_loc/val_loc (compressed %s)', async (compress) => {
-    const f = await writeAwa2Fixture(path.join(base, `noloc-${compress}`), writeMat, { withTrainValLoc: false, compress });
-    const info = await readXlsa17(f.xlsa17.dir);
-    expect(info.split.validation).toBe('trainclasses1.txt/valclasses1.txt');
-    const { split } = info.split;
-    expect(new Set([...split.train!, ...split.val!])).toEqual(new Set(split.trainval));
-    const valClasses = new Set(split.val!.map((i) => info.meta.labels[i]));
-    expect([...valClasses].map((c) => info.att.classNames[c]).sort()).toEqual(['horse', 'persian+cat']);
-  });
+  it.each([true, false])(
+    'derives train/val from trainclasses1.txt/valclasses1.txt when the copy lacks train_loc/val_loc (compressed %s)',
+    async (compress) => {
+      const f = await writeAwa2Fixture(path.join(base, `noloc-${compress}`), writeMat, {
+        withTrainValLoc: false,
+        compress,
+      });
+      const info = await readXlsa17(f.xlsa17.dir);
+      expect(info.split.validation).toBe('trainclasses1.txt/valclasses1.txt');
+      const { split } = info.split;
+      expect(new Set([...split.train!, ...split.val!])).toEqual(new Set(split.trainval));
+      const valClasses = new Set(split.val!.map((i) => info.meta.labels[i]));
+      expect([...valClasses].map((c) => info.att.classNames[c]).sort()).toEqual(['horse', 'persian+cat']);
+    },
+  );
 
-  it('quirk: image_files are author-machine absolute paths with // ; joined by the part after JPEGImages/ or images/', () => {
-    expect(relativeImagePath('/BS/xian/work/data/Animals_with_Attributes2//JPEGImages/antelope/antelope_10001.jpg')).toBe('antelope/antelope_10001.jpg');
-    expect(relativeImagePath('/BS/Deep_Fragments/work/MSc/CUB_200_2011/CUB_200_2011/images/001.Black_footed_Albatross/B_0046_18.jpg')).toBe('001.Black_footed_Albatross/B_0046_18.jpg');
-    expect(relativeImagePath('C:\\data\\JPEGImages\\zebra\\zebra_11170.jpg')).toBe('zebra/zebra_11170.jpg');
-  });
+  it(
+    'quirk: image_files are author-machine absolute paths with // ; joined by the part after JPEGImages/ or ' +
+      'images/',
+    () => {
+      expect(
+        relativeImagePath('/BS/xian/work/data/Animals_with_Attributes2//JPEGImages/antelope/antelope_10001.jpg'),
+      ).toBe('antelope/antelope_10001.jpg');
+      expect(
+        relativeImagePath(
+          '/BS/Deep_Fragments/work/MSc/CUB_200_2011/CUB_200_2011/images/001.Black_footed_Albatross/B_0046_18.jpg',
+        ),
+      ).toBe('001.Black_footed_Albatross/B_0046_18.jpg');
+      expect(relativeImagePath('C:\\data\\JPEGImages\\zebra\\zebra_11170.jpg')).toBe('zebra/zebra_11170.jpg');
+    },
+  );
 
   it('checks sizes against the published table when the folder is named like a release (AWA2)', async () => {
     const dir = path.join(base, 'AWA2');
@@ -105,7 +131,10 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     for (const f of ['att_splits.mat', 'res101.mat']) await copyFile(path.join(fx.xlsa17.dir, f), path.join(dir, f));
     const e = await errorOf(readXlsa17(dir));
     expect(e).toBeInstanceOf(DatasetError);
-    expect(e.message).toBe(`${dir}/att_splits.mat: allclasses_names has 8; expected 50 for xlsa17 AWA2 (published proposed split; set checkSizes: false for a modified copy)`);
+    expect(e.message).toBe(
+      `${dir}/att_splits.mat: allclasses_names has 8; expected 50 for xlsa17 AWA2 (published proposed split; ` +
+        `set checkSizes: false for a modified copy)`,
+    );
     await expect(readXlsa17(dir, { checkSizes: false })).resolves.toBeDefined();
   });
 
@@ -115,7 +144,10 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     for (const f of ['att_splits.mat', 'res101.mat']) await copyFile(path.join(fx.xlsa17.dir, f), path.join(dir, f));
     await writeFile(path.join(dir, 'testclasses.txt'), 'killer+whale\nzebra\n');
     const e = await errorOf(readXlsa17(dir));
-    expect(e.message).toBe(`${dir}/testclasses.txt:2: "zebra" is not a class of att_splits.mat allclasses_names; expected one of its 8 names`);
+    expect(e.message).toBe(
+      `${dir}/testclasses.txt:2: "zebra" is not a class of att_splits.mat allclasses_names; expected one of ` +
+        `its 8 names`,
+    );
   });
 
   it('allclasses.txt in another order than allclasses_names is an error naming both', async () => {
@@ -124,7 +156,10 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     for (const f of ['att_splits.mat', 'res101.mat']) await copyFile(path.join(fx.xlsa17.dir, f), path.join(dir, f));
     await writeFile(path.join(dir, 'allclasses.txt'), 'grizzly+bear\nantelope\n');
     const e = await errorOf(readXlsa17(dir));
-    expect(e.message).toBe(`${dir}/allclasses.txt:1: "grizzly+bear" differs from allclasses_names(1) "antelope" in ${dir}/att_splits.mat; expected the same class order`);
+    expect(e.message).toBe(
+      `${dir}/allclasses.txt:1: "grizzly+bear" differs from allclasses_names(1) "antelope" in ` +
+        `${dir}/att_splits.mat; expected the same class order`,
+    );
   });
 
   it('a truncated att_splits.mat is a one-line FormatError naming the file', async () => {
@@ -135,7 +170,12 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     await writeFile(path.join(dir, 'att_splits.mat'), bytes.subarray(0, bytes.length - 40));
     const e = await errorOf(readXlsa17(dir));
     expect(e).toBeInstanceOf(FormatError);
-    expect(e.message).toMatch(new RegExp(`^${dir}/att_splits.mat: (variable '\\w+' )?\\(element at offset \\d+\\): truncated MAT-file: the element declares \\d+ bytes but the file ends after \\d+$`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^${dir}/att_splits.mat: (variable '\\w+' )?\\(element at offset \\d+\\): truncated MAT-file: the ` +
+          `element declares \\d+ bytes but the file ends after \\d+$`,
+      ),
+    );
   });
 
   it('a missing res101.mat names the file', async () => {
@@ -143,6 +183,8 @@ describe('xlsa17 fixtures (SciPy savemat)', () => {
     await mkdir(dir);
     await copyFile(path.join(fx.xlsa17.dir, 'att_splits.mat'), path.join(dir, 'att_splits.mat'));
     await rm(path.join(dir, 'res101.mat'), { force: true });
-    expect((await errorOf(readXlsa17(dir))).message).toBe(`${dir}/res101.mat: file not found; expected a MATLAB Level-5 MAT-file`);
+    expect((await errorOf(readXlsa17(dir))).message).toBe(
+      `${dir}/res101.mat: file not found; expected a MATLAB Level-5 MAT-file`,
+    );
   });
 });

@@ -31,6 +31,8 @@ describe('attributes encoder', () => {
   it('refuses a dataset without attributes', () => {
     const d = { ...ds([1, 2, 3, 4]), attributes: undefined } as Dataset;
     expect(() => encodeAttributes(d, attributesOptions.parse({}))).toThrow(DatasetError);
-    expect(() => encodeAttributes(d, attributesOptions.parse({}))).toThrow("/t: dataset 't' ships no class attributes; choose another knowledge encoder");
+    expect(() => encodeAttributes(d, attributesOptions.parse({}))).toThrow(
+      "/t: dataset 't' ships no class attributes; choose another knowledge encoder",
+    );
   });
 });

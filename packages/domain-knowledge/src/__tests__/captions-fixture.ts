@@ -59,8 +59,13 @@ export function writeCaptionFixture(root: string, classes: readonly FixtureClass
   classes.forEach((c, ci) => {
     if (c.textFolder) mkdirSync(path.join(root, 'text_c10', c.textFolder), { recursive: true });
     for (const [base, content] of Object.entries(c.images)) {
-      samples.push({ index: samples.length, classIndex: ci, path: path.join(root, 'images', c.imageFolder, `${base}.jpg`) });
-      if (content !== undefined && c.textFolder) writeFileSync(path.join(root, 'text_c10', c.textFolder, `${base}.txt`), content);
+      samples.push({
+        index: samples.length,
+        classIndex: ci,
+        path: path.join(root, 'images', c.imageFolder, `${base}.jpg`),
+      });
+      if (content !== undefined && c.textFolder)
+        writeFileSync(path.join(root, 'text_c10', c.textFolder, `${base}.txt`), content);
     }
   });
   // Reed's release also has per-class .t7 files next to the folders: they must be ignored

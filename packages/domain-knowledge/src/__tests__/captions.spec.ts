@@ -28,23 +28,43 @@ describe('CUB class-name spellings', () => {
   });
 
   it('gives one canonical key to every spelling of a class', () => {
-    for (const v of ['022.Chuck_will_Widow', '022.Chuck_wills_Widow', 'Chuck_will_Widow', 'chuck will widow']) expect(canonicalClassKey(v)).toBe('chuck_will_widow');
+    for (const v of ['022.Chuck_will_Widow', '022.Chuck_wills_Widow', 'Chuck_will_Widow', 'chuck will widow'])
+      expect(canonicalClassKey(v)).toBe('chuck_will_widow');
     expect(canonicalClassKey('124.Le_Contes_Sparrow')).toBe('le_conte_sparrow');
   });
 });
 
 describe('caption reading and tokenizing', () => {
   it('decodes leniently, turns \\uFFFD\\uFFFD into a space, skips empty lines, keeps the first N', () => {
-    const bytes = Buffer.concat([Buffer.from('a red\n\n  \nbird'), Buffer.from([0xc3, 0x28]), Buffer.from('x\r\nwing'), Buffer.from([0xff, 0xfe]), Buffer.from('s\nfour\nfive\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from('a red\n\n  \nbird'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('x\r\nwing'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('s\nfour\nfive\n'),
+    ]);
     const f = parseCaptions(bytes, 4);
     expect(f.captions).toEqual(['a red', 'bird\uFFFD(x', 'wing s', 'four']);
     expect(f.nonEmpty).toBe(5);
   });
 
   it('lowercases, splits on non-letters/digits, keeps apostrophes inside words', () => {
-    expect(tokenize("The bird's 2nd WING-tips; 'quoted' rock’s 10cm.", { lowercase: true })).toEqual(["the", "bird's", '2nd', 'wing', 'tips', 'quoted', "rock's", '10cm']);
+    expect(tokenize("The bird's 2nd WING-tips; 'quoted' rock’s 10cm.", { lowercase: true })).toEqual([
+      'the',
+      "bird's",
+      '2nd',
+      'wing',
+      'tips',
+      'quoted',
+      "rock's",
+      '10cm',
+    ]);
     expect(tokenize('Red Bird', { lowercase: false })).toEqual(['Red', 'Bird']);
-    expect(tokenize('The bird has a red crown', { lowercase: true, stopWords: stopWordSet(true) })).toEqual(['bird', 'red', 'crown']);
+    expect(tokenize('The bird has a red crown', { lowercase: true, stopWords: stopWordSet(true) })).toEqual([
+      'bird',
+      'red',
+      'crown',
+    ]);
     expect(tokenize('The bird has', { lowercase: false, stopWords: stopWordSet(['BIRD']) })).toEqual(['The', 'has']);
     expect(stopWordSet(false)).toBeUndefined();
   });
@@ -56,12 +76,19 @@ describe('captions encoder', () => {
   pyWrite(path.join(root, 'vectors.bin'), 'binary', VOCAB_WORDS, VOCAB_VECTORS);
   pyWrite(path.join(root, 'vectors.bin.gz'), 'binary', VOCAB_WORDS, VOCAB_VECTORS, ['--gzip']);
   pyWrite(path.join(root, 'vectors.txt'), 'text', VOCAB_WORDS, VOCAB_VECTORS);
-  const run = (cache: string): RunContext => ({ seed: 0, baseDir: root, cacheDir: path.join(root, cache), runDir: path.join(root, 'run') });
-  const opts = (o: Record<string, unknown> = {}) => captionsOptions.parse({ textRoot: 'text_c10', word2vec: 'vectors.bin', ...o });
+  const run = (cache: string): RunContext => ({
+    seed: 0,
+    baseDir: root,
+    cacheDir: path.join(root, cache),
+    runDir: path.join(root, 'run'),
+  });
+  const opts = (o: Record<string, unknown> = {}) =>
+    captionsOptions.parse({ textRoot: 'text_c10', word2vec: 'vectors.bin', ...o });
 
-  // Hand-computed (vectors in fixtures.ts VOCAB; "is", "the", "a", "zzz", "qqq" are out of vocabulary; "blue" → "Blue" by the lowercase fallback):
-  // class 0: image 1 = mean(mean(this,bird,red), mean(small,wings)) = mean([1/3,2/3,1/3], [1.25,1.25,1.25])
-  //          image 2 = mean(mean(bird,has,Blue), 9 × bird) = mean([1/3,0,1], 9 × [1,0,0]) = [(1/3+9)/10, 0, 0.1] (captions 11–12 dropped)
+  // Hand-computed (vectors in fixtures.ts VOCAB; "is", "the", "a", "zzz", "qqq" are out of vocabulary; "blue" → "Blue"
+  // by the lowercase fallback): class 0: image 1 = mean(mean(this,bird,red), mean(small,wings)) = mean([1/3,2/3,1/3],
+  // [1.25,1.25,1.25]) image 2 = mean(mean(bird,has,Blue), 9 × bird) = mean([1/3,0,1], 9 × [1,0,0]) = [(1/3+9)/10, 0,
+  // 0.1] (captions 11–12 dropped)
   const img01 = [(1 / 3 + 1.25) / 2, (2 / 3 + 1.25) / 2, (1 / 3 + 1.25) / 2];
   const img02 = [(1 / 3 + 9) / 10, 0, 0.1];
   const EXPECTED = [
@@ -94,15 +121,20 @@ describe('captions encoder', () => {
       ['139.Scarlet_Tanager', 1, 1],
       ['123.Henslow_Sparrow', 2, 2],
     ]);
-    expect(e.description).toBe('captions from text_c10 via vectors.bin (3-d): 6 images, 17 captions; OOV 18.5% of tokens, 38.5% of types');
+    expect(e.description).toBe(
+      'captions from text_c10 via vectors.bin (3-d): 6 images, 17 captions; OOV 18.5% of tokens, 38.5% of types',
+    );
     expect(log.warnings).toEqual([
       expect.stringMatching(/^captions: 5 of 6 caption files have fewer than 10 captions \(first: .*\.txt has [12]\)$/),
-      `captions: 1 images have no caption file and are skipped (first: ${path.join(root, 'text_c10/067.Anna_Hummingbird/Anna_Hummingbird_0002_2.txt')})`,
+      `captions: 1 images have no caption file and are skipped (first: ` +
+        `${path.join(root, 'text_c10/067.Anna_Hummingbird/Anna_Hummingbird_0002_2.txt')})`,
     ]);
   });
 
   it('gives the same vectors from .bin.gz and text word2vec files', async () => {
-    expectMatrix(await encodeCaptions(dataset, opts({ word2vec: 'vectors.bin.gz' }), run('cache-gz'), recordingLogger()));
+    expectMatrix(
+      await encodeCaptions(dataset, opts({ word2vec: 'vectors.bin.gz' }), run('cache-gz'), recordingLogger()),
+    );
     expectMatrix(await encodeCaptions(dataset, opts({ word2vec: 'vectors.txt' }), run('cache-txt'), recordingLogger()));
   });
 
@@ -122,7 +154,9 @@ describe('captions encoder', () => {
     expect(second.description).toBe(first.description.replace('vectors.bin', 'cached.bin'));
     expect(readFileSync(path.join(second.stats.cacheDir, 'stats.json'), 'utf8')).toContain('"tokenOovRate"');
     // another option, or a changed word2vec file, misses the cache
-    await expect(encodeCaptions(dataset, opts({ word2vec: 'cached.bin', maxCaptions: 9 }), run('cache-b'), recordingLogger())).rejects.toThrow(/cached\.bin: wrong header/);
+    await expect(
+      encodeCaptions(dataset, opts({ word2vec: 'cached.bin', maxCaptions: 9 }), run('cache-b'), recordingLogger()),
+    ).rejects.toThrow(/cached\.bin: wrong header/);
   });
 
   it('options are strict, with documented defaults', () => {
@@ -145,37 +179,77 @@ describe('captions encoder', () => {
       const ds = writeCaptionFixture(dir, classes);
       pyWrite(path.join(dir, 'v.bin'), 'binary', VOCAB_WORDS, VOCAB_VECTORS);
       const r: RunContext = { seed: 0, baseDir: dir, cacheDir: path.join(dir, 'cache'), runDir: dir };
-      return { dir, go: () => encodeCaptions(ds, captionsOptions.parse({ textRoot: 'text_c10', word2vec: 'v.bin' }), r, recordingLogger()) };
+      return {
+        dir,
+        go: () =>
+          encodeCaptions(ds, captionsOptions.parse({ textRoot: 'text_c10', word2vec: 'v.bin' }), r, recordingLogger()),
+      };
     };
 
     it('no caption folder', async () => {
-      const { dir, go } = bad('nofolder', [FIXTURE[3], { name: 'Cardinal', imageFolder: '017.Cardinal', images: { c: undefined } }]);
+      const { dir, go } = bad('nofolder', [
+        FIXTURE[3],
+        { name: 'Cardinal', imageFolder: '017.Cardinal', images: { c: undefined } },
+      ]);
       await expect(go()).rejects.toThrow(DatasetError);
-      await expect(go()).rejects.toThrow(`${path.join(dir, 'text_c10')}: no caption folder for class "Cardinal" (image folder "017.Cardinal"); tried 017.Cardinal, any folder named like "cardinal"`);
+      await expect(go()).rejects.toThrow(
+        `${path.join(dir, 'text_c10')}: no caption folder for class "Cardinal" (image folder ` +
+          `"017.Cardinal"); tried 017.Cardinal, any folder named like "cardinal"`,
+      );
     });
 
     it('a folder without caption files', async () => {
-      const { dir, go } = bad('nofiles', [FIXTURE[3], { name: 'Cardinal', imageFolder: 'Cardinal', textFolder: '017.Cardinal', images: { c1: undefined, c2: undefined } }]);
-      await expect(go()).rejects.toThrow(`${path.join(dir, 'text_c10/017.Cardinal')}: class "Cardinal" has no captions: none of its 2 images has a caption file (e.g. c1.txt)`);
+      const { dir, go } = bad('nofiles', [
+        FIXTURE[3],
+        {
+          name: 'Cardinal',
+          imageFolder: 'Cardinal',
+          textFolder: '017.Cardinal',
+          images: { c1: undefined, c2: undefined },
+        },
+      ]);
+      await expect(go()).rejects.toThrow(
+        `${path.join(dir, 'text_c10/017.Cardinal')}: class "Cardinal" has no captions: none of its 2 images ` +
+          `has a caption file (e.g. c1.txt)`,
+      );
     });
 
     it('only empty caption files', async () => {
-      const { dir, go } = bad('empty', [FIXTURE[3], { name: 'Cardinal', imageFolder: 'Cardinal', textFolder: 'Cardinal', images: { c1: '\n\n' } }]);
-      await expect(go()).rejects.toThrow(`${path.join(dir, 'text_c10/Cardinal')}: class "Cardinal" has no captions: its 1 caption files hold no non-empty line`);
+      const { dir, go } = bad('empty', [
+        FIXTURE[3],
+        { name: 'Cardinal', imageFolder: 'Cardinal', textFolder: 'Cardinal', images: { c1: '\n\n' } },
+      ]);
+      await expect(go()).rejects.toThrow(
+        `${path.join(dir, 'text_c10/Cardinal')}: class "Cardinal" has no captions: its 1 caption files hold ` +
+          `no non-empty line`,
+      );
     });
 
     it('no in-vocabulary word', async () => {
-      const { dir, go } = bad('oov', [FIXTURE[3], { name: 'Cardinal', imageFolder: 'Cardinal', textFolder: 'Cardinal', images: { c1: 'zzz qqq\n', c2: 'the\n' } }]);
+      const { dir, go } = bad('oov', [
+        FIXTURE[3],
+        { name: 'Cardinal', imageFolder: 'Cardinal', textFolder: 'Cardinal', images: { c1: 'zzz qqq\n', c2: 'the\n' } },
+      ]);
       await expect(go()).rejects.toThrow(
-        `${path.join(dir, 'text_c10/Cardinal')}: class "Cardinal" has no in-vocabulary words: all 3 tokens of its 2 captions are missing from ${path.join(dir, 'v.bin')}`,
+        `${path.join(dir, 'text_c10/Cardinal')}: class "Cardinal" has no in-vocabulary words: all 3 tokens ` +
+          `of its 2 captions are missing from ${path.join(dir, 'v.bin')}`,
       );
     });
 
     it('a missing text root or word2vec file', async () => {
       const { dir, go } = bad('root', [FIXTURE[3]]);
       const r: RunContext = { seed: 0, baseDir: dir, cacheDir: path.join(dir, 'cache'), runDir: dir };
-      await expect(encodeCaptions(writeCaptionFixture(dir, [FIXTURE[3]]), opts({ textRoot: 'nope', word2vec: 'v.bin' }), r, recordingLogger())).rejects.toThrow(`${path.join(dir, 'nope')}: caption folder not found`);
-      await expect(encodeCaptions(writeCaptionFixture(dir, [FIXTURE[3]]), opts({ word2vec: 'nope.bin' }), r, recordingLogger())).rejects.toThrow(`${path.join(dir, 'nope.bin')}: word2vec file not found`);
+      await expect(
+        encodeCaptions(
+          writeCaptionFixture(dir, [FIXTURE[3]]),
+          opts({ textRoot: 'nope', word2vec: 'v.bin' }),
+          r,
+          recordingLogger(),
+        ),
+      ).rejects.toThrow(`${path.join(dir, 'nope')}: caption folder not found`);
+      await expect(
+        encodeCaptions(writeCaptionFixture(dir, [FIXTURE[3]]), opts({ word2vec: 'nope.bin' }), r, recordingLogger()),
+      ).rejects.toThrow(`${path.join(dir, 'nope.bin')}: word2vec file not found`);
       expect(go).toBeTypeOf('function');
     });
   });
@@ -187,7 +261,9 @@ describe('captions encoder', () => {
     container.bind(TOKENS.logger).toConstantValue(log);
     container.bind(TOKENS.runContext).toConstantValue(run('cache-di'));
     const registry = new PluginRegistry(container);
-    const spec = container.getAll<PluginSpec>(TOKENS.pluginSpec).find((s) => s.group === 'knowledge' && s.name === 'captions')!;
+    const spec = container
+      .getAll<PluginSpec>(TOKENS.pluginSpec)
+      .find((s) => s.group === 'knowledge' && s.name === 'captions')!;
     expect(spec.impl).toBe(CaptionsEncoder);
     const enc = registry.create(spec, opts()) as CaptionsEncoder;
     expectMatrix(await enc.encode(dataset));

@@ -13,7 +13,13 @@ export function tempDir(prefix: string): string {
 }
 
 /** Writes a word2vec file with `scripts/word2vec-write.py` (Python `struct`, independent of our writer). */
-export function pyWrite(out: string, format: 'binary' | 'text', words: readonly string[], vectors: readonly (readonly number[])[], flags: string[] = []): string {
+export function pyWrite(
+  out: string,
+  format: 'binary' | 'text',
+  words: readonly string[],
+  vectors: readonly (readonly number[])[],
+  flags: string[] = [],
+): string {
   execFileSync('python3', [PY_WRITER, out, format, ...flags], { input: JSON.stringify({ words, vectors }) });
   return out;
 }

@@ -42,7 +42,10 @@ describe('streaming word2vec reader', () => {
     });
     const growthMB = (peak - base) / 2 ** 20;
     const mbs = size / 2 ** 20 / r.seconds;
-    console.log(`word2vec stream: ${(size / 2 ** 20).toFixed(0)} MiB in ${r.seconds.toFixed(2)} s = ${mbs.toFixed(0)} MiB/s, peak RSS growth ${growthMB.toFixed(1)} MiB, ${r.vectors.size} words kept`);
+    console.log(
+      `word2vec stream: ${(size / 2 ** 20).toFixed(0)} MiB in ${r.seconds.toFixed(2)} s = ${mbs.toFixed(0)} ` +
+        `MiB/s, peak RSS growth ${growthMB.toFixed(1)} MiB, ${r.vectors.size} words kept`,
+    );
     expect(r.vectors.size).toBe(50);
     expect(r.wordsScanned).toBe(VOCAB);
     expect(r.bytesRead).toBe(size);

@@ -38,7 +38,14 @@ export function averageCaptions(
   vectorOf: readonly (Float32Array | undefined)[],
   dim: number,
 ): AverageResult {
-  const perClass: ClassCounts[] = Array.from({ length: numClasses }, () => ({ images: 0, imagesUsed: 0, captions: 0, captionsUsed: 0, tokens: 0, oovTokens: 0 }));
+  const perClass: ClassCounts[] = Array.from({ length: numClasses }, () => ({
+    images: 0,
+    imagesUsed: 0,
+    captions: 0,
+    captionsUsed: 0,
+    tokens: 0,
+    oovTokens: 0,
+  }));
   const classSum = new Float64Array(numClasses * dim);
   const imageSum = new Float64Array(dim);
   const captionSum = new Float64Array(dim);

@@ -26,7 +26,9 @@ export const CUB_TO_REED: Readonly<Record<string, string>> = {
   Bewick_Wren: 'Bewicks_Wren',
 };
 
-const REED_TO_CUB: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(CUB_TO_REED).map(([c, r]) => [r, c]));
+const REED_TO_CUB: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(CUB_TO_REED).map(([c, r]) => [r, c]),
+);
 
 /** Splits `"009.Brewer_Blackbird"` into `{ prefix: "009.", name: "Brewer_Blackbird" }`. */
 export function splitCubPrefix(folder: string): { prefix: string; name: string } {

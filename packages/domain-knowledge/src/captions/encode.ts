@@ -6,7 +6,18 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetError, StageCache, hashOf, matrix, readNpy, writeNpy, type ClassEmbedding, type Dataset, type Logger, type RunContext } from '@niwt/core';
+import {
+  DatasetError,
+  StageCache,
+  hashOf,
+  matrix,
+  readNpy,
+  writeNpy,
+  type ClassEmbedding,
+  type Dataset,
+  type Logger,
+  type RunContext,
+} from '@niwt/core';
 import { readWord2Vec } from '../word2vec/index.js';
 import { averageCaptions, type TokenizedImage } from './average.js';
 import { indexTextRoot, locateCaptions, mapLimit, type ClassCaptionRefs } from './locate.js';
@@ -69,7 +80,8 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 function describe(opts: CaptionsOptions, s: Omit<CaptionsStats, 'cached' | 'cacheDir'>): string {
   return (
-    `captions from ${opts.textRoot} via ${path.basename(s.word2vec)} (${s.dim}-d): ${s.images - s.imagesWithoutFile} images, ${s.captions} captions; ` +
+    `captions from ${opts.textRoot} via ${path.basename(s.word2vec)} (${s.dim}-d): ` +
+    `${s.images - s.imagesWithoutFile} images, ${s.captions} captions; ` +
     `OOV ${pct(s.tokenOovRate)} of tokens, ${pct(s.typeOovRate)} of types`
   );
 }
@@ -111,11 +123,17 @@ async function readAllCaptions(
     return {
       classIndex: ref.classIndex,
       file: ref.file,
-      captions: f.captions.map((c) => Int32Array.from(tokenize(c, { lowercase: opts.lowercase, stopWords: stop }), intern)),
+      captions: f.captions.map((c) =>
+        Int32Array.from(tokenize(c, { lowercase: opts.lowercase, stopWords: stop }), intern),
+      ),
     };
   });
   progress.done();
-  if (shortFiles > 0) log.warn(`captions: ${shortFiles} of ${all.length} caption files have fewer than ${opts.maxCaptions} captions (first: ${firstShort})`);
+  if (shortFiles > 0)
+    log.warn(
+      `captions: ${shortFiles} of ${all.length} caption files have fewer than ${opts.maxCaptions} captions ` +
+        `(first: ${firstShort})`,
+    );
   if (missing > 0) {
     const first = refs.flatMap((r) => r.images).find((i) => i.size === undefined);
     log.warn(`captions: ${missing} images have no caption file and are skipped (first: ${first?.file})`);
@@ -150,16 +168,20 @@ async function compute(
     const c = avg.perClass[r.classIndex];
     const dir = path.join(textRoot, r.textFolder);
     if (c.captions === 0) {
-      throw new DatasetError(`${dir}: class "${r.className}" has no captions: its ${c.images} caption files hold no non-empty line`);
+      throw new DatasetError(
+        `${dir}: class "${r.className}" has no captions: its ${c.images} caption files hold no non-empty line`,
+      );
     }
     if (c.imagesUsed === 0) {
       throw new DatasetError(
-        `${dir}: class "${r.className}" has no in-vocabulary words: all ${c.tokens} tokens of its ${c.captions} captions are missing from ${w2vFile}`,
+        `${dir}: class "${r.className}" has no in-vocabulary words: all ${c.tokens} tokens of its ` +
+          `${c.captions} captions are missing from ${w2vFile}`,
       );
     }
   }
   const imagesWithoutWords = avg.perClass.reduce((n, c) => n + c.images - c.imagesUsed, 0);
-  if (imagesWithoutWords > 0) log.warn(`captions: ${imagesWithoutWords} images have no caption with an in-vocabulary word and are skipped`);
+  if (imagesWithoutWords > 0)
+    log.warn(`captions: ${imagesWithoutWords} images have no caption with an in-vocabulary word and are skipped`);
   const stats = {
     textRoot,
     word2vec: w2vFile,
@@ -182,21 +204,38 @@ async function compute(
     word2vecBytesRead: w2v.bytesRead,
     perClass: refs.map((r) => {
       const c = avg.perClass[r.classIndex];
-      return { name: r.className, imageFolder: r.imageFolder, textFolder: r.textFolder, images: c.images, imagesUsed: c.imagesUsed, captions: c.captions, tokens: c.tokens, oovTokens: c.oovTokens };
+      return {
+        name: r.className,
+        imageFolder: r.imageFolder,
+        textFolder: r.textFolder,
+        images: c.images,
+        imagesUsed: c.imagesUsed,
+        captions: c.captions,
+        tokens: c.tokens,
+        oovTokens: c.oovTokens,
+      };
     }),
   };
   return { data: avg.data, stats };
 }
 
 /** Encodes a dataset's classes from their images' captions (see the module comment). */
-export async function encodeCaptions(dataset: Dataset, opts: CaptionsOptions, run: Pick<RunContext, 'baseDir' | 'cacheDir'>, log: Logger): Promise<CaptionsEmbedding> {
+export async function encodeCaptions(
+  dataset: Dataset,
+  opts: CaptionsOptions,
+  run: Pick<RunContext, 'baseDir' | 'cacheDir'>,
+  log: Logger,
+): Promise<CaptionsEmbedding> {
   const textRoot = path.resolve(run.baseDir, opts.textRoot);
   const w2vFile = path.resolve(run.baseDir, opts.word2vec);
   let w2vStat;
   try {
     w2vStat = await fs.stat(w2vFile);
   } catch {
-    throw new DatasetError(`${w2vFile}: word2vec file not found; expected a word2vec .bin, .bin.gz or text file (option word2vec, relative to ${run.baseDir})`);
+    throw new DatasetError(
+      `${w2vFile}: word2vec file not found; expected a word2vec .bin, .bin.gz or text file (option word2vec, ` +
+        `relative to ${run.baseDir})`,
+    );
   }
   const refs = await locateCaptions(dataset, await indexTextRoot(textRoot));
   const key = hashOf({
@@ -204,7 +243,9 @@ export async function encodeCaptions(dataset: Dataset, opts: CaptionsOptions, ru
     options: { ...opts, textRoot, word2vec: w2vFile },
     word2vec: { size: w2vStat.size, mtimeMs: w2vStat.mtimeMs },
     classes: dataset.classes.map((c) => c.name),
-    captions: refs.flatMap((r) => r.images.map((i) => [i.classIndex, path.relative(textRoot, i.file), i.size ?? null, i.mtimeMs ?? null])),
+    captions: refs.flatMap((r) =>
+      r.images.map((i) => [i.classIndex, path.relative(textRoot, i.file), i.size ?? null, i.mtimeMs ?? null]),
+    ),
   });
   const cache = new StageCache(run.cacheDir);
   let fresh: Omit<CaptionsStats, 'cached' | 'cacheDir'> | undefined;
@@ -214,7 +255,9 @@ export async function encodeCaptions(dataset: Dataset, opts: CaptionsOptions, ru
     await writeNpy(path.join(tmp, 'class-embedding.npy'), data, [dataset.classes.length, stats.dim]);
     await fs.writeFile(path.join(tmp, 'stats.json'), `${JSON.stringify(stats, null, 1)}\n`);
   });
-  const stats: Omit<CaptionsStats, 'cached' | 'cacheDir'> = fresh ?? (JSON.parse(await fs.readFile(path.join(dir, 'stats.json'), 'utf8')) as Omit<CaptionsStats, 'cached' | 'cacheDir'>);
+  const stats: Omit<CaptionsStats, 'cached' | 'cacheDir'> =
+    fresh ??
+    (JSON.parse(await fs.readFile(path.join(dir, 'stats.json'), 'utf8')) as Omit<CaptionsStats, 'cached' | 'cacheDir'>);
   const npy = await readNpy(path.join(dir, 'class-embedding.npy'));
   const data = npy.data instanceof Float32Array ? npy.data : Float32Array.from(npy.data as ArrayLike<number>);
   if (hit) log.info(`captions: class embedding from cache ${dir}`);

@@ -12,4 +12,11 @@ export { averageCaptions, type TokenizedImage, type AverageResult, type ClassCou
 export { tokenize, stopWordSet, ENGLISH_STOP_WORDS, type TokenizeOptions } from './tokenize.js';
 export { parseCaptions, readCaptionFile, type CaptionFile } from './read-captions.js';
 export { CUB_TO_REED, alternateCubSpelling, canonicalClassKey, splitCubPrefix } from './cub-names.js';
-export { indexTextRoot, resolveTextFolder, locateCaptions, type TextRootIndex, type ClassCaptionRefs, type ImageCaptionRef } from './locate.js';
+export {
+  indexTextRoot,
+  resolveTextFolder,
+  locateCaptions,
+  type TextRootIndex,
+  type ClassCaptionRefs,
+  type ImageCaptionRef,
+} from './locate.js';

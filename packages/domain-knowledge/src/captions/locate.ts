@@ -20,7 +20,9 @@ export async function indexTextRoot(root: string): Promise<TextRootIndex> {
   try {
     entries = await fs.readdir(root, { withFileTypes: true });
   } catch {
-    throw new DatasetError(`${root}: caption folder not found; expected Reed et al.'s text_c10 layout <textRoot>/<class>/<image>.txt`);
+    throw new DatasetError(
+      `${root}: caption folder not found; expected Reed et al.'s text_c10 layout <textRoot>/<class>/<image>.txt`,
+    );
   }
   const folders = new Set<string>();
   const byKey = new Map<string, string[]>();
@@ -43,9 +45,18 @@ export function resolveTextFolder(index: TextRootIndex, classFolder: string): { 
   const matches = index.byKey.get(canonicalClassKey(classFolder)) ?? [];
   if (matches.length === 1) return { folder: matches[0] };
   if (matches.length > 1) {
-    throw new DatasetError(`${index.root}: class folder "${classFolder}" matches several caption folders (${matches.join(', ')}); expected one`);
+    throw new DatasetError(
+      `${index.root}: class folder "${classFolder}" matches several caption folders (${matches.join(', ')}); ` +
+        `expected one`,
+    );
   }
-  return { tried: [classFolder, ...(alt === undefined ? [] : [alt]), `any folder named like "${canonicalClassKey(classFolder)}" (NNN. prefix and CUB/Reed spelling ignored)`] };
+  return {
+    tried: [
+      classFolder,
+      ...(alt === undefined ? [] : [alt]),
+      `any folder named like "${canonicalClassKey(classFolder)}" (NNN. prefix and CUB/Reed spelling ignored)`,
+    ],
+  };
 }
 
 export interface ImageCaptionRef {
@@ -94,7 +105,10 @@ export async function locateCaptions(dataset: Dataset, index: TextRootIndex): Pr
     if (!entry) throw new DatasetError(`${dataset.root}: class "${c.name}" has no images, so it has no captions`);
     const resolved = resolveTextFolder(index, entry.folder);
     if ('tried' in resolved) {
-      throw new DatasetError(`${index.root}: no caption folder for class "${c.name}" (image folder "${entry.folder}"); tried ${resolved.tried.join(', ')}`);
+      throw new DatasetError(
+        `${index.root}: no caption folder for class "${c.name}" (image folder "${entry.folder}"); tried ` +
+          `${resolved.tried.join(', ')}`,
+      );
     }
     const dir = path.join(index.root, resolved.folder);
     const images = await mapLimit(entry.samples, 32, async (s): Promise<ImageCaptionRef> => {
@@ -103,9 +117,18 @@ export async function locateCaptions(dataset: Dataset, index: TextRootIndex): Pr
       return { sample: s.index, classIndex: c.index, file, size: st?.size, mtimeMs: st?.mtimeMs };
     });
     if (!images.some((i) => i.size !== undefined)) {
-      throw new DatasetError(`${dir}: class "${c.name}" has no captions: none of its ${images.length} images has a caption file (e.g. ${path.basename(images[0].file)})`);
+      throw new DatasetError(
+        `${dir}: class "${c.name}" has no captions: none of its ${images.length} images has a caption file ` +
+          `(e.g. ${path.basename(images[0].file)})`,
+      );
     }
-    out.push({ classIndex: c.index, className: c.name, imageFolder: entry.folder, textFolder: resolved.folder, images });
+    out.push({
+      classIndex: c.index,
+      className: c.name,
+      imageFolder: entry.folder,
+      textFolder: resolved.folder,
+      images,
+    });
   }
   return out;
 }

@@ -74,14 +74,23 @@ export class BinaryParser {
   end(): void {
     const at = this.base;
     if (this.state === 'header') {
-      this.fail(`wrong header "${printable(Buffer.concat(this.carry))}" (file ends at byte ${at} before a newline); expected "<vocab size> <dim>\\n" (word2vec binary)`);
+      this.fail(
+        `wrong header "${printable(Buffer.concat(this.carry))}" (file ends at byte ${at} before a newline); ` +
+          `expected "<vocab size> <dim>\\n" (word2vec binary)`,
+      );
     }
     if (this.state === 'vector') {
       const got = this.vecBuf ? this.vecFilled : this.header!.dim * 4 - this.vecRemaining;
-      this.fail(`truncated vector of word "${this.word}" (word ${this.wordsRead + 1}, starting at byte ${this.wordStart}): file ends at byte ${at} after ${got} of ${this.header!.dim * 4} bytes`);
+      this.fail(
+        `truncated vector of word "${this.word}" (word ${this.wordsRead + 1}, starting at byte ` +
+          `${this.wordStart}): file ends at byte ${at} after ${got} of ${this.header!.dim * 4} bytes`,
+      );
     }
     if (this.state === 'word' && this.wordsRead < this.header!.vocab) {
-      this.fail(`truncated: the header announces ${this.header!.vocab} words but the file ends at byte ${at} after ${this.wordsRead}`);
+      this.fail(
+        `truncated: the header announces ${this.header!.vocab} words but the file ends at byte ${at} after ` +
+          `${this.wordsRead}`,
+      );
     }
   }
 
@@ -91,14 +100,18 @@ export class BinaryParser {
     this.carry.push(Buffer.from(chunk.subarray(pos, end)));
     this.carryBytes += end - pos;
     if (this.carryBytes > MAX_HEADER_BYTES) {
-      this.fail(`wrong header "${printable(Buffer.concat(this.carry))}" (no newline in the first ${MAX_HEADER_BYTES} bytes); expected "<vocab size> <dim>\\n" (word2vec binary)`);
+      this.fail(
+        `wrong header "${printable(Buffer.concat(this.carry))}" (no newline in the first ${MAX_HEADER_BYTES} ` +
+          `bytes); expected "<vocab size> <dim>\\n" (word2vec binary)`,
+      );
     }
     if (nl < 0) return chunk.length;
     const bytes = Buffer.concat(this.carry);
     this.carry = [];
     this.carryBytes = 0;
     const header = parseHeaderLine(bytes.toString('latin1'));
-    if (!header) this.fail(`wrong header "${printable(bytes)}" at line 1; expected "<vocab size> <dim>\\n" (word2vec binary)`);
+    if (!header)
+      this.fail(`wrong header "${printable(bytes)}" at line 1; expected "<vocab size> <dim>\\n" (word2vec binary)`);
     if (this.expectedDim !== undefined && header.dim !== this.expectedDim) {
       this.fail(`dim mismatch: the header says ${header.dim}, expected ${this.expectedDim}`);
     }

@@ -92,21 +92,34 @@ const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 export async function detectFormat(file: string, gzip?: boolean): Promise<Word2VecFormat> {
   const b = await head(file, gzip ?? (await isGzip(file)));
   const nl = b.indexOf(10);
-  const first = b.subarray(0, nl < 0 ? b.length : nl).toString('latin1').trim();
+  const first = b
+    .subarray(0, nl < 0 ? b.length : nl)
+    .toString('latin1')
+    .trim();
   const header = parseHeaderLine(first);
   if (!header) {
     // headerless text starts with a vector line; anything else is unreadable either way, and the name picks
     // the parser whose message fits ("wrong header" for a .bin)
     const tokens = first.split(/\s+/);
-    return (tokens.length > 2 && tokens.slice(1).every((t) => NUMBER.test(t))) || !/\.bin(\.gz)?$/i.test(file) ? 'text' : 'binary';
+    return (tokens.length > 2 && tokens.slice(1).every((t) => NUMBER.test(t))) || !/\.bin(\.gz)?$/i.test(file)
+      ? 'text'
+      : 'binary';
   }
   const rest = b.subarray(nl + 1);
   const end = rest.indexOf(10);
-  const tokens = rest.subarray(0, end < 0 ? rest.length : end).toString('latin1').trim().split(/\s+/);
+  const tokens = rest
+    .subarray(0, end < 0 ? rest.length : end)
+    .toString('latin1')
+    .trim()
+    .split(/\s+/);
   return tokens.length === header.dim + 1 && tokens.slice(1).every((t) => NUMBER.test(t)) ? 'text' : 'binary';
 }
 
-export async function readWord2Vec(file: string, words: Iterable<string>, opts: ReadWord2VecOptions = {}): Promise<Word2VecVectors> {
+export async function readWord2Vec(
+  file: string,
+  words: Iterable<string>,
+  opts: ReadWord2VecOptions = {},
+): Promise<Word2VecVectors> {
   const t0 = performance.now();
   let stat;
   try {
@@ -118,7 +131,8 @@ export async function readWord2Vec(file: string, words: Iterable<string>, opts: 
   const gzip = await isGzip(file);
   const format = !opts.format || opts.format === 'auto' ? await detectFormat(file, gzip) : opts.format;
   const select = new WordSelector(words, opts.lowercaseFallback ?? true);
-  const parser = format === 'binary' ? new BinaryParser(file, select, opts.dim) : new TextParser(file, select, opts.dim);
+  const parser =
+    format === 'binary' ? new BinaryParser(file, select, opts.dim) : new TextParser(file, select, opts.dim);
 
   const raw = createReadStream(file, { highWaterMark: opts.chunkBytes ?? 1 << 20 });
   let bytesRead = 0;
@@ -145,7 +159,10 @@ export async function readWord2Vec(file: string, words: Iterable<string>, opts: 
     if (e instanceof FormatError) throw e;
     const err = e as NodeJS.ErrnoException;
     if (gunzip && (err.code?.startsWith('Z_') ?? false)) {
-      throw new FormatError(`${file}: corrupt gzip data after ${bytesRead} bytes (${err.message}); expected a complete .gz file`, { cause: e });
+      throw new FormatError(
+        `${file}: corrupt gzip data after ${bytesRead} bytes (${err.message}); expected a complete .gz file`,
+        { cause: e },
+      );
     }
     throw new DatasetError(`${file}: cannot read word2vec file (${err.message})`, { cause: e });
   } finally {

@@ -66,7 +66,11 @@ export class TextParser {
     // copy: the stream may reuse its buffers
     this.carry.push(Buffer.from(part));
     this.carryBytes += part.length;
-    if (this.carryBytes > MAX_LINE_BYTES) this.fail(this.line + 1, `line longer than ${MAX_LINE_BYTES >> 20} MiB; not a word2vec text file (set format: binary for a binary one)`);
+    if (this.carryBytes > MAX_LINE_BYTES)
+      this.fail(
+        this.line + 1,
+        `line longer than ${MAX_LINE_BYTES >> 20} MiB; not a word2vec text file (set format: binary for a binary one)`,
+      );
   }
 
   end(): void {
@@ -76,9 +80,13 @@ export class TextParser {
       this.carryBytes = 0;
       this.onLine(line, 0, line.length);
     }
-    if (this.dim === undefined) this.fail(this.line, 'no vectors; expected an optional "<vocab size> <dim>" header and lines "word v1 … vD"');
+    if (this.dim === undefined)
+      this.fail(this.line, 'no vectors; expected an optional "<vocab size> <dim>" header and lines "word v1 … vD"');
     if (!this.done && this.header && this.wordsRead < this.header.vocab) {
-      this.fail(this.line, `truncated: the header announces ${this.header.vocab} words but the file ends after ${this.wordsRead}`);
+      this.fail(
+        this.line,
+        `truncated: the header announces ${this.header.vocab} words but the file ends after ${this.wordsRead}`,
+      );
     }
   }
 
@@ -97,7 +105,8 @@ export class TextParser {
       }
     }
     const sp = buf.indexOf(SPACE, s);
-    if (sp <= s || sp >= e) this.fail(this.line, `"${buf.toString('utf8', s, Math.min(e, s + 40))}" is not "word v1 … vD"`);
+    if (sp <= s || sp >= e)
+      this.fail(this.line, `"${buf.toString('utf8', s, Math.min(e, s + 40))}" is not "word v1 … vD"`);
     if (this.dim === undefined) this.setDim(countValues(buf, sp, e), this.line);
     const word = buf.toString('utf8', s, sp);
     this.wordsRead++;
@@ -107,7 +116,11 @@ export class TextParser {
 
   private setDim(dim: number, line: number): void {
     if (this.expectedDim !== undefined && dim !== this.expectedDim) {
-      this.fail(line, `dim mismatch: ${line === 1 && this.header ? 'the header says' : 'the first vector has'} ${dim}, expected ${this.expectedDim}`);
+      this.fail(
+        line,
+        `dim mismatch: ${line === 1 && this.header ? 'the header says' : 'the first vector has'} ${dim}, ` +
+          `expected ${this.expectedDim}`,
+      );
     }
     this.dim = dim;
     this.dimLine = line;
@@ -116,12 +129,16 @@ export class TextParser {
   private parseValues(word: string, rest: string): Float32Array {
     const fields = rest.split(' ');
     if (fields.length !== this.dim) {
-      this.fail(this.line, `word "${word}" has ${fields.length} values, expected ${this.dim} (dim mismatch with line ${this.dimLine})`);
+      this.fail(
+        this.line,
+        `word "${word}" has ${fields.length} values, expected ${this.dim} (dim mismatch with line ${this.dimLine})`,
+      );
     }
     const v = new Float32Array(fields.length);
     for (let i = 0; i < fields.length; i++) {
       const x = fields[i] === '' ? NaN : Number(fields[i]);
-      if (!Number.isFinite(x)) this.fail(this.line, `value ${i + 1} "${fields[i].slice(0, 20)}" of word "${word}" is not a number`);
+      if (!Number.isFinite(x))
+        this.fail(this.line, `value ${i + 1} "${fields[i].slice(0, 20)}" of word "${word}" is not a number`);
       v[i] = x;
     }
     return v;

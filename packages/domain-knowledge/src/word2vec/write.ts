@@ -64,14 +64,20 @@ export async function writeWord2Vec(
   await finished(fileStream);
 }
 
-async function writeRecords(out: Writable, header: { vocab: number; dim: number }, entries: Iterable<Word2VecEntry>, opts: WriteWord2VecOptions): Promise<void> {
+async function writeRecords(
+  out: Writable,
+  header: { vocab: number; dim: number },
+  entries: Iterable<Word2VecEntry>,
+  opts: WriteWord2VecOptions,
+): Promise<void> {
   const writeHeader = opts.format === 'binary' || (opts.header ?? true);
   if (writeHeader) await put(out, `${header.vocab} ${header.dim}\n`);
   let n = 0;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for (const [word, vec] of entries) {
-    if (vec.length !== header.dim) throw new RangeError(`word "${word}" has ${vec.length} values, header dim is ${header.dim}`);
+    if (vec.length !== header.dim)
+      throw new RangeError(`word "${word}" has ${vec.length} values, header dim is ${header.dim}`);
     const rec =
       opts.format === 'binary'
         ? binaryRecord(word, vec, opts.newline ?? true)

@@ -5,7 +5,8 @@ describe('NIWT 1%-in-40-steps rule', () => {
   it('stops exactly 40 steps after the last >1% improvement', () => {
     const stop = new RelativeEarlyStop(40, 0.01);
     const losses = [1.0, 0.9, 0.85]; // improvements of 10% and 5.6%
-    for (let i = 0; i < 21; i++) losses.push(0.85 * (1 - 0.0005 * (i + 1))); // slow drift: < 1% vs the monitor until its 21st step
+    // slow drift: < 1% vs the monitor until its 21st step
+    for (let i = 0; i < 21; i++) losses.push(0.85 * (1 - 0.0005 * (i + 1)));
     for (let i = 0; i < 100; i++) losses.push(0.84); // a plateau 0.13% below the new monitor
     let stoppedAt = -1;
     for (let i = 0; i < losses.length; i++) {

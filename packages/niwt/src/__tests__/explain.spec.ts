@@ -11,7 +11,11 @@ describe('textual explanations', () => {
     const rng = new Rng(1);
     const E = 6;
     const K = 20;
-    const M = matrix(E, K, Float32Array.from({ length: E * K }, () => rng.normal()));
+    const M = matrix(
+      E,
+      K,
+      Float32Array.from({ length: E * K }, () => rng.normal()),
+    );
     const b = Float32Array.from({ length: K }, () => 0.1 * rng.normal());
     const names = ['red', 'green', 'blue', 'round', 'square', 'striped'];
     const d = [0, 90, 5, 70, 0, 30];
@@ -19,7 +23,10 @@ describe('textual explanations', () => {
     for (let k = 0; k < K; k++) a[k] = b[k] + d.reduce((s, v, e) => s + v * M.data[e * K + k], 0);
     const norm = Math.hypot(...a);
     const ex = new KnowledgeExplainer({ M, b }, names, norm, 1e-9);
-    const top = ex.explain(Array.from(a, (v) => v * 3), 3); // scale-free: a rescaled importance explains the same
+    const top = ex.explain(
+      Array.from(a, (v) => v * 3),
+      3,
+    ); // scale-free: a rescaled importance explains the same
     expect(top.map((t) => t.name)).toEqual(['green', 'round', 'striped']);
     expect(top[0].score).toBeCloseTo(90, 2);
     expect(top[1].score).toBeCloseTo(70, 2);

@@ -12,7 +12,6 @@ import { convHead, relErr, resnetHead, vggHead, type TestHead } from './heads.js
 
 await initBackend('wasm');
 
-
 const cases: [string, TestHead, [number, number, number]][] = [
   ['VGG-like (pool → fc, commuted spatial sum)', vggHead(1, [4, 4, 3], 6), [4, 4, 3]],
   ['conv → ReLU → max pool → avg pool → fc', convHead(2, [4, 4, 2], 6), [4, 4, 2]],
@@ -49,12 +48,19 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
     const per = h * w * K;
     const alpha = tf.tidy(() => {
       const a = tf.tensor4d(tap, [B, ...shape]);
-      const wPer = tf.matMul(tf.oneHot(tf.tensor1d(cls, 'int32'), nU), tf.tensor2d(wu0, [D, nU]), false, true) as tf.Tensor2D;
+      const wPer = tf.matMul(
+        tf.oneHot(tf.tensor1d(cls, 'int32'), nU),
+        tf.tensor2d(wu0, [D, nU]),
+        false,
+        true,
+      ) as tf.Tensor2D;
       return lin.alpha(lin.masks(lin.state(a), B), wPer).dataSync();
     });
     lin.dispose();
     const logit = (x: Float32Array, img: number): number => {
-      const out = tf.tidy(() => head.apply(tf.tensor4d(x.subarray(img * per, (img + 1) * per), [1, ...shape])).dataSync());
+      const out = tf.tidy(() =>
+        head.apply(tf.tensor4d(x.subarray(img * per, (img + 1) * per), [1, ...shape])).dataSync(),
+      );
       let s = 0;
       for (let d = 0; d < D; d++) s += out[d] * wu0[d * nU + cls[img]];
       return s;
@@ -63,7 +69,9 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
     // no ReLU or max-pool kink, i.e. when the head's forward state (its masks) is the same at A ± eps.
     const lin2 = new LinearizedHead(head.layers!, shape);
     const stateOf = (x: Float32Array, img: number): string =>
-      tf.tidy(() => Buffer.from(lin2.state(tf.tensor4d(x.subarray(img * per, (img + 1) * per), [1, ...shape]))).toString('hex'));
+      tf.tidy(() =>
+        Buffer.from(lin2.state(tf.tensor4d(x.subarray(img * per, (img + 1) * per), [1, ...shape]))).toString('hex'),
+      );
     const fd: number[] = [];
     for (let img = 0; img < B; img++) {
       const s0 = stateOf(tap, img);
@@ -87,11 +95,34 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
   });
 
   it('∂L/∂W_u equals double backprop, and training follows the same loss curve', () => {
-    const targets = matrix(nU, K, Float32Array.from({ length: nU * K }, () => rng.normal()));
+    const targets = matrix(
+      nU,
+      K,
+      Float32Array.from({ length: nU * K }, () => rng.normal()),
+    );
     const run = (implementation: 'fast' | 'reference') =>
       trainUnseenWeights(
-        { head, pool: memoryTaps(tap, shape), seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.sin(i))), targets },
-        { lambda: 0.01, lr: 0.02, batchSize: 4, pairsPerClass: 6, maxSteps: 25, patience: 1000, minImprovement: 0.01, seed: 5, implementation },
+        {
+          head,
+          pool: memoryTaps(tap, shape),
+          seenWeights: matrix(
+            D,
+            4,
+            Float32Array.from({ length: D * 4 }, (_, i) => Math.sin(i)),
+          ),
+          targets,
+        },
+        {
+          lambda: 0.01,
+          lr: 0.02,
+          batchSize: 4,
+          pairsPerClass: 6,
+          maxSteps: 25,
+          patience: 1000,
+          minImprovement: 0.01,
+          seed: 5,
+          implementation,
+        },
       );
     const before = tf.memory().numTensors;
     const fast = run('fast');
@@ -106,7 +137,15 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
     const g = tf.tidy(() =>
       tf
         .grad((w: tf.Tensor) =>
-          transferLoss(head, w as tf.Tensor2D, tf.tensor4d(tap, [B, ...shape]), tf.tensor1d(cls, 'int32'), tf.tensor2d(targets.data, [nU, K]), tf.zeros([D, nU]), 0),
+          transferLoss(
+            head,
+            w as tf.Tensor2D,
+            tf.tensor4d(tap, [B, ...shape]),
+            tf.tensor1d(cls, 'int32'),
+            tf.tensor2d(targets.data, [nU, K]),
+            tf.zeros([D, nU]),
+            0,
+          ),
         )(tf.tensor2d(wu0, [D, nU]))
         .dataSync(),
     );
@@ -116,8 +155,8 @@ describe.each(cases)('fast stage D: %s', (_name, head, shape) => {
 
 describe('fast stage D fallbacks', () => {
   it('refuses overlapping max pooling and says why', () => {
-    expect(() => new LinearizedHead([{ kind: 'maxpool', size: 3, stride: 2, padding: 'same' }, { kind: 'gap' }], [4, 4, 2])).toThrow(
-      'maxpool 3/2 on 4×4 is not a tiling (the fast path needs non-overlapping windows)',
-    );
+    expect(
+      () => new LinearizedHead([{ kind: 'maxpool', size: 3, stride: 2, padding: 'same' }, { kind: 'gap' }], [4, 4, 2]),
+    ).toThrow('maxpool 3/2 on 4×4 is not a tiling (the fast path needs non-overlapping windows)');
   });
 });

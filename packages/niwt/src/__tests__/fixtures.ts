@@ -5,13 +5,19 @@ import { Rng, type TapHead } from '@niwt/core';
 export function vggLikeHead(seed: number, h: number, w: number, k: number, D: number): TapHead & { dispose(): void } {
   const rng = new Rng(seed);
   const din = (h / 2) * (w / 2) * k;
-  const W = tf.tensor2d(Float32Array.from({ length: din * D }, () => rng.normal() * 0.5), [din, D]);
+  const W = tf.tensor2d(
+    Float32Array.from({ length: din * D }, () => rng.normal() * 0.5),
+    [din, D],
+  );
   const b = tf.tensor1d(Float32Array.from({ length: D }, () => 0.5 + rng.normal() * 0.1));
   return {
     tap: { name: 'tap', shape: [h, w, k] },
     outDim: D,
     apply: (a: tf.Tensor4D) =>
-      tf.tidy(() => tf.relu(tf.add(tf.matMul(tf.reshape(tf.maxPool(a, 2, 2, 'valid'), [a.shape[0], din]), W), b)) as tf.Tensor2D),
+      tf.tidy(
+        () =>
+          tf.relu(tf.add(tf.matMul(tf.reshape(tf.maxPool(a, 2, 2, 'valid'), [a.shape[0], din]), W), b)) as tf.Tensor2D,
+      ),
     dispose: () => tf.dispose([W, b]),
   };
 }

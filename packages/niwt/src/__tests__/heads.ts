@@ -15,7 +15,13 @@ export function denseOf(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tenso
 }
 
 /** 2-D convolution plus bias. */
-export function convOf(x: tf.Tensor4D, f: tf.Tensor4D, stride: number, padding: 'valid' | 'same', b?: tf.Tensor1D): tf.Tensor4D {
+export function convOf(
+  x: tf.Tensor4D,
+  f: tf.Tensor4D,
+  stride: number,
+  padding: 'valid' | 'same',
+  b?: tf.Tensor1D,
+): tf.Tensor4D {
   const y = tf.conv2d(x, f, stride, padding);
   return b ? tf.add<tf.Tensor4D>(y, b) : y;
 }
@@ -34,7 +40,10 @@ export function maker(seed: number) {
   const rng = new Rng(seed);
   const kept: tf.Tensor[] = [];
   const rand = <T extends tf.Tensor = tf.Tensor>(shape: number[], scale: number, offset = 0): T => {
-    const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()), shape) as T;
+    const x = tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.normal()),
+      shape,
+    ) as T;
     kept.push(x);
     return x;
   };
@@ -83,7 +92,9 @@ export function vggHead(seed: number, [h, w, k]: [number, number, number], D: nu
     { kind: 'dense', weights: w2, bias: b2 },
     { kind: 'relu' },
   ];
-  return head([h, w, k], layers, kept, D, (a) => tf.relu(denseOf(tf.relu(denseOf(tf.maxPool(a, 2, 2, 'valid'), w1, b1)), w2, b2)));
+  return head([h, w, k], layers, kept, D, (a) =>
+    tf.relu(denseOf(tf.relu(denseOf(tf.maxPool(a, 2, 2, 'valid'), w1, b1)), w2, b2)),
+  );
 }
 
 /** Conv-first (small-cnn from conv2): conv → ReLU → maxpool → avgpool → dense → ReLU. */
@@ -134,7 +145,16 @@ export function resnetHead(seed: number, [h, w, k]: [number, number, number]): T
       { kind: 'relu' },
     ];
     const branch = (x: tf.Tensor4D): tf.Tensor4D =>
-      bnOf(convOf(tf.relu(bnOf(convOf(tf.relu(bnOf(convOf(x, f1, 1, 'same'), s1, o1)), f2, 1, 'same'), s2, o2)), f3, 1, 'same'), s3, o3);
+      bnOf(
+        convOf(
+          tf.relu(bnOf(convOf(tf.relu(bnOf(convOf(x, f1, 1, 'same'), s1, o1)), f2, 1, 'same'), s2, o2)),
+          f3,
+          1,
+          'same',
+        ),
+        s3,
+        o3,
+      );
     return { layers, fn: (x) => tf.relu(tf.add<tf.Tensor4D>(branch(x), x)) };
   };
   const [u1, u2] = [unit(), unit()];

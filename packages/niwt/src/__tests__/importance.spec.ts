@@ -11,7 +11,10 @@ describe('stage B importance', () => {
   const [n, h, w, k, D, C] = [3, 4, 4, 5, 6, 4];
   const head = vggLikeHead(1, h, w, k, D);
   const tap = randomTap(2, n, h, w, k);
-  const Wc = tf.tensor2d(Float32Array.from({ length: D * C }, (_, i) => Math.sin(i + 1)), [D, C]);
+  const Wc = tf.tensor2d(
+    Float32Array.from({ length: D * C }, (_, i) => Math.sin(i + 1)),
+    [D, C],
+  );
   afterAll(() => {
     head.dispose();
     Wc.dispose();
@@ -19,14 +22,17 @@ describe('stage B importance', () => {
 
   it('matches central finite differences of the logit along each channel (summed over space)', () => {
     const cols = Int32Array.from([0, 2, 3]);
-    const alpha = tf.tidy(() => importance(head, tf.tensor4d(tap, [n, h, w, k]), Wc, tf.tensor1d(cols, 'int32')).arraySync());
-    const logit = (a: Float32Array, img: number, c: number): number =>
-{
-        const t = tf.tidy(() => tf.matMul(head.apply(tf.tensor4d(a.subarray(img * h * w * k, (img + 1) * h * w * k), [1, h, w, k])), Wc));
-        const v = (t.arraySync() as number[][])[0][c];
-        t.dispose();
-        return v;
-      };
+    const alpha = tf.tidy(() =>
+      importance(head, tf.tensor4d(tap, [n, h, w, k]), Wc, tf.tensor1d(cols, 'int32')).arraySync(),
+    );
+    const logit = (a: Float32Array, img: number, c: number): number => {
+      const t = tf.tidy(() =>
+        tf.matMul(head.apply(tf.tensor4d(a.subarray(img * h * w * k, (img + 1) * h * w * k), [1, h, w, k])), Wc),
+      );
+      const v = (t.arraySync() as number[][])[0][c];
+      t.dispose();
+      return v;
+    };
     const eps = 1e-2;
     let maxRel = 0;
     for (let img = 0; img < n; img++) {

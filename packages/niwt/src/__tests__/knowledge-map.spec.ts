@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, matrix } from '@niwt/core';
 import { initBackend } from '@niwt/compute';
-import { HeldOutScorer, type LinearMap, applyMap, classLevelLoss, linearSurrogate, perImageLoss, trainKnowledgeMap, spearman, ranks } from '../index.js';
+import {
+  HeldOutScorer,
+  type LinearMap,
+  applyMap,
+  classLevelLoss,
+  linearSurrogate,
+  perImageLoss,
+  trainKnowledgeMap,
+  spearman,
+  ranks,
+} from '../index.js';
 import { row } from '@niwt/core';
 
 await initBackend('cpu');
@@ -12,7 +22,11 @@ function problem(seed: number) {
   const C = 8;
   const E = 4;
   const K = 6;
-  const know = matrix(C, E, Float32Array.from({ length: C * E }, () => rng.next() * 2));
+  const know = matrix(
+    C,
+    E,
+    Float32Array.from({ length: C * E }, () => rng.next() * 2),
+  );
   const Mtrue = Float32Array.from({ length: E * K }, () => rng.normal());
   const labels: number[] = [];
   const rows: number[] = [];
@@ -27,16 +41,28 @@ function problem(seed: number) {
       }
     }
   }
-  return { knowledge: know, importances: matrix(labels.length, K, Float32Array.from(rows)), labels: Int32Array.from(labels), E, K };
+  return {
+    knowledge: know,
+    importances: matrix(labels.length, K, Float32Array.from(rows)),
+    labels: Int32Array.from(labels),
+    E,
+    K,
+  };
 }
 
 describe('stage C', () => {
-
   it('class-level loss equals the per-image cosine loss (the identity in NIWT.md)', () => {
     const p = problem(1);
     const rng = new Rng(9);
     for (let t = 0; t < 3; t++) {
-      const map = { M: matrix(p.E, p.K, Float32Array.from({ length: p.E * p.K }, () => rng.normal())), b: Float32Array.from({ length: p.K }, () => rng.normal()) };
+      const map = {
+        M: matrix(
+          p.E,
+          p.K,
+          Float32Array.from({ length: p.E * p.K }, () => rng.normal()),
+        ),
+        b: Float32Array.from({ length: p.K }, () => rng.normal()),
+      };
       const classes = [0, 1, 2, 3, 4, 5, 6, 7];
       expect(Math.abs(classLevelLoss(map, p, classes) - perImageLoss(map, p, classes))).toBeLessThan(1e-5);
     }
@@ -56,7 +82,14 @@ describe('stage C', () => {
   it('scores held-out classes by the mean per-image Spearman ρ (fast path = direct computation)', () => {
     const p = problem(6);
     const rng = new Rng(8);
-    const map = { M: matrix(p.E, p.K, Float32Array.from({ length: p.E * p.K }, () => rng.normal())), b: new Float32Array(p.K) };
+    const map = {
+      M: matrix(
+        p.E,
+        p.K,
+        Float32Array.from({ length: p.E * p.K }, () => rng.normal()),
+      ),
+      b: new Float32Array(p.K),
+    };
     const held = [2, 5];
     const preds = applyMap(map, p.knowledge);
     let sum = 0;
@@ -74,19 +107,26 @@ describe('stage C', () => {
   it('training on class rows reaches the same optimum as per-image training (loss within 1e-4 every epoch)', () => {
     const p = problem(7);
     const data = { ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] };
-    const run = (objective: 'class' | 'image') => trainKnowledgeMap(data, { lr: 0.05, epochs: 150, select: 'cosine', seed: 3, objective });
+    const run = (objective: 'class' | 'image') =>
+      trainKnowledgeMap(data, { lr: 0.05, epochs: 150, select: 'cosine', seed: 3, objective });
     const cls = run('class');
     const img = run('image');
     let maxDiff = 0;
-    for (let i = 0; i < cls.history.length; i++) maxDiff = Math.max(maxDiff, Math.abs(cls.history[i].trainLoss - img.history[i].trainLoss));
+    for (let i = 0; i < cls.history.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs(cls.history[i].trainLoss - img.history[i].trainLoss));
     expect(maxDiff).toBeLessThan(1e-4);
     expect(cls.history[149].trainLoss).toBeLessThan(cls.history[0].trainLoss - 0.1);
-    expect(Math.abs(perImageLoss(cls.map, p, [0, 1, 2, 3, 4, 5]) - perImageLoss(img.map, p, [0, 1, 2, 3, 4, 5]))).toBeLessThan(1e-4);
+    expect(
+      Math.abs(perImageLoss(cls.map, p, [0, 1, 2, 3, 4, 5]) - perImageLoss(img.map, p, [0, 1, 2, 3, 4, 5])),
+    ).toBeLessThan(1e-4);
   });
 
   it('offers an MLP map that also generalises, explained through its linear surrogate', () => {
     const p = problem(8);
-    const res = trainKnowledgeMap({ ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] }, { lr: 0.01, epochs: 300, select: 'spearman', seed: 3, kind: 'mlp', hidden: 32 });
+    const res = trainKnowledgeMap(
+      { ...p, trainClasses: [0, 1, 2, 3, 4, 5], heldOutClasses: [6, 7] },
+      { lr: 0.01, epochs: 300, select: 'spearman', seed: 3, kind: 'mlp', hidden: 32 },
+    );
     expect('W1' in res.map).toBe(true);
     expect(res.bestScore).toBeGreaterThan(0.6);
     const sur = linearSurrogate(res.map, p.knowledge);
@@ -104,7 +144,11 @@ describe('stage C', () => {
 
   it('is deterministic for a seed', () => {
     const p = problem(4);
-    const run = () => trainKnowledgeMap({ ...p, trainClasses: [0, 1, 2, 3, 4], heldOutClasses: [5, 6] }, { lr: 0.05, epochs: 20, select: 'cosine', seed: 5 });
+    const run = () =>
+      trainKnowledgeMap(
+        { ...p, trainClasses: [0, 1, 2, 3, 4], heldOutClasses: [5, 6] },
+        { lr: 0.05, epochs: 20, select: 'cosine', seed: 5 },
+      );
     expect(Array.from((run().map as LinearMap).M.data)).toEqual(Array.from((run().map as LinearMap).M.data));
   });
 });

@@ -76,10 +76,19 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
       tf.tidy(() => {
         const D = head.outDim;
         const rng = new Rng(13);
-        const wu = tf.tensor2d(Float32Array.from({ length: D * nU }, () => rng.normal()), [D, nU]);
-        const mu0 = tf.tensor2d(Float32Array.from({ length: D }, () => rng.normal() * 0.1), [D, 1]);
+        const wu = tf.tensor2d(
+          Float32Array.from({ length: D * nU }, () => rng.normal()),
+          [D, nU],
+        );
+        const mu0 = tf.tensor2d(
+          Float32Array.from({ length: D }, () => rng.normal() * 0.1),
+          [D, 1],
+        );
         const mu = tf.tile(mu0, [1, nU]) as tf.Tensor2D;
-        const t = tf.tensor2d(Float32Array.from({ length: nU * k }, () => rng.normal()), [nU, k]);
+        const t = tf.tensor2d(
+          Float32Array.from({ length: nU * k }, () => rng.normal()),
+          [nU, k],
+        );
         const tH = tf.div(t, tf.norm(t, 'euclidean', 1, true)) as tf.Tensor2D;
         const a = tf.tensor4d(tap, [B, h, w, k]);
         const c = tf.tensor1d([0, 1, 1, 0, 1, 0], 'int32');
@@ -102,8 +111,16 @@ describe.each(HEADS)('%s head on tensorflow matches cpu', (_name, make, [h, w, k
         {
           head,
           pool: memoryTaps(randomTap(22, 16, h, w, k), [h, w, k]),
-          seenWeights: matrix(D, 3, Float32Array.from({ length: D * 3 }, () => rng.normal())),
-          targets: matrix(nU, k, Float32Array.from({ length: nU * k }, () => rng.normal())),
+          seenWeights: matrix(
+            D,
+            3,
+            Float32Array.from({ length: D * 3 }, () => rng.normal()),
+          ),
+          targets: matrix(
+            nU,
+            k,
+            Float32Array.from({ length: nU * k }, () => rng.normal()),
+          ),
         },
         {
           ...{ lambda: 0.05, lr: 1e-2, batchSize: 4, pairsPerClass: 8, maxSteps: 5 },

@@ -13,7 +13,6 @@ import { bnOf, convOf, denseOf, head, maker, relErr, resnetHead, vggHead, type T
 
 await initBackend('wasm');
 
-
 /**
  * Everything else the compiler handles: an even 'same' conv (asymmetric padding), a 'valid' 3×3 conv, a
  * residual with a conv shortcut whose branch starts with BN, max pooling, flatten and two dense layers.
@@ -128,7 +127,8 @@ describe.each(cases)('onnxruntime linearised head: %s', (_name, head, shape) => 
   it('α, the cosine and the adjoint of its gradient equal the tfjs engine (relative error < 1e-4)', async () => {
     const lin = new LinearizedHead(head.layers!, shape);
     const bits = tf.tidy(() => lin.state(tf.tensor4d(tap, [B, ...shape])));
-    if (lin.maskSizes.length) expect(bits.some((b) => b !== 0) && bits.some((b) => b !== 255)).toBe(true); // the masks are not trivial
+    // the masks are not trivial
+    if (lin.maskSizes.length) expect(bits.some((b) => b !== 0) && bits.some((b) => b !== 255)).toBe(true);
     let alphaRef: Float32Array = new Float32Array(0);
     let cosRef: Float32Array = new Float32Array(0);
     let adjRef: Float32Array = new Float32Array(0);
@@ -137,7 +137,8 @@ describe.each(cases)('onnxruntime linearised head: %s', (_name, head, shape) => 
       const alpha = lin.alpha(masks, tf.tensor2d(wPer, [B, D]));
       const t = tf.tensor2d(tRows, [B, K]);
       // the cosine term, written out independently of transfer.ts
-      const term = (a: tf.Tensor) => tf.mean(tf.sub(1, tf.div(tf.sum(tf.mul(a, t), 1), tf.add(tf.norm(a, 'euclidean', 1), 1e-12)))) as tf.Scalar;
+      const term = (a: tf.Tensor) =>
+        tf.mean(tf.sub(1, tf.div(tf.sum(tf.mul(a, t), 1), tf.add(tf.norm(a, 'euclidean', 1), 1e-12)))) as tf.Scalar;
       alphaRef = alpha.dataSync() as Float32Array;
       cosRef = tf.div(tf.sum(tf.mul(alpha, t), 1), tf.norm(alpha, 'euclidean', 1)).dataSync() as Float32Array;
       adjRef = lin.adjoint(masks, tf.grad(term)(alpha) as tf.Tensor2D).dataSync() as Float32Array;
@@ -155,55 +156,109 @@ describe.each(cases)('onnxruntime linearised head: %s', (_name, head, shape) => 
     expect(relErr(out.adjoint, adjRef)).toBeLessThan(1e-4);
   });
 
-  it('trainUnseenWeightsAsync on onnxruntime follows the tfjs loss curve (within 1e-4) with flat tensor memory', async () => {
-    const targets = matrix(nU, K, Float32Array.from({ length: nU * K }, () => rng.normal()));
-    const data = { head, pool: memoryTaps(tap, shape), seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.cos(i))), targets };
-    const opts = { lambda: 0.01, lr: 0.02, batchSize: 4, pairsPerClass: 6, maxSteps: 20, patience: 1000, minImprovement: 0.01, seed: 5 };
-    const before = tf.memory().numTensors;
-    const ort = await trainUnseenWeightsAsync(data, { ...opts, implementation: 'auto', ortThreads: 1 });
-    expect(tf.memory().numTensors).toBe(before);
-    const fast = trainUnseenWeights(data, { ...opts, implementation: 'fast' });
-    expect(ort.implementation).toBe('fast-ort');
-    expect(ort.ortUnavailableReason).toBeUndefined();
-    expect(fast.implementation).toBe('fast');
-    expect(ort.losses).toHaveLength(20);
-    for (let i = 0; i < 20; i++) expect(Math.abs(ort.losses[i] - fast.losses[i])).toBeLessThan(1e-4);
-    expect(relErr(ort.weights.data, fast.weights.data)).toBeLessThan(1e-3);
-  });
+  it(
+    'trainUnseenWeightsAsync on onnxruntime follows the tfjs loss curve (within 1e-4) with flat tensor ' + 'memory',
+    async () => {
+      const targets = matrix(
+        nU,
+        K,
+        Float32Array.from({ length: nU * K }, () => rng.normal()),
+      );
+      const data = {
+        head,
+        pool: memoryTaps(tap, shape),
+        seenWeights: matrix(
+          D,
+          4,
+          Float32Array.from({ length: D * 4 }, (_, i) => Math.cos(i)),
+        ),
+        targets,
+      };
+      const opts = {
+        lambda: 0.01,
+        lr: 0.02,
+        batchSize: 4,
+        pairsPerClass: 6,
+        maxSteps: 20,
+        patience: 1000,
+        minImprovement: 0.01,
+        seed: 5,
+      };
+      const before = tf.memory().numTensors;
+      const ort = await trainUnseenWeightsAsync(data, { ...opts, implementation: 'auto', ortThreads: 1 });
+      expect(tf.memory().numTensors).toBe(before);
+      const fast = trainUnseenWeights(data, { ...opts, implementation: 'fast' });
+      expect(ort.implementation).toBe('fast-ort');
+      expect(ort.ortUnavailableReason).toBeUndefined();
+      expect(fast.implementation).toBe('fast');
+      expect(ort.losses).toHaveLength(20);
+      for (let i = 0; i < 20; i++) expect(Math.abs(ort.losses[i] - fast.losses[i])).toBeLessThan(1e-4);
+      expect(relErr(ort.weights.data, fast.weights.data)).toBeLessThan(1e-3);
+    },
+  );
 });
 
 describe('onnxruntime engine fallbacks', () => {
   const shape: [number, number, number] = [4, 4, 2];
   const tap = randomTap(3, 4, ...shape);
   const avgHead = (): TestHead => {
-    const f = tf.tensor4d(Float32Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => Math.sin(i + 1)), [2, 2, 2, 3]);
-    const layers: HeadLayer[] = [{ kind: 'conv', filter: f, stride: 1, padding: 'same' }, { kind: 'relu' }, { kind: 'avgpool', size: 2, stride: 2, padding: 'valid' }, { kind: 'gap' }];
-    const apply = (a: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => tf.mean(tf.avgPool(tf.relu(tf.conv2d(a, f, 1, 'same')), 2, 2, 'valid'), [1, 2]));
+    const f = tf.tensor4d(
+      Float32Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => Math.sin(i + 1)),
+      [2, 2, 2, 3],
+    );
+    const layers: HeadLayer[] = [
+      { kind: 'conv', filter: f, stride: 1, padding: 'same' },
+      { kind: 'relu' },
+      { kind: 'avgpool', size: 2, stride: 2, padding: 'valid' },
+      { kind: 'gap' },
+    ];
+    const apply = (a: tf.Tensor4D): tf.Tensor2D =>
+      tf.tidy(() => tf.mean(tf.avgPool(tf.relu(tf.conv2d(a, f, 1, 'same')), 2, 2, 'valid'), [1, 2]));
     return { tap: { name: 'tap', shape }, outDim: 3, layers, apply, dispose: () => f.dispose() };
   };
   const data = (head: TestHead) => ({
     head,
     pool: memoryTaps(tap, shape),
-    seenWeights: matrix(head.outDim, 3, Float32Array.from({ length: head.outDim * 3 }, (_, i) => Math.sin(i))),
+    seenWeights: matrix(
+      head.outDim,
+      3,
+      Float32Array.from({ length: head.outDim * 3 }, (_, i) => Math.sin(i)),
+    ),
     targets: matrix(2, shape[2], Float32Array.from([1, 0.5, -0.2, 0.8])),
   });
-  const opts = { lambda: 0.01, lr: 0.02, batchSize: 2, pairsPerClass: 3, maxSteps: 4, patience: 1000, minImprovement: 0.01, seed: 1 };
+  const opts = {
+    lambda: 0.01,
+    lr: 0.02,
+    batchSize: 2,
+    pairsPerClass: 3,
+    maxSteps: 4,
+    patience: 1000,
+    minImprovement: 0.01,
+    seed: 1,
+  };
   afterEach(() => {
     delete process.env.NIWT_ONNX;
   });
 
-  it('a layer the ONNX compiler lacks: auto runs the tfjs engine, says why, same losses; fast-ort refuses', async () => {
-    const head = avgHead();
-    const res = await trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'auto' });
-    const ref = trainUnseenWeights(data(head), { ...opts, implementation: 'fast' });
-    expect(res.implementation).toBe('fast');
-    expect(res.ortUnavailableReason).toBe('avgpool is not compiled to ONNX');
-    expect(res.fallbackReason).toBeUndefined();
-    expect(res.losses).toEqual(ref.losses);
-    await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(UnsupportedHead);
-    expect(() => trainUnseenWeights(data(head), { ...opts, implementation: 'fast-ort' })).toThrow(/call trainUnseenWeightsAsync/);
-    head.dispose();
-  });
+  it(
+    'a layer the ONNX compiler lacks: auto runs the tfjs engine, says why, same losses; fast-ort ' + 'refuses',
+    async () => {
+      const head = avgHead();
+      const res = await trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'auto' });
+      const ref = trainUnseenWeights(data(head), { ...opts, implementation: 'fast' });
+      expect(res.implementation).toBe('fast');
+      expect(res.ortUnavailableReason).toBe('avgpool is not compiled to ONNX');
+      expect(res.fallbackReason).toBeUndefined();
+      expect(res.losses).toEqual(ref.losses);
+      await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(
+        UnsupportedHead,
+      );
+      expect(() => trainUnseenWeights(data(head), { ...opts, implementation: 'fast-ort' })).toThrow(
+        /call trainUnseenWeightsAsync/,
+      );
+      head.dispose();
+    },
+  );
 
   it('onnxruntime unavailable (NIWT_ONNX=off): auto runs the tfjs engine and names the reason', async () => {
     const head = resnetHead(2, shape);
@@ -211,7 +266,9 @@ describe('onnxruntime engine fallbacks', () => {
     const res = await trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'auto' });
     expect(res.implementation).toBe('fast');
     expect(res.ortUnavailableReason).toMatch(/onnxruntime-node is not available \(disabled by NIWT_ONNX=off\)/);
-    await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(/NIWT_ONNX=off/);
+    await expect(trainUnseenWeightsAsync(data(head), { ...opts, implementation: 'fast-ort' })).rejects.toThrow(
+      /NIWT_ONNX=off/,
+    );
     head.dispose();
   });
 });

@@ -29,7 +29,11 @@ afterAll(() => head.dispose());
 const data = {
   head,
   pool: memoryTaps(randomTap(8, 10, ...shape), shape),
-  seenWeights: matrix(D, 4, Float32Array.from({ length: D * 4 }, (_, i) => Math.cos(i))),
+  seenWeights: matrix(
+    D,
+    4,
+    Float32Array.from({ length: D * 4 }, (_, i) => Math.cos(i)),
+  ),
   targets: matrix(3, 3, Float32Array.from([1, 0.2, -0.3, 0.1, 0.9, 0.4, -0.5, 0.3, 0.8])),
 };
 // 5 pairs per class and batches of 4: passes over the pairs end mid-way, so the sampler's order and cursor matter.
@@ -67,10 +71,15 @@ describe.each(['auto', 'reference'] as const)('stage D (%s) resumes bit-identica
     };
     const seen: number[] = [];
     await expect(
-      trainUnseenWeightsAsync(data, o, (step) => {
-        if (step === 40) throw new Error('interrupted');
-        seen.push(step);
-      }, ck),
+      trainUnseenWeightsAsync(
+        data,
+        o,
+        (step) => {
+          if (step === 40) throw new Error('interrupted');
+          seen.push(step);
+        },
+        ck,
+      ),
     ).rejects.toThrow('interrupted');
     expect(seen.at(-1)).toBe(39);
 
@@ -120,26 +129,45 @@ describe('stage D checkpoints that do not fit are ignored', () => {
   }, 60_000);
 });
 
-describe("stage D with the release's final weights (best epoch by mean loss, maxEpochs) resumes bit-identically", () => {
-  // 15 pairs, batches of 4: 3 steps per epoch; 12 epochs = 36 steps. Interrupted at step 20 (checkpoint at 14),
-  // when a best epoch (and its weights) is already held: both must come back from the file.
-  it('same W_u bytes, best epoch and losses as an uninterrupted run', async () => {
-    const o = { ...opts, implementation: 'auto' as const, patience: 1000, finalWeights: 'best-epoch-loss' as const, maxEpochs: 12 };
-    const ref = await trainUnseenWeightsAsync(data, o);
-    expect(ref.steps).toBe(36);
-    expect(ref.bestEpoch?.epoch).toBeGreaterThan(0);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'niwt-stage-d-best-'));
-    const events: string[] = [];
-    const ck: StageDCheckpointing = { dir, everySteps: 7, everySeconds: 3600, onResumed: (s) => void events.push(`resumed ${s}`) };
-    await expect(
-      trainUnseenWeightsAsync(data, o, (step) => {
-        if (step === 20) throw new Error('interrupted');
-      }, ck),
-    ).rejects.toThrow('interrupted');
-    const resumed = await trainUnseenWeightsAsync(data, o, undefined, ck);
-    expect(events).toEqual(['resumed 14']);
-    expect(resumed.bestEpoch).toEqual(ref.bestEpoch);
-    expect(resumed.losses).toEqual(ref.losses);
-    expect(bytes(resumed.weights).equals(bytes(ref.weights))).toBe(true);
-  }, 60_000);
-});
+describe(
+  "stage D with the release's final weights (best epoch by mean loss, maxEpochs) resumes " + 'bit-identically',
+  () => {
+    // 15 pairs, batches of 4: 3 steps per epoch; 12 epochs = 36 steps. Interrupted at step 20 (checkpoint at 14),
+    // when a best epoch (and its weights) is already held: both must come back from the file.
+    it('same W_u bytes, best epoch and losses as an uninterrupted run', async () => {
+      const o = {
+        ...opts,
+        implementation: 'auto' as const,
+        patience: 1000,
+        finalWeights: 'best-epoch-loss' as const,
+        maxEpochs: 12,
+      };
+      const ref = await trainUnseenWeightsAsync(data, o);
+      expect(ref.steps).toBe(36);
+      expect(ref.bestEpoch?.epoch).toBeGreaterThan(0);
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'niwt-stage-d-best-'));
+      const events: string[] = [];
+      const ck: StageDCheckpointing = {
+        dir,
+        everySteps: 7,
+        everySeconds: 3600,
+        onResumed: (s) => void events.push(`resumed ${s}`),
+      };
+      await expect(
+        trainUnseenWeightsAsync(
+          data,
+          o,
+          (step) => {
+            if (step === 20) throw new Error('interrupted');
+          },
+          ck,
+        ),
+      ).rejects.toThrow('interrupted');
+      const resumed = await trainUnseenWeightsAsync(data, o, undefined, ck);
+      expect(events).toEqual(['resumed 14']);
+      expect(resumed.bestEpoch).toEqual(ref.bestEpoch);
+      expect(resumed.losses).toEqual(ref.losses);
+      expect(bytes(resumed.weights).equals(bytes(ref.weights))).toBe(true);
+    }, 60_000);
+  },
+);

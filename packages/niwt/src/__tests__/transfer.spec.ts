@@ -35,14 +35,21 @@ describe('stage D gradient', () => {
       Array.from({ length: D }, (_, d) =>
         tf.tidy(() => {
           const e = tf.oneHot(tf.tensor1d([d], 'int32'), D).reshape([D, 1]) as tf.Tensor2D;
-          return importance(head, tf.tensor4d(tap.subarray(j * h * w * k, (j + 1) * h * w * k), [1, h, w, k]), e, tf.tensor1d([0], 'int32')).arraySync()[0];
+          return importance(
+            head,
+            tf.tensor4d(tap.subarray(j * h * w * k, (j + 1) * h * w * k), [1, h, w, k]),
+            e,
+            tf.tensor1d([0], 'int32'),
+          ).arraySync()[0];
         }),
       ),
     );
     const loss64 = (wu: Float64Array): number => {
       let s = 0;
       for (let j = 0; j < B; j++) {
-        const a = Array.from({ length: k }, (_, kk) => G[j].reduce((acc, col, d) => acc + col[kk] * wu[d * nU + cls[j]], 0));
+        const a = Array.from({ length: k }, (_, kk) =>
+          G[j].reduce((acc, col, d) => acc + col[kk] * wu[d * nU + cls[j]], 0),
+        );
         const na = Math.hypot(...a);
         const t = tNorm(cls[j]);
         s += 1 - a.reduce((acc, v, kk) => acc + (v / na) * t[kk], 0);
@@ -56,7 +63,9 @@ describe('stage D gradient', () => {
       const c = tf.tensor1d(cls, 'int32');
       const tH = tf.tensor2d(Float32Array.from([...tNorm(0), ...tNorm(1)]), [nU, k]);
       const mu = tf.tile(tf.tensor2d(mu0, [D, 1]), [1, nU]) as tf.Tensor2D;
-      const L = tf.grad((wu: tf.Tensor) => transferLoss(head, wu as tf.Tensor2D, a, c, tH, mu, lambda))(tf.tensor2d(wu0, [D, nU]));
+      const L = tf.grad((wu: tf.Tensor) => transferLoss(head, wu as tf.Tensor2D, a, c, tH, mu, lambda))(
+        tf.tensor2d(wu0, [D, nU]),
+      );
       return Array.from(L.dataSync());
     });
     head.dispose();
@@ -72,7 +81,6 @@ describe('stage D gradient', () => {
     }
     expect(maxRel).toBeLessThan(1e-3);
   });
-
 });
 
 describe('stage D', () => {
@@ -95,46 +103,91 @@ describe('stage D', () => {
     expect(r.std[1]).toBe(0);
   });
 
-  it("finalWeights 'best-epoch-loss' returns the end of the epoch of lowest mean loss; maxEpochs caps the passes; Adam ε is used", () => {
-    const rng = new Rng(5);
-    const seenW = matrix(D, 4, Float32Array.from({ length: D * 4 }, () => rng.normal()));
-    const targets = matrix(nU, k, Float32Array.from({ length: nU * k }, () => rng.normal()));
-    // 2 classes × 10 pairs, batch 4: an epoch is 5 steps
-    const base = { lambda: 0.01, lr: 1, batchSize: 4, pairsPerClass: 10, patience: 1000, minImprovement: 0.01, seed: 3 };
-    const go = (o: object) => trainUnseenWeights({ head, pool: memoryTaps(tap, [h, w, k]), seenWeights: seenW, targets }, { ...base, maxSteps: 80, ...o });
-    const last = go({});
-    // independent: epoch means from the per-step losses, the last of the lowest
-    const means = Array.from({ length: 16 }, (_, e) => last.losses.slice(5 * e, 5 * e + 5).reduce((a, b) => a + b, 0) / 5);
-    let bestEpoch = 0;
-    means.forEach((m, e) => (bestEpoch = m <= means[bestEpoch] ? e : bestEpoch));
-    expect(bestEpoch).toBeLessThan(15); // not the last epoch: the rule differs from 'last' here
-    const best = go({ finalWeights: 'best-epoch-loss' });
-    expect(best.bestEpoch?.epoch).toBe(bestEpoch + 1);
-    expect(best.bestEpoch?.meanLoss).toBeCloseTo(means[bestEpoch], 6);
-    expect(Array.from(best.weights.data)).toEqual(Array.from(go({ maxSteps: 5 * (bestEpoch + 1) }).weights.data));
-    expect(best.losses).toEqual(last.losses);
-    const capped = go({ maxEpochs: 3 });
-    expect(capped.steps).toBe(15);
-    expect(Array.from(capped.weights.data)).toEqual(Array.from(go({ maxSteps: 15 }).weights.data));
-    // ε enters Adam's step: a huge ε slows the first steps
-    expect(go({ adamEpsilon: 1e3, maxSteps: 3 }).losses[2]).not.toBe(go({ maxSteps: 3 }).losses[2]);
-  });
+  it(
+    "finalWeights 'best-epoch-loss' returns the end of the epoch of lowest mean loss; maxEpochs caps the " +
+      'passes; Adam ε is used',
+    () => {
+      const rng = new Rng(5);
+      const seenW = matrix(
+        D,
+        4,
+        Float32Array.from({ length: D * 4 }, () => rng.normal()),
+      );
+      const targets = matrix(
+        nU,
+        k,
+        Float32Array.from({ length: nU * k }, () => rng.normal()),
+      );
+      // 2 classes × 10 pairs, batch 4: an epoch is 5 steps
+      const base = {
+        lambda: 0.01,
+        lr: 1,
+        batchSize: 4,
+        pairsPerClass: 10,
+        patience: 1000,
+        minImprovement: 0.01,
+        seed: 3,
+      };
+      const go = (o: object) =>
+        trainUnseenWeights(
+          { head, pool: memoryTaps(tap, [h, w, k]), seenWeights: seenW, targets },
+          { ...base, maxSteps: 80, ...o },
+        );
+      const last = go({});
+      // independent: epoch means from the per-step losses, the last of the lowest
+      const means = Array.from(
+        { length: 16 },
+        (_, e) => last.losses.slice(5 * e, 5 * e + 5).reduce((a, b) => a + b, 0) / 5,
+      );
+      let bestEpoch = 0;
+      means.forEach((m, e) => (bestEpoch = m <= means[bestEpoch] ? e : bestEpoch));
+      expect(bestEpoch).toBeLessThan(15); // not the last epoch: the rule differs from 'last' here
+      const best = go({ finalWeights: 'best-epoch-loss' });
+      expect(best.bestEpoch?.epoch).toBe(bestEpoch + 1);
+      expect(best.bestEpoch?.meanLoss).toBeCloseTo(means[bestEpoch], 6);
+      expect(Array.from(best.weights.data)).toEqual(Array.from(go({ maxSteps: 5 * (bestEpoch + 1) }).weights.data));
+      expect(best.losses).toEqual(last.losses);
+      const capped = go({ maxEpochs: 3 });
+      expect(capped.steps).toBe(15);
+      expect(Array.from(capped.weights.data)).toEqual(Array.from(go({ maxSteps: 15 }).weights.data));
+      // ε enters Adam's step: a huge ε slows the first steps
+      expect(go({ adamEpsilon: 1e3, maxSteps: 3 }).losses[2]).not.toBe(go({ maxSteps: 3 }).losses[2]);
+    },
+  );
 
   it('lowers the loss and reaches the target importances, with flat tensor memory', () => {
     const rng = new Rng(21);
-    const seenW = matrix(D, 4, Float32Array.from({ length: D * 4 }, () => rng.normal()));
+    const seenW = matrix(
+      D,
+      4,
+      Float32Array.from({ length: D * 4 }, () => rng.normal()),
+    );
     // targets = the importance of known weights, so a perfect solution exists
-    const wStar = tf.tensor2d(Float32Array.from({ length: D * nU }, () => rng.normal()), [D, nU]);
+    const wStar = tf.tensor2d(
+      Float32Array.from({ length: D * nU }, () => rng.normal()),
+      [D, nU],
+    );
     const targets = tf.tidy(() => {
       const a = tf.tensor4d(tap, [B, h, w, k]);
-      const rows = [0, 1].map((c) => tf.mean(importance(head, a, wStar, tf.tensor1d(new Array(B).fill(c), 'int32')), 0));
+      const rows = [0, 1].map((c) =>
+        tf.mean(importance(head, a, wStar, tf.tensor1d(new Array(B).fill(c), 'int32')), 0),
+      );
       return tf.stack(rows).dataSync() as Float32Array;
     });
     wStar.dispose();
     const before = tf.memory().numTensors;
     const res = trainUnseenWeights(
       { head, pool: memoryTaps(tap, [h, w, k]), seenWeights: seenW, targets: matrix(nU, k, targets) },
-      { lambda: 0, lr: 0.05, batchSize: 4, pairsPerClass: 10, maxSteps: 400, patience: 40, minImprovement: 0.01, seed: 3 },
+      {
+        lambda: 0,
+        lr: 0.05,
+        batchSize: 4,
+        pairsPerClass: 10,
+        maxSteps: 400,
+        patience: 40,
+        minImprovement: 0.01,
+        seed: 3,
+      },
     );
     expect(tf.memory().numTensors).toBe(before);
     expect(res.finalLoss).toBeLessThan(res.initialLoss * 0.5);

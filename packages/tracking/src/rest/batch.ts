@@ -12,7 +12,8 @@ export const MAX_BATCH_ENTITIES = 1000;
 /** MLflow's MAX_BATCH_LOG_REQUEST_SIZE is 1e6 bytes; keep headroom for `run_id` and framing. */
 export const MAX_BATCH_BYTES = 950_000;
 
-export type BatchEntity = { readonly kind: 'metric'; readonly item: WireMetric } | { readonly kind: 'param' | 'tag'; readonly item: KeyValue };
+export type BatchEntity =
+  { readonly kind: 'metric'; readonly item: WireMetric } | { readonly kind: 'param' | 'tag'; readonly item: KeyValue };
 
 const bytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v)) + 1;
 

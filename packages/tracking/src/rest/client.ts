@@ -6,7 +6,16 @@
 import { TrackingError } from '@niwt/core';
 import { HttpTransport, MlflowHttpError, type HttpOptions } from './http.js';
 import { splitBatches, type BatchEntity } from './batch.js';
-import type { ArtifactFile, KeyValue, LogBatch, RestExperiment, RestRun, RestRunInfo, RestRunStatus, WireMetric } from './types.js';
+import type {
+  ArtifactFile,
+  KeyValue,
+  LogBatch,
+  RestExperiment,
+  RestRun,
+  RestRunInfo,
+  RestRunStatus,
+  WireMetric,
+} from './types.js';
 
 export interface CreateRunRequest {
   readonly experimentId: string;
@@ -33,7 +42,13 @@ export class MlflowRestClient {
     this.calls.set(endpoint, (this.calls.get(endpoint) ?? 0) + 1);
   }
 
-  private json<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, params?: Record<string, string | number>, appends = false): Promise<T> {
+  private json<T>(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    body?: unknown,
+    params?: Record<string, string | number>,
+    appends = false,
+  ): Promise<T> {
     this.count(endpoint);
     return this.http.json<T>(method, endpoint, body, params, appends);
   }
@@ -63,7 +78,8 @@ export class MlflowRestClient {
     const again = await this.getExperimentByName(name);
     if (!again) {
       throw new TrackingError(
-        `experiment ${JSON.stringify(name)} exists on ${this.baseUrl} but is not readable by name; it is probably deleted: restore it (mlflow experiments restore) or choose another name`,
+        `experiment ${JSON.stringify(name)} exists on ${this.baseUrl} but is not readable by name; it is ` +
+          `probably deleted: restore it (mlflow experiments restore) or choose another name`,
       );
     }
     return this.checkActive(again);
@@ -72,7 +88,8 @@ export class MlflowRestClient {
   private checkActive(e: RestExperiment): RestExperiment {
     if (e.lifecycle_stage !== 'active') {
       throw new TrackingError(
-        `experiment ${JSON.stringify(e.name)} (id ${e.experiment_id}) is deleted on ${this.baseUrl}; restore it (mlflow experiments restore --experiment-id ${e.experiment_id}) or choose another name`,
+        `experiment ${JSON.stringify(e.name)} (id ${e.experiment_id}) is deleted on ${this.baseUrl}; restore ` +
+          `it (mlflow experiments restore --experiment-id ${e.experiment_id}) or choose another name`,
       );
     }
     return e;
@@ -100,7 +117,11 @@ export class MlflowRestClient {
   }
 
   /** Every run matching `filter` (all pages). */
-  async searchRuns(experimentIds: readonly string[], filter?: string, viewType: 'ACTIVE_ONLY' | 'ALL' = 'ACTIVE_ONLY'): Promise<RestRun[]> {
+  async searchRuns(
+    experimentIds: readonly string[],
+    filter?: string,
+    viewType: 'ACTIVE_ONLY' | 'ALL' = 'ACTIVE_ONLY',
+  ): Promise<RestRun[]> {
     const out: RestRun[] = [];
     let pageToken: string | undefined;
     do {
@@ -124,7 +145,12 @@ export class MlflowRestClient {
     do {
       const params: Record<string, string | number> = { run_id: runId, metric_key: key, max_results: 25_000 };
       if (pageToken) params.page_token = pageToken;
-      const r = await this.json<{ metrics?: WireMetric[]; next_page_token?: string }>('GET', 'metrics/get-history', undefined, params);
+      const r = await this.json<{ metrics?: WireMetric[]; next_page_token?: string }>(
+        'GET',
+        'metrics/get-history',
+        undefined,
+        params,
+      );
       out.push(...(r.metrics ?? []));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -151,7 +177,12 @@ export class MlflowRestClient {
   async uploadArtifact(artifactUri: string, relPath: string, body: Buffer): Promise<void> {
     this.count('mlflow-artifacts/put');
     await this.http.raw(
-      { method: 'PUT', url: `/api/2.0/mlflow-artifacts/artifacts/${encodePath(`${proxiedRoot(artifactUri)}/${relPath}`)}`, data: body, headers: { 'Content-Type': 'application/octet-stream' } },
+      {
+        method: 'PUT',
+        url: `/api/2.0/mlflow-artifacts/artifacts/${encodePath(`${proxiedRoot(artifactUri)}/${relPath}`)}`,
+        data: body,
+        headers: { 'Content-Type': 'application/octet-stream' },
+      },
       `upload artifact ${relPath}`,
     );
   }
@@ -160,8 +191,14 @@ export class MlflowRestClient {
   async listArtifacts(artifactUri: string, dir = ''): Promise<string[]> {
     this.count('mlflow-artifacts/list');
     const root = proxiedRoot(artifactUri);
-    const res = await this.http.raw({ method: 'GET', url: '/api/2.0/mlflow-artifacts/artifacts', params: { path: dir ? `${root}/${dir}` : root } }, 'list artifacts');
-    const files = ((res.data as { files?: ArtifactFile[] }).files ?? []).map((f) => ({ ...f, path: dir ? `${dir}/${f.path}` : f.path }));
+    const res = await this.http.raw(
+      { method: 'GET', url: '/api/2.0/mlflow-artifacts/artifacts', params: { path: dir ? `${root}/${dir}` : root } },
+      'list artifacts',
+    );
+    const files = ((res.data as { files?: ArtifactFile[] }).files ?? []).map((f) => ({
+      ...f,
+      path: dir ? `${dir}/${f.path}` : f.path,
+    }));
     const out: string[] = [];
     for (const f of files) out.push(...(f.is_dir ? await this.listArtifacts(artifactUri, f.path) : [f.path]));
     return out.sort();
@@ -170,7 +207,11 @@ export class MlflowRestClient {
   async downloadArtifact(artifactUri: string, relPath: string): Promise<Buffer> {
     this.count('mlflow-artifacts/get');
     const res = await this.http.raw(
-      { method: 'GET', url: `/api/2.0/mlflow-artifacts/artifacts/${encodePath(`${proxiedRoot(artifactUri)}/${relPath}`)}`, responseType: 'arraybuffer' },
+      {
+        method: 'GET',
+        url: `/api/2.0/mlflow-artifacts/artifacts/${encodePath(`${proxiedRoot(artifactUri)}/${relPath}`)}`,
+        responseType: 'arraybuffer',
+      },
       `download artifact ${relPath}`,
     );
     return Buffer.from(res.data as ArrayBuffer);
@@ -184,7 +225,8 @@ export function proxiedRoot(artifactUri: string): string {
   const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(artifactUri);
   if (!m) {
     throw new TrackingError(
-      `the server stores artifacts at ${artifactUri}, which this client cannot write; start mlflow server with --serve-artifacts (the default) and --artifacts-destination`,
+      `the server stores artifacts at ${artifactUri}, which this client cannot write; start mlflow server ` +
+        `with --serve-artifacts (the default) and --artifacts-destination`,
     );
   }
   return m[1].replace(/\/+$/, '');

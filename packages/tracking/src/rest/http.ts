@@ -65,7 +65,8 @@ export class NotMlflowError extends MlflowHttpError {
 
 /** `text/html "<!DOCTYPE html><html>…"`: the content type and the start of a body, for messages. */
 export function describeBody(contentType: unknown, body: unknown): string {
-  const type = typeof contentType === 'string' && contentType !== '' ? contentType.split(';')[0].trim() : 'no content type';
+  const type =
+    typeof contentType === 'string' && contentType !== '' ? contentType.split(';')[0].trim() : 'no content type';
   const json = (): string => JSON.stringify(body) ?? String(body);
   const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : json();
   const start = text.replace(/\s+/g, ' ').trim();
@@ -85,7 +86,8 @@ export class HttpTransport {
     const headers: Record<string, string> = {};
     const c = options.credentials;
     if (c.token !== undefined) headers.Authorization = `Bearer ${c.token}`;
-    else if (c.username !== undefined) headers.Authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    else if (c.username !== undefined)
+      headers.Authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
     this.http = axios.create({
       baseURL: options.baseUrl.replace(/\/+$/, ''),
       timeout: options.timeoutMs,
@@ -104,10 +106,31 @@ export class HttpTransport {
    * JSON call under `/api/2.0/mlflow/`; resolves to the parsed body. `appends` marks calls that are not
    * idempotent (log-batch): they are never resent blindly after an answer was lost; the caller decides.
    */
-  async json<T>(method: 'GET' | 'POST', endpoint: string, body?: unknown, params?: Record<string, string | number>, appends = false): Promise<T> {
-    const res = await this.call({ method, url: `/api/2.0/mlflow/${endpoint}`, data: body, params, headers: { 'Content-Type': 'application/json' } }, endpoint, appends);
+  async json<T>(
+    method: 'GET' | 'POST',
+    endpoint: string,
+    body?: unknown,
+    params?: Record<string, string | number>,
+    appends = false,
+  ): Promise<T> {
+    const res = await this.call(
+      {
+        method,
+        url: `/api/2.0/mlflow/${endpoint}`,
+        data: body,
+        params,
+        headers: { 'Content-Type': 'application/json' },
+      },
+      endpoint,
+      appends,
+    );
     if (!isObject(res.data)) {
-      throw new NotMlflowError(this.options.baseUrl, endpoint, res.status, describeBody(res.headers['content-type'], res.data));
+      throw new NotMlflowError(
+        this.options.baseUrl,
+        endpoint,
+        res.status,
+        describeBody(res.headers['content-type'], res.data),
+      );
     }
     return res.data as T;
   }
@@ -155,7 +178,12 @@ export class HttpTransport {
     }
     const rec = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     const code = typeof rec.error_code === 'string' ? rec.error_code : undefined;
-    const detail = typeof rec.message === 'string' ? rec.message.split('\n')[0] : typeof body === 'string' ? body.slice(0, 200).trim() : '';
+    const detail =
+      typeof rec.message === 'string'
+        ? rec.message.split('\n')[0]
+        : typeof body === 'string'
+          ? body.slice(0, 200).trim()
+          : '';
     const hint =
       res.status === 401 || res.status === 403
         ? ' (check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN)'
@@ -175,11 +203,13 @@ export class HttpTransport {
 
   private networkError(e: unknown, what: string, before: boolean): MlflowHttpError {
     const code = axios.isAxiosError(e) ? e.code : undefined;
-    const cause = axios.isAxiosError(e) && e.cause instanceof Error ? (e.cause as NodeJS.ErrnoException).code : undefined;
+    const cause =
+      axios.isAxiosError(e) && e.cause instanceof Error ? (e.cause as NodeJS.ErrnoException).code : undefined;
     const sysCode = cause ?? code ?? 'ERROR';
     const notSent = NOT_SENT.has(sysCode);
     return new MlflowHttpError(
-      `MLflow ${what}: cannot reach ${this.options.baseUrl} (${sysCode}${e instanceof Error && e.message ? `: ${e.message}` : ''}); is the server running?`,
+      `MLflow ${what}: cannot reach ${this.options.baseUrl} ` +
+        `(${sysCode}${e instanceof Error && e.message ? `: ${e.message}` : ''}); is the server running?`,
       undefined,
       undefined,
       before || !notSent,

@@ -30,7 +30,10 @@ async function takeFileLock(dir: string): Promise<() => Promise<void>> {
       if (errno(e) !== 'EEXIST') throw e;
       const pid = Number(await fs.readFile(file, 'utf8').catch(() => ''));
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new TrackingError(`spooled run ${path.basename(dir)} is being synced by process ${pid}; wait for it to finish (or remove ${file} if that process is gone)`);
+        throw new TrackingError(
+          `spooled run ${path.basename(dir)} is being synced by process ${pid}; wait for it to finish (or ` +
+            `remove ${file} if that process is gone)`,
+        );
       }
       await fs.rm(file, { force: true }); // stale: its process is gone
     }

@@ -36,8 +36,17 @@ export interface SpoolMeta {
 }
 
 export type SpoolOp =
-  | { readonly t: 'entities'; readonly params?: readonly KeyValue[]; readonly tags?: readonly KeyValue[]; readonly metrics?: readonly WireMetric[] }
-  | { readonly t: 'artifact'; /** relative to the spool run dir, or absolute (push) */ readonly file: string; readonly path: string }
+  | {
+      readonly t: 'entities';
+      readonly params?: readonly KeyValue[];
+      readonly tags?: readonly KeyValue[];
+      readonly metrics?: readonly WireMetric[];
+    }
+  | {
+      readonly t: 'artifact';
+      /** relative to the spool run dir, or absolute (push) */ readonly file: string;
+      readonly path: string;
+    }
   | { readonly t: 'end'; readonly status: RestRunStatus; readonly endTime: number };
 
 export interface Cursor {
@@ -83,7 +92,11 @@ export class SpoolRun {
       await writeFileAtomic(path.join(dir, 'ops.jsonl'), '', dir);
       await writeFileAtomic(path.join(dir, 'run.json'), JSON.stringify(meta, null, 2), dir, { durable: true });
     } catch (e) {
-      throw new TrackingError(`cannot create the tracking spool at ${dir}: ${(e as Error).message}; set tracking.spoolDir to a writable folder`, { cause: e });
+      throw new TrackingError(
+        `cannot create the tracking spool at ${dir}: ${(e as Error).message}; set tracking.spoolDir to a ` +
+          `writable folder`,
+        { cause: e },
+      );
     }
     return new SpoolRun(dir);
   }
@@ -94,7 +107,10 @@ export class SpoolRun {
 
   async state(): Promise<SpoolState> {
     try {
-      return { ...initialState(), ...(JSON.parse(await fs.readFile(path.join(this.dir, 'state.json'), 'utf8')) as Partial<SpoolState>) };
+      return {
+        ...initialState(),
+        ...(JSON.parse(await fs.readFile(path.join(this.dir, 'state.json'), 'utf8')) as Partial<SpoolState>),
+      };
     } catch (e) {
       if (errno(e) === 'ENOENT') return initialState();
       throw e;
@@ -122,7 +138,10 @@ export class SpoolRun {
       try {
         out.push({ op: JSON.parse(line) as SpoolOp, offset: pos, next: nl + 1 });
       } catch (e) {
-        throw new TrackingError(`${path.join(this.dir, 'ops.jsonl')}: unreadable line at byte ${pos}; the spool is damaged`, { cause: e });
+        throw new TrackingError(
+          `${path.join(this.dir, 'ops.jsonl')}: unreadable line at byte ${pos}; the spool is damaged`,
+          { cause: e },
+        );
       }
       pos = nl + 1;
     }
@@ -140,7 +159,9 @@ export function initialState(): SpoolState {
 }
 
 /** Items of an entities op, in replay order. */
-export function opItems(op: Extract<SpoolOp, { t: 'entities' }>): ({ kind: 'param' | 'tag'; item: KeyValue } | { kind: 'metric'; item: WireMetric })[] {
+export function opItems(
+  op: Extract<SpoolOp, { t: 'entities' }>,
+): ({ kind: 'param' | 'tag'; item: KeyValue } | { kind: 'metric'; item: WireMetric })[] {
   return [
     ...(op.params ?? []).map((item) => ({ kind: 'param' as const, item })),
     ...(op.tags ?? []).map((item) => ({ kind: 'tag' as const, item })),

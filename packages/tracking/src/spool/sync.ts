@@ -18,7 +18,15 @@ import { splitBatches, type BatchEntity } from '../rest/batch.js';
 import { MlflowHttpError } from '../rest/http.js';
 import { fromWireDouble, type LogBatch, type WireMetric } from '../rest/types.js';
 import { withRunLock } from './lock.js';
-import { listSpoolRuns, opItems, RUN_KEY_TAG, SpoolRun, type Cursor, type SpoolMeta, type SpoolState } from './spool.js';
+import {
+  listSpoolRuns,
+  opItems,
+  RUN_KEY_TAG,
+  SpoolRun,
+  type Cursor,
+  type SpoolMeta,
+  type SpoolState,
+} from './spool.js';
 
 export interface SyncStats {
   runsCreated: number;
@@ -34,7 +42,17 @@ export interface SyncStats {
   uncertainBatches: number;
 }
 
-export const emptyStats = (): SyncStats => ({ runsCreated: 0, runsAdopted: 0, batches: 0, metrics: 0, params: 0, tags: 0, artifacts: 0, duplicatesSkipped: 0, uncertainBatches: 0 });
+export const emptyStats = (): SyncStats => ({
+  runsCreated: 0,
+  runsAdopted: 0,
+  batches: 0,
+  metrics: 0,
+  params: 0,
+  tags: 0,
+  artifacts: 0,
+  duplicatesSkipped: 0,
+  uncertainBatches: 0,
+});
 
 export interface SyncReport {
   readonly synced: string[];
@@ -94,7 +112,11 @@ export class Syncer {
       }
       state = { ...state, createAttempts: state.createAttempts + 1 };
       await run.saveState(state);
-      const tags = { ...meta.tags, [RUN_KEY_TAG]: meta.key, ...(parentId !== undefined ? { 'mlflow.parentRunId': parentId } : {}) };
+      const tags = {
+        ...meta.tags,
+        [RUN_KEY_TAG]: meta.key,
+        ...(parentId !== undefined ? { 'mlflow.parentRunId': parentId } : {}),
+      };
       try {
         info = await client.createRun({
           experimentId: exp.experiment_id,
@@ -111,7 +133,13 @@ export class Syncer {
       }
     }
     if (!info) throw new TrackingError(`run ${meta.key}: not created`);
-    state = { ...state, runId: info.run_id, experimentId: info.experiment_id, artifactUri: info.artifact_uri, adopted: adopted || state.adopted };
+    state = {
+      ...state,
+      runId: info.run_id,
+      experimentId: info.experiment_id,
+      artifactUri: info.artifact_uri,
+      adopted: adopted || state.adopted,
+    };
     await run.saveState(state);
     return state;
   }
@@ -145,7 +173,10 @@ export class Syncer {
           const items = opItems(cur.op);
           const first = cur.offset === state.cursor.offset ? state.cursor.item : 0;
           for (let k = first; k < items.length; k++) {
-            flat.push({ e: items[k], after: k + 1 === items.length ? { offset: cur.next, item: 0 } : { offset: cur.offset, item: k + 1 } });
+            flat.push({
+              e: items[k],
+              after: k + 1 === items.length ? { offset: cur.next, item: 0 } : { offset: cur.offset, item: k + 1 },
+            });
           }
           last = { offset: cur.next, item: 0 };
         }
@@ -158,7 +189,8 @@ export class Syncer {
             const batch = check ? await this.dedupe(client, runId, b.batch, history) : b.batch;
             await save({ ...state, inflight: { from: state.cursor, to } });
             try {
-              if (batch.metrics.length + batch.params.length + batch.tags.length > 0) await client.logBatch(runId, batch);
+              if (batch.metrics.length + batch.params.length + batch.tags.length > 0)
+                await client.logBatch(runId, batch);
               this.count(batch);
               if (check) for (const m of batch.metrics) history.get(m.key)?.add(pointId(m));
               break;
@@ -182,7 +214,10 @@ export class Syncer {
       if (o.op.t === 'artifact') {
         const file = run.file(o.op);
         const body = await fs.readFile(file).catch((e: unknown) => {
-          throw new TrackingError(`spooled artifact ${file} is missing (${(e as Error).message}); the spool at ${run.dir} is damaged`, { cause: e });
+          throw new TrackingError(
+            `spooled artifact ${file} is missing (${(e as Error).message}); the spool at ${run.dir} is damaged`,
+            { cause: e },
+          );
         });
         await client.uploadArtifact(state.artifactUri ?? '', o.op.path, body);
         this.stats.artifacts++;
@@ -207,7 +242,12 @@ export class Syncer {
     this.stats.tags += b.tags.length;
   }
 
-  private async dedupe(client: MlflowRestClient, runId: string, batch: LogBatch, history: Map<string, Set<string>>): Promise<LogBatch> {
+  private async dedupe(
+    client: MlflowRestClient,
+    runId: string,
+    batch: LogBatch,
+    history: Map<string, Set<string>>,
+  ): Promise<LogBatch> {
     for (const key of new Set(batch.metrics.map((m) => m.key))) {
       if (!history.has(key)) history.set(key, new Set((await client.getMetricHistory(runId, key)).map(pointId)));
     }

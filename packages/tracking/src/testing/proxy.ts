@@ -58,7 +58,13 @@ export class FaultProxy {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const rec: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks), status: 0 };
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers,
+      body: Buffer.concat(chunks),
+      status: 0,
+    };
     this.requests.push(rec);
     const f = this.faults.find((x) => x.left > 0 && x.match(rec));
     if (f) f.left--;
@@ -79,7 +85,13 @@ export class FaultProxy {
   private forward(rec: RecordedRequest): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const up = http.request(
-        { host: this.target.hostname, port: this.target.port, method: rec.method, path: rec.url, headers: { ...rec.headers, host: this.target.host } },
+        {
+          host: this.target.hostname,
+          port: this.target.port,
+          method: rec.method,
+          path: rec.url,
+          headers: { ...rec.headers, host: this.target.host },
+        },
         (r) => {
           const out: Buffer[] = [];
           r.on('data', (c: Buffer) => out.push(c));

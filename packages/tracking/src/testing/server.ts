@@ -38,8 +38,15 @@ export class MlflowTestServer {
   }
 
   /** Starts a server storing into `dataDir`; resolves when /health answers. */
-  static async start(dataDir: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<MlflowTestServer> {
-    const s = new MlflowTestServer(dataDir, await freePort(), { ...process.env, ...options.env, PYTHONWARNINGS: 'ignore' });
+  static async start(
+    dataDir: string,
+    options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): Promise<MlflowTestServer> {
+    const s = new MlflowTestServer(dataDir, await freePort(), {
+      ...process.env,
+      ...options.env,
+      PYTHONWARNINGS: 'ignore',
+    });
     await s.start(options.timeoutMs);
     return s;
   }
@@ -47,13 +54,18 @@ export class MlflowTestServer {
   async start(timeoutMs = 180_000): Promise<void> {
     if (this.proc) return;
     this.log = '';
-    const proc = spawn(path.join(REPO, 'scripts/mlflow-server.sh'), [this.dataDir, String(this.port)], { env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(path.join(REPO, 'scripts/mlflow-server.sh'), [this.dataDir, String(this.port)], {
+      env: this.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.proc = proc;
     proc.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     const t0 = Date.now();
     while (Date.now() - t0 < timeoutMs) {
-      if (proc.exitCode !== null) throw new TrackingError(`mlflow server exited with ${proc.exitCode}:\n${this.log.slice(-3000)}`);
+      if (proc.exitCode !== null)
+        throw new TrackingError(`mlflow server exited with ${proc.exitCode}:\n${this.log.slice(-3000)}`);
       const ok = await axios.get(`${this.uri}/health`, { timeout: 2_000, proxy: false }).then(
         (r) => r.status === 200,
         () => false,
@@ -62,7 +74,9 @@ export class MlflowTestServer {
       await new Promise((r) => setTimeout(r, 300));
     }
     await this.stop();
-    throw new TrackingError(`mlflow server did not answer ${this.uri}/health within ${timeoutMs} ms:\n${this.log.slice(-3000)}`);
+    throw new TrackingError(
+      `mlflow server did not answer ${this.uri}/health within ${timeoutMs} ms:\n${this.log.slice(-3000)}`,
+    );
   }
 
   /** SIGTERM to the server's process group (uvicorn runs as a child), SIGKILL after 10 s. */
@@ -108,7 +122,11 @@ export class MlflowTestServer {
     } catch {
       // already gone
     }
-    execFileSync('bash', ['-c', `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${this.port}) 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
+    execFileSync('bash', [
+      '-c',
+      `for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${this.port}) 2>/dev/null || exit 0; sleep 0.05; ` +
+        `done; exit 1`,
+    ]);
   }
 
   get output(): string {
