@@ -252,7 +252,8 @@ function loadWithDefaults(file: string, inlineText: string | undefined, chain: r
   const self = parseFile(file, inlineText, chain[chain.length - 1]);
   const defaults = self.raw.defaults;
   if (defaults === undefined) return [self];
-  const where = `${file}:${self.lc.linePos((self.doc.get('defaults', true) as Node | undefined)?.range?.[0] ?? 0).line}`;
+  const defaultsNode = self.doc.get('defaults', true) as Node | undefined;
+  const where = `${file}:${self.lc.linePos(defaultsNode?.range?.[0] ?? 0).line}`;
   if (!Array.isArray(defaults) || defaults.some((d) => typeof d !== 'string')) {
     throw new ConfigError(
       `${where} defaults: expected a list of YAML files to include, e.g. defaults: [base.yaml] (found ` +

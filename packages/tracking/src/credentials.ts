@@ -61,8 +61,11 @@ export function displayUri(uri: string): string {
 }
 
 /** Env names that hold credentials (MLflow's, plus the common *_TOKEN/*_PASSWORD/*_SECRET/*_API_KEY). */
-const SECRET_ENV =
-  /(^MLFLOW_TRACKING_(PASSWORD|TOKEN)$)|(_|^)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY)$/i;
+const SECRET_ENV = new RegExp(
+  String.raw`(^MLFLOW_TRACKING_(PASSWORD|TOKEN)$)|` +
+    String.raw`(_|^)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY)$`,
+  'i',
+);
 
 /** Values of credential-like environment variables, and of the URI's password: never stored anywhere. */
 export function secretValuesFromEnv(env: NodeJS.ProcessEnv = process.env, uri?: string): string[] {

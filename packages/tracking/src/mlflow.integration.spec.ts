@@ -54,7 +54,8 @@ for r in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL):
 df = mlflow.search_runs(experiment_names=[name])
 print(json.dumps({
     "mlflow": mlflow.__version__,
-    "experiment": {"id": exp.experiment_id, "name": exp.name, "stage": exp.lifecycle_stage, "artifact_location": exp.artifact_location},
+    "experiment": {"id": exp.experiment_id, "name": exp.name, "stage": exp.lifecycle_stage,
+                   "artifact_location": exp.artifact_location},
     "default": client.get_experiment("0").name,
     "experiments": sorted(e.name for e in client.search_experiments(view_type=ViewType.ALL)),
     "runs": runs,

@@ -304,9 +304,10 @@ describe('on a tracking server (a real mlflow server)', () => {
     const experimentId = (await client.getExperimentByName('kill-matrix'))!.experiment_id;
     const statuses = async (): Promise<Record<string, string>> =>
       Object.fromEntries((await client.searchRuns([experimentId])).map((x) => [x.info.run_name ?? '', x.info.status]));
-    expect(await statuses()).toEqual({
-      [`kill-matrix-${(await client.getRun(runId!)).data.tags!.find((t) => t.key === 'niwt.config_hash')!.value.slice(0, 8)}`]:
-        'KILLED',
+    const observed = await statuses();
+    const configHash = (await client.getRun(runId!)).data.tags!.find((t) => t.key === 'niwt.config_hash')!.value;
+    expect(observed).toEqual({
+      [`kill-matrix-${configHash.slice(0, 8)}`]: 'KILLED',
       niwt: 'KILLED',
     });
 

@@ -124,8 +124,10 @@ def arts(rid, p=None):
     return out
 runs = []
 for r in c.search_runs([exp.experiment_id]):
-    runs.append({"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status, "params": r.data.params, "tags": r.data.tags,
-                 "history": {k: [[m.step, num(m.value)] for m in c.get_metric_history(r.info.run_id, k)] for k in r.data.metrics},
+    runs.append({"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+                 "params": r.data.params, "tags": r.data.tags,
+                 "history": {k: [[m.step, num(m.value)] for m in c.get_metric_history(r.info.run_id, k)]
+                             for k in r.data.metrics},
                  "artifacts": sorted(arts(r.info.run_id))})
 df = mlflow.search_runs(experiment_names=[name])
 print(json.dumps({"runs": runs, "rows": len(df), "columns": sorted(df.columns)}))

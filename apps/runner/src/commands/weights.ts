@@ -26,9 +26,8 @@ export function registerWeightsCommands(program: Command): void {
       const wf = await openWeightFile(file);
       try {
         if (flags.json) {
-          process.stdout.write(
-            `${JSON.stringify({ file: wf.source, format: wf.format, contents: wf.contents, layers: wf.layers }, null, 2)}\n`,
-          );
+          const json = { file: wf.source, format: wf.format, contents: wf.contents, layers: wf.layers };
+          process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
           return;
         }
         let params = 0;
