@@ -573,13 +573,14 @@ describe('faults: the run finishes, and after niwt runs sync the server holds ev
   }, 600_000);
 
   it('server stopped during the run (after the parent run started, before its child)', async () => {
-    // stopped synchronously inside the stage event: the child run is created after the port is closed
+    // stopped synchronously inside the first stage after the parent opens (dataset and knowledge pass their
+    // contract gate before it): the child run is created after the port is closed
     let stopped = false;
     const { spool, warnings } = await scenario(
       'during',
       () => server.uri,
       (e) => {
-        if (e.startsWith('start:dataset') && !stopped) {
+        if (e.startsWith('start:seen network') && !stopped) {
           server.stopNow();
           stopped = true;
         }

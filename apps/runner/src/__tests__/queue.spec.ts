@@ -32,6 +32,12 @@ const GRID = `${BASE}sweep:\n  methods.0.lambda: [0, 1.0e-3]\n  methods.0.lr: [1
 const BLOCK_S = Number(process.env.NIWT_TEST_BLOCK_S ?? 20);
 const MAIN = path.join(REPO, 'apps/runner/dist/main.js');
 
+/** `text` with `pattern` replaced; throws when it does not occur, so a reformatted example fails loudly here. */
+function edit(text: string, pattern: RegExp, replacement: string): string {
+  if (!pattern.test(text)) throw new Error(`examples/plugins/bars-dataset.js no longer matches ${pattern}`);
+  return text.replace(pattern, replacement);
+}
+
 interface Worker {
   readonly name: string;
   readonly proc: ChildProcess;
@@ -350,12 +356,15 @@ describe('distributed sweep (BullMQ on loopback Redis, every core busy)', () => 
     `a run that blocks its event loop for ${BLOCK_S} s (lock 5 s) keeps its job: started once, never ` + `stalled`,
     async () => {
       // the example bars dataset, renamed, with a load() that spins synchronously (as a long extraction would)
-      const src = readFileSync(path.join(REPO, 'examples/plugins/bars-dataset.js'), 'utf8')
-        .replace("name: 'bars', description", "name: 'spinning-bars', description")
-        .replace(
-          'async load() {',
-          `async load() {\n    for (const end = Date.now() + ${BLOCK_S * 1000}; Date.now() < end; );`,
-        );
+      const src = edit(
+        edit(
+          readFileSync(path.join(REPO, 'examples/plugins/bars-dataset.js'), 'utf8'),
+          /name: 'bars',(\s+)description/,
+          "name: 'spinning-bars',$1description",
+        ),
+        /async load\(\) \{/,
+        `async load() {\n    for (const end = Date.now() + ${BLOCK_S * 1000}; Date.now() < end; );`,
+      );
       // inside the repository, so the plugin's imports (inversify, zod, @niwt/core) resolve
       mkdirSync(path.join(REPO, 'node_modules', '.cache'), { recursive: true });
       const pluginDir = mkdtempSync(path.join(REPO, 'node_modules', '.cache', 'niwt-spinning-'));

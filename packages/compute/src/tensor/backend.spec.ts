@@ -39,9 +39,20 @@ describe('initBackend', () => {
   });
 
   it("'auto' prefers the native backend and otherwise falls back to wasm, saying why", async () => {
-    const info = await initBackend('auto');
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void warnings.push(args.join(' '));
+    const info = await initBackend('auto').finally(() => (console.warn = warn));
     if (nativeAvailable) {
       expect(info.name).toBe('tensorflow');
+      // tfjs-node-gpu is installed here (an optional dependency) but its addon is never built: it is skipped
+      // without being imported, so its kernels do not collide with tfjs-node's (155 warnings before)
+      if (installed('@tensorflow/tfjs-node-gpu')) {
+        expect(info.note).toMatch(
+          /@tensorflow\/tfjs-node-gpu \((installed without its native addon: no \S+napi-v\*\/tfjs_binding\.node)\)/,
+        );
+      }
+      expect(warnings.filter((w) => w.includes('already registered'))).toEqual([]);
     } else {
       expect(info.name).toBe('wasm');
       expect(info.note).toContain('@tensorflow/tfjs-node-gpu (not installed)');
@@ -52,9 +63,7 @@ describe('initBackend', () => {
 
   it('is idempotent and re-selects its backend after a switch', async () => {
     const first = await initBackend('wasm');
-    const t0 = performance.now();
     const again = await initBackend('wasm');
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(again).toEqual(first);
     await initBackend('cpu');
     expect(tf.getBackend()).toBe('cpu');

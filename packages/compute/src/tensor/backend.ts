@@ -3,7 +3,10 @@
  * is optional and usually not installed, so it is loaded by dynamic `import()`; 'wasm' gets the kernel fixes
  * of `./wasm-kernels.ts` before use; gradients needed by double backprop are registered for every backend.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '@niwt/core';
@@ -72,10 +75,34 @@ function nativeNote(pkg: string, skipped: string[]): string {
   );
 }
 
+/**
+ * Why `pkg` cannot load without importing it, or undefined when it may. Importing a tfjs-node package whose addon
+ * was never built (npm skips its download here) registers all its kernels before failing, and the package tried
+ * next then prints one "kernel … is already registered" line per kernel (155).
+ */
+function unbuilt(pkg: string): string | undefined {
+  let dir: string;
+  try {
+    dir = path.dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch {
+    return 'not installed';
+  }
+  const lib = path.join(dir, 'lib');
+  const built =
+    existsSync(lib) &&
+    readdirSync(lib).some((d) => d.startsWith('napi-v') && existsSync(path.join(lib, d, 'tfjs_binding.node')));
+  return built ? undefined : `installed without its native addon: no ${path.join(lib, 'napi-v*/tfjs_binding.node')}`;
+}
+
 /** Tries tfjs-node-gpu, then tfjs-node; returns the package used, or throws with what went wrong for each. */
 async function loadNative(): Promise<{ pkg: string; skipped: string[] }> {
   const skipped: string[] = [];
   for (const pkg of NATIVE_PACKAGES) {
+    const missing = unbuilt(pkg);
+    if (missing !== undefined) {
+      skipped.push(`${pkg} (${missing})`);
+      continue;
+    }
     try {
       await importOptional(pkg);
       if (tf.findBackend('tensorflow') === null) throw new Error("it did not register a 'tensorflow' backend");
