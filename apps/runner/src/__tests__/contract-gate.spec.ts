@@ -195,6 +195,20 @@ describe('niwt run with a plugin that breaks its contract', () => {
     120_000,
   );
 
+  it('niwt datasets check applies the same gate: exit 2, the same line', async () => {
+    const dir = pluginFolder();
+    writeFileSync(path.join(dir, 'c.yaml'), config('break: overlap', '', ''));
+    const r = await runCli(['datasets', 'check', 'c.yaml'], dir);
+    expect(r.stderr).toBe(
+      "niwt: dataset 'bad-bars': class 0 ('1-red-horizontal') is both seen and unseen (expected disjoint sets)\n",
+    );
+    expect(r.code).toBe(2);
+    writeFileSync(path.join(dir, 'ok.yaml'), config('', '', ''));
+    const ok = await runCli(['datasets', 'check', 'ok.yaml'], dir);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('bad-bars dataset bars at');
+  }, 120_000);
+
   it.each([
     [
       'tap not declared',

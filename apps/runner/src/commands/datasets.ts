@@ -7,7 +7,16 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DatasetError, UsageError, silentLogger, type Dataset, type DatasetAdapter } from '@niwt/core';
+import {
+  DatasetError,
+  UsageError,
+  checkContract,
+  datasetViolation,
+  pluginLabel,
+  silentLogger,
+  type Dataset,
+  type DatasetAdapter,
+} from '@niwt/core';
 import {
   XLSA17_PUBLISHED,
   missingOriginalAtt,
@@ -101,6 +110,8 @@ function fromDataset(
   key: string | undefined,
   notes: string[],
 ): DatasetCheck {
+  // the gate `niwt run` applies before a run opens: a dataset that fails it is not reported as loading
+  checkContract(pluginLabel('dataset', kind), datasetViolation(ds));
   const p = key ? XLSA17_PUBLISHED[key] : undefined;
   const rows = rowsOf(ds, p);
   const ok = rows.every(
