@@ -4,7 +4,8 @@
  * parent run, queues one job per point with jobId = config hash, and — unless told not to — waits for the
  * workers, printing progress, and logs the same summary artifacts as a local sweep.
  */
-import { StateError, type Logger } from '@niwt/core';
+import { StateError, withoutSecrets, type Logger } from '@niwt/core';
+import type { Experiment } from '../compose.js';
 import { lifecycle, ownerTags } from '../lifecycle.js';
 import { finishSweep, pointTags, prepareSweep } from '../sweep.js';
 import type { SweepMetric, SweepRow } from '../sweep-summary.js';
@@ -58,6 +59,20 @@ export interface QueuedSweepResult {
   readonly plot?: string;
 }
 
+/**
+ * The warning for a config that carries a credential (user info in a URL, a key naming a secret, the tracker's
+ * `secretKeys`), which each job's data holds as written in Redis; undefined when it carries none.
+ */
+export function credentialWarning(exp: Experiment): string | undefined {
+  const secretKeys = exp.tracker.options.secretKeys;
+  const paths = Array.isArray(secretKeys) ? secretKeys.map(String) : [];
+  if (JSON.stringify(withoutSecrets(exp.resolved, paths)) === JSON.stringify(exp.resolved)) return undefined;
+  return (
+    'the config carries a credential, which every queued job holds as written in Redis: give each worker ' +
+    'MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in its environment instead'
+  );
+}
+
 export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<QueuedSweepResult> {
   const url = parseQueueUrl(opts.queue);
   const log = opts.logger;
@@ -66,6 +81,8 @@ export async function enqueueSweep(file: string, opts: EnqueueOptions): Promise<
   const metric = opts.metric ?? 'H';
   const s = await prepareSweep(file, opts);
   const { keys, grid, points, exps } = s;
+  const secret = credentialWarning(exps[0]);
+  if (secret) log.warn(secret);
   const parentTags = { [SWEEP_TAGS.params]: keys.join(','), [SWEEP_TAGS.queue]: displayQueueUrl(url), ...ownerTags() };
   const opened = await openSweepParent(exps[0], s.tracker, s.sweepHash, parentTags);
   // interrupted while waiting: the lifecycle ends the parent KILLED (a rerun attaches to it); jobs stay queued
