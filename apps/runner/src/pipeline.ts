@@ -16,6 +16,7 @@ import {
   headViolation,
   knowledgeViolation,
   pluginLabel,
+  scoresViolation,
   hashOf,
   evaluateGzsl,
   type GzslResult,
@@ -302,6 +303,11 @@ export async function runExperiment(exp: Experiment, outerLog: Logger, opts: Run
         const fitSeconds = tm.end();
         const unseenScores = method.scores(acts.testUnseen.features);
         const seenTestScores = method.scores(acts.testSeen.features);
+        // a NaN or misshapen score would evaluate to a finished run with u = 0: the run ends FAILED with it instead
+        const methodLabel = pluginLabel('method', m.spec.name);
+        const C = classNames.length;
+        checkContract(methodLabel, scoresViolation(unseenScores, acts.testUnseen.features.rows, C, split.unseen));
+        checkContract(methodLabel, scoresViolation(seenTestScores, acts.testSeen.features.rows, C, split.unseen));
         const r = evaluateGzsl(
           seenTestScores,
           acts.testSeen.labels,

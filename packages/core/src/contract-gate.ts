@@ -248,6 +248,26 @@ export function batchViolation(b: Backbone, batch: ExtractedBatch, asked: readon
   return undefined;
 }
 
+/**
+ * A method's `scores()` for `n` images against all `classes`: `n × classes`, no NaN or +Infinity anywhere, and
+ * finite in every unseen column (−Infinity may only mark a class the method does not score).
+ */
+export function scoresViolation(s: Matrix, n: number, classes: number, unseen: readonly number[]): string | undefined {
+  if (s.rows !== n || s.cols !== classes || s.data.length !== n * classes) {
+    return `scores() gave ${s.rows}×${s.cols} for ${n} images (expected ${n}×${classes}: images × all classes)`;
+  }
+  const isUnseen = new Set(unseen);
+  for (let i = 0; i < s.data.length; i++) {
+    const v = s.data[i];
+    const c = i % classes;
+    if (Number.isNaN(v) || v === Infinity || (!Number.isFinite(v) && isUnseen.has(c))) {
+      const where = `image ${Math.floor(i / classes)}, class ${c}`;
+      return `scores() gave ${v} for ${where} (expected no NaN or +Infinity, and finite scores for unseen classes)`;
+    }
+  }
+  return undefined;
+}
+
 /** Checks every batch of an `extract` stream as it passes (an async generator over the same batches). */
 export async function* checkedBatches(
   plugin: string,

@@ -94,6 +94,20 @@ class Toy {
 injectable()(Toy);
 inject(TOKENS.options)(Toy, undefined, 0);
 
+/** A method whose scores break as told: a NaN, or one class too few. */
+class BadMethod {
+  constructor(opts) { this.opts = opts; }
+  async fit(ctx) { this.classes = ctx.classNames.length; return { description: 'broken scores' }; }
+  scores(features) {
+    const cols = this.opts.break === 'shape' ? this.classes - 1 : this.classes;
+    const m = matrix(features.rows, cols);
+    if (this.opts.break === 'nan') m.data[cols + 1] = NaN;
+    return m;
+  }
+}
+injectable()(BadMethod);
+inject(TOKENS.options)(BadMethod, undefined, 0);
+
 export default new ContainerModule(({ bind }) => {
   const breaks = z.enum(['none', 'index', 'overlap', 'empty', 'rows', 'nan', 'zero', 'inf']).default('none');
   registerPlugin(bind, {
@@ -103,6 +117,10 @@ export default new ContainerModule(({ bind }) => {
   registerPlugin(bind, {
     group: 'knowledge', name: 'bad-attributes', description: 'attributes, broken',
     schema: z.strictObject({ break: breaks }), impl: BadAttributes,
+  });
+  registerPlugin(bind, {
+    group: 'method', name: 'bad-method', description: 'scores, broken',
+    schema: z.strictObject({ break: z.enum(['nan', 'shape']) }), impl: BadMethod,
   });
   registerPlugin(bind, {
     group: 'backbone', name: 'toy', description: 'mean colour',
@@ -125,14 +143,15 @@ function pluginFolder(): string {
   return dir;
 }
 
-function config(dataset: string, knowledge: string, backbone: string): string {
+function config(dataset: string, knowledge: string, backbone: string, method = '{ name: eszsl }'): string {
   return `experiment: gate
 seed: 1
 plugins: [./broken.js]
 dataset: { name: bad-bars, ${dataset} }
 knowledge: { name: bad-attributes, ${knowledge} }
 backbone: { name: toy, ${backbone} }
-methods: [{ name: eszsl }]
+methods: [${method}]
+explain: { enabled: false }
 `;
 }
 
@@ -240,6 +259,30 @@ describe('niwt run with a plugin that breaks its contract', () => {
       expect(runs.map((x) => x.status)).toEqual(['FAILED']);
       expect(runs[0].tags['niwt.error']).toBe(msg);
       expect(runs[0].tags['niwt.interrupted_at']).toBe(stage);
+    },
+    120_000,
+  );
+});
+
+describe('niwt run with a method whose scores break the contract', () => {
+  it.each([
+    [
+      'nan',
+      "method 'bad-method': scores() gave NaN for image 1, class 1 (expected no NaN or +Infinity, and finite scores " +
+        'for unseen classes)',
+    ],
+    ['shape', "method 'bad-method': scores() gave 12×26 for 12 images (expected 12×27: images × all classes)"],
+  ])(
+    '%s: exit 2, one line, the runs end FAILED with it recorded',
+    async (kind, msg) => {
+      const dir = pluginFolder();
+      writeFileSync(path.join(dir, 'c.yaml'), config('', '', '', `{ name: bad-method, break: ${kind} }`));
+      const r = await runCli(['run', 'c.yaml', '--quiet'], dir);
+      expect(r.stderr).toBe(`niwt: ${msg}\n`);
+      expect(r.code).toBe(2);
+      const runs = await listLocalRuns(path.join(dir, 'mlruns'));
+      expect(runs.map((x) => x.status)).toEqual(['FAILED', 'FAILED']);
+      for (const run of runs) expect(run.tags['niwt.error']).toBe(msg);
     },
     120_000,
   );

@@ -23,6 +23,7 @@ import {
   matrix,
   memoryTaps,
   pluginLabel,
+  scoresViolation,
   silentLogger,
   type Activations,
   type Backbone,
@@ -438,23 +439,6 @@ function methodFixture(bench: ContractBench, spec: PluginSpec): Promise<MethodFi
   });
 }
 
-/** Scores: `[n × classes]`, no NaN or +Infinity, every unseen column finite. */
-function scoresViolation(s: Matrix, n: number, fx: MethodFixture): string | undefined {
-  const C = fx.context.classNames.length;
-  if (s.rows !== n || s.cols !== C || s.data.length !== n * C) {
-    return `scores() gave ${s.rows}×${s.cols} for ${n} images (expected ${n}×${C}: images × all classes)`;
-  }
-  for (let i = 0; i < s.data.length; i++) {
-    const v = s.data[i];
-    const c = i % C;
-    if (Number.isNaN(v) || v === Infinity || (!Number.isFinite(v) && fx.context.unseen.includes(c))) {
-      const where = `image ${Math.floor(i / C)}, class ${c}`;
-      return `scores() gave ${v} for ${where} (expected no NaN or +Infinity, and finite scores for unseen classes)`;
-    }
-  }
-  return undefined;
-}
-
 /** A method: fit on tiny real activations; scores have the right shape, are finite, and repeat under the seed. */
 export async function checkMethod(bench: ContractBench, spec: PluginSpec<'method'>): Promise<CheckReport> {
   const plugin = label(spec);
@@ -467,8 +451,9 @@ export async function checkMethod(bench: ContractBench, spec: PluginSpec<'method
       return { seen: m.scores(fx.testSeen), unseen: m.scores(fx.testUnseen), summary };
     };
     const a = await fit();
-    checkContract(plugin, scoresViolation(a.unseen, fx.testUnseen.rows, fx));
-    checkContract(plugin, scoresViolation(a.seen, fx.testSeen.rows, fx));
+    const C = fx.context.classNames.length;
+    checkContract(plugin, scoresViolation(a.unseen, fx.testUnseen.rows, C, fx.context.unseen));
+    checkContract(plugin, scoresViolation(a.seen, fx.testSeen.rows, C, fx.context.unseen));
     const b = await fit();
     sameOutputs(plugin, 'scores of two fits with the same seed', a.unseen.data, b.unseen.data);
     return { plugin, summary: `scores ${a.unseen.rows}×${a.unseen.cols} on test_unseen` };

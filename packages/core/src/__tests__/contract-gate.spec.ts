@@ -13,6 +13,7 @@ import {
   isNiwtError,
   knowledgeViolation,
   matrix,
+  scoresViolation,
   type Backbone,
   type ClassEmbedding,
   type Dataset,
@@ -250,5 +251,36 @@ describe('backboneViolation and batchViolation', () => {
     };
     await expect(run()).rejects.toThrow("backbone 'toy': extract() returned 2 of the 3 images asked");
     expect(seen).toEqual([3, 4]);
+  });
+});
+
+describe('scoresViolation', () => {
+  // 2 images × the 4 classes of `dataset()` (2, 3 unseen); -Infinity marks a seen class a method does not score
+  const scores = (edit: (d: Float32Array) => void = () => undefined, rows = 2, cols = 4) => {
+    const m = matrix(
+      rows,
+      cols,
+      Array.from({ length: rows * cols }, (_, i) => i / 10),
+    );
+    edit(m.data);
+    return m;
+  };
+  it.each<[string, ReturnType<typeof scores>, string | undefined]>([
+    ['valid', scores(), undefined],
+    ['-Infinity in a seen column', scores((d) => (d[4] = -Infinity)), undefined],
+    ['shape', scores(undefined, 2, 3), 'scores() gave 2×3 for 2 images (expected 2×4: images × all classes)'],
+    [
+      'NaN',
+      scores((d) => (d[5] = NaN)),
+      'scores() gave NaN for image 1, class 1 (expected no NaN or +Infinity, and finite scores for unseen classes)',
+    ],
+    [
+      '-Infinity in an unseen column',
+      scores((d) => (d[3] = -Infinity)),
+      'scores() gave -Infinity for image 0, class 3 (expected no NaN or +Infinity, and finite scores for unseen ' +
+        'classes)',
+    ],
+  ])('%s', (_, s, message) => {
+    expect(scoresViolation(s, 2, 4, [2, 3])).toBe(message);
   });
 });
