@@ -103,7 +103,7 @@ describe('niwt sweep on a tracking server', () => {
     expect([metric('runs_skipped'), metric('runs_executed')]).toEqual([2, 0]);
   });
 
-  it('ends a point run left RUNNING by a dead process KILLED, with error.txt, before the point runs again', async () => {
+  it('ends a point run left RUNNING by a dead process KILLED, with error.txt, before the point reruns', async () => {
     const experiment = 'sweep-killed';
     const opts = sweepOptions(experiment, server.uri);
     const s = await prepareSweep('grid.yaml', opts);
