@@ -1,14 +1,16 @@
 /**
  * The MLflow side of a sweep: one parent run per sweep (found again by the sweep's hash, so a rerun or a
  * resumed sweep attaches to it), child runs named by their grid point, and runs of points whose process
- * died marked KILLED before the point runs again. Works on the local file store; on a tracking server a
- * rerun opens a new parent (the server is not searched yet, as in finished.ts).
+ * died marked KILLED before the point runs again. The local file store and a tracking server alike (finderOf);
+ * a server that cannot be searched leaves a new parent and nothing ended, as a first run would.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { TrackedRun, Tracker } from '@niwt/core';
-import { FileStoreRun, listLocalRuns, type LocalRun } from '@niwt/tracking';
+import { FileStoreRun, type StoredRun } from '@niwt/tracking';
 import type { Experiment } from './compose.js';
+import { finderOf } from './finished.js';
 import { fmtSweepValue, type SweepValue } from './sweep-summary.js';
 
 /** Tags a sweep writes. `niwt.sweep` is on the parent and on every child (the sweep's hash). */
@@ -32,21 +34,14 @@ export function localStoreOf(tracker: Tracker): string | undefined {
   return where?.kind === 'mlflow-file' ? where.root : undefined;
 }
 
-async function runsOf(root: string, experiment: string): Promise<LocalRun[]> {
-  try {
-    return await listLocalRuns(root, { experiment });
-  } catch {
-    return []; // no store yet
-  }
-}
-
 type Reopening = Tracker & { resumeRun?: (runId: string) => Promise<TrackedRun> };
 
 /** A handle on an existing run: the tracker's own `resumeRun` when it has one, else the file store's run. */
-async function reopen(tracker: Tracker, run: LocalRun): Promise<TrackedRun> {
+async function reopen(tracker: Tracker, run: StoredRun): Promise<TrackedRun> {
   const t = tracker as Reopening;
   if (typeof t.resumeRun === 'function') return t.resumeRun(run.runId);
-  return new FileStoreRun(run.runId, run.experimentId, run.dir);
+  if (tracker.runStore?.().kind !== 'mlflow-file') throw new Error(`cannot reopen run ${run.runId}`);
+  return new FileStoreRun(run.runId, run.experimentId, path.dirname(run.artifacts));
 }
 
 export interface SweepParent {
@@ -62,15 +57,18 @@ export async function openSweepParent(
   sweepHash: string,
   tags: Readonly<Record<string, string>>,
 ): Promise<SweepParent> {
-  const root = localStoreOf(tracker);
-  if (root) {
-    const found = (await runsOf(root, exp.top.experiment))
-      .filter((r) => r.tags[SWEEP_TAGS.sweep] === sweepHash && !r.tags['mlflow.parentRunId'])
-      .sort((a, b) => b.startTime - a.startTime)[0];
-    if (found) {
+  const finder = finderOf(tracker);
+  const earlier = finder
+    ? await finder.runs(exp.top.experiment, { tags: { [SWEEP_TAGS.sweep]: sweepHash } }).catch(() => [])
+    : [];
+  const found = earlier.find((r) => !r.tags['mlflow.parentRunId']);
+  if (found) {
+    try {
       const run = await reopen(tracker, found);
       await run.setTags(tags);
       return { run, reattached: true };
+    } catch {
+      // the server went away between the search and the reopening: a new parent, as when it cannot be searched
     }
   }
   const runName = `sweep-${sweepHash.slice(0, 8)}`;
@@ -132,13 +130,14 @@ export interface StaleRunQuery {
  * that saw a point's child die.
  */
 export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleRunQuery): Promise<string[]> {
-  const root = localStoreOf(tracker);
-  if (!root) return [];
-  const runs = await runsOf(root, exp.top.experiment);
-  const stale: LocalRun[] = [];
-  for (const r of runs) {
-    if (r.status !== 'RUNNING' || r.tags['niwt.config_hash'] !== q.hash || r.tags['niwt.method']) continue;
-    if (r.tags['mlflow.parentRunId'] !== q.parentRunId) continue;
+  const finder = finderOf(tracker);
+  if (!finder) return [];
+  const experiment = exp.top.experiment;
+  const runningOf = (tags: Record<string, string>): Promise<StoredRun[]> =>
+    finder.runs(experiment, { tags, status: 'RUNNING' }).catch(() => []);
+  const stale: StoredRun[] = [];
+  for (const r of await runningOf({ 'niwt.config_hash': q.hash, 'mlflow.parentRunId': q.parentRunId })) {
+    if (r.tags['niwt.method']) continue;
     const pid = localPid(r.tags[SWEEP_TAGS.owner]);
     const gone = (p: number): boolean => (q.ownedByThisProcess && p === process.pid) || !alive(p);
     const ended =
@@ -147,17 +146,21 @@ export async function killStaleRuns(exp: Experiment, tracker: Tracker, q: StaleR
   }
   const ended: string[] = [];
   for (const r of stale) {
-    for (const child of runs.filter((c) => c.tags['mlflow.parentRunId'] === r.runId && c.status === 'RUNNING')) {
-      await (await reopen(tracker, child)).end('KILLED');
+    try {
+      for (const child of await runningOf({ 'mlflow.parentRunId': r.runId })) {
+        await (await reopen(tracker, child)).end('KILLED');
+      }
+      const run = await reopen(tracker, r);
+      const owner = r.tags[SWEEP_TAGS.owner] ?? 'unknown';
+      await run.logText(
+        'error.txt',
+        `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`,
+      );
+      await run.end('KILLED');
+      ended.push(r.runId);
+    } catch {
+      // the server went away: the run stays RUNNING until a later attempt ends it; the point still runs
     }
-    const run = await reopen(tracker, r);
-    const owner = r.tags[SWEEP_TAGS.owner] ?? 'unknown';
-    await run.logText(
-      'error.txt',
-      `KILLED: the process running this point (${owner}) stopped before the run ended; the point was run again\n`,
-    );
-    await run.end('KILLED');
-    ended.push(r.runId);
   }
   return ended;
 }

@@ -62,6 +62,7 @@ export {
   type SpoolState,
 } from './spool/spool.js';
 export { emptyStats, Syncer, type SyncReport, type SyncStats } from './spool/sync.js';
+export { runFinder, type RunFinder, type RunFinderOptions, type RunQuery, type StoredRun } from './stored-runs.js';
 export { pushLocalRun, type PushOptions, type PushResult } from './push.js';
 export { syncSpool, type SyncSpoolOptions } from './sync-spool.js';
 export { MlflowTestServer, freePort } from './testing/server.js';
